@@ -1,0 +1,88 @@
+//! The MCP wire protocol: JSON-RPC framing, protocol versions, and the MCP data types
+//! (tools, content, resources, prompts) as our own serde types.
+
+pub mod jsonrpc;
+pub mod types;
+
+/// The protocol versions this server speaks, oldest first.
+pub const SUPPORTED_VERSIONS: &[&str] = &[
+    "2024-11-05",
+    "2025-03-26",
+    "2025-06-18",
+    "2025-11-25",
+    "2026-07-28",
+];
+
+/// The newest version negotiated through `initialize` (2026-07-28 has no handshake).
+pub const LATEST_HANDSHAKE_VERSION: &str = "2025-11-25";
+
+/// The stateless revision: no `initialize`, no session, `server/discover`.
+pub const STATELESS_VERSION: &str = "2026-07-28";
+
+/// The version assumed when an HTTP request carries no `MCP-Protocol-Version` header.
+pub const DEFAULT_HTTP_VERSION: &str = "2025-03-26";
+
+/// `_meta` key carrying the protocol version in stateless requests.
+pub const META_PROTOCOL_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
+
+/// A protocol version this server supports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ProtocolVersion(&'static str);
+
+impl ProtocolVersion {
+    /// Looks up a supported version by its date string.
+    pub fn parse(s: &str) -> Option<Self> {
+        SUPPORTED_VERSIONS
+            .iter()
+            .find(|v| **v == s)
+            .map(|v| ProtocolVersion(v))
+    }
+    /// The date string.
+    pub fn as_str(&self) -> &'static str {
+        self.0
+    }
+    /// Whether this is the stateless revision (2026-07-28 or later).
+    pub fn is_stateless(&self) -> bool {
+        self.0 >= STATELESS_VERSION
+    }
+    /// Negotiates the version answered to an `initialize` asking for `requested`.
+    pub fn negotiate(requested: &str) -> Self {
+        match Self::parse(requested) {
+            Some(v) if !v.is_stateless() => v,
+            _ => ProtocolVersion(LATEST_HANDSHAKE_VERSION),
+        }
+    }
+}
+
+impl std::fmt::Display for ProtocolVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn negotiation_echoes_known_versions_and_falls_back_to_latest() {
+        assert_eq!(
+            ProtocolVersion::negotiate("2025-06-18").as_str(),
+            "2025-06-18"
+        );
+        assert_eq!(
+            ProtocolVersion::negotiate("2024-11-05").as_str(),
+            "2024-11-05"
+        );
+        assert_eq!(
+            ProtocolVersion::negotiate("1999-01-01").as_str(),
+            LATEST_HANDSHAKE_VERSION
+        );
+        assert_eq!(
+            ProtocolVersion::negotiate("2026-07-28").as_str(),
+            LATEST_HANDSHAKE_VERSION
+        );
+        assert!(ProtocolVersion::parse("2026-07-28").unwrap().is_stateless());
+        assert!(!ProtocolVersion::parse("2025-11-25").unwrap().is_stateless());
+    }
+}

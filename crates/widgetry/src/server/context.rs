@@ -1,0 +1,211 @@
+//! The per-request context handed to every handler: request `_meta`, cancellation,
+//! progress and log notifications, requests to the client (sampling, elicitation), and
+//! the HTTP request's extensions (where the auth layer puts the user).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use super::session::SessionRuntime;
+use crate::protocol::jsonrpc::{self, Id, RpcError};
+use crate::protocol::types::JsonObject;
+use crate::protocol::ProtocolVersion;
+
+/// Where a request's outgoing messages (notifications, server-to-client requests) go.
+#[derive(Clone)]
+pub(crate) enum Outbox {
+    /// A channel drained by the transport (a POST's SSE stream, stdio's writer).
+    Channel(mpsc::UnboundedSender<Vec<u8>>),
+    /// The session's standalone stream (GET stream, legacy SSE connection).
+    Standalone(Arc<SessionRuntime>),
+}
+
+impl Outbox {
+    pub(crate) fn send(&self, message: Vec<u8>) -> bool {
+        match self {
+            Outbox::Channel(tx) => tx.send(message).is_ok(),
+            Outbox::Standalone(s) => s.send_standalone(&message),
+        }
+    }
+}
+
+/// Everything a transport knows about a request before dispatch.
+pub(crate) struct Env {
+    pub session: Option<Arc<SessionRuntime>>,
+    pub out: Option<Outbox>,
+    pub version: ProtocolVersion,
+    pub cancel: CancellationToken,
+    pub extensions: http::Extensions,
+    pub client_request_timeout: Duration,
+}
+
+struct Inner {
+    id: Option<Id>,
+    meta: Option<JsonObject>,
+    env: Env,
+}
+
+/// The context of one request, cheap to clone.
+#[derive(Clone)]
+pub struct RequestContext {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for RequestContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RequestContext")
+            .field("id", &self.inner.id)
+            .field("meta", &self.inner.meta)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RequestContext {
+    pub(crate) fn new(id: Option<Id>, meta: Option<JsonObject>, env: Env) -> Self {
+        Self {
+            inner: Arc::new(Inner { id, meta, env }),
+        }
+    }
+
+    /// A context detached from any transport (for tests and direct calls).
+    pub fn detached() -> Self {
+        Self::new(
+            None,
+            None,
+            Env {
+                session: None,
+                out: None,
+                version: ProtocolVersion::negotiate(crate::protocol::LATEST_HANDSHAKE_VERSION),
+                cancel: CancellationToken::new(),
+                extensions: http::Extensions::new(),
+                client_request_timeout: Duration::from_secs(60),
+            },
+        )
+    }
+
+    /// The JSON-RPC id of the request.
+    pub fn request_id(&self) -> Option<&Id> {
+        self.inner.id.as_ref()
+    }
+
+    /// The request's `_meta` object, if any.
+    pub fn meta(&self) -> Option<&JsonObject> {
+        self.inner.meta.as_ref()
+    }
+
+    /// One `_meta` value, e.g. `ctx.meta_value("openai/locale")`.
+    pub fn meta_value(&self, key: &str) -> Option<&Value> {
+        self.inner.meta.as_ref()?.get(key)
+    }
+
+    /// The progress token the client asked progress for, if any.
+    pub fn progress_token(&self) -> Option<&Value> {
+        self.meta_value("progressToken")
+    }
+
+    /// The protocol version of the request.
+    pub fn protocol_version(&self) -> ProtocolVersion {
+        self.inner.env.version
+    }
+
+    /// The session id, when the request belongs to a session.
+    pub fn session_id(&self) -> Option<&str> {
+        self.inner.env.session.as_ref().map(|s| s.id())
+    }
+
+    /// The HTTP request's extensions (empty on stdio). The auth layer stores the user here.
+    pub fn extensions(&self) -> &http::Extensions {
+        &self.inner.env.extensions
+    }
+
+    /// A token cancelled when the client sends `notifications/cancelled` for this request
+    /// or the session ends.
+    pub fn cancellation(&self) -> &CancellationToken {
+        &self.inner.env.cancel
+    }
+
+    /// Whether the request was cancelled.
+    pub fn is_cancelled(&self) -> bool {
+        self.inner.env.cancel.is_cancelled()
+    }
+
+    fn send(&self, message: Vec<u8>) -> bool {
+        match &self.inner.env.out {
+            Some(out) => out.send(message),
+            None => false,
+        }
+    }
+
+    /// Sends `notifications/progress` when the client asked for progress (no-op otherwise).
+    pub fn progress(&self, progress: f64, total: Option<f64>, message: Option<&str>) -> bool {
+        let Some(token) = self.progress_token() else {
+            return false;
+        };
+        let mut params = json!({"progressToken": token, "progress": progress});
+        if let Some(t) = total {
+            params["total"] = json!(t);
+        }
+        if let Some(m) = message {
+            params["message"] = json!(m);
+        }
+        self.send(jsonrpc::encode_notification(
+            "notifications/progress",
+            &params,
+        ))
+    }
+
+    /// Sends a `notifications/message` log entry when `level` passes the client's level.
+    pub fn log(&self, level: &str, logger: Option<&str>, data: Value) -> bool {
+        if let Some(s) = &self.inner.env.session {
+            if !s.log_enabled(level) {
+                return false;
+            }
+        }
+        let mut params = json!({"level": level, "data": data});
+        if let Some(l) = logger {
+            params["logger"] = json!(l);
+        }
+        self.send(jsonrpc::encode_notification(
+            "notifications/message",
+            &params,
+        ))
+    }
+
+    /// Sends any notification to the client on this request's stream.
+    pub fn notify(&self, method: &str, params: Value) -> bool {
+        self.send(jsonrpc::encode_notification(method, &params))
+    }
+
+    /// Sends a request to the client (e.g. `sampling/createMessage`, `elicitation/create`)
+    /// and waits for its answer, bounded by the server's client-request timeout and by
+    /// this request's cancellation.
+    pub async fn request_client(&self, method: &str, params: Value) -> Result<Value, RpcError> {
+        let Some(session) = &self.inner.env.session else {
+            return Err(RpcError::internal(format!(
+                "cannot send {method} to the client: requests to the client need a session (not available on stateless requests)"
+            )));
+        };
+        let id = session.next_request_id();
+        let (tx, rx) = oneshot::channel();
+        session.add_pending(id.clone(), tx);
+        if !self.send(jsonrpc::encode_request(&id, method, &params)) {
+            session.drop_pending(&id);
+            return Err(RpcError::internal(format!(
+                "cannot send {method} to the client: the request's stream is closed"
+            )));
+        }
+        let timeout = self.inner.env.client_request_timeout;
+        let outcome = tokio::select! {
+            r = rx => r.map_err(|_| RpcError::internal("the session ended before the client answered")),
+            _ = tokio::time::sleep(timeout) => Err(RpcError::internal(format!("the client did not answer {method} within {timeout:?}"))),
+            _ = self.inner.env.cancel.cancelled() => Err(RpcError::new(jsonrpc::code::REQUEST_CANCELLED, "request cancelled")),
+        };
+        session.drop_pending(&id);
+        let raw = outcome??;
+        serde_json::from_str(raw.get())
+            .map_err(|e| RpcError::internal(format!("the client's answer is not JSON: {e}")))
+    }
+}

@@ -1,0 +1,778 @@
+//! The MCP server engine: registries of tools, resources and prompts, and the dispatcher
+//! that answers every MCP method. Transports (HTTP, legacy SSE, stdio) decode messages,
+//! resolve the session and call [`Server::dispatch`]; nothing here knows about HTTP.
+
+pub mod context;
+pub mod session;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use context::Env;
+pub use context::RequestContext;
+pub use session::{SessionManager, SessionRuntime};
+
+use crate::protocol::jsonrpc::{self, code, Request, RpcError};
+use crate::protocol::types::*;
+use crate::protocol::{ProtocolVersion, SUPPORTED_VERSIONS};
+
+/// Why a tool call did not produce a normal result.
+///
+/// Any error type that displays converts into a [`ToolError::Failed`], so handlers can
+/// use `?` freely; the message becomes an `isError: true` result the model can read.
+#[derive(Debug)]
+pub enum ToolError {
+    /// The arguments are invalid: answered as a JSON-RPC `-32602` error.
+    InvalidParams(String),
+    /// The tool failed: answered as a result with `isError: true` and this message.
+    Failed(String),
+    /// The tool failed with a fully formed result (e.g. an auth challenge in `_meta`).
+    Result(Box<CallToolResult>),
+}
+
+impl ToolError {
+    /// A failure with a message.
+    pub fn msg(message: impl Into<String>) -> Self {
+        ToolError::Failed(message.into())
+    }
+    /// Invalid arguments.
+    pub fn invalid_params(message: impl Into<String>) -> Self {
+        ToolError::InvalidParams(message.into())
+    }
+    /// The message of this error.
+    pub fn message(&self) -> String {
+        match self {
+            ToolError::InvalidParams(m) | ToolError::Failed(m) => m.clone(),
+            ToolError::Result(r) => r
+                .content
+                .iter()
+                .find_map(|c| match c {
+                    Content::Text { text, .. } => Some(text.clone()),
+                    _ => None,
+                })
+                .unwrap_or_default(),
+        }
+    }
+}
+
+impl<E: std::fmt::Display> From<E> for ToolError {
+    fn from(e: E) -> Self {
+        ToolError::Failed(e.to_string())
+    }
+}
+
+/// Boxed future returned by tool handlers.
+pub type ToolFuture = BoxFuture<'static, Result<CallToolResult, ToolError>>;
+/// A tool handler over raw JSON arguments.
+pub type ToolHandler = Arc<dyn Fn(RequestContext, JsonObject) -> ToolFuture + Send + Sync>;
+/// Reads a resource: `(ctx, uri, template variables)` → contents.
+pub type ResourceReader = Arc<
+    dyn Fn(
+            RequestContext,
+            String,
+            HashMap<String, String>,
+        ) -> BoxFuture<'static, Result<Vec<ResourceContents>, RpcError>>
+        + Send
+        + Sync,
+>;
+/// Renders a prompt from its arguments.
+pub type PromptHandler = Arc<
+    dyn Fn(
+            RequestContext,
+            HashMap<String, String>,
+        ) -> BoxFuture<'static, Result<GetPromptResult, RpcError>>
+        + Send
+        + Sync,
+>;
+/// Answers `completion/complete`.
+pub type CompletionHandler = Arc<
+    dyn Fn(RequestContext, CompleteRequest) -> BoxFuture<'static, Result<Completion, RpcError>>
+        + Send
+        + Sync,
+>;
+
+/// A registered tool: its descriptor and handler.
+#[derive(Clone)]
+pub struct ToolEntry {
+    /// What `tools/list` shows.
+    pub descriptor: ToolDescriptor,
+    /// The handler.
+    pub handler: ToolHandler,
+}
+
+impl std::fmt::Debug for ToolEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ToolEntry")
+            .field("descriptor", &self.descriptor)
+            .finish_non_exhaustive()
+    }
+}
+
+struct ResourceEntry {
+    resource: Resource,
+    read: ResourceReader,
+}
+
+struct TemplateEntry {
+    template: ResourceTemplate,
+    read: ResourceReader,
+}
+
+struct PromptEntry {
+    prompt: Prompt,
+    handler: PromptHandler,
+}
+
+/// Engine settings that do not depend on the transport.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Items per page for `tools/list`, `resources/list` and `prompts/list`.
+    pub page_size: usize,
+    /// How long a handler waits for the client to answer a server-to-client request.
+    pub client_request_timeout: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            page_size: 100,
+            client_request_timeout: Duration::from_secs(120),
+        }
+    }
+}
+
+/// Builds a [`Server`].
+///
+/// ```
+/// use widgetry::server::{Server, ToolError};
+/// use widgetry::protocol::types::{CallToolResult, ToolDescriptor};
+///
+/// let server = Server::builder("demo", "1.0.0")
+///     .tool(ToolDescriptor::new("hello"), |_ctx, _args| async {
+///         Ok::<_, ToolError>(CallToolResult::text("hi"))
+///     })
+///     .build();
+/// assert_eq!(server.tools().len(), 1);
+/// ```
+pub struct ServerBuilder {
+    info: Implementation,
+    instructions: Option<String>,
+    tools: Vec<ToolEntry>,
+    resources: Vec<ResourceEntry>,
+    templates: Vec<TemplateEntry>,
+    prompts: Vec<PromptEntry>,
+    completion: Option<CompletionHandler>,
+    config: ServerConfig,
+}
+
+impl ServerBuilder {
+    /// Sets the `instructions` sent at initialization.
+    pub fn instructions(mut self, text: impl Into<String>) -> Self {
+        self.instructions = Some(text.into());
+        self
+    }
+
+    /// Sets engine settings.
+    pub fn config(mut self, config: ServerConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Registers a tool with a handler over raw JSON arguments.
+    ///
+    /// # Panics
+    /// When a tool with the same name is already registered (a programming error caught
+    /// at start-up, never at request time).
+    pub fn tool<F, Fut>(mut self, descriptor: ToolDescriptor, handler: F) -> Self
+    where
+        F: Fn(RequestContext, JsonObject) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<CallToolResult, ToolError>> + Send + 'static,
+    {
+        self.add_tool(ToolEntry {
+            descriptor,
+            handler: Arc::new(move |ctx, args| Box::pin(handler(ctx, args))),
+        });
+        self
+    }
+
+    /// Registers a prepared [`ToolEntry`].
+    ///
+    /// # Panics
+    /// When a tool with the same name is already registered.
+    pub fn add_tool(&mut self, entry: ToolEntry) {
+        assert!(
+            !self
+                .tools
+                .iter()
+                .any(|t| t.descriptor.name == entry.descriptor.name),
+            "tool {:?} is registered twice",
+            entry.descriptor.name
+        );
+        self.tools.push(entry);
+    }
+
+    /// Registers a static resource with a reader.
+    pub fn resource<F, Fut>(mut self, resource: Resource, read: F) -> Self
+    where
+        F: Fn(RequestContext, String) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Vec<ResourceContents>, RpcError>> + Send + 'static,
+    {
+        self.resources.push(ResourceEntry {
+            resource,
+            read: Arc::new(move |ctx, uri, _| Box::pin(read(ctx, uri))),
+        });
+        self
+    }
+
+    /// Registers a resource with fixed text contents.
+    pub fn text_resource(self, resource: Resource, text: impl Into<String>) -> Self {
+        let text: Arc<str> = text.into().into();
+        let mime = resource
+            .mime_type
+            .clone()
+            .unwrap_or_else(|| "text/plain".into());
+        let meta = resource.meta.clone();
+        self.resource(resource, move |_ctx, uri| {
+            let mut c = ResourceContents::text(uri, mime.clone(), &*text);
+            c.meta = meta.clone();
+            async move { Ok(vec![c]) }
+        })
+    }
+
+    /// Registers a resource template (`{var}` segments) with a reader receiving the variables.
+    pub fn resource_template<F, Fut>(mut self, template: ResourceTemplate, read: F) -> Self
+    where
+        F: Fn(RequestContext, String, HashMap<String, String>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Vec<ResourceContents>, RpcError>> + Send + 'static,
+    {
+        self.templates.push(TemplateEntry {
+            template,
+            read: Arc::new(move |ctx, uri, vars| Box::pin(read(ctx, uri, vars))),
+        });
+        self
+    }
+
+    /// Registers a prompt.
+    pub fn prompt<F, Fut>(mut self, prompt: Prompt, handler: F) -> Self
+    where
+        F: Fn(RequestContext, HashMap<String, String>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<GetPromptResult, RpcError>> + Send + 'static,
+    {
+        self.prompts.push(PromptEntry {
+            prompt,
+            handler: Arc::new(move |ctx, args| Box::pin(handler(ctx, args))),
+        });
+        self
+    }
+
+    /// Sets the `completion/complete` handler (default: no suggestions).
+    pub fn completion<F, Fut>(mut self, handler: F) -> Self
+    where
+        F: Fn(RequestContext, CompleteRequest) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Completion, RpcError>> + Send + 'static,
+    {
+        self.completion = Some(Arc::new(move |ctx, req| Box::pin(handler(ctx, req))));
+        self
+    }
+
+    /// Finishes the server, pre-serializing everything that never changes.
+    pub fn build(self) -> Server {
+        let page = self.config.page_size.max(1);
+        let tool_pages = paginate(&self.tools, page, "tools", |t| {
+            serde_json::to_value(&t.descriptor).unwrap_or(Value::Null)
+        });
+        let resource_pages = paginate(&self.resources, page, "resources", |r| {
+            serde_json::to_value(&r.resource).unwrap_or(Value::Null)
+        });
+        let template_pages = paginate(&self.templates, page, "resourceTemplates", |t| {
+            serde_json::to_value(&t.template).unwrap_or(Value::Null)
+        });
+        let prompt_pages = paginate(&self.prompts, page, "prompts", |p| {
+            serde_json::to_value(&p.prompt).unwrap_or(Value::Null)
+        });
+        let mut capabilities = json!({
+            "tools": {"listChanged": false},
+            "resources": {"subscribe": true, "listChanged": false},
+            "logging": {},
+            "completions": {},
+        });
+        if !self.prompts.is_empty() {
+            capabilities["prompts"] = json!({"listChanged": false});
+        }
+        let tool_index = self
+            .tools
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.descriptor.name.clone(), i))
+            .collect();
+        Server {
+            inner: Arc::new(Inner {
+                info: self.info,
+                instructions: self.instructions,
+                capabilities,
+                tools: self.tools,
+                tool_index,
+                resources: self.resources,
+                templates: self.templates,
+                prompts: self.prompts,
+                completion: self.completion,
+                tool_pages,
+                resource_pages,
+                template_pages,
+                prompt_pages,
+                config: self.config,
+            }),
+        }
+    }
+}
+
+/// Pre-serializes list results page by page; page `i` links to `i+1` by cursor.
+fn paginate<T>(items: &[T], page: usize, key: &str, f: impl Fn(&T) -> Value) -> Vec<Vec<u8>> {
+    let chunks: Vec<&[T]> = if items.is_empty() {
+        vec![&items[..0]]
+    } else {
+        items.chunks(page).collect()
+    };
+    let n = chunks.len();
+    chunks
+        .into_iter()
+        .enumerate()
+        .map(|(i, chunk)| {
+            let mut obj = serde_json::Map::new();
+            obj.insert(key.into(), Value::Array(chunk.iter().map(&f).collect()));
+            if i + 1 < n {
+                obj.insert("nextCursor".into(), Value::String(encode_cursor(i + 1)));
+            }
+            serde_json::to_vec(&obj).unwrap_or_default()
+        })
+        .collect()
+}
+
+fn encode_cursor(page: usize) -> String {
+    format!("page-{page}")
+}
+
+fn decode_cursor(cursor: &str, pages: usize) -> Result<usize, RpcError> {
+    cursor
+        .strip_prefix("page-")
+        .and_then(|n| n.parse::<usize>().ok())
+        .filter(|n| *n < pages)
+        .ok_or_else(|| {
+            RpcError::invalid_params(format!(
+                "invalid cursor {cursor:?}: pass back a nextCursor from an earlier list result"
+            ))
+        })
+}
+
+struct Inner {
+    info: Implementation,
+    instructions: Option<String>,
+    capabilities: Value,
+    tools: Vec<ToolEntry>,
+    tool_index: HashMap<String, usize>,
+    resources: Vec<ResourceEntry>,
+    templates: Vec<TemplateEntry>,
+    prompts: Vec<PromptEntry>,
+    completion: Option<CompletionHandler>,
+    tool_pages: Vec<Vec<u8>>,
+    resource_pages: Vec<Vec<u8>>,
+    template_pages: Vec<Vec<u8>>,
+    prompt_pages: Vec<Vec<u8>>,
+    config: ServerConfig,
+}
+
+/// The MCP server engine. Cheap to clone; share one across transports.
+#[derive(Clone)]
+pub struct Server {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("info", &self.inner.info)
+            .field("tools", &self.inner.tools.len())
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Deserialize)]
+struct ListParams {
+    #[serde(default)]
+    cursor: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct CallToolParams {
+    name: String,
+    #[serde(default)]
+    arguments: Option<Value>,
+    #[serde(rename = "_meta", default)]
+    meta: Option<JsonObject>,
+}
+
+#[derive(Deserialize)]
+struct UriParams {
+    uri: String,
+    #[serde(rename = "_meta", default)]
+    meta: Option<JsonObject>,
+}
+
+#[derive(Deserialize)]
+struct GetPromptParams {
+    name: String,
+    #[serde(default)]
+    arguments: Option<HashMap<String, Value>>,
+    #[serde(rename = "_meta", default)]
+    meta: Option<JsonObject>,
+}
+
+#[derive(Deserialize)]
+struct SetLevelParams {
+    level: String,
+}
+
+#[derive(Deserialize)]
+struct MetaOnly {
+    #[serde(rename = "_meta", default)]
+    meta: Option<JsonObject>,
+}
+
+impl Server {
+    /// Starts building a server with its `serverInfo`.
+    pub fn builder(name: impl Into<String>, version: impl Into<String>) -> ServerBuilder {
+        ServerBuilder {
+            info: Implementation {
+                name: name.into(),
+                version: version.into(),
+                title: None,
+            },
+            instructions: None,
+            tools: Vec::new(),
+            resources: Vec::new(),
+            templates: Vec::new(),
+            prompts: Vec::new(),
+            completion: None,
+            config: ServerConfig::default(),
+        }
+    }
+
+    /// The server's `serverInfo`.
+    pub fn info(&self) -> &Implementation {
+        &self.inner.info
+    }
+
+    /// Every registered tool, in registration order.
+    pub fn tools(&self) -> &[ToolEntry] {
+        &self.inner.tools
+    }
+
+    /// Finds a tool by name.
+    pub fn tool(&self, name: &str) -> Option<&ToolEntry> {
+        self.inner
+            .tool_index
+            .get(name)
+            .map(|i| &self.inner.tools[*i])
+    }
+
+    /// The engine settings.
+    pub fn config(&self) -> &ServerConfig {
+        &self.inner.config
+    }
+
+    /// The `initialize` result for a negotiated version.
+    pub fn initialize_result(&self, version: ProtocolVersion) -> Vec<u8> {
+        let mut v = json!({
+            "protocolVersion": version.as_str(),
+            "capabilities": self.inner.capabilities,
+            "serverInfo": self.inner.info,
+        });
+        if let Some(i) = &self.inner.instructions {
+            v["instructions"] = json!(i);
+        }
+        serde_json::to_vec(&v).unwrap_or_default()
+    }
+
+    fn discover_result(&self) -> Vec<u8> {
+        let mut v = json!({
+            "supportedVersions": SUPPORTED_VERSIONS,
+            "capabilities": self.inner.capabilities,
+            "serverInfo": self.inner.info,
+        });
+        if let Some(i) = &self.inner.instructions {
+            v["instructions"] = json!(i);
+        }
+        serde_json::to_vec(&v).unwrap_or_default()
+    }
+
+    /// Answers one request (everything but `initialize`, which the transport handles
+    /// because it creates the session). Returns the serialized `result`.
+    pub(crate) async fn dispatch(&self, req: &Request<'_>, env: Env) -> Result<Vec<u8>, RpcError> {
+        let stateless = env.version.is_stateless();
+        let mut out = self.dispatch_inner(req, env).await?;
+        if stateless && out.first() == Some(&b'{') {
+            // 2026-07-28 results carry a resultType.
+            let tail = out.split_off(1);
+            out.extend_from_slice(br#""resultType":"complete""#);
+            if tail.first() != Some(&b'}') {
+                out.push(b',');
+            }
+            out.extend_from_slice(&tail);
+        }
+        Ok(out)
+    }
+
+    async fn dispatch_inner(&self, req: &Request<'_>, env: Env) -> Result<Vec<u8>, RpcError> {
+        let inner = &self.inner;
+        match &*req.method {
+            "tools/call" => self.call_tool(req, env).await,
+            "tools/list" => list_page(&inner.tool_pages, req),
+            "ping" => Ok(b"{}".to_vec()),
+            "server/discover" => Ok(self.discover_result()),
+            "resources/list" => list_page(&inner.resource_pages, req),
+            "resources/templates/list" => list_page(&inner.template_pages, req),
+            "resources/read" => self.read_resource(req, env).await,
+            "resources/subscribe" | "resources/unsubscribe" => {
+                let p: UriParams = req.parse_params()?;
+                if let Some(s) = &env.session {
+                    if req.method == "resources/subscribe" {
+                        s.subscribe(&p.uri);
+                    } else {
+                        s.unsubscribe(&p.uri);
+                    }
+                }
+                Ok(b"{}".to_vec())
+            }
+            "prompts/list" => list_page(&inner.prompt_pages, req),
+            "prompts/get" => self.get_prompt(req, env).await,
+            "completion/complete" => {
+                let p: CompleteRequest = req.parse_params()?;
+                let meta = req.parse_params::<MetaOnly>().ok().and_then(|m| m.meta);
+                let completion = match &inner.completion {
+                    Some(h) => h(RequestContext::new(req.id.clone(), meta, env), p).await?,
+                    None => Completion::default(),
+                };
+                to_vec(&json!({ "completion": completion }))
+            }
+            "logging/setLevel" => {
+                let p: SetLevelParams = req.parse_params()?;
+                let idx = session::log_level_index(&p.level).ok_or_else(|| {
+                    RpcError::invalid_params(format!(
+                        "invalid log level {:?}: use one of {}",
+                        p.level,
+                        session::LOG_LEVELS.join(", ")
+                    ))
+                })?;
+                if let Some(s) = &env.session {
+                    let _record = s.set_log_level(idx);
+                }
+                Ok(b"{}".to_vec())
+            }
+            "initialize" => Err(RpcError::invalid_request(
+                "initialize must be the first request of a session",
+            )),
+            other => Err(RpcError::method_not_found(other)),
+        }
+    }
+
+    async fn call_tool(&self, req: &Request<'_>, env: Env) -> Result<Vec<u8>, RpcError> {
+        let p: CallToolParams = req.parse_params()?;
+        let Some(tool) = self.tool(&p.name) else {
+            return Err(RpcError::invalid_params(format!(
+                "unknown tool: {:?}",
+                p.name
+            )));
+        };
+        let args = match p.arguments {
+            None | Some(Value::Null) => JsonObject::new(),
+            Some(Value::Object(m)) => m,
+            Some(other) => {
+                return Err(RpcError::invalid_params(format!(
+                    "invalid arguments for tool {:?}: expected an object, got {}",
+                    p.name,
+                    json_type(&other)
+                )))
+            }
+        };
+        let ctx = RequestContext::new(req.id.clone(), p.meta, env);
+        let result = match (tool.handler)(ctx, args).await {
+            Ok(r) => r,
+            Err(ToolError::InvalidParams(m)) => {
+                return Err(RpcError::invalid_params(format!(
+                    "invalid arguments for tool {:?}: {m}",
+                    p.name
+                )))
+            }
+            Err(ToolError::Failed(m)) => CallToolResult::error(m),
+            Err(ToolError::Result(r)) => *r,
+        };
+        to_vec(&result)
+    }
+
+    async fn read_resource(&self, req: &Request<'_>, env: Env) -> Result<Vec<u8>, RpcError> {
+        let p: UriParams = req.parse_params()?;
+        let ctx = RequestContext::new(req.id.clone(), p.meta, env);
+        if let Some(r) = self
+            .inner
+            .resources
+            .iter()
+            .find(|r| r.resource.uri == p.uri)
+        {
+            let contents = (r.read)(ctx, p.uri, HashMap::new()).await?;
+            return to_vec(&json!({ "contents": contents }));
+        }
+        for t in &self.inner.templates {
+            if let Some(vars) = match_template(&t.template.uri_template, &p.uri) {
+                let contents = (t.read)(ctx, p.uri, vars).await?;
+                return to_vec(&json!({ "contents": contents }));
+            }
+        }
+        Err(RpcError::new(
+            code::RESOURCE_NOT_FOUND,
+            format!("resource not found: {:?}", p.uri),
+        )
+        .with_data(json!({ "uri": p.uri })))
+    }
+
+    async fn get_prompt(&self, req: &Request<'_>, env: Env) -> Result<Vec<u8>, RpcError> {
+        let p: GetPromptParams = req.parse_params()?;
+        let Some(entry) = self.inner.prompts.iter().find(|e| e.prompt.name == p.name) else {
+            return Err(RpcError::invalid_params(format!(
+                "unknown prompt: {:?}",
+                p.name
+            )));
+        };
+        let mut args = HashMap::new();
+        for (k, v) in p.arguments.unwrap_or_default() {
+            let s = match v {
+                Value::String(s) => s,
+                other => other.to_string(),
+            };
+            args.insert(k, s);
+        }
+        for a in &entry.prompt.arguments {
+            if a.required && !args.contains_key(&a.name) {
+                return Err(RpcError::invalid_params(format!(
+                    "prompt {:?} needs argument {:?}",
+                    p.name, a.name
+                )));
+            }
+        }
+        let ctx = RequestContext::new(req.id.clone(), p.meta, env);
+        let result = (entry.handler)(ctx, args).await?;
+        to_vec(&result)
+    }
+}
+
+fn list_page(pages: &[Vec<u8>], req: &Request<'_>) -> Result<Vec<u8>, RpcError> {
+    let idx = match req.params {
+        None => 0,
+        Some(_) => match req.parse_params::<ListParams>()?.cursor {
+            None => 0,
+            Some(c) => decode_cursor(&c, pages.len())?,
+        },
+    };
+    Ok(pages[idx].clone())
+}
+
+fn to_vec<T: serde::Serialize>(v: &T) -> Result<Vec<u8>, RpcError> {
+    serde_json::to_vec(v).map_err(|e| RpcError::internal(format!("cannot serialize result: {e}")))
+}
+
+/// The JSON type name of a value, for error messages.
+pub fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// Matches a level-1 URI template (`{var}` expressions) against a URI.
+pub fn match_template(template: &str, uri: &str) -> Option<HashMap<String, String>> {
+    let mut vars = HashMap::new();
+    let mut rest = uri;
+    let mut t = template;
+    while !t.is_empty() {
+        if let Some(after) = t.strip_prefix('{') {
+            let end = after.find('}')?;
+            let name = &after[..end];
+            t = &after[end + 1..];
+            // The variable runs to the next literal (or the end); it never spans '/'.
+            let next_lit_end = t.find('{').unwrap_or(t.len());
+            let lit = &t[..next_lit_end];
+            let stop = if lit.is_empty() {
+                rest.find('/').unwrap_or(rest.len())
+            } else {
+                rest.find(lit)?
+            };
+            let value = &rest[..stop];
+            if value.is_empty() || value.contains('/') {
+                return None;
+            }
+            vars.insert(name.to_string(), value.to_string());
+            rest = &rest[stop..];
+        } else {
+            let lit_end = t.find('{').unwrap_or(t.len());
+            let lit = &t[..lit_end];
+            rest = rest.strip_prefix(lit)?;
+            t = &t[lit_end..];
+        }
+    }
+    rest.is_empty().then_some(vars)
+}
+
+/// Parses the request's `_meta` protocol version (2026-07-28 stateless requests).
+pub(crate) fn meta_protocol_version(req: &Request<'_>) -> Option<String> {
+    let p = req.params?;
+    #[derive(Deserialize)]
+    struct M {
+        #[serde(rename = "_meta", default)]
+        meta: Option<HashMap<String, Value>>,
+    }
+    let m: M = serde_json::from_str(p.get()).ok()?;
+    m.meta?
+        .get(crate::protocol::META_PROTOCOL_VERSION)?
+        .as_str()
+        .map(str::to_string)
+}
+
+/// Encodes the JSON-RPC response for a dispatch outcome.
+pub(crate) fn encode_outcome(id: &jsonrpc::Id, outcome: &Result<Vec<u8>, RpcError>) -> Vec<u8> {
+    match outcome {
+        Ok(result) => jsonrpc::encode_result(id, result),
+        Err(e) => jsonrpc::encode_error(Some(id), e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn template_matching() {
+        let v = match_template("test://template/{id}/data", "test://template/42/data").unwrap();
+        assert_eq!(v["id"], "42");
+        assert!(match_template("test://template/{id}/data", "test://template/42/other").is_none());
+        assert!(match_template("test://template/{id}/data", "test://template//data").is_none());
+        let v = match_template("ui://widget/{name}.html", "ui://widget/list-ab12.html").unwrap();
+        assert_eq!(v["name"], "list-ab12");
+        assert!(match_template("a://{x}", "a://b/c").is_none());
+    }
+
+    #[test]
+    fn cursors_round_trip_and_reject_garbage() {
+        assert_eq!(decode_cursor(&encode_cursor(2), 3).unwrap(), 2);
+        assert!(decode_cursor("page-3", 3).is_err());
+        assert!(decode_cursor("zzz", 3).is_err());
+    }
+}
