@@ -24,10 +24,12 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod app;
 pub mod protocol;
 pub mod server;
 pub mod transport;
 
+pub use app::{App, NoInput, Reply, Tool, Visibility, Widget};
 pub use server::{RequestContext, Server, ServerBuilder, ToolError};
 pub use transport::HttpConfig;
 pub use widgetry_store as store;

@@ -101,6 +101,36 @@ impl RequestContext {
         self.inner.meta.as_ref()?.get(key)
     }
 
+    fn meta_str(&self, key: &str) -> Option<&str> {
+        self.meta_value(key).and_then(Value::as_str)
+    }
+
+    /// ChatGPT's `openai/locale` hint (e.g. `en-US`). A hint, never authorization.
+    pub fn locale(&self) -> Option<&str> {
+        self.meta_str("openai/locale")
+    }
+
+    /// ChatGPT's `openai/userAgent` hint.
+    pub fn user_agent(&self) -> Option<&str> {
+        self.meta_str("openai/userAgent")
+    }
+
+    /// ChatGPT's `openai/userLocation` hint (city, region, country, timezone, …).
+    pub fn user_location(&self) -> Option<&Value> {
+        self.meta_value("openai/userLocation")
+    }
+
+    /// ChatGPT's `openai/subject` hint: an anonymized user id. Never use it for
+    /// authorization; use the verified user instead.
+    pub fn subject_hint(&self) -> Option<&str> {
+        self.meta_str("openai/subject")
+    }
+
+    /// ChatGPT's `openai/session` hint: the conversation's id.
+    pub fn openai_session(&self) -> Option<&str> {
+        self.meta_str("openai/session")
+    }
+
     /// The progress token the client asked progress for, if any.
     pub fn progress_token(&self) -> Option<&Value> {
         self.meta_value("progressToken")

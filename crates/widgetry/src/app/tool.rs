@@ -1,0 +1,393 @@
+//! Typed tools: `async fn(ctx, Input) -> Result<Output, ToolError>`, where the input type
+//! gives `inputSchema` and the output type gives `outputSchema` and `structuredContent`.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use schemars::JsonSchema;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::protocol::types::{
+    CallToolResult, Content, JsonObject, ToolAnnotations, ToolDescriptor,
+};
+use crate::server::{RequestContext, ToolEntry, ToolError, ToolHandler};
+
+/// Longest invoking/invoked status text ChatGPT shows.
+pub const MAX_STATUS_TEXT: usize = 64;
+
+/// Who may call a tool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Visibility {
+    /// The model and the widget (default).
+    #[default]
+    Both,
+    /// Only the model: widgets may not call it.
+    Model,
+    /// Only widgets (hidden from the model), e.g. a "load more" button's tool.
+    App,
+}
+
+impl Visibility {
+    pub(crate) fn ui(&self) -> Value {
+        match self {
+            Visibility::Both => json!(["model", "app"]),
+            Visibility::Model => json!(["model"]),
+            Visibility::App => json!(["app"]),
+        }
+    }
+    pub(crate) fn widget_accessible(&self) -> bool {
+        !matches!(self, Visibility::Model)
+    }
+    pub(crate) fn openai(&self) -> &'static str {
+        match self {
+            Visibility::App => "private",
+            _ => "public",
+        }
+    }
+}
+
+/// The input of a tool that takes no arguments.
+#[derive(Debug, Clone, Copy, Default, Deserialize, JsonSchema)]
+pub struct NoInput {}
+
+/// A tool's answer: typed data (→ `structuredContent`), optional text content for the
+/// model, and widget-only `_meta`.
+///
+/// ```
+/// # use widgetry::app::Reply;
+/// # #[derive(serde::Serialize, schemars::JsonSchema)] struct Items { count: u32 }
+/// let reply = Reply::new(Items { count: 3 })
+///     .text("Found 3 items")
+///     .meta("private/cursor", serde_json::json!("abc"));
+/// ```
+#[derive(Debug, Clone)]
+pub struct Reply<T> {
+    data: T,
+    content: Vec<Content>,
+    meta: JsonObject,
+}
+
+impl<T> Reply<T> {
+    /// A reply carrying `data`.
+    pub fn new(data: T) -> Self {
+        Self {
+            data,
+            content: Vec::new(),
+            meta: JsonObject::new(),
+        }
+    }
+    /// Adds a text content item (what the model reads; without one, the JSON of the data
+    /// is sent as text).
+    pub fn text(mut self, text: impl Into<String>) -> Self {
+        self.content.push(Content::text(text));
+        self
+    }
+    /// Adds any content item.
+    pub fn content(mut self, item: Content) -> Self {
+        self.content.push(item);
+        self
+    }
+    /// Adds a widget-only `_meta` entry: the widget sees it, the model never does.
+    pub fn meta(mut self, key: impl Into<String>, value: Value) -> Self {
+        self.meta.insert(key.into(), value);
+        self
+    }
+}
+
+/// What a tool handler may return: its data type directly, or a [`Reply`] around it.
+pub trait IntoReply: Send + 'static {
+    /// The structured data type (gives `outputSchema`).
+    type Data: Serialize + JsonSchema;
+    /// Converts into a [`Reply`].
+    fn into_reply(self) -> Reply<Self::Data>;
+}
+
+impl<T: Serialize + JsonSchema + Send + 'static> IntoReply for T {
+    type Data = T;
+    fn into_reply(self) -> Reply<T> {
+        Reply::new(self)
+    }
+}
+
+impl<T: Serialize + JsonSchema + Send + 'static> IntoReply for Reply<T> {
+    type Data = T;
+    fn into_reply(self) -> Reply<T> {
+        self
+    }
+}
+
+/// The JSON Schema of `T` as a value.
+pub fn schema_of<T: JsonSchema>() -> Value {
+    serde_json::to_value(schemars::SchemaGenerator::default().into_root_schema_for::<T>())
+        .unwrap_or_else(|_| json!({"type": "object"}))
+}
+
+fn is_object_schema(schema: &Value) -> bool {
+    schema.get("type").and_then(Value::as_str) == Some("object")
+}
+
+fn is_unit_schema(schema: &Value) -> bool {
+    schema.get("type").and_then(Value::as_str) == Some("null")
+}
+
+/// Formats a deserialization failure with the path of the offending field.
+fn describe_input_error(e: serde_path_to_error::Error<serde_json::Error>) -> String {
+    let path = e.path().to_string();
+    let inner = e.into_inner().to_string();
+    if path == "." || path.is_empty() {
+        inner
+    } else {
+        format!("field `{path}`: {inner}")
+    }
+}
+
+/// A typed tool, registered with [`AppBuilder::tool`](super::AppBuilder::tool).
+///
+/// ```
+/// use widgetry::app::{Tool, Visibility};
+/// use widgetry::{RequestContext, ToolError};
+///
+/// #[derive(serde::Deserialize, schemars::JsonSchema)]
+/// struct Input { city: String }
+/// #[derive(serde::Serialize, schemars::JsonSchema)]
+/// struct Forecast { city: String, celsius: f32 }
+///
+/// async fn forecast(_ctx: RequestContext, i: Input) -> Result<Forecast, ToolError> {
+///     Ok(Forecast { city: i.city, celsius: 21.5 })
+/// }
+///
+/// let tool = Tool::new("forecast", forecast)
+///     .title("Forecast")
+///     .description("Today's forecast for a city")
+///     .read_only()
+///     .invoking("Checking the sky…")
+///     .invoked("Forecast ready");
+/// assert_eq!(tool.name(), "forecast");
+/// ```
+#[derive(Clone)]
+pub struct Tool {
+    pub(crate) descriptor: ToolDescriptor,
+    pub(crate) handler: ToolHandler,
+    pub(crate) widget: Option<String>,
+    pub(crate) visibility: Visibility,
+    pub(crate) invoking: Option<String>,
+    pub(crate) invoked: Option<String>,
+    pub(crate) problems: Vec<String>,
+}
+
+impl std::fmt::Debug for Tool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tool")
+            .field("descriptor", &self.descriptor)
+            .field("widget", &self.widget)
+            .field("visibility", &self.visibility)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Tool {
+    /// A tool named `name` running `handler`.
+    pub fn new<I, R, F, Fut>(name: impl Into<String>, handler: F) -> Self
+    where
+        I: DeserializeOwned + JsonSchema + Send + 'static,
+        R: IntoReply,
+        F: Fn(RequestContext, I) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<R, ToolError>> + Send + 'static,
+    {
+        let name = name.into();
+        let mut problems = Vec::new();
+        let input_schema = schema_of::<I>();
+        if !is_object_schema(&input_schema) {
+            problems.push(format!(
+                "tool {name:?}: its input type must be a struct (an object schema); use NoInput for no arguments"
+            ));
+        }
+        let out = schema_of::<R::Data>();
+        let output_schema = if is_unit_schema(&out) {
+            None
+        } else if is_object_schema(&out) {
+            Some(out)
+        } else {
+            problems.push(format!(
+                "tool {name:?}: its output type must serialize to a JSON object (structuredContent); wrap it in a struct"
+            ));
+            None
+        };
+        let structured = output_schema.is_some();
+        let handler: ToolHandler = Arc::new(move |ctx, args: JsonObject| {
+            let input: Result<I, _> = serde_path_to_error::deserialize(Value::Object(args));
+            match input {
+                Err(e) => Box::pin(std::future::ready(Err(ToolError::InvalidParams(
+                    describe_input_error(e),
+                )))),
+                Ok(input) => {
+                    let fut = handler(ctx, input);
+                    Box::pin(async move { reply_to_result(fut.await?.into_reply(), structured) })
+                }
+            }
+        });
+        let mut descriptor = ToolDescriptor::new(name);
+        descriptor.input_schema = input_schema;
+        descriptor.output_schema = output_schema;
+        Self {
+            descriptor,
+            handler,
+            widget: None,
+            visibility: Visibility::default(),
+            invoking: None,
+            invoked: None,
+            problems,
+        }
+    }
+
+    /// The tool's name.
+    pub fn name(&self) -> &str {
+        &self.descriptor.name
+    }
+
+    /// Sets the human-readable title.
+    pub fn title(mut self, title: impl Into<String>) -> Self {
+        self.descriptor.title = Some(title.into());
+        self
+    }
+
+    /// Sets the description the model reads.
+    pub fn description(mut self, text: impl Into<String>) -> Self {
+        self.descriptor.description = Some(text.into());
+        self
+    }
+
+    fn annotations(&mut self) -> &mut ToolAnnotations {
+        self.descriptor
+            .annotations
+            .get_or_insert_with(Default::default)
+    }
+
+    /// `readOnlyHint: true` (and `destructiveHint: false`).
+    pub fn read_only(mut self) -> Self {
+        let a = self.annotations();
+        a.read_only_hint = Some(true);
+        a.destructive_hint = Some(false);
+        self
+    }
+
+    /// `destructiveHint: true`.
+    pub fn destructive(mut self) -> Self {
+        self.annotations().destructive_hint = Some(true);
+        self
+    }
+
+    /// `idempotentHint: true`.
+    pub fn idempotent(mut self) -> Self {
+        self.annotations().idempotent_hint = Some(true);
+        self
+    }
+
+    /// `openWorldHint` (true when the tool reaches outside systems).
+    pub fn open_world(mut self, yes: bool) -> Self {
+        self.annotations().open_world_hint = Some(yes);
+        self
+    }
+
+    /// Status text while the tool runs (≤ 64 characters, checked at build).
+    pub fn invoking(mut self, text: impl Into<String>) -> Self {
+        self.invoking = Some(text.into());
+        self
+    }
+
+    /// Status text once the tool has run (≤ 64 characters, checked at build).
+    pub fn invoked(mut self, text: impl Into<String>) -> Self {
+        self.invoked = Some(text.into());
+        self
+    }
+
+    /// Who may call the tool (model, widget or both).
+    pub fn visibility(mut self, v: Visibility) -> Self {
+        self.visibility = v;
+        self
+    }
+
+    /// The widget this tool renders (a widget name registered with the app).
+    pub fn widget(mut self, name: impl Into<String>) -> Self {
+        self.widget = Some(name.into());
+        self
+    }
+
+    /// Adds a custom `_meta` entry to the descriptor.
+    pub fn meta(mut self, key: impl Into<String>, value: Value) -> Self {
+        self.descriptor
+            .meta
+            .get_or_insert_with(JsonObject::new)
+            .insert(key.into(), value);
+        self
+    }
+
+    /// Checks the static rules (status text length, schema shapes).
+    pub(crate) fn validate(&self) -> Vec<String> {
+        let mut problems = self.problems.clone();
+        for (what, text) in [("invoking", &self.invoking), ("invoked", &self.invoked)] {
+            if let Some(t) = text {
+                let n = t.chars().count();
+                if n > MAX_STATUS_TEXT {
+                    problems.push(format!(
+                        "tool {:?}: {what} text is {n} characters; the limit is {MAX_STATUS_TEXT}",
+                        self.descriptor.name
+                    ));
+                }
+            }
+        }
+        problems
+    }
+
+    /// The engine-level entry, with `_meta` for both host styles.
+    pub(crate) fn into_entry(self, widget_uris: Option<(&str, &str)>) -> ToolEntry {
+        let mut d = self.descriptor;
+        let meta = d.meta.get_or_insert_with(JsonObject::new);
+        let mut ui = JsonObject::new();
+        if let Some((mcp_uri, openai_uri)) = widget_uris {
+            ui.insert("resourceUri".into(), json!(mcp_uri));
+            meta.insert("openai/outputTemplate".into(), json!(openai_uri));
+        }
+        ui.insert("visibility".into(), self.visibility.ui());
+        meta.insert("ui".into(), Value::Object(ui));
+        meta.insert(
+            "openai/widgetAccessible".into(),
+            json!(self.visibility.widget_accessible()),
+        );
+        meta.insert("openai/visibility".into(), json!(self.visibility.openai()));
+        if let Some(t) = self.invoking {
+            meta.insert("openai/toolInvocation/invoking".into(), json!(t));
+        }
+        if let Some(t) = self.invoked {
+            meta.insert("openai/toolInvocation/invoked".into(), json!(t));
+        }
+        ToolEntry {
+            descriptor: d,
+            handler: self.handler,
+        }
+    }
+}
+
+fn reply_to_result<T: Serialize>(
+    reply: Reply<T>,
+    structured: bool,
+) -> Result<CallToolResult, ToolError> {
+    let mut result = CallToolResult {
+        content: reply.content,
+        ..Default::default()
+    };
+    if structured {
+        let data = serde_json::to_value(&reply.data)
+            .map_err(|e| ToolError::msg(format!("cannot serialize the tool's output: {e}")))?;
+        if result.content.is_empty() {
+            result.content.push(Content::text(data.to_string()));
+        }
+        result.structured_content = Some(data);
+    }
+    if !reply.meta.is_empty() {
+        result.meta = Some(reply.meta);
+    }
+    Ok(result)
+}

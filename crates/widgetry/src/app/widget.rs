@@ -1,0 +1,236 @@
+//! Widgets: bundled HTML documents registered as `ui://` resources for both host styles
+//! (MCP Apps `text/html;profile=mcp-app` and the Apps SDK `text/html+skybridge`), with
+//! their CSP, domain and border preferences under both key sets.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::SystemTime;
+
+use serde_json::{json, Value};
+
+use crate::protocol::types::{JsonObject, Resource, ResourceContents};
+
+/// MIME type of MCP Apps widgets.
+pub const MIME_MCP_APP: &str = "text/html;profile=mcp-app";
+/// MIME type of Apps SDK (ChatGPT "skybridge") widgets.
+pub const MIME_SKYBRIDGE: &str = "text/html+skybridge";
+
+/// Content-Security-Policy domains a widget needs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Csp {
+    /// Origins the widget may `fetch`/XHR/WebSocket to.
+    pub connect_domains: Vec<String>,
+    /// Origins of images, fonts, scripts and styles.
+    pub resource_domains: Vec<String>,
+    /// Origins the widget may embed in iframes.
+    pub frame_domains: Vec<String>,
+    /// Origins allowed as `<base href>`.
+    pub base_uri_domains: Vec<String>,
+    /// Origins the host may open as redirects (`openExternal`) without confirmation.
+    pub redirect_domains: Vec<String>,
+}
+
+/// A widget's host-facing settings. The HTML comes from the widget folder of the same name.
+///
+/// ```
+/// use widgetry::app::Widget;
+/// let w = Widget::new("orders")
+///     .description("Your recent orders")
+///     .prefers_border(true)
+///     .connect_domain("https://api.example.com");
+/// assert_eq!(w.name(), "orders");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Widget {
+    pub(crate) name: String,
+    pub(crate) description: Option<String>,
+    pub(crate) prefers_border: Option<bool>,
+    pub(crate) domain: Option<String>,
+    pub(crate) csp: Csp,
+}
+
+impl Widget {
+    /// Settings for the widget folder `name`.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            description: None,
+            prefers_border: None,
+            domain: None,
+            csp: Csp::default(),
+        }
+    }
+    /// The widget name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    /// What the widget shows, for the model (`openai/widgetDescription`).
+    pub fn description(mut self, text: impl Into<String>) -> Self {
+        self.description = Some(text.into());
+        self
+    }
+    /// Whether the host should draw a border around it.
+    pub fn prefers_border(mut self, yes: bool) -> Self {
+        self.prefers_border = Some(yes);
+        self
+    }
+    /// The widget's dedicated origin (`ui.domain` / `openai/widgetDomain`).
+    pub fn domain(mut self, origin: impl Into<String>) -> Self {
+        self.domain = Some(origin.into());
+        self
+    }
+    /// Allows `fetch` to an origin.
+    pub fn connect_domain(mut self, origin: impl Into<String>) -> Self {
+        self.csp.connect_domains.push(origin.into());
+        self
+    }
+    /// Allows loading images/fonts/scripts from an origin.
+    pub fn resource_domain(mut self, origin: impl Into<String>) -> Self {
+        self.csp.resource_domains.push(origin.into());
+        self
+    }
+    /// Allows embedding an origin in an iframe.
+    pub fn frame_domain(mut self, origin: impl Into<String>) -> Self {
+        self.csp.frame_domains.push(origin.into());
+        self
+    }
+    /// Allows opening an origin without confirmation.
+    pub fn redirect_domain(mut self, origin: impl Into<String>) -> Self {
+        self.csp.redirect_domains.push(origin.into());
+        self
+    }
+    /// Replaces the whole CSP.
+    pub fn csp(mut self, csp: Csp) -> Self {
+        self.csp = csp;
+        self
+    }
+
+    /// The resource `_meta` under both key sets.
+    pub(crate) fn resource_meta(&self) -> JsonObject {
+        let c = &self.csp;
+        let mut ui = JsonObject::new();
+        ui.insert(
+            "csp".into(),
+            json!({
+                "connectDomains": c.connect_domains,
+                "resourceDomains": c.resource_domains,
+                "frameDomains": c.frame_domains,
+                "baseUriDomains": c.base_uri_domains,
+            }),
+        );
+        let mut meta = JsonObject::new();
+        meta.insert(
+            "openai/widgetCSP".into(),
+            json!({
+                "connect_domains": c.connect_domains,
+                "resource_domains": c.resource_domains,
+                "frame_domains": c.frame_domains,
+                "redirect_domains": c.redirect_domains,
+            }),
+        );
+        if let Some(d) = &self.domain {
+            ui.insert("domain".into(), json!(d));
+            meta.insert("openai/widgetDomain".into(), json!(d));
+        }
+        if let Some(b) = self.prefers_border {
+            ui.insert("prefersBorder".into(), json!(b));
+            meta.insert("openai/widgetPrefersBorder".into(), json!(b));
+        }
+        if let Some(d) = &self.description {
+            meta.insert("openai/widgetDescription".into(), json!(d));
+        }
+        meta.insert("ui".into(), Value::Object(ui));
+        meta
+    }
+}
+
+/// Widgets embedded at build time by `widgetry_bundle::build_script`, as
+/// `(name, html, source folder)`; see [`embed_widgets!`](crate::embed_widgets).
+#[derive(Debug, Clone, Copy)]
+pub struct EmbeddedWidgets(pub &'static [(&'static str, &'static str, &'static str)]);
+
+/// One widget's current build.
+pub(crate) struct WidgetBuild {
+    pub spec: Widget,
+    pub hash: String,
+    html: RwLock<Arc<str>>,
+    source_dir: Option<PathBuf>,
+    seen_mtime: Mutex<Option<SystemTime>>,
+    dev: bool,
+}
+
+impl WidgetBuild {
+    pub fn new(spec: Widget, html: String, source_dir: Option<PathBuf>, dev: bool) -> Self {
+        let hash = widgetry_bundle::content_hash(&html);
+        let seen = source_dir
+            .as_deref()
+            .and_then(widgetry_bundle::newest_mtime);
+        Self {
+            spec,
+            hash,
+            html: RwLock::new(html.into()),
+            source_dir,
+            seen_mtime: Mutex::new(seen),
+            dev,
+        }
+    }
+
+    /// `ui://widget/<name>-<hash>.html` (MCP Apps).
+    pub fn uri(&self) -> String {
+        format!("ui://widget/{}-{}.html", self.spec.name, self.hash)
+    }
+
+    /// `ui://widget/<name>-<hash>.skybridge.html` (Apps SDK).
+    pub fn skybridge_uri(&self) -> String {
+        format!(
+            "ui://widget/{}-{}.skybridge.html",
+            self.spec.name, self.hash
+        )
+    }
+
+    /// The current HTML; in development, rebuilt from disk when the folder changed.
+    pub fn html(&self) -> Arc<str> {
+        if self.dev {
+            if let Some(dir) = &self.source_dir {
+                let now = widgetry_bundle::newest_mtime(dir);
+                let mut seen = self.seen_mtime.lock().unwrap_or_else(|p| p.into_inner());
+                if now.is_some() && now != *seen {
+                    *seen = now;
+                    match widgetry_bundle::bundle_dir(&self.spec.name, dir) {
+                        Ok(b) => {
+                            tracing::info!(widget = %self.spec.name, "widget rebuilt from {}", dir.display());
+                            *self.html.write().unwrap_or_else(|p| p.into_inner()) = b.html.into();
+                        }
+                        Err(e) => {
+                            tracing::warn!(widget = %self.spec.name, "widget rebuild failed: {e}")
+                        }
+                    }
+                }
+            }
+        }
+        self.html.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The two resources (MCP Apps and Apps SDK flavours).
+    pub fn resources(&self) -> [(Resource, &'static str); 2] {
+        let meta = self.spec.resource_meta();
+        let mk = |uri: String, mime: &'static str| {
+            let mut r = Resource::new(uri, self.spec.name.clone()).mime(mime);
+            r.title = Some(format!("{} widget", self.spec.name));
+            r.description = self.spec.description.clone();
+            r.meta = Some(meta.clone());
+            (r, mime)
+        };
+        [
+            mk(self.uri(), MIME_MCP_APP),
+            mk(self.skybridge_uri(), MIME_SKYBRIDGE),
+        ]
+    }
+
+    /// The `resources/read` contents for a URI of this widget.
+    pub fn contents(&self, uri: String, mime: &str) -> ResourceContents {
+        let mut c = ResourceContents::text(uri, mime, &*self.html());
+        c.meta = Some(self.spec.resource_meta());
+        c
+    }
+}
