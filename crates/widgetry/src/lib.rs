@@ -25,11 +25,14 @@
 #![warn(missing_docs)]
 
 pub mod app;
+pub mod auth;
+pub mod http_client;
 pub mod protocol;
 pub mod server;
 pub mod transport;
 
 pub use app::{App, NoInput, Reply, Tool, Visibility, Widget};
+pub use auth::{Auth, AuthConfig, User};
 pub use server::{RequestContext, Server, ServerBuilder, ToolError};
 pub use transport::HttpConfig;
 pub use widgetry_store as store;

@@ -1,1 +1,235 @@
-fn main() {}
+//! The Widgetry showcase: the app the README's run command starts.
+//!
+//! `showcase [--port N] [--stdio]` — serves `http://127.0.0.1:N/mcp` (default 8000).
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use widgetry::app::{App, NoInput, Reply, Tool, Visibility, Widget};
+use widgetry::{RequestContext, ToolError};
+
+/// One entry of the launch checklist.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+struct Item {
+    id: String,
+    title: String,
+    subtitle: String,
+    done: bool,
+}
+
+/// What `show_list` returns (the widget renders it).
+#[derive(Debug, Serialize, JsonSchema)]
+struct ListOutput {
+    title: String,
+    items: Vec<Item>,
+}
+
+/// Filters for `show_list`.
+#[derive(Debug, Deserialize, JsonSchema)]
+struct ListInput {
+    /// Show only items still to do.
+    #[serde(default)]
+    only_open: bool,
+    /// At most this many items (1–50).
+    #[serde(default)]
+    limit: Option<u8>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+struct DetailsInput {
+    /// The item id, as shown in the list.
+    id: String,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+struct Details {
+    id: String,
+    detail: String,
+}
+
+const ITEMS: &[(&str, &str, &str, bool, &str)] = &[
+    (
+        "design",
+        "Design the widget",
+        "Light and dark, keyboard friendly",
+        true,
+        "Uses CSS variables and follows the host theme.",
+    ),
+    (
+        "tools",
+        "Type the tools",
+        "Input and output schemas from Rust types",
+        true,
+        "serde + schemars give inputSchema and outputSchema.",
+    ),
+    (
+        "auth",
+        "Add per-tool auth",
+        "Required, optional or none",
+        false,
+        "Each tool declares its policy and scopes.",
+    ),
+    (
+        "actions",
+        "Widget actions",
+        "Like buttons that act for the user",
+        false,
+        "Short-lived widget tokens that renew themselves.",
+    ),
+    (
+        "ship",
+        "Ship it",
+        "One binary, SQLite by default",
+        false,
+        "Widgets are embedded in the release binary.",
+    ),
+];
+
+fn items() -> Vec<Item> {
+    ITEMS
+        .iter()
+        .map(|(id, title, subtitle, done, _)| Item {
+            id: id.to_string(),
+            title: title.to_string(),
+            subtitle: subtitle.to_string(),
+            done: *done,
+        })
+        .collect()
+}
+
+async fn show_list(ctx: RequestContext, input: ListInput) -> Result<Reply<ListOutput>, ToolError> {
+    let limit = input.limit.unwrap_or(50);
+    if !(1..=50).contains(&limit) {
+        return Err(ToolError::invalid_params(
+            "field `limit`: must be between 1 and 50",
+        ));
+    }
+    let items: Vec<Item> = items()
+        .into_iter()
+        .filter(|i| !input.only_open || !i.done)
+        .take(limit as usize)
+        .collect();
+    let open = items.iter().filter(|i| !i.done).count();
+    let summary = format!("{} items, {open} still open.", items.len());
+    Ok(Reply::new(ListOutput {
+        title: "Launch checklist".into(),
+        items,
+    })
+    .text(summary)
+    .meta(
+        "showcase/locale",
+        serde_json::json!(ctx.locale().unwrap_or("en")),
+    ))
+}
+
+async fn item_details(_ctx: RequestContext, input: DetailsInput) -> Result<Details, ToolError> {
+    let found = ITEMS.iter().find(|(id, ..)| *id == input.id);
+    match found {
+        Some((id, .., detail)) => Ok(Details {
+            id: id.to_string(),
+            detail: detail.to_string(),
+        }),
+        None => Err(ToolError::msg(format!("no item with id {:?}", input.id))),
+    }
+}
+
+async fn server_time(_ctx: RequestContext, _: NoInput) -> Result<Reply<()>, ToolError> {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    Ok(Reply::new(()).text(format!("Unix time on the server: {secs}")))
+}
+
+/// Builds the showcase app.
+fn app() -> Result<App, widgetry::app::AppError> {
+    App::builder("widgetry-showcase", env!("CARGO_PKG_VERSION"))
+        .instructions("Widgetry showcase. `show_list` renders the launch checklist widget.")
+        .widgets(widgetry::embed_widgets!())
+        .widget(
+            Widget::new("list")
+                .description("A checklist with items and their status")
+                .prefers_border(true),
+        )
+        .tool(
+            Tool::new("show_list", show_list)
+                .title("Show the launch checklist")
+                .description("Shows the launch checklist as a list widget.")
+                .read_only()
+                .invoking("Loading the checklist…")
+                .invoked("Checklist ready")
+                .widget("list"),
+        )
+        .tool(
+            Tool::new("item_details", item_details)
+                .title("Item details")
+                .description("Details of one checklist item (used by the widget's Details button).")
+                .read_only()
+                .visibility(Visibility::App),
+        )
+        .tool(
+            Tool::new("server_time", server_time)
+                .title("Server time")
+                .description("The server's clock.")
+                .read_only(),
+        )
+        .build()
+}
+
+#[tokio::main]
+async fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let mut port: u16 = 8000;
+    let mut stdio = false;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--port" => match args.next().and_then(|p| p.parse().ok()) {
+                Some(p) => port = p,
+                None => fail("--port needs a number"),
+            },
+            "--stdio" => stdio = true,
+            "-h" | "--help" => {
+                println!("usage: showcase [--port N] [--stdio]");
+                return;
+            }
+            other => fail(&format!("unknown argument {other:?} (try --help)")),
+        }
+    }
+    let app = match app() {
+        Ok(a) => a,
+        Err(e) => fail(&e.to_string()),
+    };
+    let result = if stdio {
+        app.serve_stdio().await
+    } else {
+        match tokio::net::TcpListener::bind(("127.0.0.1", port)).await {
+            Ok(listener) => {
+                let addr = listener
+                    .local_addr()
+                    .map(|a| a.to_string())
+                    .unwrap_or_default();
+                println!("listening on http://{addr}/mcp");
+                for (name, uri) in app.widget_uris() {
+                    println!("widget {name}: {uri}");
+                }
+                use std::io::Write;
+                let _ = std::io::stdout().flush();
+                app.serve_on(listener).await
+            }
+            Err(e) => Err(e),
+        }
+    };
+    if let Err(e) = result {
+        fail(&e.to_string());
+    }
+}
+
+fn fail(msg: &str) -> ! {
+    eprintln!("error: {msg}");
+    std::process::exit(1)
+}

@@ -49,7 +49,7 @@ use crate::HttpConfig;
 
 /// Embeds the widgets built by `widgetry_bundle::build_script` in `build.rs`.
 ///
-/// ```ignore
+/// ```text
 /// let app = App::builder("demo", "1.0.0").widgets(widgetry::embed_widgets!());
 /// ```
 #[macro_export]
@@ -79,10 +79,19 @@ pub struct AppBuilder {
     sources: Vec<WidgetSource>,
     http: HttpConfig,
     dev: bool,
+    auth: Option<crate::auth::AuthConfig>,
     extend: Vec<Box<dyn FnOnce(ServerBuilder) -> ServerBuilder + Send>>,
 }
 
 impl AppBuilder {
+    /// Makes the app an OAuth 2.1 resource server trusting `config`'s issuer. Tools
+    /// without their own [`Auth`](crate::auth::Auth) policy then require sign-in with
+    /// the default scopes.
+    pub fn auth(mut self, config: crate::auth::AuthConfig) -> Self {
+        self.auth = Some(config);
+        self
+    }
+
     /// Sets the `instructions` the model receives at initialization.
     pub fn instructions(mut self, text: impl Into<String>) -> Self {
         self.instructions = Some(text.into());
@@ -204,8 +213,28 @@ impl AppBuilder {
                 }
             }
         }
+        use crate::auth::Auth;
+        let default_policy = match &self.auth {
+            Some(a) => Auth::Required(a.default_scopes.clone()),
+            None => Auth::None,
+        };
+        let mut policies = HashMap::new();
+        for t in &self.tools {
+            let p = t.auth.clone().unwrap_or_else(|| default_policy.clone());
+            if self.auth.is_none() && p != Auth::None {
+                problems.push(format!(
+                    "tool {:?} has an auth policy but the app has no auth configured: set AUTHORIZATION_SERVER_URL and RESOURCE_SERVER_URL, or call AppBuilder::auth",
+                    t.name()
+                ));
+            }
+            policies.insert(t.name().to_string(), p);
+        }
         if !problems.is_empty() {
             return Err(AppError(problems));
+        }
+        let mut http = self.http;
+        if let Some(a) = self.auth {
+            http.auth = Some(Arc::new(crate::auth::AuthState::new(a, policies.clone())));
         }
 
         let mut sb = Server::builder(self.name, self.version);
@@ -218,7 +247,11 @@ impl AppBuilder {
                 .as_ref()
                 .and_then(|w| builds.iter().find(|b| &b.spec.name == w))
                 .map(|b| (b.uri(), b.skybridge_uri()));
-            let entry = t.into_entry(uris.as_ref().map(|(a, b)| (a.as_str(), b.as_str())));
+            let policy = policies.get(t.name()).cloned().unwrap_or(Auth::None);
+            let entry = t.into_entry(
+                uris.as_ref().map(|(a, b)| (a.as_str(), b.as_str())),
+                &policy,
+            );
             sb.add_tool(entry);
         }
         for b in &builds {
@@ -272,7 +305,7 @@ impl AppBuilder {
         }
         Ok(App {
             server: sb.build(),
-            http: self.http,
+            http,
             widgets: builds,
         })
     }
@@ -335,6 +368,7 @@ impl App {
             sources: Vec::new(),
             http: HttpConfig::default(),
             dev: cfg!(debug_assertions) || std::env::var("WIDGETRY_DEV").is_ok_and(|v| v == "1"),
+            auth: None,
             extend: Vec::new(),
         }
     }
@@ -359,7 +393,11 @@ impl App {
         let debug = Router::new()
             .route(&listing_path, get(tool_listing))
             .with_state(state.clone());
-        (mcp.merge(debug), state)
+        let mut router = mcp.merge(debug);
+        if let Some(auth) = &self.http.auth {
+            router = router.merge(auth.metadata_router());
+        }
+        (router, state)
     }
 
     /// Serves the app over HTTP on `addr` until Ctrl-C/SIGTERM; prints the MCP URL.

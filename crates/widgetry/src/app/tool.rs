@@ -174,6 +174,7 @@ pub struct Tool {
     pub(crate) visibility: Visibility,
     pub(crate) invoking: Option<String>,
     pub(crate) invoked: Option<String>,
+    pub(crate) auth: Option<crate::auth::Auth>,
     pub(crate) problems: Vec<String>,
 }
 
@@ -238,6 +239,7 @@ impl Tool {
             visibility: Visibility::default(),
             invoking: None,
             invoked: None,
+            auth: None,
             problems,
         }
     }
@@ -309,6 +311,12 @@ impl Tool {
         self
     }
 
+    /// The tool's auth policy (default: the server default).
+    pub fn auth(mut self, policy: crate::auth::Auth) -> Self {
+        self.auth = Some(policy);
+        self
+    }
+
     /// The widget this tool renders (a widget name registered with the app).
     pub fn widget(mut self, name: impl Into<String>) -> Self {
         self.widget = Some(name.into());
@@ -342,9 +350,16 @@ impl Tool {
     }
 
     /// The engine-level entry, with `_meta` for both host styles.
-    pub(crate) fn into_entry(self, widget_uris: Option<(&str, &str)>) -> ToolEntry {
+    pub(crate) fn into_entry(
+        self,
+        widget_uris: Option<(&str, &str)>,
+        policy: &crate::auth::Auth,
+    ) -> ToolEntry {
         let mut d = self.descriptor;
+        let schemes = policy.security_schemes();
+        d.security_schemes = Some(schemes.clone());
         let meta = d.meta.get_or_insert_with(JsonObject::new);
+        meta.insert("securitySchemes".into(), schemes);
         let mut ui = JsonObject::new();
         if let Some((mcp_uri, openai_uri)) = widget_uris {
             ui.insert("resourceUri".into(), json!(mcp_uri));

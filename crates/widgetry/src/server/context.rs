@@ -151,6 +151,15 @@ impl RequestContext {
         &self.inner.env.extensions
     }
 
+    /// The verified caller, when the request carried a valid token.
+    pub fn user(&self) -> Option<&crate::auth::User> {
+        self.inner
+            .env
+            .extensions
+            .get::<Arc<crate::auth::User>>()
+            .map(|u| &**u)
+    }
+
     /// A token cancelled when the client sends `notifications/cancelled` for this request
     /// or the session ends.
     pub fn cancellation(&self) -> &CancellationToken {

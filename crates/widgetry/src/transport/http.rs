@@ -24,6 +24,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::{handle_notification, HttpConfig, InitializeParams};
+use crate::auth::{Caller, Gate};
 use crate::protocol::jsonrpc::{self, code, Id, Message, RpcError};
 use crate::protocol::{ProtocolVersion, DEFAULT_HTTP_VERSION};
 use crate::server::context::{Env, Outbox};
@@ -233,6 +234,60 @@ fn store_unavailable(e: impl std::fmt::Display) -> Response {
     )
 }
 
+/// Authenticates the request when auth is configured: puts the verified user into the
+/// extensions and returns the caller; refuses invalid tokens (and, on a server whose
+/// every tool is protected, missing ones) with 401.
+pub(crate) async fn authenticate(
+    state: &HttpState,
+    headers: &HeaderMap,
+    extensions: &mut http::Extensions,
+    id: Option<&Id>,
+) -> Result<Option<Caller>, Response> {
+    let Some(auth) = &state.config.auth else {
+        return Ok(None);
+    };
+    match auth.authenticate(headers).await {
+        Ok(caller) => {
+            if let Caller::User(u) = &caller {
+                extensions.insert(u.clone());
+            }
+            Ok(Some(caller))
+        }
+        Err(refusal) => Err(refusal.into_response(id)),
+    }
+}
+
+/// The per-tool check of a `tools/call`: `Ok(None)` to run it, `Ok(Some(result))` to
+/// answer with a ready tool result, `Err` to refuse at the HTTP level.
+pub(crate) fn gate_tool_call(
+    state: &HttpState,
+    caller: Option<&Caller>,
+    req: &jsonrpc::Request<'_>,
+) -> Result<Option<serde_json::Value>, Response> {
+    let (Some(auth), Some(caller)) = (&state.config.auth, caller) else {
+        return Ok(None);
+    };
+    if req.method != "tools/call" {
+        return Ok(None);
+    }
+    #[derive(serde::Deserialize)]
+    struct Named<'a> {
+        #[serde(borrow)]
+        name: std::borrow::Cow<'a, str>,
+    }
+    let Some(named) = req
+        .params
+        .and_then(|p| serde_json::from_str::<Named<'_>>(p.get()).ok())
+    else {
+        return Ok(None);
+    };
+    match auth.gate(&named.name, caller) {
+        Gate::Allow => Ok(None),
+        Gate::Result(v) => Ok(Some(v)),
+        Gate::Refuse(r) => Err(r.into_response(req.id.as_ref())),
+    }
+}
+
 /// Resolves the session named by the request; `required` decides whether a missing
 /// header is an error (400).
 async fn resolve_session(
@@ -319,6 +374,22 @@ async fn post_message(State(state): State<Arc<HttpState>>, req: Request) -> Resp
         Ok(m) => m,
         Err(e) => return rpc_error(StatusCode::BAD_REQUEST, e.id.as_ref(), e.error),
     };
+    let (mut parts, msg) = (parts, msg);
+    let msg_id = match &msg {
+        Message::Request(r) => r.id.clone(),
+        _ => None,
+    };
+    let caller = match authenticate(
+        &state,
+        &parts.headers,
+        &mut parts.extensions,
+        msg_id.as_ref(),
+    )
+    .await
+    {
+        Ok(c) => c,
+        Err(resp) => return resp,
+    };
     match msg {
         Message::Request(r) if r.method == "initialize" => {
             initialize(&state, &parts.headers, r).await
@@ -361,6 +432,15 @@ async fn post_message(State(state): State<Arc<HttpState>>, req: Request) -> Resp
                 .map(|s| s.version())
                 .filter(|_| !version.is_stateless())
                 .unwrap_or(version);
+            match gate_tool_call(&state, caller.as_ref(), &r) {
+                Ok(None) => {}
+                Ok(Some(result)) => {
+                    let id = r.id.clone().unwrap_or(Id::Num(0));
+                    let bytes = serde_json::to_vec(&result).unwrap_or_default();
+                    return json_response(jsonrpc::encode_result(&id, &bytes), None);
+                }
+                Err(resp) => return resp,
+            }
             let is_set_level = r.method == "logging/setLevel";
             let id = r.id.clone().unwrap_or(Id::Num(0));
             let owned = OwnedRequest {
@@ -615,6 +695,9 @@ async fn get_stream(State(state): State<Arc<HttpState>>, headers: HeaderMap) -> 
             RpcError::invalid_request("not acceptable: GET needs Accept: text/event-stream"),
         );
     }
+    if let Err(r) = authenticate(&state, &headers, &mut http::Extensions::new(), None).await {
+        return r;
+    }
     let session = match resolve_session(&state, &headers, true).await {
         Ok(Some(s)) => s,
         Ok(None) => return unreachable_session(),
@@ -652,6 +735,9 @@ fn unreachable_session() -> Response {
 
 async fn delete_session(State(state): State<Arc<HttpState>>, headers: HeaderMap) -> Response {
     if let Err(r) = guard(&state, &headers) {
+        return r;
+    }
+    if let Err(r) = authenticate(&state, &headers, &mut http::Extensions::new(), None).await {
         return r;
     }
     let Some(id) = header_str(&headers, SESSION_HEADER) else {

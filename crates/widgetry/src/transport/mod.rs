@@ -44,6 +44,8 @@ pub struct HttpConfig {
     pub legacy_sse: bool,
     /// Interval of SSE keep-alive comments on long-lived streams.
     pub keep_alive: Duration,
+    /// The resource-server state when auth is configured (set by the app builder).
+    pub auth: Option<Arc<crate::auth::AuthState>>,
 }
 
 impl std::fmt::Debug for HttpConfig {
@@ -84,6 +86,7 @@ impl Default for HttpConfig {
             session_store: Arc::new(MemorySessionStore::new()),
             legacy_sse: true,
             keep_alive: Duration::from_secs(20),
+            auth: None,
         }
     }
 }

@@ -15,7 +15,9 @@ use http::StatusCode;
 use serde::Deserialize;
 use tokio::sync::mpsc;
 
-use super::http::{guard, keep_alive, read_body, rpc_error, HttpState};
+use super::http::{
+    authenticate, gate_tool_call, guard, keep_alive, read_body, rpc_error, HttpState,
+};
 use super::spawn_on_session;
 use crate::protocol::jsonrpc::RpcError;
 use crate::protocol::ProtocolVersion;
@@ -68,6 +70,9 @@ impl LegacySessions {
 
 pub(crate) async fn get_sse(State(state): State<Arc<HttpState>>, req: Request) -> Response {
     if let Err(r) = guard(&state, req.headers()) {
+        return r;
+    }
+    if let Err(r) = authenticate(&state, req.headers(), &mut http::Extensions::new(), None).await {
         return r;
     }
     let session = SessionRuntime::ephemeral(
@@ -138,14 +143,32 @@ pub(crate) async fn post_messages(
             RpcError::invalid_request("session not found: open GET /sse again"),
         );
     };
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
     let body = match read_body(&state, body).await {
         Ok(b) => b,
         Err(r) => return r,
     };
-    if let Err(e) = crate::protocol::jsonrpc::decode(&body) {
-        return rpc_error(StatusCode::BAD_REQUEST, e.id.as_ref(), e.error);
+    let msg = match crate::protocol::jsonrpc::decode(&body) {
+        Ok(m) => m,
+        Err(e) => return rpc_error(StatusCode::BAD_REQUEST, e.id.as_ref(), e.error),
+    };
+    let caller = match authenticate(&state, &parts.headers, &mut parts.extensions, None).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    if let crate::protocol::jsonrpc::Message::Request(r) = &msg {
+        match gate_tool_call(&state, caller.as_ref(), r) {
+            Ok(None) => {}
+            Ok(Some(result)) => {
+                let id = r.id.clone().unwrap_or(crate::protocol::jsonrpc::Id::Num(0));
+                let bytes = serde_json::to_vec(&result).unwrap_or_default();
+                session.send_standalone(&crate::protocol::jsonrpc::encode_result(&id, &bytes));
+                return (StatusCode::ACCEPTED, "Accepted").into_response();
+            }
+            Err(resp) => return resp,
+        }
     }
+    drop(msg);
     spawn_on_session(
         state.server.clone(),
         session.clone(),

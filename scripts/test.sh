@@ -1,0 +1,181 @@
+#!/usr/bin/env bash
+# The project's test command: ./scripts/test.sh
+#
+# On a fresh machine it installs what the tests need, then builds and tests
+# everything. Each install step is skipped when already done, so a second run
+# goes straight to cargo.
+#   1. PostgreSQL (127.0.0.1:5432) and Redis (127.0.0.1:6379) running
+#   2. Debian's chromium at /usr/bin/chromium (for browser tests)
+#   3. tests/node packages from package-lock.json (npm ci) and the Node 20
+#      patch of the MCP conformance CLI
+#   4. .venv with tests/interop/requirements.txt (official MCP Python SDK)
+#   5. cargo build --workspace --all-targets --locked
+#   6. cargo test --workspace --locked
+#   7. scripts/conformance.sh (MCP conformance suite, active scenarios)
+#
+# Options:
+#   --setup-only   do steps 1-4 and stop (then run cargo test yourself)
+#
+# The tests find the installs through WIDGETRY_PYTHON (the venv's python) and
+# WIDGETRY_NODE_DIR (tests/node), exported here.
+set -euo pipefail
+
+# shellcheck source=lib/common.sh source-path=SCRIPTDIR
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+
+SETUP_ONLY=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --setup-only) SETUP_ONLY=1; shift ;;
+    -h | --help) sed -n '2,21p' "$0"; exit 0 ;;
+    *) die "unknown argument '$1' (see --help)" ;;
+  esac
+done
+
+cd "$ROOT"
+STARTED=$SECONDS
+
+step() {
+  printf '\n==> [%ss] %s\n' "$((SECONDS - STARTED))" "$*"
+}
+
+# Run as root, or through sudo when there is one.
+as_root() {
+  if [ "$(id -u)" = 0 ]; then
+    "$@"
+  elif command -v sudo >/dev/null 2>&1; then
+    sudo "$@"
+  else
+    die "need root for: $* (run as root or install sudo)"
+  fi
+}
+
+wait_until() { # seconds, command...
+  local deadline=$((SECONDS + $1))
+  shift
+  until "$@" >/dev/null 2>&1; do
+    [ $SECONDS -lt $deadline ] || return 1
+    sleep 0.5
+  done
+}
+
+postgres_up() { pg_isready -h 127.0.0.1 -p 5432 -q; }
+redis_up() { [ "$(redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null)" = PONG ]; }
+
+ensure_postgres() {
+  need_cmd pg_isready "PostgreSQL's client tools are missing (Debian package postgresql-client)"
+  if postgres_up; then
+    log "PostgreSQL is up on 127.0.0.1:5432"
+    return
+  fi
+  need_cmd pg_ctlcluster "PostgreSQL is down and pg_ctlcluster (Debian postgresql-common) is missing"
+  local version
+  version="$(ls /etc/postgresql 2>/dev/null || true)"
+  [ -n "$version" ] || die "PostgreSQL is down and no cluster is configured under /etc/postgresql"
+  log "starting PostgreSQL: pg_ctlcluster --skip-systemctl-redirect $version main start"
+  # shellcheck disable=SC2086 # one version directory, as on this machine kind
+  as_root pg_ctlcluster --skip-systemctl-redirect $version main start ||
+    warn "pg_ctlcluster exited with status $? (waiting for the server anyway)"
+  wait_until 30 postgres_up ||
+    die "PostgreSQL is not ready on 127.0.0.1:5432 30 s after 'pg_ctlcluster --skip-systemctl-redirect $version main start'"
+  log "PostgreSQL is up on 127.0.0.1:5432"
+}
+
+ensure_redis() {
+  need_cmd redis-cli "Redis's client is missing (Debian package redis-tools)"
+  if redis_up; then
+    log "Redis is up on 127.0.0.1:6379"
+    return
+  fi
+  need_cmd redis-server "Redis is down and redis-server is missing (Debian package redis-server)"
+  log "starting Redis on 127.0.0.1:6379"
+  as_root mkdir -p /var/lib/redis /var/log/redis
+  as_root redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
+    --dir /var/lib/redis --logfile /var/log/redis/ci.log ||
+    die "could not start redis-server (log: /var/log/redis/ci.log)"
+  wait_until 30 redis_up || die "Redis started but does not answer PING on 127.0.0.1:6379 after 30 s (log: /var/log/redis/ci.log)"
+  log "Redis is up on 127.0.0.1:6379"
+}
+
+ensure_chromium() {
+  if [ -x /usr/bin/chromium ]; then
+    log "chromium present: $(/usr/bin/chromium --version 2>/dev/null || echo /usr/bin/chromium)"
+    return
+  fi
+  need_cmd apt-get "/usr/bin/chromium is missing and there is no apt-get to install it"
+  log "installing Debian's chromium (apt-get update; apt-get install chromium)"
+  local apt_log="$ROOT/tests/artifacts/apt-chromium.log"
+  mkdir -p "$(dirname "$apt_log")"
+  if ! as_root apt-get update -q >"$apt_log" 2>&1; then
+    tail -n 30 "$apt_log" >&2
+    die "apt-get update failed, so chromium cannot be installed (is Debian's package mirror reachable? log: $apt_log)"
+  fi
+  if ! as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+    -o DPkg::Lock::Timeout=300 chromium >>"$apt_log" 2>&1; then
+    tail -n 30 "$apt_log" >&2
+    die "apt-get install chromium failed; browser tests need /usr/bin/chromium (log: $apt_log)"
+  fi
+  [ -x /usr/bin/chromium ] || die "apt-get installed chromium but /usr/bin/chromium is missing"
+  log "chromium installed: $(/usr/bin/chromium --version 2>/dev/null || echo /usr/bin/chromium)"
+}
+
+ensure_venv() {
+  local venv="$ROOT/.venv" req="$ROOT/tests/interop/requirements.txt"
+  [ -f "$req" ] || die "missing $req"
+  local python="${PYTHON:-python3}"
+  need_cmd "$python" "Python 3 is needed for the interop tests (the machine image ships 3.11)"
+  local stamp="$venv/.widgetry-install-stamp" want
+  want="$(files_digest "$req")-$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
+  if [ -x "$venv/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+    log "python venv already set up (.venv)"
+    return
+  fi
+  if [ ! -x "$venv/bin/python" ]; then
+    log "creating .venv ($("$python" --version 2>&1))"
+    rm -rf "$venv"
+    "$python" -m venv "$venv" || die "'$python -m venv .venv' failed (Debian: apt-get install python3-venv)"
+  fi
+  log "installing tests/interop/requirements.txt into .venv"
+  "$venv/bin/python" -m pip install --disable-pip-version-check --no-input -q -r "$req" ||
+    die "pip install -r tests/interop/requirements.txt failed (is PyPI reachable? see pip's output above)"
+  "$venv/bin/python" -c 'import mcp.client.sse, mcp.client.streamable_http' ||
+    die "the venv's python cannot import the mcp SDK after install"
+  printf '%s\n' "$want" >"$stamp"
+}
+
+step "services: PostgreSQL and Redis"
+ensure_postgres
+ensure_redis
+
+step "browser: Debian chromium"
+ensure_chromium
+
+step "node test packages (tests/node)"
+ensure_node_deps
+log "conformance CLI (Node 20 patched copy): ${CONFORMANCE_CLI#"$ROOT"/}"
+
+step "python venv (.venv)"
+ensure_venv
+
+export WIDGETRY_PYTHON="$ROOT/.venv/bin/python"
+export WIDGETRY_NODE_DIR="$NODE_DIR"
+
+if [ "$SETUP_ONLY" = 1 ]; then
+  step "setup done (--setup-only); now e.g.: WIDGETRY_PYTHON=$WIDGETRY_PYTHON WIDGETRY_NODE_DIR=$WIDGETRY_NODE_DIR cargo test --workspace"
+  exit 0
+fi
+
+need_cmd cargo "install the Rust toolchain (rustup)"
+
+step "cargo build --workspace --all-targets --locked"
+cargo build --workspace --all-targets --locked || die "cargo build failed (see the compiler output above)"
+
+step "cargo test --workspace --locked"
+cargo test --workspace --locked || die "cargo test failed (see the failing tests above)"
+
+step "MCP conformance suite (scripts/conformance.sh, active scenarios)"
+"$ROOT/scripts/conformance.sh" --no-build || die "conformance suite failed (see above; expected failures go in examples/conformance/expected-failures.yml)"
+
+step "all tests passed in $((SECONDS - STARTED)) s"
+# Keep the conformance totals as the closing line.
+tail -n 1 "$ROOT/tests/artifacts/conformance-active/report.txt"
