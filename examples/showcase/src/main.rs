@@ -5,7 +5,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use widgetry::app::{App, NoInput, Reply, Tool, Visibility, Widget};
-use widgetry::{RequestContext, ToolError};
+use widgetry::{Auth, AuthConfig, RequestContext, ToolError};
 
 /// One entry of the launch checklist.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
@@ -140,10 +140,141 @@ async fn server_time(_ctx: RequestContext, _: NoInput) -> Result<Reply<()>, Tool
     Ok(Reply::new(()).text(format!("Unix time on the server: {secs}")))
 }
 
-/// Builds the showcase app.
-fn app() -> Result<App, widgetry::app::AppError> {
-    App::builder("widgetry-showcase", env!("CARGO_PKG_VERSION"))
-        .instructions("Widgetry showcase. `show_list` renders the launch checklist widget.")
+/// Input of the protected widget.
+#[derive(Debug, Deserialize, JsonSchema)]
+struct MessageInput {
+    /// A message echoed back by the widget.
+    #[serde(default = "hello")]
+    message: String,
+}
+
+fn hello() -> String {
+    "Hello".into()
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+struct ProtectedView {
+    message: String,
+    user_id: String,
+    email: String,
+    scopes: Vec<String>,
+    has_read: bool,
+    has_write: bool,
+    has_admin: bool,
+    input_message: String,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+struct PublicView {
+    message: String,
+    authenticated: bool,
+    note: String,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+struct FlexibleView {
+    tier: String,
+    message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user_id: Option<String>,
+    features: Vec<String>,
+    personalized: bool,
+}
+
+/// Seed 003's protected widget: only signed-in users with `user` and `read:data`.
+async fn protected_widget(
+    ctx: RequestContext,
+    input: MessageInput,
+) -> Result<ProtectedView, ToolError> {
+    let user = ctx
+        .user()
+        .ok_or_else(|| ToolError::msg("sign-in required"))?;
+    Ok(ProtectedView {
+        message: format!("Hello, {}!", user.name().unwrap_or("User")),
+        user_id: user.subject.clone(),
+        email: user.email().unwrap_or("N/A").to_string(),
+        scopes: user.scopes.clone(),
+        has_read: user.has_scope("read:data"),
+        has_write: user.has_scope("write:data"),
+        has_admin: user.has_scope("admin"),
+        input_message: input.message,
+    })
+}
+
+/// Seed 003's public widget: anyone; notes whether the caller is signed in.
+async fn public_widget(ctx: RequestContext, _: NoInput) -> Result<PublicView, ToolError> {
+    Ok(PublicView {
+        message: "This is public content".into(),
+        authenticated: ctx.user().is_some(),
+        note: "Anyone can access this widget".into(),
+    })
+}
+
+/// Seed 003's flexible widget: premium features when signed in, free tier otherwise.
+async fn flexible_widget(ctx: RequestContext, _: NoInput) -> Result<FlexibleView, ToolError> {
+    Ok(match ctx.user() {
+        Some(user) => FlexibleView {
+            tier: "premium".into(),
+            message: format!("Welcome back, {}!", user.name().unwrap_or("User")),
+            user_id: Some(user.subject.clone()),
+            features: ["basic", "advanced", "export", "share"]
+                .map(String::from)
+                .to_vec(),
+            personalized: true,
+        },
+        None => FlexibleView {
+            tier: "free".into(),
+            message: "Welcome! Sign in to unlock premium features.".into(),
+            user_id: None,
+            features: vec!["basic".into()],
+            personalized: false,
+        },
+    })
+}
+
+/// Adds the seed-003 trio (protected / public / flexible) to an app with auth.
+fn with_auth_trio(b: widgetry::app::AppBuilder) -> widgetry::app::AppBuilder {
+    b.widget(
+        Widget::new("account")
+            .description("Who is signed in, and what they may do")
+            .prefers_border(true),
+    )
+    .tool(
+        Tool::new("protected-widget", protected_widget)
+            .title("Protected Widget")
+            .description("This widget requires authentication with user and read:data scopes")
+            .invoking("Loading protected widget...")
+            .invoked("Protected widget loaded!")
+            .auth(Auth::required(["user", "read:data"]))
+            .widget("account"),
+    )
+    .tool(
+        Tool::new("public-widget", public_widget)
+            .title("Public Widget")
+            .description("This widget is public - no authentication required")
+            .invoking("Loading public widget...")
+            .invoked("Public widget loaded!")
+            .auth(Auth::none())
+            .widget("account"),
+    )
+    .tool(
+        Tool::new("flexible-widget", flexible_widget)
+            .title("Flexible Widget")
+            .description("This widget works for both authenticated and anonymous users")
+            .invoking("Loading flexible widget...")
+            .invoked("Flexible widget loaded!")
+            .auth(Auth::optional(["user"]))
+            .widget("account"),
+    )
+}
+
+/// Builds the showcase app (with the auth trio when `auth` is given).
+fn app(auth: Option<AuthConfig>) -> Result<App, widgetry::app::AppError> {
+    let mut b = App::builder("widgetry-showcase", env!("CARGO_PKG_VERSION"));
+    if let Some(a) = auth {
+        b = with_auth_trio(b.auth(a));
+    }
+    b.instructions("Widgetry showcase. `show_list` renders the launch checklist widget.")
         .widgets(widgetry::embed_widgets!())
         .widget(
             Widget::new("list")
@@ -157,6 +288,7 @@ fn app() -> Result<App, widgetry::app::AppError> {
                 .read_only()
                 .invoking("Loading the checklist…")
                 .invoked("Checklist ready")
+                .auth(Auth::none())
                 .widget("list"),
         )
         .tool(
@@ -164,7 +296,8 @@ fn app() -> Result<App, widgetry::app::AppError> {
                 .title("Item details")
                 .description("Details of one checklist item (used by the widget's Details button).")
                 .read_only()
-                .visibility(Visibility::App),
+                .visibility(Visibility::App)
+                .auth(Auth::none()),
         )
         .tool(
             Tool::new("server_time", server_time)
@@ -200,7 +333,11 @@ async fn main() {
             other => fail(&format!("unknown argument {other:?} (try --help)")),
         }
     }
-    let app = match app() {
+    let auth = match AuthConfig::from_env() {
+        Ok(a) => a,
+        Err(e) => fail(&e.to_string()),
+    };
+    let app = match app(auth) {
         Ok(a) => a,
         Err(e) => fail(&e.to_string()),
     };
