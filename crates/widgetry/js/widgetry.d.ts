@@ -71,6 +71,8 @@ declare global {
     theme: WidgetryTheme;
     /** Any global changed. */
     globals: WidgetryGlobals;
+    /** A widget action found the user signed out or without the needed scope. */
+    auth: { signedIn: false; reason: "signed_out" | "scope_lost" | "renew_failed" };
   }
 
   /** Data a standalone page (host "none") starts with; `host: "none"` forces that host inside an iframe. */
@@ -145,8 +147,18 @@ declare global {
     /** Open a URL outside the widget (MCP Apps: `ui/open-link`; ChatGPT: `openExternal`). */
     openExternal(url: string): Promise<void>;
 
-    // EXTENSION POINT (DESIGN.md §5), not implemented yet:
-    // action<I, O>(name: string, input: I): Promise<O>;  authenticated widget actions.
+    /**
+     * Perform a widget action for the signed-in user and resolve with its `structuredContent`.
+     * Calls `POST /widget/actions/<name>` directly with the widget token from the tool result's
+     * `_meta["widgetry/widgetToken"]`, renews the token through the host before it expires and
+     * once on a 401, and falls back to `callTool(name, input)` when the direct call is blocked.
+     * Rejects with a `WidgetryAuthError` (code "signin_required", reason "signed_out" |
+     * "scope_lost" | "renew_failed") when the user must sign in again; 'auth' fires too.
+     */
+    action<O = Record<string, unknown>>(name: string, input?: Record<string, unknown>): Promise<O>;
+
+    /** The current widget-token grant (never the token itself), or null without one. */
+    readonly actionGrant: { signedIn: boolean; actions: string[]; expiresAt: number | null } | null;
   }
 
   interface Window {

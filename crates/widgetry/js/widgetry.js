@@ -8,7 +8,7 @@ const VERSION = '0.1.0';
 const PROTOCOL_VERSION = '2026-01-26'; // MCP Apps protocol (ext-apps LATEST_PROTOCOL_VERSION)
 const TIMEOUT_MS = 30000;
 const KEYS = ['toolInput', 'toolOutput', 'toolResponseMetadata', 'widgetState', 'theme', 'displayMode', 'maxHeight', 'locale'];
-const subs = { toolinput: new Set(), toolresult: new Set(), theme: new Set(), globals: new Set() };
+const subs = { toolinput: new Set(), toolresult: new Set(), theme: new Set(), globals: new Set(), auth: new Set() };
 const st = {
   toolInput: null, toolOutput: null, toolResult: null, toolResponseMetadata: null, widgetState: null,
   theme: 'light', displayMode: 'inline', maxHeight: null, locale: null, hostContext: null,
@@ -272,11 +272,93 @@ const api = {
     return Promise.resolve();
   },
 
-  // ---- EXTENSION POINT: authenticated widget actions (DESIGN.md §5), not implemented yet ----
-  // action(name, input): POST /widget/actions/<name> with the widget token from
-  // toolResponseMetadata, renew it through a private widget-accessible tool before it
-  // expires, fall back to callTool(name, input) when direct calls fail.
+  // Authenticated widget actions (DESIGN.md §5): resolves with the action's structuredContent.
+  action(name, input) { return runAction(String(name), isObj(input) ? input : {}); },
+
+  /** The current widget-token grant (without the token itself), or null. */
+  get actionGrant() {
+    const g = grant();
+    return g ? { signedIn: g.signedIn !== false && !!g.token, actions: g.actions || [], expiresAt: g.expiresAt || null } : null;
+  },
 };
+
+// ---- widget actions: widget token from the tool result's _meta, renewed through the host
+const TOKEN_KEY = 'widgetry/widgetToken';
+const RENEW_BEFORE_MS = 60000;
+let wt = null; // the newest grant: { token, expiresAt, endpoint, refreshTool, actions, declared, signedIn }
+
+function grant() {
+  const m = st.toolResponseMetadata;
+  const g = isObj(m) && isObj(m[TOKEN_KEY]) ? m[TOKEN_KEY] : null;
+  // A fresh tool result brings a fresh grant; otherwise keep the renewed one.
+  if (g && (!wt || wt.origin !== g)) wt = Object.assign({}, g, { origin: g });
+  return wt;
+}
+
+function authError(message, reason) {
+  const e = new Error(message);
+  e.name = 'WidgetryAuthError';
+  e.code = 'signin_required';
+  e.reason = reason;
+  emit('auth', { signedIn: false, reason });
+  return e;
+}
+
+const resultText = (r) => (isObj(r) && Array.isArray(r.content) ? r.content.map((c) => c && c.text).filter(Boolean).join(' ') : '');
+
+async function renew(g) {
+  if (!g.refreshTool || !g.token) throw authError('Sign in to do this.', 'signed_out');
+  let r;
+  try { r = await api.callTool(g.refreshTool, { token: g.token }); } catch (e) { throw authError(`Could not renew sign-in: ${toError(e).message}`, 'renew_failed'); }
+  const m = isObj(r) && isObj(r._meta) ? r._meta[TOKEN_KEY] : null;
+  if (!isObj(r) || r.isError || !isObj(m) || !m.token) {
+    const reason = isObj(m) && m.scopeLost ? 'scope_lost' : 'signed_out';
+    wt = Object.assign({}, g, { token: null, signedIn: false });
+    throw authError(resultText(r) || 'Sign in again to continue.', reason);
+  }
+  wt = Object.assign({}, m, { origin: g.origin });
+  return wt;
+}
+
+function unwrap(r) {
+  if (!isObj(r)) return r;
+  if (r.isError) {
+    const m = isObj(r._meta) ? r._meta['mcp/www_authenticate'] : null;
+    if (m) throw authError(resultText(r) || 'Sign in to do this.', 'signed_out');
+    throw new Error(resultText(r) || 'the action failed');
+  }
+  return r.structuredContent !== undefined ? r.structuredContent : r;
+}
+
+const viaTool = (name, input) => api.callTool(name, input).then(unwrap);
+
+async function postAction(g, name, input) {
+  return fetch(`${g.endpoint}/${encodeURIComponent(name)}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${g.token}` },
+    body: JSON.stringify(input),
+  });
+}
+
+async function runAction(name, input) {
+  let g = grant();
+  // No grant (not a Widgetry action widget) or signed out: let the host run the tool.
+  if (!g || !g.endpoint || !g.token) return viaTool(name, input);
+  if (g.expiresAt && g.expiresAt * 1000 - Date.now() < RENEW_BEFORE_MS) g = await renew(g);
+  let res;
+  try { res = await postAction(g, name, input); } catch (_) { return viaTool(name, input); } // blocked: CSP, CORS, network
+  if (res.status === 401) {
+    g = await renew(g);
+    try { res = await postAction(g, name, input); } catch (_) { return viaTool(name, input); }
+  }
+  let body = null;
+  try { body = await res.json(); } catch (_) { /* not JSON */ }
+  if (res.ok) return unwrap(body);
+  const code = isObj(body) ? body.error : null;
+  if (res.status === 403 && code === 'insufficient_scope') throw authError(body.error_description || 'Permission lost; sign in again.', 'scope_lost');
+  if (res.status === 400) throw new Error((isObj(body) && body.error_description) || 'invalid action input');
+  return viaTool(name, input); // anything else (origin refused, 5xx, 401 after renewal): the host path
+}
 
 for (const k of KEYS.concat('toolResult', 'hostContext')) Object.defineProperty(api, k, { get: () => st[k], enumerable: true });
 

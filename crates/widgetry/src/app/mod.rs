@@ -23,6 +23,7 @@
 //! # Ok(()) }
 //! ```
 
+mod action;
 mod tool;
 mod widget;
 
@@ -37,6 +38,7 @@ use axum::Router;
 use http::HeaderMap;
 use serde_json::json;
 
+pub use action::{Action, AllowedOrigins, REFRESH_TOOL};
 pub use tool::{IntoReply, NoInput, Reply, Tool, Visibility, MAX_STATUS_TEXT};
 use widget::WidgetBuild;
 pub use widget::{Csp, EmbeddedWidgets, Widget, MIME_MCP_APP, MIME_SKYBRIDGE};
@@ -80,6 +82,11 @@ pub struct AppBuilder {
     http: HttpConfig,
     dev: bool,
     auth: Option<crate::auth::AuthConfig>,
+    actions: Vec<String>,
+    public_url: Option<String>,
+    widget_key: Option<Vec<u8>>,
+    widget_token_ttl: std::time::Duration,
+    widget_origins: Vec<String>,
     extend: Vec<Box<dyn FnOnce(ServerBuilder) -> ServerBuilder + Send>>,
 }
 
@@ -101,6 +108,39 @@ impl AppBuilder {
     /// Registers a typed tool.
     pub fn tool(mut self, tool: Tool) -> Self {
         self.tools.push(tool);
+        self
+    }
+
+    /// Registers a widget action: an MCP tool and `POST /widget/actions/<name>`.
+    pub fn action(mut self, action: Action) -> Self {
+        self.actions.push(action.name().to_string());
+        self.tools.push(action.tool);
+        self
+    }
+
+    /// The app's public origin (e.g. `https://app.example.com`), where widgets reach the
+    /// action endpoints. Default: the origin of the auth resource URL.
+    pub fn public_url(mut self, url: impl Into<String>) -> Self {
+        self.public_url = Some(url.into().trim_end_matches('/').to_string());
+        self
+    }
+
+    /// The PKCS#8 P-256 key signing widget tokens (default: generated at start-up, so a
+    /// restart makes widgets renew their tokens). Share one key between instances.
+    pub fn widget_token_key(mut self, pkcs8: Vec<u8>) -> Self {
+        self.widget_key = Some(pkcs8);
+        self
+    }
+
+    /// Lifetime of widget tokens (default 10 minutes).
+    pub fn widget_token_ttl(mut self, ttl: std::time::Duration) -> Self {
+        self.widget_token_ttl = ttl;
+        self
+    }
+
+    /// Allows an extra origin to call the action endpoints (CORS).
+    pub fn widget_origin(mut self, origin: impl Into<String>) -> Self {
+        self.widget_origins.push(origin.into());
         self
     }
 
@@ -171,9 +211,25 @@ impl AppBuilder {
     }
 
     /// Validates everything and builds the app.
-    pub fn build(self) -> Result<App, AppError> {
+    pub fn build(mut self) -> Result<App, AppError> {
         let mut problems = Vec::new();
         let loaded = self.load_widgets(&mut problems);
+        let public_origin: Option<String> = self.public_url.clone().or_else(|| {
+            self.auth.as_ref().map(|a| {
+                let r = a.resource.as_str();
+                let after = r.find("://").map(|i| i + 3).unwrap_or(0);
+                match r[after..].find('/') {
+                    Some(p) => r[..after + p].to_string(),
+                    None => r.to_string(),
+                }
+            })
+        });
+        let acting_widgets: std::collections::HashSet<String> = self
+            .tools
+            .iter()
+            .filter(|t| !t.widget_actions.is_empty())
+            .filter_map(|t| t.widget.clone())
+            .collect();
         let mut builds: Vec<Arc<WidgetBuild>> = Vec::new();
         for (name, html, dir) in loaded {
             if builds.iter().any(|b| b.spec.name == name) {
@@ -186,6 +242,12 @@ impl AppBuilder {
                 .find(|s| s.name == name)
                 .cloned()
                 .unwrap_or_else(|| Widget::new(name.clone()));
+            let mut spec = spec;
+            if let (true, Some(o)) = (acting_widgets.contains(&name), &public_origin) {
+                if !spec.csp.connect_domains.contains(o) {
+                    spec.csp.connect_domains.push(o.clone());
+                }
+            }
             builds.push(Arc::new(WidgetBuild::new(spec, html, dir, self.dev)));
         }
         for s in &self.specs {
@@ -213,7 +275,68 @@ impl AppBuilder {
                 }
             }
         }
+        for t in &self.tools {
+            for a in &t.widget_actions {
+                if !self.actions.contains(a) {
+                    problems.push(format!(
+                        "tool {:?} declares widget action {a:?}, which is not registered with AppBuilder::action",
+                        t.name()
+                    ));
+                }
+            }
+        }
+        let declares_actions = self.tools.iter().any(|t| !t.widget_actions.is_empty());
+        let tokens = if declares_actions && self.auth.is_some() {
+            match &public_origin {
+                None => {
+                    problems.push("widget actions need the app's public URL: set RESOURCE_SERVER_URL or AppBuilder::public_url".into());
+                    None
+                }
+                Some(origin) => {
+                    let key = self
+                        .widget_key
+                        .clone()
+                        .unwrap_or_else(crate::auth::widget_token::generate_key);
+                    match crate::auth::widget_token::WidgetTokens::new(
+                        &key,
+                        origin.clone(),
+                        format!("{origin}/widget/actions"),
+                        self.widget_token_ttl,
+                    ) {
+                        Ok(t) => Some(t),
+                        Err(e) => {
+                            problems.push(e);
+                            None
+                        }
+                    }
+                }
+            }
+        } else {
+            None
+        };
         use crate::auth::Auth;
+        let action_policy = |tools: &[Tool], default: &Auth, name: &str| -> Option<Vec<String>> {
+            tools.iter().find(|t| t.name() == name).map(|t| {
+                t.auth
+                    .clone()
+                    .unwrap_or_else(|| default.clone())
+                    .scopes()
+                    .to_vec()
+            })
+        };
+        if let Some(tk) = &tokens {
+            let default = match &self.auth {
+                Some(a) => Auth::Required(a.default_scopes.clone()),
+                None => Auth::None,
+            };
+            let scopes: Arc<HashMap<String, Vec<String>>> = Arc::new(
+                self.actions
+                    .iter()
+                    .filter_map(|a| action_policy(&self.tools, &default, a).map(|s| (a.clone(), s)))
+                    .collect(),
+            );
+            self.tools.push(refresh_tool(tk.clone(), scopes));
+        }
         let default_policy = match &self.auth {
             Some(a) => Auth::Required(a.default_scopes.clone()),
             None => Auth::None,
@@ -241,17 +364,37 @@ impl AppBuilder {
         if let Some(i) = self.instructions {
             sb = sb.instructions(i);
         }
+        let action_scopes: Arc<HashMap<String, Vec<String>>> = Arc::new(
+            self.actions
+                .iter()
+                .map(|a| {
+                    (
+                        a.clone(),
+                        policies
+                            .get(a)
+                            .map(|p| p.scopes().to_vec())
+                            .unwrap_or_default(),
+                    )
+                })
+                .collect(),
+        );
+        let action_names = self.actions.clone();
         for t in self.tools {
+            let declared = t.widget_actions.clone();
             let uris = t
                 .widget
                 .as_ref()
                 .and_then(|w| builds.iter().find(|b| &b.spec.name == w))
                 .map(|b| (b.uri(), b.skybridge_uri()));
             let policy = policies.get(t.name()).cloned().unwrap_or(Auth::None);
-            let entry = t.into_entry(
+            let mut entry = t.into_entry(
                 uris.as_ref().map(|(a, b)| (a.as_str(), b.as_str())),
                 &policy,
             );
+            if let (false, Some(tk)) = (declared.is_empty(), &tokens) {
+                entry.handler =
+                    with_widget_token(entry.handler, tk.clone(), declared, action_scopes.clone());
+            }
             sb.add_tool(entry);
         }
         for b in &builds {
@@ -303,10 +446,29 @@ impl AppBuilder {
         for f in self.extend {
             sb = f(sb);
         }
+        let server = sb.build();
+        let actions = (!action_names.is_empty()).then(|| {
+            let mut exact = self.widget_origins.clone();
+            exact.extend(public_origin.iter().cloned());
+            exact.extend(builds.iter().filter_map(|b| b.spec.domain.clone()));
+            Arc::new(action::ActionState {
+                server: server.clone(),
+                tokens: tokens.clone(),
+                policies: action_names
+                    .iter()
+                    .map(|a| (a.clone(), policies.get(a).cloned().unwrap_or(Auth::None)))
+                    .collect(),
+                origins: AllowedOrigins {
+                    exact,
+                    dev: self.dev,
+                },
+            })
+        });
         Ok(App {
-            server: sb.build(),
+            server,
             http,
             widgets: builds,
+            actions,
         })
     }
 }
@@ -345,6 +507,7 @@ pub struct App {
     server: Server,
     http: HttpConfig,
     widgets: Vec<Arc<WidgetBuild>>,
+    actions: Option<Arc<action::ActionState>>,
 }
 
 impl std::fmt::Debug for App {
@@ -369,6 +532,11 @@ impl App {
             http: HttpConfig::default(),
             dev: cfg!(debug_assertions) || std::env::var("WIDGETRY_DEV").is_ok_and(|v| v == "1"),
             auth: None,
+            actions: Vec::new(),
+            public_url: None,
+            widget_key: None,
+            widget_token_ttl: std::time::Duration::from_secs(600),
+            widget_origins: Vec::new(),
             extend: Vec::new(),
         }
     }
@@ -396,6 +564,9 @@ impl App {
         let mut router = mcp.merge(debug);
         if let Some(auth) = &self.http.auth {
             router = router.merge(auth.metadata_router());
+        }
+        if let Some(a) = &self.actions {
+            router = router.merge(action::router(a.clone()));
         }
         (router, state)
     }
@@ -446,4 +617,95 @@ async fn tool_listing(State(state): State<Arc<HttpState>>, headers: HeaderMap) -
         json!({ "tools": tools }).to_string(),
     )
         .into_response()
+}
+
+/// Wraps a tool handler so its result `_meta` carries a widget token for `declared`.
+fn with_widget_token(
+    inner: crate::server::ToolHandler,
+    tokens: crate::auth::widget_token::WidgetTokens,
+    declared: Vec<String>,
+    scopes: Arc<HashMap<String, Vec<String>>>,
+) -> crate::server::ToolHandler {
+    Arc::new(move |ctx: crate::RequestContext, args| {
+        let user = ctx.user().cloned();
+        let fut = inner(ctx, args);
+        let (tokens, declared, scopes) = (tokens.clone(), declared.clone(), scopes.clone());
+        Box::pin(async move {
+            let mut result = fut.await?;
+            let wsid = crate::server::session::random_hex(12);
+            let meta = action::token_meta(
+                &tokens,
+                user.as_ref(),
+                &declared,
+                &|a| scopes.get(a).cloned(),
+                &wsid,
+            );
+            result
+                .meta
+                .get_or_insert_with(Default::default)
+                .insert(crate::auth::widget_token::META_KEY.into(), meta);
+            Ok(result)
+        })
+    })
+}
+
+/// The private, widget-accessible tool that renews a widget token. The host calls it
+/// with the user's own authorization, which vouches for the renewal.
+fn refresh_tool(
+    tokens: crate::auth::widget_token::WidgetTokens,
+    scopes: Arc<HashMap<String, Vec<String>>>,
+) -> Tool {
+    use crate::protocol::types::CallToolResult;
+    Tool::new(
+        REFRESH_TOOL,
+        move |ctx: crate::RequestContext, input: action::RefreshInput| {
+            let (tokens, scopes) = (tokens.clone(), scopes.clone());
+            async move {
+                let Some(user) = ctx.user().cloned() else {
+                    return Err(crate::ToolError::msg(
+                        "sign in again to keep using this widget",
+                    ));
+                };
+                let old = tokens
+                    .verify(&input.token, true)
+                    .map_err(|e| crate::ToolError::msg(format!("cannot renew: {e}")))?;
+                if old.subject != user.subject {
+                    return Err(crate::ToolError::msg(
+                        "this widget token belongs to another user; reload the widget",
+                    ));
+                }
+                let meta = action::token_meta(
+                    &tokens,
+                    Some(&user),
+                    &old.declared,
+                    &|a| scopes.get(a).cloned(),
+                    &old.wsid,
+                );
+                let lost = meta
+                    .get("actions")
+                    .and_then(serde_json::Value::as_array)
+                    .is_some_and(|a| a.is_empty())
+                    && !old.declared.is_empty();
+                if lost {
+                    let mut r = CallToolResult::error(
+                        "You no longer have permission for these actions; sign in again.",
+                    );
+                    r.meta = Some(serde_json::Map::from_iter([(
+                        crate::auth::widget_token::META_KEY.to_string(),
+                        json!({"signedIn": true, "scopeLost": true, "declared": old.declared}),
+                    )]));
+                    return Err(crate::ToolError::Result(Box::new(r)));
+                }
+                let mut reply = Reply::new(()).text("Widget token renewed.");
+                reply = reply.meta(crate::auth::widget_token::META_KEY, meta);
+                Ok(reply)
+            }
+        },
+    )
+    .title("Renew widget token")
+    .description(
+        "Renews the token a widget uses for its actions (called by widgets, not the model).",
+    )
+    .visibility(Visibility::App)
+    .auth(crate::auth::Auth::Required(Vec::new()))
 }

@@ -175,6 +175,7 @@ pub struct Tool {
     pub(crate) invoking: Option<String>,
     pub(crate) invoked: Option<String>,
     pub(crate) auth: Option<crate::auth::Auth>,
+    pub(crate) widget_actions: Vec<String>,
     pub(crate) problems: Vec<String>,
 }
 
@@ -240,6 +241,7 @@ impl Tool {
             invoking: None,
             invoked: None,
             auth: None,
+            widget_actions: Vec::new(),
             problems,
         }
     }
@@ -314,6 +316,16 @@ impl Tool {
     /// The tool's auth policy (default: the server default).
     pub fn auth(mut self, policy: crate::auth::Auth) -> Self {
         self.auth = Some(policy);
+        self
+    }
+
+    /// The actions its widget may perform for the user: the result's `_meta` then
+    /// carries a widget token covering them (see [`Action`](super::Action)).
+    pub fn widget_actions<I: IntoIterator<Item = S>, S: Into<String>>(
+        mut self,
+        actions: I,
+    ) -> Self {
+        self.widget_actions = actions.into_iter().map(Into::into).collect();
         self
     }
 

@@ -19,6 +19,7 @@
 
 pub mod introspect;
 pub mod jwt;
+pub mod widget_token;
 
 use std::collections::HashMap;
 use std::future::Future;
