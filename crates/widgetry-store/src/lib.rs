@@ -1,24 +1,55 @@
 //! Storage for Widgetry: small traits, one per concern, and the backends behind them.
 //!
-//! The framework never talks to a database directly; it talks to these traits. The
-//! in-memory backend serves tests and single-process development, SQLite (WAL, one file)
-//! is the zero-setup default for one machine, and later backends (PostgreSQL, Redis)
-//! plug in behind the same traits so several instances can share state.
+//! The framework never talks to a database directly; it talks to these traits:
 //!
-//! Expiry is enforced on read (an expired record is never returned) and swept in the
-//! background by the caller through [`SessionStore::sweep`].
+//! - [`SessionStore`] persists MCP transport sessions, so that another instance can serve
+//!   a session that this one started;
+//! - [`KvStore`] is a generic, namespaced key-value store for app data (likes per user,
+//!   sign-in sessions, rate-limit counters).
+//!
+//! Each trait has four backends: memory (tests and single-process development), SQLite
+//! (WAL, one file: the zero-setup default for one machine), PostgreSQL and Redis (several
+//! instances sharing state). [`open_session_store`] and [`open_kv_store`] pick one from a
+//! URL, and [`from_env`] reads the URLs from `WIDGETRY_DATABASE_URL` and
+//! `WIDGETRY_SESSION_STORE_URL`:
+//!
+//! | URL | backend |
+//! | --- | --- |
+//! | `sqlite:///var/lib/app/widgetry.db`, or a plain path | SQLite |
+//! | `postgres://user:pass@host:5432/db` (or `postgresql://`) | PostgreSQL, no TLS |
+//! | `redis://host:6379/0` | Redis, no TLS, no cluster |
+//! | `memory:` | this process only |
+//!
+//! Expiry is enforced on read everywhere (an expired record is never returned) and swept
+//! in the background by the caller through [`SessionStore::sweep`] and [`KvStore::sweep`]
+//! (Redis expires keys by itself).
+//!
+//! Server backends fail fast and recover by themselves: every operation is bounded by a
+//! timeout, a lost connection turns into [`StoreError::Unavailable`] naming the server,
+//! and the next operation reconnects. A store outage never panics.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod kv;
 mod memory;
+mod open;
+mod postgres;
+mod redis_store;
 mod sqlite;
 
 use std::future::Future;
 use std::pin::Pin;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-pub use memory::MemorySessionStore;
-pub use sqlite::SqliteSessionStore;
+pub use kv::{KvEntry, KvStore, Namespace, MAX_KEY_LEN};
+pub use memory::{MemoryKvStore, MemorySessionStore};
+pub use open::{
+    from_env, open_kv_store, open_session_store, StoreConfig, StoreLocation, Stores,
+    DATABASE_URL_ENV, DEFAULT_DATABASE_FILE, SESSION_STORE_URL_ENV,
+};
+pub use postgres::{PostgresConfig, PostgresKvStore, PostgresSessionStore};
+pub use redis_store::{RedisConfig, RedisKvStore, RedisSessionStore};
+pub use sqlite::{SqliteKvStore, SqliteSessionStore};
 
 /// A boxed, sendable future, the return type of every store method (keeps the traits
 /// object-safe so an app can hold an `Arc<dyn SessionStore>`).
@@ -28,11 +59,20 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The backend could not be reached or refused the operation (disk full, server down).
-    #[error("session store unavailable: {0}")]
+    /// Transient: the store retries the connection on the next operation.
+    #[error("store unavailable: {0}")]
     Unavailable(String),
     /// A record could not be decoded; the store holds data this version cannot read.
-    #[error("session store holds an unreadable record: {0}")]
+    #[error("store holds an unreadable record: {0}")]
     Corrupt(String),
+    /// A store URL or configuration could not be understood (unknown scheme, bad schema
+    /// name). Fix the configuration; retrying will not help.
+    #[error("invalid store configuration: {0}")]
+    InvalidConfig(String),
+    /// The caller asked for something the store cannot do: a key that is too long,
+    /// incrementing a value that is not a counter, an increment that overflows.
+    #[error("invalid store request: {0}")]
+    Invalid(String),
 }
 
 /// Result alias for store operations.
@@ -79,72 +119,18 @@ pub fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// A timestamp in milliseconds as the signed 64-bit integer SQL databases store.
+pub(crate) fn ms_i64(ms: u64) -> i64 {
+    i64::try_from(ms).unwrap_or(i64::MAX)
+}
 
-    fn record(id: &str, ttl_ms: i64) -> SessionRecord {
-        let now = now_ms();
-        SessionRecord {
-            id: id.to_string(),
-            protocol_version: "2025-06-18".into(),
-            client: r#"{"clientInfo":{"name":"t","version":"1"}}"#.into(),
-            log_level: None,
-            created_at_ms: now,
-            expires_at_ms: (now as i64 + ttl_ms) as u64,
-        }
-    }
-
-    async fn exercise(store: &dyn SessionStore) {
-        store.put(record("a", 60_000)).await.unwrap();
-        store.put(record("gone", -1)).await.unwrap();
-        let got = store
-            .get("a")
-            .await
-            .unwrap()
-            .expect("live record is returned");
-        assert_eq!(got.protocol_version, "2025-06-18");
-        assert!(
-            store.get("gone").await.unwrap().is_none(),
-            "expired record hidden"
-        );
-        assert!(store.get("nope").await.unwrap().is_none());
-        assert!(store.touch("a", now_ms() + 120_000).await.unwrap());
-        assert!(!store.touch("gone", now_ms() + 120_000).await.unwrap());
-        let mut upd = got.clone();
-        upd.log_level = Some("debug".into());
-        store.put(upd).await.unwrap();
-        assert_eq!(
-            store.get("a").await.unwrap().unwrap().log_level.as_deref(),
-            Some("debug")
-        );
-        assert_eq!(store.sweep().await.unwrap(), 1, "one expired record swept");
-        assert!(store.delete("a").await.unwrap());
-        assert!(!store.delete("a").await.unwrap());
-        assert!(store.get("a").await.unwrap().is_none());
-    }
-
-    #[tokio::test]
-    async fn memory_store_honours_expiry_and_deletes() {
-        exercise(&MemorySessionStore::new()).await;
-    }
-
-    #[tokio::test]
-    async fn sqlite_store_honours_expiry_and_survives_reopen() {
-        let dir = std::env::temp_dir().join(format!("widgetry-store-test-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("sessions.db");
-        let _ = std::fs::remove_file(&path);
-        {
-            let store = SqliteSessionStore::open(&path).unwrap();
-            exercise(&store).await;
-            store.put(record("kept", 60_000)).await.unwrap();
-        }
-        let reopened = SqliteSessionStore::open(&path).unwrap();
-        assert!(
-            reopened.get("kept").await.unwrap().is_some(),
-            "record survives reopen"
-        );
-        let _ = std::fs::remove_dir_all(&dir);
-    }
+/// Whether an operation may be sent a second time after its connection was lost without
+/// changing its outcome. Operations that are not (an increment, an insert-if-absent, a
+/// delete that reports what it removed) are never retried: they may have been applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Retry {
+    /// Safe to resend on a fresh connection once.
+    Idempotent,
+    /// Report the lost connection instead.
+    Never,
 }

@@ -1,34 +1,32 @@
-//! The SQLite session store: one file, WAL mode, the default for one machine.
+//! The SQLite stores: one file, WAL mode, the default for one machine.
 //!
-//! Calls run on Tokio's blocking pool so a slow disk never stalls the request workers.
+//! Each store holds one connection; calls run on Tokio's blocking pool so a slow disk
+//! never stalls the request workers. Several processes may open the same file: WAL lets
+//! them read concurrently, every write is one statement or an `IMMEDIATE` transaction, and
+//! a 5 s busy timeout makes a writer wait its turn.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
-use crate::{now_ms, BoxFuture, SessionRecord, SessionStore, StoreError, StoreResult};
-
-/// Sessions persisted in a SQLite database file.
-#[derive(Clone)]
-pub struct SqliteSessionStore {
-    conn: Arc<Mutex<Connection>>,
-}
-
-impl std::fmt::Debug for SqliteSessionStore {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SqliteSessionStore").finish_non_exhaustive()
-    }
-}
+use crate::kv::{self, check_key, check_prefix, expiry, KvEntry, KvStore, Namespace};
+use crate::{ms_i64, now_ms, BoxFuture, SessionRecord, SessionStore, StoreError, StoreResult};
 
 fn unavailable(e: impl std::fmt::Display) -> StoreError {
     StoreError::Unavailable(e.to_string())
 }
 
-impl SqliteSessionStore {
-    /// Opens (creating when missing) the database at `path` and its `mcp_sessions` table.
-    pub fn open(path: impl AsRef<Path>) -> StoreResult<Self> {
-        let path = path.as_ref();
+/// One SQLite connection shared by a store's calls.
+#[derive(Clone)]
+struct Db {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl Db {
+    /// Opens (creating when missing) the database at `path` and runs `schema`.
+    fn open(path: &Path, schema: &str) -> StoreResult<Self> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
                 .map_err(|e| unavailable(format!("cannot create {}: {e}", dir.display())))?;
@@ -38,8 +36,49 @@ impl SqliteSessionStore {
         conn.execute_batch(
             "PRAGMA journal_mode=WAL;
              PRAGMA synchronous=NORMAL;
-             PRAGMA busy_timeout=5000;
-             CREATE TABLE IF NOT EXISTS mcp_sessions (
+             PRAGMA busy_timeout=5000;",
+        )
+        .and_then(|()| conn.execute_batch(schema))
+        .map_err(|e| unavailable(format!("cannot set up {}: {e}", path.display())))?;
+        Ok(Self {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
+    ) -> BoxFuture<'static, StoreResult<T>> {
+        let conn = self.conn.clone();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || {
+                let mut guard = conn.lock().unwrap_or_else(|p| p.into_inner());
+                f(&mut guard)
+            })
+            .await
+            .map_err(|e| unavailable(format!("SQLite worker failed: {e}")))?
+        })
+    }
+}
+
+/// Sessions persisted in a SQLite database file.
+#[derive(Clone)]
+pub struct SqliteSessionStore {
+    db: Db,
+}
+
+impl std::fmt::Debug for SqliteSessionStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteSessionStore").finish_non_exhaustive()
+    }
+}
+
+impl SqliteSessionStore {
+    /// Opens (creating when missing) the database at `path` and its `mcp_sessions` table.
+    pub fn open(path: impl AsRef<Path>) -> StoreResult<Self> {
+        let db = Db::open(
+            path.as_ref(),
+            "CREATE TABLE IF NOT EXISTS mcp_sessions (
                  id TEXT PRIMARY KEY,
                  protocol_version TEXT NOT NULL,
                  client TEXT NOT NULL,
@@ -48,26 +87,15 @@ impl SqliteSessionStore {
                  expires_at_ms INTEGER NOT NULL
              );
              CREATE INDEX IF NOT EXISTS mcp_sessions_expiry ON mcp_sessions(expires_at_ms);",
-        )
-        .map_err(unavailable)?;
-        Ok(Self {
-            conn: Arc::new(Mutex::new(conn)),
-        })
+        )?;
+        Ok(Self { db })
     }
 
     fn run<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     ) -> BoxFuture<'static, StoreResult<T>> {
-        let conn = self.conn.clone();
-        Box::pin(async move {
-            tokio::task::spawn_blocking(move || {
-                let guard = conn.lock().unwrap_or_else(|p| p.into_inner());
-                f(&guard).map_err(unavailable)
-            })
-            .await
-            .map_err(unavailable)?
-        })
+        self.db.run(move |c| f(c).map_err(unavailable))
     }
 }
 
@@ -84,8 +112,8 @@ impl SessionStore for SqliteSessionStore {
                 r.protocol_version,
                 r.client,
                 r.log_level,
-                r.created_at_ms as i64,
-                r.expires_at_ms as i64
+                ms_i64(r.created_at_ms),
+                ms_i64(r.expires_at_ms)
             ])
             .map(|_| ())
         })
@@ -93,7 +121,7 @@ impl SessionStore for SqliteSessionStore {
 
     fn get<'a>(&'a self, id: &'a str) -> BoxFuture<'a, StoreResult<Option<SessionRecord>>> {
         let id = id.to_string();
-        let now = now_ms() as i64;
+        let now = ms_i64(now_ms());
         self.run(move |c| {
             c.prepare_cached(
                 "SELECT id, protocol_version, client, log_level, created_at_ms, expires_at_ms
@@ -115,35 +143,274 @@ impl SessionStore for SqliteSessionStore {
 
     fn touch<'a>(&'a self, id: &'a str, expires_at_ms: u64) -> BoxFuture<'a, StoreResult<bool>> {
         let id = id.to_string();
-        let now = now_ms() as i64;
+        let now = ms_i64(now_ms());
         self.run(move |c| {
             c.prepare_cached(
                 "UPDATE mcp_sessions SET expires_at_ms = ?2 WHERE id = ?1 AND expires_at_ms > ?3",
             )?
-            .execute(params![id, expires_at_ms as i64, now])
+            .execute(params![id, ms_i64(expires_at_ms), now])
             .map(|n| n > 0)
         })
     }
 
     fn delete<'a>(&'a self, id: &'a str) -> BoxFuture<'a, StoreResult<bool>> {
         let id = id.to_string();
-        let now = now_ms() as i64;
+        let now = ms_i64(now_ms());
         self.run(move |c| {
-            let live: bool = c
-                .prepare_cached("SELECT 1 FROM mcp_sessions WHERE id = ?1 AND expires_at_ms > ?2")?
-                .exists(params![id, now])?;
-            c.prepare_cached("DELETE FROM mcp_sessions WHERE id = ?1")?
-                .execute(params![id])?;
-            Ok(live)
+            c.prepare_cached("DELETE FROM mcp_sessions WHERE id = ?1 RETURNING expires_at_ms")?
+                .query_row(params![id], |row| row.get::<_, i64>(0))
+                .optional()
+                .map(|e| e.is_some_and(|e| e > now))
         })
     }
 
     fn sweep(&self) -> BoxFuture<'_, StoreResult<u64>> {
-        let now = now_ms() as i64;
+        let now = ms_i64(now_ms());
         self.run(move |c| {
             c.prepare_cached("DELETE FROM mcp_sessions WHERE expires_at_ms <= ?1")?
                 .execute(params![now])
                 .map(|n| n as u64)
+        })
+    }
+}
+
+/// App data persisted in a SQLite database file (table `widgetry_kv`).
+///
+/// ```
+/// # async fn demo() -> widgetry_store::StoreResult<()> {
+/// use widgetry_store::{KvStore, Namespace, SqliteKvStore};
+/// # let dir = std::env::temp_dir().join(format!("wkv-doc-{}", std::process::id()));
+/// let kv = SqliteKvStore::open(dir.join("widgetry.db"))?;
+/// static LIKES: Namespace = Namespace::from_static("likes");
+/// assert!(kv.put_if_absent(&LIKES, "user-1:w-9", b"", None).await?);
+/// assert!(!kv.put_if_absent(&LIKES, "user-1:w-9", b"", None).await?);
+/// # std::fs::remove_dir_all(&dir).ok();
+/// # Ok(()) }
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(demo()).unwrap();
+/// ```
+#[derive(Clone)]
+pub struct SqliteKvStore {
+    db: Db,
+}
+
+impl std::fmt::Debug for SqliteKvStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteKvStore").finish_non_exhaustive()
+    }
+}
+
+/// The SQLite expression "this row is live at ?now".
+const LIVE: &str = "(expires_at_ms IS NULL OR expires_at_ms > ?3)";
+
+impl SqliteKvStore {
+    /// Opens (creating when missing) the database at `path` and its `widgetry_kv` table.
+    pub fn open(path: impl AsRef<Path>) -> StoreResult<Self> {
+        let db = Db::open(
+            path.as_ref(),
+            "CREATE TABLE IF NOT EXISTS widgetry_kv (
+                 ns TEXT NOT NULL,
+                 key TEXT NOT NULL,
+                 value BLOB NOT NULL,
+                 expires_at_ms INTEGER,
+                 PRIMARY KEY (ns, key)
+             ) WITHOUT ROWID;
+             CREATE INDEX IF NOT EXISTS widgetry_kv_expiry ON widgetry_kv(expires_at_ms)
+                 WHERE expires_at_ms IS NOT NULL;",
+        )?;
+        Ok(Self { db })
+    }
+
+    /// Runs `f` with owned copies of the namespace and key, after checking the key.
+    fn with_key<T: Send + 'static>(
+        &self,
+        ns: &Namespace,
+        key: &str,
+        check: fn(&str) -> StoreResult<()>,
+        f: impl FnOnce(&mut Connection, Namespace, String) -> StoreResult<T> + Send + 'static,
+    ) -> BoxFuture<'static, StoreResult<T>> {
+        if let Err(e) = check(key) {
+            return Box::pin(async move { Err(e) });
+        }
+        let (ns, key) = (ns.clone(), key.to_owned());
+        self.db.run(move |c| f(c, ns, key))
+    }
+}
+
+impl KvStore for SqliteKvStore {
+    fn get<'a>(
+        &'a self,
+        ns: &'a Namespace,
+        key: &'a str,
+    ) -> BoxFuture<'a, StoreResult<Option<Vec<u8>>>> {
+        let now = ms_i64(now_ms());
+        self.with_key(ns, key, check_key, move |c, ns, key| {
+            c.prepare_cached(&format!(
+                "SELECT value FROM widgetry_kv WHERE ns = ?1 AND key = ?2 AND {LIVE}"
+            ))
+            .map_err(unavailable)?
+            .query_row(params![ns.as_str(), key, now], |r| r.get(0))
+            .optional()
+            .map_err(unavailable)
+        })
+    }
+
+    fn put<'a>(
+        &'a self,
+        ns: &'a Namespace,
+        key: &'a str,
+        value: &'a [u8],
+        ttl: Option<Duration>,
+    ) -> BoxFuture<'a, StoreResult<()>> {
+        let value = value.to_vec();
+        let exp = expiry(ttl).map(ms_i64);
+        self.with_key(ns, key, check_key, move |c, ns, key| {
+            c.prepare_cached(
+                "INSERT OR REPLACE INTO widgetry_kv (ns, key, value, expires_at_ms)
+                 VALUES (?1, ?2, ?3, ?4)",
+            )
+            .map_err(unavailable)?
+            .execute(params![ns.as_str(), key, value, exp])
+            .map(|_| ())
+            .map_err(unavailable)
+        })
+    }
+
+    fn delete<'a>(&'a self, ns: &'a Namespace, key: &'a str) -> BoxFuture<'a, StoreResult<bool>> {
+        let now = ms_i64(now_ms());
+        self.with_key(ns, key, check_key, move |c, ns, key| {
+            c.prepare_cached(
+                "DELETE FROM widgetry_kv WHERE ns = ?1 AND key = ?2 RETURNING expires_at_ms",
+            )
+            .map_err(unavailable)?
+            .query_row(params![ns.as_str(), key], |r| r.get::<_, Option<i64>>(0))
+            .optional()
+            .map(|row| row.is_some_and(|exp| exp.is_none_or(|e| e > now)))
+            .map_err(unavailable)
+        })
+    }
+
+    fn incr<'a>(
+        &'a self,
+        ns: &'a Namespace,
+        key: &'a str,
+        by: i64,
+        ttl: Option<Duration>,
+    ) -> BoxFuture<'a, StoreResult<i64>> {
+        let now = ms_i64(now_ms());
+        let exp = expiry(ttl).map(ms_i64);
+        self.with_key(ns, key, check_key, move |c, ns, key| {
+            // IMMEDIATE takes the write lock up front, so the read-modify-write below is
+            // atomic against other connections to the same file too.
+            let tx = c
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(unavailable)?;
+            let current: Option<(Vec<u8>, Option<i64>)> = tx
+                .prepare_cached(&format!(
+                    "SELECT value, expires_at_ms FROM widgetry_kv
+                     WHERE ns = ?1 AND key = ?2 AND {LIVE}"
+                ))
+                .map_err(unavailable)?
+                .query_row(params![ns.as_str(), key, now], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .optional()
+                .map_err(unavailable)?;
+            let (next, exp) = match current {
+                Some((value, current_exp)) => {
+                    let v = kv::parse_counter(&ns, &key, &value)?;
+                    let next = v
+                        .checked_add(by)
+                        .ok_or_else(|| kv::overflow(&ns, &key, by))?;
+                    (next, current_exp)
+                }
+                None => (by, exp),
+            };
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO widgetry_kv (ns, key, value, expires_at_ms)
+                 VALUES (?1, ?2, ?3, ?4)",
+            )
+            .map_err(unavailable)?
+            .execute(params![
+                ns.as_str(),
+                key,
+                next.to_string().into_bytes(),
+                exp
+            ])
+            .map_err(unavailable)?;
+            tx.commit().map_err(unavailable)?;
+            Ok(next)
+        })
+    }
+
+    fn list<'a>(
+        &'a self,
+        ns: &'a Namespace,
+        prefix: &'a str,
+        limit: usize,
+    ) -> BoxFuture<'a, StoreResult<Vec<KvEntry>>> {
+        let now = ms_i64(now_ms());
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.with_key(ns, prefix, check_prefix, move |c, ns, prefix| {
+            // Keys with the prefix form one contiguous run starting at the prefix (BINARY
+            // collation orders UTF-8 by bytes): read from there and stop where it ends.
+            let mut stmt = c
+                .prepare_cached(&format!(
+                    "SELECT key, value FROM widgetry_kv
+                 WHERE ns = ?1 AND key >= ?2 AND {LIVE} ORDER BY key LIMIT ?4"
+                ))
+                .map_err(unavailable)?;
+            let rows = stmt
+                .query_map(params![ns.as_str(), prefix, now, limit], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
+                })
+                .map_err(unavailable)?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (k, v) = row.map_err(unavailable)?;
+                if !k.starts_with(prefix.as_str()) {
+                    break;
+                }
+                out.push((k, v));
+            }
+            Ok(out)
+        })
+    }
+
+    fn put_if_absent<'a>(
+        &'a self,
+        ns: &'a Namespace,
+        key: &'a str,
+        value: &'a [u8],
+        ttl: Option<Duration>,
+    ) -> BoxFuture<'a, StoreResult<bool>> {
+        let now = ms_i64(now_ms());
+        let value = value.to_vec();
+        let exp = expiry(ttl).map(ms_i64);
+        self.with_key(ns, key, check_key, move |c, ns, key| {
+            // One statement: inserts, or replaces an expired value, or changes nothing.
+            c.prepare_cached(
+                "INSERT INTO widgetry_kv (ns, key, value, expires_at_ms) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (ns, key) DO UPDATE
+                 SET value = excluded.value, expires_at_ms = excluded.expires_at_ms
+                 WHERE widgetry_kv.expires_at_ms IS NOT NULL AND widgetry_kv.expires_at_ms <= ?5",
+            )
+            .map_err(unavailable)?
+            .execute(params![ns.as_str(), key, value, exp, now])
+            .map(|n| n > 0)
+            .map_err(unavailable)
+        })
+    }
+
+    fn sweep(&self) -> BoxFuture<'_, StoreResult<u64>> {
+        let now = ms_i64(now_ms());
+        self.db.run(move |c| {
+            c.prepare_cached(
+                "DELETE FROM widgetry_kv WHERE expires_at_ms IS NOT NULL AND expires_at_ms <= ?1",
+            )
+            .map_err(unavailable)?
+            .execute(params![now])
+            .map(|n| n as u64)
+            .map_err(unavailable)
         })
     }
 }

@@ -29,6 +29,7 @@ pub mod auth;
 pub mod http_client;
 pub mod protocol;
 pub mod server;
+pub mod signin;
 pub mod transport;
 
 pub use app::{App, NoInput, Reply, Tool, Visibility, Widget};
@@ -45,9 +46,12 @@ pub async fn serve(listener: tokio::net::TcpListener, router: axum::Router) -> s
     let listener = listener.tap_io(|tcp| {
         let _ = tcp.set_nodelay(true);
     });
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
 }
 
 /// Resolves when the process is asked to stop (Ctrl-C or SIGTERM).

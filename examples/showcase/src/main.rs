@@ -3,9 +3,15 @@
 //! `showcase [--port N] [--stdio]` — serves `http://127.0.0.1:N/mcp` (default 8000).
 
 use schemars::JsonSchema;
+mod gallery;
+
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 use widgetry::app::{App, NoInput, Reply, Tool, Visibility, Widget};
-use widgetry::{Auth, AuthConfig, RequestContext, ToolError};
+use widgetry::auth::AuthSetup;
+use widgetry::signin::{ConsoleSender, SignIn, SignInConfig};
+use widgetry::{Auth, RequestContext, ToolError};
 
 /// One entry of the launch checklist.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
@@ -268,11 +274,53 @@ fn with_auth_trio(b: widgetry::app::AppBuilder) -> widgetry::app::AppBuilder {
     )
 }
 
-/// Builds the showcase app (with the auth trio when `auth` is given).
-fn app(auth: Option<AuthConfig>) -> Result<App, widgetry::app::AppError> {
-    let mut b = App::builder("widgetry-showcase", env!("CARGO_PKG_VERSION"));
-    if let Some(a) = auth {
-        b = with_auth_trio(b.auth(a));
+/// Scopes the showcase's embedded authorization server knows.
+const SCOPES: &[&str] = &["user", "read:data", "write:data", "admin", "likes:write"];
+
+/// Where the showcase keeps its data.
+struct Stores {
+    sessions: Arc<dyn widgetry::store::SessionStore>,
+    kv: Arc<dyn widgetry::store::KvStore>,
+}
+
+async fn open_stores(data_dir: &std::path::Path) -> Result<Stores, String> {
+    let config = widgetry::store::StoreConfig::from_env(data_dir).map_err(|e| e.to_string())?;
+    let sessions = config
+        .sessions
+        .open_session_store()
+        .await
+        .map_err(|e| e.to_string())?;
+    let kv = config
+        .database
+        .open_kv_store()
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(Stores { sessions, kv })
+}
+
+/// Builds the showcase app: the list widget, the seed-003 auth trio, the likes gallery,
+/// and (with the embedded authorization server) the session sign-in widget.
+fn app(
+    setup: &AuthSetup,
+    stores: Stores,
+    public_origin: &str,
+) -> Result<App, widgetry::app::AppError> {
+    let mut b = App::builder("widgetry-showcase", env!("CARGO_PKG_VERSION"))
+        .http(widgetry::HttpConfig::default().session_store(stores.sessions));
+    b = gallery::add(
+        with_auth_trio(b.auth(setup.config(&[]))),
+        gallery::Likes::new(stores.kv.clone()),
+    );
+    if let Some(embedded) = setup.embedded() {
+        let dev = cfg!(debug_assertions) || std::env::var("WIDGETRY_DEV").is_ok_and(|v| v == "1");
+        let signin = SignIn::new(
+            SignInConfig::new(public_origin),
+            stores.kv.clone(),
+            embedded.directory(),
+            Arc::new(ConsoleSender),
+        )
+        .allow_dev_origins(dev);
+        b = signin.register(b).router_extension(embedded.router());
     }
     b.instructions("Widgetry showcase. `show_list` renders the launch checklist widget.")
         .widgets(widgetry::embed_widgets!())
@@ -333,37 +381,86 @@ async fn main() {
             other => fail(&format!("unknown argument {other:?} (try --help)")),
         }
     }
-    let auth = match AuthConfig::from_env() {
-        Ok(a) => a,
-        Err(e) => fail(&e.to_string()),
-    };
-    let app = match app(auth) {
-        Ok(a) => a,
-        Err(e) => fail(&e.to_string()),
-    };
-    let result = if stdio {
-        app.serve_stdio().await
+    let data_dir = std::path::PathBuf::from(
+        std::env::var("WIDGETRY_DATA_DIR").unwrap_or_else(|_| ".widgetry".into()),
+    );
+    let listener = if stdio {
+        None
     } else {
         match tokio::net::TcpListener::bind(("127.0.0.1", port)).await {
-            Ok(listener) => {
-                let addr = listener
-                    .local_addr()
-                    .map(|a| a.to_string())
-                    .unwrap_or_default();
-                println!("listening on http://{addr}/mcp");
-                for (name, uri) in app.widget_uris() {
-                    println!("widget {name}: {uri}");
+            Ok(l) => Some(l),
+            Err(e) => fail(&format!("cannot listen on 127.0.0.1:{port}: {e}")),
+        }
+    };
+    let local = listener
+        .as_ref()
+        .and_then(|l| l.local_addr().ok())
+        .map(|a| format!("http://{a}"))
+        .unwrap_or_else(|| format!("http://127.0.0.1:{port}"));
+    let resource = std::env::var("RESOURCE_SERVER_URL").unwrap_or_else(|_| format!("{local}/mcp"));
+    let public_origin = resource.trim_end_matches("/mcp").to_string();
+    let setup = match AuthSetup::from_env(&resource, &data_dir, SCOPES).await {
+        Ok(s) => s,
+        Err(e) => fail(&e.to_string()),
+    };
+    let demo = match setup.embedded() {
+        Some(e) => match demo_user(e).await {
+            Ok(d) => Some(d),
+            Err(e) => fail(&format!("cannot create the demo user: {e}")),
+        },
+        None => None,
+    };
+    let stores = match open_stores(&data_dir).await {
+        Ok(s) => s,
+        Err(e) => fail(&format!("cannot open the data store: {e}")),
+    };
+    let app = match app(&setup, stores, &public_origin) {
+        Ok(a) => a,
+        Err(e) => fail(&e.to_string()),
+    };
+    let result = match listener {
+        None => app.serve_stdio().await,
+        Some(listener) => {
+            println!("listening on {local}/mcp");
+            match &setup {
+                AuthSetup::Embedded(e) => {
+                    println!("authorization server: {} (embedded)", e.server().issuer())
                 }
-                use std::io::Write;
-                let _ = std::io::stdout().flush();
-                app.serve_on(listener).await
+                AuthSetup::External(c) => println!("authorization server: {} (external)", c.issuer),
             }
-            Err(e) => Err(e),
+            match &demo {
+                Some((email, Some(password))) => println!("demo user: {email} / {password}"),
+                Some((email, None)) => println!("demo user: {email} (password shown when it was created; set WIDGETRY_DEMO_PASSWORD to choose it)"),
+                None => {}
+            }
+            println!("host page: {local}/_widgetry/host");
+            for (name, uri) in app.widget_uris() {
+                println!("widget {name}: {uri}");
+            }
+            use std::io::Write;
+            let _ = std::io::stdout().flush();
+            app.serve_on(listener).await
         }
     };
     if let Err(e) = result {
         fail(&e.to_string());
     }
+}
+
+/// Creates the demo user on first start; returns its email and, when just created (or
+/// set through `WIDGETRY_DEMO_PASSWORD`), its password.
+async fn demo_user(e: &widgetry::auth::EmbeddedAuth) -> Result<(String, Option<String>), String> {
+    let email = "demo@widgetry.dev".to_string();
+    let fixed = std::env::var("WIDGETRY_DEMO_PASSWORD")
+        .ok()
+        .filter(|p| !p.is_empty());
+    let password = fixed
+        .clone()
+        .unwrap_or_else(|| format!("demo-{}", widgetry::server::session::random_hex(6)));
+    let created = e
+        .ensure_user(&email, "Demo User", &password, SCOPES)
+        .await?;
+    Ok((email, (created || fixed.is_some()).then_some(password)))
 }
 
 fn fail(msg: &str) -> ! {

@@ -24,6 +24,7 @@
 //! ```
 
 mod action;
+mod host;
 mod tool;
 mod widget;
 
@@ -69,6 +70,7 @@ pub struct AppError(pub Vec<String>);
 enum WidgetSource {
     Embedded(EmbeddedWidgets),
     Dir(PathBuf),
+    Html(String, String),
 }
 
 /// Builds an [`App`].
@@ -87,7 +89,9 @@ pub struct AppBuilder {
     widget_key: Option<Vec<u8>>,
     widget_token_ttl: std::time::Duration,
     widget_origins: Vec<String>,
+    routers: Vec<Router>,
     extend: Vec<Box<dyn FnOnce(ServerBuilder) -> ServerBuilder + Send>>,
+    host_page: Option<bool>,
 }
 
 impl AppBuilder {
@@ -158,6 +162,19 @@ impl AppBuilder {
         self
     }
 
+    /// Adds a widget from a self-contained HTML document (the runtime is injected).
+    pub fn widget_html(mut self, name: impl Into<String>, html: impl Into<String>) -> Self {
+        self.sources
+            .push(WidgetSource::Html(name.into(), html.into()));
+        self
+    }
+
+    /// Merges extra routes into the app's router (e.g. a component's endpoints).
+    pub fn router_extension(mut self, router: Router) -> Self {
+        self.routers.push(router);
+        self
+    }
+
     /// Builds widgets from a folder at start-up (each subfolder is a widget).
     pub fn widgets_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.sources.push(WidgetSource::Dir(dir.into()));
@@ -173,6 +190,13 @@ impl AppBuilder {
     /// Turns development mode (widget reload from disk) on or off.
     pub fn dev(mut self, yes: bool) -> Self {
         self.dev = yes;
+        self
+    }
+
+    /// Serves the local host page at `/_widgetry/host` (default: in development mode only;
+    /// `WIDGETRY_HOST_PAGE=1` forces it on).
+    pub fn host_page(mut self, yes: bool) -> Self {
+        self.host_page = Some(yes);
         self
     }
 
@@ -194,6 +218,12 @@ impl AppBuilder {
                         let dir = PathBuf::from(dir);
                         let dir = (self.dev && dir.exists()).then_some(dir);
                         out.push((name.to_string(), html.to_string(), dir));
+                    }
+                }
+                WidgetSource::Html(name, source) => {
+                    match widgetry_bundle::bundle_html(source, std::path::Path::new(".")) {
+                        Ok(html) => out.push((name.clone(), html, None)),
+                        Err(e) => problems.push(format!("widget {name}: {e}")),
                     }
                 }
                 WidgetSource::Dir(d) => match widgetry_bundle::bundle_all(d) {
@@ -356,6 +386,16 @@ impl AppBuilder {
             return Err(AppError(problems));
         }
         let mut http = self.http;
+        if let Some(origin) = &public_origin {
+            // The public host (behind a proxy or a tunnel) is a legitimate Host header.
+            if let Some((_, authority)) = origin.split_once("://") {
+                if !crate::transport::guard::is_loopback_host(crate::transport::guard::host_name(
+                    authority,
+                )) {
+                    http.guard.allow_host(authority);
+                }
+            }
+        }
         if let Some(a) = self.auth {
             http.auth = Some(Arc::new(crate::auth::AuthState::new(a, policies.clone())));
         }
@@ -469,6 +509,8 @@ impl AppBuilder {
             http,
             widgets: builds,
             actions,
+            routers: self.routers,
+            host_page: host::enabled(self.host_page, self.dev),
         })
     }
 }
@@ -508,6 +550,8 @@ pub struct App {
     http: HttpConfig,
     widgets: Vec<Arc<WidgetBuild>>,
     actions: Option<Arc<action::ActionState>>,
+    host_page: bool,
+    routers: Vec<Router>,
 }
 
 impl std::fmt::Debug for App {
@@ -537,7 +581,9 @@ impl App {
             widget_key: None,
             widget_token_ttl: std::time::Duration::from_secs(600),
             widget_origins: Vec::new(),
+            routers: Vec::new(),
             extend: Vec::new(),
+            host_page: None,
         }
     }
 
@@ -567,6 +613,12 @@ impl App {
         }
         if let Some(a) = &self.actions {
             router = router.merge(action::router(a.clone()));
+        }
+        for r in &self.routers {
+            router = router.merge(r.clone());
+        }
+        if self.host_page {
+            router = router.merge(host::router(&self.http, &self.widgets));
         }
         (router, state)
     }

@@ -17,6 +17,7 @@
 //! RFC 9728 metadata is served at `/.well-known/oauth-protected-resource` and its
 //! path-suffixed form.
 
+pub mod embedded;
 pub mod introspect;
 pub mod jwt;
 pub mod widget_token;
@@ -34,6 +35,7 @@ use http::{HeaderMap, HeaderValue, StatusCode};
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
+pub use embedded::{AuthSetup, EmbeddedAuth};
 pub use introspect::IntrospectionVerifier;
 pub use jwt::{JwtVerifier, JwtVerifierBuilder, KeySource};
 
@@ -231,7 +233,7 @@ where
 #[error("auth configuration: {0}")]
 pub struct ConfigError(pub String);
 
-fn check_url(what: &str, value: &str) -> Result<(), ConfigError> {
+pub(crate) fn check_url(what: &str, value: &str) -> Result<(), ConfigError> {
     let ok = (value.starts_with("https://") || value.starts_with("http://"))
         && value.split("://").nth(1).is_some_and(|rest| {
             let host = rest.split(['/', '?', '#']).next().unwrap_or("");
@@ -426,6 +428,9 @@ pub enum Gate {
 
 const CACHE_CAP: usize = 50_000;
 
+/// Longest time a verified token is trusted from the cache without re-verification (s).
+const CACHE_RECHECK: f64 = 30.0;
+
 /// Runtime auth state: the verifier, the token cache, the tool policies.
 pub struct AuthState {
     config: AuthConfig,
@@ -526,7 +531,13 @@ impl AuthState {
             }
         }
         let user = Arc::new(self.verifier.verify(token).await?);
-        let until = user.expires_at.map(|e| e as f64).unwrap_or(now + 60.0);
+        // Cached until expiry, but re-verified at least every CACHE_RECHECK so a revoked
+        // token (embedded server, introspection) stops working soon after.
+        let until = user
+            .expires_at
+            .map(|e| e as f64)
+            .unwrap_or(f64::MAX)
+            .min(now + CACHE_RECHECK);
         let mut cache = self.cache.write().unwrap_or_else(|p| p.into_inner());
         if cache.len() >= CACHE_CAP {
             cache.retain(|_, (_, t)| *t > now);

@@ -1,0 +1,135 @@
+//! `widgetry conformance-client <url>` (hidden): the CLI as the client under test of
+//! the official MCP conformance suite (`conformance client --command … --suite auth`).
+//! The harness appends the server URL and sets `MCP_CONFORMANCE_SCENARIO` and, where a
+//! scenario needs pre-registered credentials, `MCP_CONFORMANCE_CONTEXT` (JSON with
+//! `client_id`/`client_secret`).
+//!
+//! What it does is what the suite's reference client does: connect, list the tools and
+//! call one (`test-tool` in the auth scenarios), signing in on the way exactly as
+//! `widgetry call` would, except that sign-in is headless (the mock authorization server
+//! approves without a page), tokens stay in memory, and the suite's Client ID Metadata
+//! Document URL is offered.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use serde_json::{json, Map, Value};
+
+use super::{connect, CommandError};
+use crate::cli::{Arg, Connection, ConnectionArgs, Lexer, Parsed, UsageError};
+use crate::oauth::{SignInMode, TokenStore};
+
+/// The Client ID Metadata Document URL the suite expects (`auth/basic-cimd`).
+pub const CONFORMANCE_CIMD_URL: &str = "https://conformance-test.local/client-metadata.json";
+
+/// A validated invocation.
+#[derive(Debug)]
+pub struct Config {
+    conn: Connection,
+    scenario: String,
+}
+
+fn help() -> String {
+    "Run as the client under test of the MCP conformance suite (used by scripts/conformance-client.sh).
+
+Usage: widgetry conformance-client [-v] <URL>
+
+Reads MCP_CONFORMANCE_SCENARIO and MCP_CONFORMANCE_CONTEXT from the environment.
+"
+    .into()
+}
+
+/// Parses the arguments after `conformance-client`.
+pub fn parse(lexer: &mut Lexer) -> Result<Parsed<Config>, UsageError> {
+    let mut conn = ConnectionArgs::default();
+    let mut url = None;
+    while let Some(arg) = lexer.next()? {
+        if conn.accept(&arg, lexer)? {
+            continue;
+        }
+        match arg {
+            Arg::Long(l) if l == "--help" => return Ok(Parsed::Help(help())),
+            Arg::Short('h') => return Ok(Parsed::Help(help())),
+            // The harness appends the URL as the last argument; the last one wins.
+            Arg::Positional(p) => url = Some(p),
+            Arg::Long(l) => return Err(UsageError(format!("unknown option {l}"))),
+            Arg::Short(c) => return Err(UsageError(format!("unknown option -{c}"))),
+        }
+    }
+    let url = url.ok_or_else(|| UsageError("conformance-client needs the server URL".into()))?;
+    conn.set_url(url);
+    let mut conn = conn.into_connection()?;
+    let scenario = std::env::var("MCP_CONFORMANCE_SCENARIO").unwrap_or_default();
+    let context: Value = match std::env::var("MCP_CONFORMANCE_CONTEXT") {
+        Ok(raw) => serde_json::from_str(&raw)
+            .map_err(|e| UsageError(format!("MCP_CONFORMANCE_CONTEXT is not JSON: {e}")))?,
+        Err(_) => Value::Null,
+    };
+    let text = |k: &str| context.get(k).and_then(Value::as_str).map(str::to_string);
+    if let Some(id) = text("client_id") {
+        conn.oauth.client_id = Some(id);
+        conn.oauth.client_secret = text("client_secret");
+    }
+    conn.oauth.sign_in = SignInMode::Headless;
+    conn.oauth.client_metadata_url = Some(CONFORMANCE_CIMD_URL.into());
+    conn.oauth.client_name = "widgetry conformance client".into();
+    conn.timeout = Duration::from_secs(20);
+    conn.oauth.http_timeout = Duration::from_secs(10);
+    Ok(Parsed::Run(Config { conn, scenario }))
+}
+
+/// Arguments that satisfy a tool's `inputSchema`: each required property gets a
+/// simple value of its type.
+fn sample_arguments(tool: &Value) -> Value {
+    let mut args = Map::new();
+    let schema = tool.get("inputSchema").cloned().unwrap_or_default();
+    let props = schema.get("properties").cloned().unwrap_or_default();
+    for name in schema
+        .get("required")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let Some(name) = name.as_str() else { continue };
+        let value = match props
+            .pointer(&format!("/{name}/type"))
+            .and_then(Value::as_str)
+        {
+            Some("number" | "integer") => json!(1),
+            Some("boolean") => json!(true),
+            Some("array") => json!([]),
+            Some("object") => json!({}),
+            _ => json!("test"),
+        };
+        args.insert(name.to_string(), value);
+    }
+    Value::Object(args)
+}
+
+/// Runs the scenario.
+pub async fn run(config: Config) -> Result<ExitCode, CommandError> {
+    eprintln!(
+        "widgetry conformance client: scenario {:?} against {}",
+        config.scenario, config.conn.url
+    );
+    let mut client = connect(&config.conn, TokenStore::in_memory()).await?;
+    let tools = client.list_tools().await?;
+    let chosen = tools
+        .iter()
+        .find(|t| t.get("name").and_then(Value::as_str) == Some("test-tool"))
+        .or_else(|| tools.first());
+    if let (Some(tool), false) = (chosen, config.scenario == "initialize") {
+        let name = tool
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let result = client.call_tool(&name, &sample_arguments(tool)).await?;
+        eprintln!(
+            "called {name}: {}",
+            crate::commands::call::render(&result).trim_end()
+        );
+    }
+    client.close().await;
+    Ok(ExitCode::SUCCESS)
+}

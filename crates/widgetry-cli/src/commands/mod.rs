@@ -1,0 +1,64 @@
+//! The subcommands, one module each. A command parses its own arguments into a
+//! validated config (`parse`), then runs it (`run`) and returns the process exit code.
+//! Shared here: connecting to an MCP server with sign-in, and the error type.
+
+pub mod call;
+pub mod conformance_client;
+pub mod tools;
+
+use std::process::ExitCode;
+
+use crate::cli::{Connection, UsageError};
+use crate::http::{HttpClient, HttpError};
+use crate::mcp::{McpClient, McpError};
+use crate::oauth::{AuthError, Authorizer, TokenStore};
+
+/// Why a command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    /// Bad arguments.
+    #[error(transparent)]
+    Usage(#[from] UsageError),
+    /// Talking to the server.
+    #[error(transparent)]
+    Mcp(#[from] McpError),
+    /// Signing in.
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    /// HTTP set-up.
+    #[error(transparent)]
+    Http(#[from] HttpError),
+    /// Writing the output.
+    #[error("cannot write the output: {0}")]
+    Output(#[from] std::io::Error),
+}
+
+impl CommandError {
+    /// The exit code: 2 for usage mistakes, 1 otherwise.
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            Self::Usage(_) => ExitCode::from(2),
+            _ => ExitCode::FAILURE,
+        }
+    }
+}
+
+/// Where tokens live for commands run by a person.
+pub fn user_token_store() -> Result<TokenStore, CommandError> {
+    match TokenStore::default_path() {
+        Some(path) => Ok(TokenStore::open(path)?),
+        None => {
+            eprintln!(
+                "widgetry: warning: no HOME or XDG_CONFIG_HOME; sign-ins will not be remembered"
+            );
+            Ok(TokenStore::in_memory())
+        }
+    }
+}
+
+/// Connects to the server, signing in if it asks.
+pub async fn connect(conn: &Connection, store: TokenStore) -> Result<McpClient, CommandError> {
+    let http = HttpClient::new(conn.verbose)?;
+    let auth = Authorizer::new(http.clone(), conn.url.clone(), conn.oauth.clone(), store);
+    Ok(McpClient::connect(http, conn.url.clone(), auth, conn.timeout).await?)
+}

@@ -1,0 +1,569 @@
+//! The MCP client over Streamable HTTP: `initialize` (protocol 2025-11-25, falling
+//! back to older versions the server accepts), the `Mcp-Session-Id` and
+//! `MCP-Protocol-Version` headers, answers as JSON or as an SSE stream (with server
+//! notifications and server-to-client requests on the way), `notifications/initialized`,
+//! `tools/list` across pages and `tools/call`, with OAuth handled by
+//! [`crate::oauth::Authorizer`] whenever the server challenges.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::http::{HttpClient, HttpError, HttpUrl, Request, Response};
+use crate::oauth::{Attempts, AuthError, Authorizer, Challenge};
+
+/// The version asked for first.
+pub const LATEST_PROTOCOL_VERSION: &str = "2025-11-25";
+/// Versions this client speaks, newest first.
+pub const SUPPORTED_PROTOCOL_VERSIONS: [&str; 4] =
+    ["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"];
+/// Largest JSON answer (tool results may carry images).
+const MAX_ANSWER_BYTES: usize = 32 * 1024 * 1024;
+
+/// What can go wrong talking MCP.
+#[derive(Debug, thiserror::Error)]
+pub enum McpError {
+    /// Transport.
+    #[error(transparent)]
+    Http(#[from] HttpError),
+    /// Signing in.
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    /// An HTTP status where an answer was expected.
+    #[error("{method}: the server answered HTTP {status}{detail}")]
+    Status {
+        /// The JSON-RPC method.
+        method: String,
+        /// The status code.
+        status: u16,
+        /// `: <message>` from the body, or empty.
+        detail: String,
+    },
+    /// A JSON-RPC error answer.
+    #[error("{method} failed: {message} (JSON-RPC error {code})")]
+    Rpc {
+        /// The JSON-RPC method.
+        method: String,
+        /// The error code.
+        code: i64,
+        /// The error message.
+        message: String,
+    },
+    /// An answer that does not follow the protocol.
+    #[error("{method}: {reason}")]
+    Protocol {
+        /// The JSON-RPC method.
+        method: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// No common protocol version.
+    #[error("the server speaks MCP {0}; widgetry speaks {list}", list = SUPPORTED_PROTOCOL_VERSIONS.join(", "))]
+    UnsupportedVersion(String),
+    /// The answer did not come in time.
+    #[error("{method}: no answer within {} s", .after.as_secs())]
+    Timeout {
+        /// The JSON-RPC method.
+        method: String,
+        /// The limit.
+        after: Duration,
+    },
+    /// The session is gone (HTTP 404 with a session id); handled by re-initializing.
+    #[error("the server no longer knows this session")]
+    SessionExpired,
+}
+
+/// A connected MCP session.
+pub struct McpClient {
+    http: HttpClient,
+    endpoint: HttpUrl,
+    auth: Authorizer,
+    timeout: Duration,
+    session_id: Option<String>,
+    protocol_version: Option<String>,
+    next_id: u64,
+    initialize_result: Value,
+}
+
+impl McpClient {
+    /// Connects: `initialize`, then `notifications/initialized`. `timeout` bounds each
+    /// request (signing in is not counted).
+    pub async fn connect(
+        http: HttpClient,
+        endpoint: HttpUrl,
+        auth: Authorizer,
+        timeout: Duration,
+    ) -> Result<Self, McpError> {
+        let mut client = Self {
+            http,
+            endpoint,
+            auth,
+            timeout,
+            session_id: None,
+            protocol_version: None,
+            next_id: 0,
+            initialize_result: Value::Null,
+        };
+        client.initialize().await?;
+        Ok(client)
+    }
+
+    /// The `initialize` result (`serverInfo`, `capabilities`, `instructions`, …).
+    pub fn initialize_result(&self) -> &Value {
+        &self.initialize_result
+    }
+
+    /// The negotiated protocol version.
+    pub fn protocol_version(&self) -> &str {
+        self.protocol_version
+            .as_deref()
+            .unwrap_or(LATEST_PROTOCOL_VERSION)
+    }
+
+    async fn initialize(&mut self) -> Result<(), McpError> {
+        self.session_id = None;
+        self.protocol_version = None;
+        let mut versions = SUPPORTED_PROTOCOL_VERSIONS.iter().take(3).peekable();
+        loop {
+            let Some(version) = versions.next() else {
+                return Err(McpError::UnsupportedVersion(
+                    "none of the versions offered".into(),
+                ));
+            };
+            let params = json!({
+                "protocolVersion": version,
+                "capabilities": {},
+                "clientInfo": {
+                    "name": "widgetry",
+                    "title": "Widgetry CLI",
+                    "version": env!("CARGO_PKG_VERSION"),
+                },
+            });
+            let (id, body) = self.message("initialize", Some(params));
+            let resp = self.post(&body, "initialize").await?;
+            let session = resp.header("mcp-session-id").map(str::to_string);
+            match self.read_answer(resp, id, "initialize").await {
+                Ok(result) => {
+                    let agreed = result
+                        .get("protocolVersion")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_string();
+                    if !SUPPORTED_PROTOCOL_VERSIONS.contains(&agreed.as_str()) {
+                        return Err(McpError::UnsupportedVersion(if agreed.is_empty() {
+                            "(no protocolVersion in its answer)".into()
+                        } else {
+                            agreed
+                        }));
+                    }
+                    self.protocol_version = Some(agreed);
+                    self.session_id = session;
+                    self.initialize_result = result;
+                    break;
+                }
+                // Servers that reject a version they do not know instead of offering
+                // their own: try the next older one.
+                Err(McpError::Status { status: 400, .. } | McpError::Rpc { code: -32602, .. })
+                    if versions.peek().is_some() => {}
+                Err(e) => return Err(e),
+            }
+        }
+        self.notify("notifications/initialized", None).await
+    }
+
+    fn message(&mut self, method: &str, params: Option<Value>) -> (u64, Value) {
+        self.next_id += 1;
+        let mut msg = json!({"jsonrpc": "2.0", "id": self.next_id, "method": method});
+        if let Some(p) = params {
+            msg["params"] = p;
+        }
+        (self.next_id, msg)
+    }
+
+    /// Sends a request and returns its `result`.
+    pub async fn request(
+        &mut self,
+        method: &str,
+        params: Option<Value>,
+    ) -> Result<Value, McpError> {
+        match self.request_once(method, params.clone()).await {
+            Err(McpError::SessionExpired) => {
+                eprintln!("widgetry: the server forgot the session; starting a new one");
+                self.initialize().await?;
+                self.request_once(method, params).await
+            }
+            other => other,
+        }
+    }
+
+    async fn request_once(
+        &mut self,
+        method: &str,
+        params: Option<Value>,
+    ) -> Result<Value, McpError> {
+        let (id, body) = self.message(method, params);
+        let resp = self.post(&body, method).await?;
+        self.read_answer(resp, id, method).await
+    }
+
+    /// Sends a notification (the server answers 202).
+    pub async fn notify(&mut self, method: &str, params: Option<Value>) -> Result<(), McpError> {
+        let mut msg = json!({"jsonrpc": "2.0", "method": method});
+        if let Some(p) = params {
+            msg["params"] = p;
+        }
+        let resp = self.post(&msg, method).await?;
+        let status = resp.status;
+        if !status.is_success() {
+            let detail = resp.text_snippet(200).await;
+            eprintln!(
+                "widgetry: warning: the server answered {method} with HTTP {}{}",
+                status.as_u16(),
+                if detail.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {detail}")
+                }
+            );
+        }
+        Ok(())
+    }
+
+    /// POSTs one JSON-RPC message, signing in (and retrying) when challenged.
+    async fn post(&mut self, body: &Value, method: &str) -> Result<Response, McpError> {
+        let text = body.to_string();
+        let mut attempts = Attempts::default();
+        loop {
+            let token = self.auth.bearer().await?;
+            let mut req = Request::post(&self.endpoint, "application/json", text.clone())
+                .header(http::header::ACCEPT, "application/json, text/event-stream");
+            if let Some(sid) = &self.session_id {
+                req = req.header_value(http::HeaderName::from_static("mcp-session-id"), sid);
+            }
+            if let Some(v) = &self.protocol_version {
+                req = req.header_value(http::HeaderName::from_static("mcp-protocol-version"), v);
+            }
+            if let Some(t) = &token {
+                req = req.header_value(http::header::AUTHORIZATION, &format!("Bearer {t}"));
+            }
+            let resp = self.http.send(req, self.timeout).await?;
+            match resp.status.as_u16() {
+                401 => {
+                    let challenge = Challenge::from_headers(resp.header_all("www-authenticate"));
+                    drop(resp);
+                    if self.http.verbose() {
+                        eprintln!(
+                            "widgetry: {method} needs authorization ({})",
+                            challenge.describe()
+                        );
+                    }
+                    self.auth
+                        .on_unauthorized(&challenge, token.is_some(), &mut attempts)
+                        .await?;
+                }
+                403 => {
+                    let challenge = Challenge::from_headers(resp.header_all("www-authenticate"));
+                    if !challenge.is_insufficient_scope() {
+                        return Ok(resp);
+                    }
+                    drop(resp);
+                    self.auth
+                        .on_insufficient_scope(&challenge, &mut attempts)
+                        .await?;
+                }
+                404 if self.session_id.is_some() && method != "initialize" => {
+                    return Err(McpError::SessionExpired)
+                }
+                _ => return Ok(resp),
+            }
+        }
+    }
+
+    /// Reads the answer to request `id` from a JSON body or an SSE stream.
+    async fn read_answer(
+        &mut self,
+        resp: Response,
+        id: u64,
+        method: &str,
+    ) -> Result<Value, McpError> {
+        let status = resp.status;
+        if status.as_u16() == 202 {
+            return Err(protocol(
+                method,
+                "the server accepted the request (HTTP 202) but sent no answer",
+            ));
+        }
+        if !status.is_success() {
+            let body = resp.text_snippet(300).await;
+            let message = serde_json::from_str::<Value>(&body)
+                .ok()
+                .and_then(|v| {
+                    v.pointer("/error/message")
+                        .or_else(|| v.get("error_description"))
+                        .or_else(|| v.get("error"))
+                        .and_then(Value::as_str)
+                        .map(str::to_string)
+                })
+                .unwrap_or(body);
+            return Err(McpError::Status {
+                method: method.to_string(),
+                status: status.as_u16(),
+                detail: if message.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {message}")
+                },
+            });
+        }
+        let timeout = self.timeout;
+        let media = resp.media_type();
+        let read = async {
+            match media.as_str() {
+                "application/json" => {
+                    let bytes = resp.bytes(MAX_ANSWER_BYTES).await?;
+                    let v: Value = serde_json::from_slice(&bytes)
+                        .map_err(|e| protocol(method, &format!("the answer is not JSON: {e}")))?;
+                    let candidates = match v {
+                        Value::Array(items) => items,
+                        one => vec![one],
+                    };
+                    candidates
+                        .into_iter()
+                        .find(|m| is_answer_to(m, id))
+                        .ok_or_else(|| protocol(method, "the JSON answer does not answer this request"))
+                        .and_then(|m| result_of(m, method))
+                }
+                "text/event-stream" => {
+                    let mut events = resp.into_events(MAX_ANSWER_BYTES);
+                    while let Some(event) = events.next().await? {
+                        if event.event != "message" {
+                            continue;
+                        }
+                        let Ok(msg) = serde_json::from_str::<Value>(&event.data) else {
+                            continue;
+                        };
+                        if is_answer_to(&msg, id) {
+                            return result_of(msg, method);
+                        }
+                        self.on_server_message(&msg).await;
+                    }
+                    Err(protocol(method, "the server's event stream ended without an answer"))
+                }
+                other => Err(protocol(
+                    method,
+                    &format!("unexpected content type {other:?} (expected application/json or text/event-stream)"),
+                )),
+            }
+        };
+        tokio::time::timeout(timeout, read)
+            .await
+            .map_err(|_| McpError::Timeout {
+                method: method.to_string(),
+                after: timeout,
+            })?
+    }
+
+    /// A notification or a server-to-client request seen on a response stream.
+    async fn on_server_message(&mut self, msg: &Value) {
+        let Some(method) = msg.get("method").and_then(Value::as_str) else {
+            return;
+        };
+        match msg.get("id") {
+            None => {
+                if method == "notifications/message" && self.http.verbose() {
+                    let p = msg.get("params").cloned().unwrap_or_default();
+                    eprintln!(
+                        "server log [{}]: {}",
+                        p.get("level").and_then(Value::as_str).unwrap_or("info"),
+                        p.get("data").map(Value::to_string).unwrap_or_default()
+                    );
+                }
+            }
+            Some(id) => {
+                let answer = match method {
+                    "ping" => json!({"jsonrpc": "2.0", "id": id, "result": {}}),
+                    "roots/list" => json!({"jsonrpc": "2.0", "id": id, "result": {"roots": []}}),
+                    _ => json!({"jsonrpc": "2.0", "id": id, "error": {
+                        "code": -32601,
+                        "message": format!("the widgetry command-line client does not support {method}"),
+                    }}),
+                };
+                if let Err(e) = self.send_reply(&answer).await {
+                    eprintln!(
+                        "widgetry: warning: could not answer the server's {method} request: {e}"
+                    );
+                }
+            }
+        }
+    }
+
+    async fn send_reply(&mut self, answer: &Value) -> Result<(), McpError> {
+        let token = self.auth.bearer().await?;
+        let mut req = Request::post(&self.endpoint, "application/json", answer.to_string())
+            .header(http::header::ACCEPT, "application/json, text/event-stream");
+        if let Some(sid) = &self.session_id {
+            req = req.header_value(http::HeaderName::from_static("mcp-session-id"), sid);
+        }
+        if let Some(v) = &self.protocol_version {
+            req = req.header_value(http::HeaderName::from_static("mcp-protocol-version"), v);
+        }
+        if let Some(t) = &token {
+            req = req.header_value(http::header::AUTHORIZATION, &format!("Bearer {t}"));
+        }
+        self.http.send(req, self.timeout).await?;
+        Ok(())
+    }
+
+    /// Every tool, following `nextCursor` across pages.
+    pub async fn list_tools(&mut self) -> Result<Vec<Value>, McpError> {
+        let mut tools = Vec::new();
+        let mut cursor: Option<String> = None;
+        let mut seen = HashSet::new();
+        loop {
+            let params = cursor.as_ref().map(|c| json!({ "cursor": c }));
+            let page = self.request("tools/list", params).await?;
+            let Some(items) = page.get("tools").and_then(Value::as_array) else {
+                return Err(protocol("tools/list", "the answer has no tools array"));
+            };
+            tools.extend(items.iter().cloned());
+            match page.get("nextCursor").and_then(Value::as_str) {
+                Some(next) if !next.is_empty() => {
+                    if !seen.insert(next.to_string()) || seen.len() > 10_000 {
+                        return Err(protocol(
+                            "tools/list",
+                            "the server keeps sending the same page cursor",
+                        ));
+                    }
+                    cursor = Some(next.to_string());
+                }
+                _ => return Ok(tools),
+            }
+        }
+    }
+
+    /// Calls a tool. A failed result carrying `_meta["mcp/www_authenticate"]` (the
+    /// per-tool sign-in request ChatGPT honours) triggers a sign-in and one retry.
+    pub async fn call_tool(&mut self, name: &str, arguments: &Value) -> Result<Value, McpError> {
+        let params = json!({ "name": name, "arguments": arguments });
+        let mut attempts = Attempts::default();
+        let mut retried = false;
+        loop {
+            let result = self.request("tools/call", Some(params.clone())).await?;
+            if !retried {
+                if let Some(challenge) = tool_challenge(&result) {
+                    retried = true;
+                    eprintln!(
+                        "widgetry: the tool {name} asks for sign-in ({})",
+                        challenge.describe()
+                    );
+                    self.auth
+                        .on_tool_challenge(&challenge, &mut attempts)
+                        .await?;
+                    continue;
+                }
+            }
+            return Ok(result);
+        }
+    }
+
+    /// Ends the session (DELETE), best effort.
+    pub async fn close(mut self) {
+        let Some(sid) = self.session_id.take() else {
+            return;
+        };
+        let token = self.auth.bearer().await.ok().flatten();
+        let mut req = Request::delete(&self.endpoint)
+            .header_value(http::HeaderName::from_static("mcp-session-id"), &sid);
+        if let Some(v) = &self.protocol_version {
+            req = req.header_value(http::HeaderName::from_static("mcp-protocol-version"), v);
+        }
+        if let Some(t) = &token {
+            req = req.header_value(http::header::AUTHORIZATION, &format!("Bearer {t}"));
+        }
+        let _ = self.http.send(req, Duration::from_secs(5)).await;
+    }
+}
+
+fn protocol(method: &str, reason: &str) -> McpError {
+    McpError::Protocol {
+        method: method.to_string(),
+        reason: reason.to_string(),
+    }
+}
+
+fn is_answer_to(msg: &Value, id: u64) -> bool {
+    msg.get("id").and_then(Value::as_u64) == Some(id)
+        && msg.get("method").is_none()
+        && (msg.get("result").is_some() || msg.get("error").is_some())
+}
+
+fn result_of(msg: Value, method: &str) -> Result<Value, McpError> {
+    if let Some(err) = msg.get("error") {
+        return Err(McpError::Rpc {
+            method: method.to_string(),
+            code: err.get("code").and_then(Value::as_i64).unwrap_or(0),
+            message: err
+                .get("message")
+                .and_then(Value::as_str)
+                .unwrap_or("(no message)")
+                .to_string(),
+        });
+    }
+    msg.get("result")
+        .cloned()
+        .ok_or_else(|| protocol(method, "the answer has neither result nor error"))
+}
+
+/// The challenge in a failed tool result's `_meta["mcp/www_authenticate"]`.
+fn tool_challenge(result: &Value) -> Option<Challenge> {
+    if result.get("isError").and_then(Value::as_bool) != Some(true) {
+        return None;
+    }
+    let meta = result.get("_meta")?.get("mcp/www_authenticate")?;
+    let values: Vec<&str> = match meta {
+        Value::String(s) => vec![s.as_str()],
+        Value::Array(items) => items.iter().filter_map(Value::as_str).collect(),
+        _ => return None,
+    };
+    Some(Challenge::from_headers(values))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failed_tool_results_with_www_authenticate_meta_ask_for_sign_in() {
+        let r = json!({
+            "isError": true,
+            "content": [{"type": "text", "text": "sign in"}],
+            "_meta": {"mcp/www_authenticate": [
+                "Bearer resource_metadata=\"http://h/.well-known/oauth-protected-resource/mcp\", error=\"insufficient_scope\", scope=\"a b\""
+            ]}
+        });
+        let c = tool_challenge(&r).unwrap();
+        assert!(c.is_insufficient_scope());
+        assert_eq!(c.scope.unwrap().to_string(), "a b");
+        assert!(tool_challenge(&json!({"isError": false, "_meta": r["_meta"].clone()})).is_none());
+    }
+
+    #[test]
+    fn answers_match_by_id_and_carry_result_or_error() {
+        assert!(is_answer_to(
+            &json!({"jsonrpc":"2.0","id":3,"result":{}}),
+            3
+        ));
+        assert!(!is_answer_to(
+            &json!({"jsonrpc":"2.0","id":3,"method":"ping"}),
+            3
+        ));
+        assert!(matches!(
+            result_of(
+                json!({"id":1,"error":{"code":-32601,"message":"nope"}}),
+                "x"
+            ),
+            Err(McpError::Rpc { code: -32601, .. })
+        ));
+    }
+}

@@ -1,0 +1,330 @@
+//! End-to-end tests of the `widgetry` binary against real widgetry servers: the
+//! conformance fixture (`target/<profile>/conformance`) and the showcase
+//! (`target/<profile>/showcase`), both built by `cargo test --workspace`.
+//! The OAuth side is tested by the official conformance suite
+//! (`scripts/conformance-client.sh`).
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::Value;
+
+const WIDGETRY: &str = env!("CARGO_BIN_EXE_widgetry");
+
+/// A server process, killed when dropped.
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A workspace binary next to ours (`target/<profile>/<name>`).
+fn sibling(name: &str) -> PathBuf {
+    let path = PathBuf::from(WIDGETRY).with_file_name(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build it first (`cargo build -p {name}`, or run `cargo test --workspace`)",
+        path.display()
+    );
+    path
+}
+
+/// Starts `name --port 0 [args]` and waits for its `listening on URL` line.
+fn start(name: &str, args: &[&str]) -> Server {
+    let mut child = Command::new(sibling(name))
+        .args(["--port", "0"])
+        .args(args)
+        .env_remove("AUTHORIZATION_SERVER_URL")
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(url) = line.strip_prefix("listening on ") {
+                let _ = tx.send(url.trim().to_string());
+            }
+        }
+    });
+    let url = match rx.recv_timeout(Duration::from_secs(30)) {
+        Ok(url) => url,
+        Err(_) => {
+            let _ = child.kill();
+            panic!("{name} did not print `listening on …` within 30 s");
+        }
+    };
+    Server { child, url }
+}
+
+/// Runs the CLI with a private config directory (no token store is shared).
+fn widgetry(args: &[&str]) -> Output {
+    let config = std::env::temp_dir().join(format!(
+        "widgetry-cli-test-{}-{}",
+        std::process::id(),
+        unique()
+    ));
+    std::fs::create_dir_all(&config).expect("temp dir");
+    let out = Command::new(WIDGETRY)
+        .args(args)
+        .env("XDG_CONFIG_HOME", &config)
+        .env_remove("WIDGETRY_URL")
+        .env_remove("WIDGETRY_CLIENT_ID")
+        .env_remove("WIDGETRY_CLIENT_SECRET")
+        .env_remove("WIDGETRY_CLIENT_METADATA_URL")
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run widgetry");
+    let _ = std::fs::remove_dir_all(&config);
+    out
+}
+
+fn unique() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::Relaxed)
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn tools_lists_every_tool_of_the_server_in_a_table() {
+    let server = start("conformance", &[]);
+    let out = widgetry(&["tools", "--url", &server.url]);
+    assert!(out.status.success(), "stderr: {}", stderr(&out));
+    let text = stdout(&out);
+    let mut lines = text.lines();
+    let first = lines.next().unwrap_or_default();
+    assert!(first.starts_with("widgetry-conformance "), "{first}");
+    assert!(first.contains("(MCP 2025-11-25)"), "{first}");
+    assert!(text.contains("| Tool "), "{text}");
+    let row = text
+        .lines()
+        .find(|l| l.starts_with("| test_simple_text "))
+        .unwrap_or_else(|| panic!("no test_simple_text row in:\n{text}"));
+    let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+    assert_eq!(
+        cells[1..5],
+        ["test_simple_text", "unspecified", "-", "-"],
+        "{row}"
+    );
+}
+
+#[test]
+fn tools_json_gives_auth_policy_scopes_and_widget_per_tool() {
+    let server = start("showcase", &[]);
+    let out = widgetry(&["tools", "--json", "--url", &server.url]);
+    assert!(out.status.success(), "stderr: {}", stderr(&out));
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    assert_eq!(doc["server"]["name"], "widgetry-showcase");
+    let tools = doc["tools"].as_array().expect("tools array");
+    let show_list = tools
+        .iter()
+        .find(|t| t["name"] == "show_list")
+        .expect("show_list listed");
+    assert_eq!(show_list["auth"], "public");
+    assert_eq!(show_list["scopes"], serde_json::json!([]));
+    let widget = show_list["widget"].as_str().unwrap_or_default();
+    assert!(widget.starts_with("ui://widget/list"), "{widget}");
+    let details = tools
+        .iter()
+        .find(|t| t["name"] == "item_details")
+        .expect("item_details listed");
+    assert!(details.get("widget").is_none(), "{details}");
+}
+
+#[test]
+fn tools_works_with_a_stateless_server() {
+    let server = start("conformance", &["--stateless"]);
+    let out = widgetry(&["tools", "--url", &server.url]);
+    assert!(out.status.success(), "stderr: {}", stderr(&out));
+    assert!(stdout(&out).contains("| test_simple_text "));
+}
+
+#[test]
+fn call_prints_the_text_content_of_the_result() {
+    let server = start("conformance", &[]);
+    let out = widgetry(&["call", "test_simple_text", "--url", &server.url]);
+    assert!(out.status.success(), "stderr: {}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "This is a simple text response for testing.\n"
+    );
+}
+
+#[test]
+fn call_summarises_non_text_content() {
+    let server = start("conformance", &[]);
+    let out = widgetry(&[
+        "call",
+        "test_multiple_content_types",
+        "{}",
+        "--url",
+        &server.url,
+    ]);
+    assert!(out.status.success(), "stderr: {}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.starts_with("Multiple content types test:\n[image: image/png, about "),
+        "{text}"
+    );
+    assert!(text.contains("[resource test://mixed-content-resource application/json]\n{\"test\":\"data\",\"value\":123}"), "{text}");
+}
+
+#[test]
+fn call_prints_structured_content_as_pretty_json() {
+    let server = start("showcase", &[]);
+    let out = widgetry(&["call", "show_list", r#"{"limit": 2}"#, "--url", &server.url]);
+    assert!(out.status.success(), "stderr: {}", stderr(&out));
+    let text = stdout(&out);
+    let json_part = text.split("structuredContent:\n").nth(1).unwrap_or(&text);
+    let structured: Value =
+        serde_json::from_str(json_part).unwrap_or_else(|e| panic!("{e}: {text}"));
+    assert_eq!(
+        structured["items"].as_array().map(Vec::len),
+        Some(2),
+        "{text}"
+    );
+    assert!(
+        json_part.contains("\n  \"items\": ["),
+        "not pretty-printed: {json_part}"
+    );
+}
+
+#[test]
+fn call_json_prints_the_whole_result() {
+    let server = start("conformance", &[]);
+    let out = widgetry(&["call", "test_simple_text", "--json", "--url", &server.url]);
+    assert!(out.status.success(), "stderr: {}", stderr(&out));
+    let result: Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    assert_eq!(
+        result["content"][0]["text"],
+        "This is a simple text response for testing."
+    );
+}
+
+#[test]
+fn tool_error_result_exits_with_status_1() {
+    let server = start("conformance", &[]);
+    let out = widgetry(&["call", "test_error_handling", "--url", &server.url]);
+    assert_eq!(out.status.code(), Some(1), "stdout: {}", stdout(&out));
+    assert!(
+        stdout(&out).contains("intentionally returns an error"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        stderr(&out).contains("the tool test_error_handling reported an error"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn streamed_answers_with_log_notifications_are_read_to_the_result() {
+    let server = start("conformance", &[]);
+    let out = widgetry(&["call", "test_tool_with_logging", "-v", "--url", &server.url]);
+    assert!(out.status.success(), "stderr: {}", stderr(&out));
+    assert_eq!(stdout(&out), "Tool with logging executed successfully\n");
+}
+
+#[test]
+fn server_to_client_requests_are_declined_instead_of_hanging() {
+    let server = start("conformance", &[]);
+    let out = widgetry(&[
+        "call",
+        "test_sampling",
+        r#"{"prompt": "hi"}"#,
+        "--timeout",
+        "20",
+        "--url",
+        &server.url,
+    ]);
+    assert_eq!(out.status.code(), Some(1), "stderr: {}", stderr(&out));
+    assert!(
+        stdout(&out).contains("does not support sampling/createMessage"),
+        "stdout: {} stderr: {}",
+        stdout(&out),
+        stderr(&out)
+    );
+}
+
+#[test]
+fn unknown_tool_reports_the_servers_error() {
+    let server = start("conformance", &[]);
+    let out = widgetry(&["call", "no_such_tool", "--url", &server.url]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("widgetry: error:") || err.contains("reported an error"),
+        "{err}"
+    );
+    assert!(
+        format!("{}{err}", stdout(&out)).contains("no_such_tool"),
+        "{err}"
+    );
+}
+
+#[test]
+fn arguments_that_are_not_a_json_object_are_a_usage_error() {
+    let out = widgetry(&["call", "x", "[1, 2]"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("must be a JSON object"),
+        "{}",
+        stderr(&out)
+    );
+    let out = widgetry(&["call", "x", "{nope"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("not valid JSON"), "{}", stderr(&out));
+}
+
+#[test]
+fn an_unreachable_server_gives_a_connection_error() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port");
+    let url = format!("http://127.0.0.1:{port}/mcp");
+    let out = widgetry(&["tools", "--url", &url, "--timeout", "5"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains(&format!("cannot reach {url}")),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn help_lists_the_commands_and_unknown_commands_are_usage_errors() {
+    let out = widgetry(&["--help"]);
+    assert!(out.status.success());
+    assert!(stdout(&out).contains("tools") && stdout(&out).contains("call"));
+    let out = widgetry(&["frobnicate"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("unknown command \"frobnicate\""),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -1,0 +1,316 @@
+//! A small PostgreSQL connection pool: at most `size` connections, opened on demand,
+//! each with its own prepared-statement cache, every wait bounded by a timeout.
+//!
+//! A connection that the server closed (restart, `pg_terminate_backend`) is noticed by
+//! its background task and never handed out again; one that failed or timed out in use is
+//! dropped. So after an outage the pool heals itself with the next request: there is no
+//! reconnect loop to tune and no state to reset.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::sync::{Semaphore, SemaphorePermit};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Client, NoTls, Row, Statement};
+
+use crate::{StoreError, StoreResult};
+
+/// Pool settings, from [`crate::PostgresConfig`].
+pub(crate) struct PoolConfig {
+    pub(crate) pg: tokio_postgres::Config,
+    /// `host:port/db`, for messages.
+    pub(crate) target: String,
+    pub(crate) size: usize,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) op_timeout: Duration,
+}
+
+struct Conn {
+    client: Client,
+    statements: HashMap<String, Statement>,
+}
+
+impl Conn {
+    /// `sql` prepared on this connection, once.
+    async fn prepared(&mut self, sql: &str) -> Result<Statement, tokio_postgres::Error> {
+        if let Some(s) = self.statements.get(sql) {
+            return Ok(s.clone());
+        }
+        let s = self.client.prepare(sql).await?;
+        self.statements.insert(sql.to_owned(), s.clone());
+        Ok(s)
+    }
+}
+
+pub(crate) struct Pool {
+    cfg: PoolConfig,
+    idle: Mutex<Vec<Conn>>,
+    permits: Semaphore,
+}
+
+impl Pool {
+    pub(crate) fn new(cfg: PoolConfig) -> Self {
+        let size = cfg.size.max(1);
+        Self {
+            permits: Semaphore::new(size),
+            idle: Mutex::new(Vec::with_capacity(size)),
+            cfg,
+        }
+    }
+
+    pub(crate) fn target(&self) -> &str {
+        &self.cfg.target
+    }
+
+    /// A connection for one operation: an idle one that is still open, or a new one.
+    pub(crate) async fn get(&self) -> StoreResult<PooledConn<'_>> {
+        let permit = tokio::time::timeout(self.cfg.op_timeout, self.permits.acquire())
+            .await
+            .map_err(|_| {
+                StoreError::Unavailable(format!(
+                    "all {} connections to PostgreSQL at {} stayed busy for {:?}",
+                    self.cfg.size, self.cfg.target, self.cfg.op_timeout
+                ))
+            })?
+            .map_err(|_| StoreError::Unavailable("the PostgreSQL pool is closed".into()))?;
+        let reused = {
+            let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+            idle.retain(|c| !c.client.is_closed());
+            idle.pop()
+        };
+        let conn = match reused {
+            Some(c) => c,
+            None => self.connect().await?,
+        };
+        Ok(PooledConn {
+            pool: self,
+            conn: Some(conn),
+            broken: false,
+            _permit: permit,
+        })
+    }
+
+    async fn connect(&self) -> StoreResult<Conn> {
+        let cannot = |why: String| {
+            StoreError::Unavailable(format!(
+                "cannot reach PostgreSQL at {}: {why}",
+                self.cfg.target
+            ))
+        };
+        let (client, connection) =
+            tokio::time::timeout(self.cfg.connect_timeout, self.cfg.pg.connect(NoTls))
+                .await
+                .map_err(|_| {
+                    cannot(format!(
+                        "no connection within {:?}",
+                        self.cfg.connect_timeout
+                    ))
+                })?
+                .map_err(|e| cannot(describe(&e)))?;
+        let target = self.cfg.target.clone();
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(target = %target, error = %e, "PostgreSQL connection ended");
+            }
+        });
+        Ok(Conn {
+            client,
+            statements: HashMap::new(),
+        })
+    }
+}
+
+/// One checked-out connection; goes back to the pool when dropped, unless it broke.
+pub(crate) struct PooledConn<'p> {
+    pool: &'p Pool,
+    conn: Option<Conn>,
+    broken: bool,
+    _permit: SemaphorePermit<'p>,
+}
+
+impl PooledConn<'_> {
+    fn conn(&mut self) -> StoreResult<&mut Conn> {
+        self.conn
+            .as_mut()
+            .ok_or_else(|| StoreError::Unavailable("PostgreSQL connection already released".into()))
+    }
+
+    /// Rows of `sql` (prepared once per connection).
+    pub(crate) async fn query(
+        &mut self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> StoreResult<Vec<Row>> {
+        let timeout = self.pool.cfg.op_timeout;
+        let fut = async {
+            let conn = self.conn()?;
+            let stmt = conn.prepared(sql).await.map_err(Failure::Pg)?;
+            conn.client.query(&stmt, params).await.map_err(Failure::Pg)
+        };
+        let result = tokio::time::timeout(timeout, fut).await;
+        self.settle(result)
+    }
+
+    /// At most one row of `sql`.
+    pub(crate) async fn query_opt(
+        &mut self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> StoreResult<Option<Row>> {
+        Ok(self.query(sql, params).await?.into_iter().next())
+    }
+
+    /// Runs `sql` and returns the number of rows it changed.
+    pub(crate) async fn execute(
+        &mut self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> StoreResult<u64> {
+        let timeout = self.pool.cfg.op_timeout;
+        let fut = async {
+            let conn = self.conn()?;
+            let stmt = conn.prepared(sql).await.map_err(Failure::Pg)?;
+            conn.client
+                .execute(&stmt, params)
+                .await
+                .map_err(Failure::Pg)
+        };
+        let result = tokio::time::timeout(timeout, fut).await;
+        self.settle(result)
+    }
+
+    /// Runs several statements with the simple query protocol (schema set-up).
+    pub(crate) async fn batch(&mut self, sql: &str) -> StoreResult<()> {
+        let timeout = self.pool.cfg.op_timeout;
+        let fut = async {
+            let conn = self.conn()?;
+            conn.client.batch_execute(sql).await.map_err(Failure::Pg)
+        };
+        let result = tokio::time::timeout(timeout, fut).await;
+        // Whatever failed, the session may sit in an aborted transaction: do not reuse it.
+        if !matches!(result, Ok(Ok(_))) {
+            self.broken = true;
+        }
+        self.settle(result)
+    }
+
+    /// The outcome of a bounded call.
+    fn settle<T>(
+        &mut self,
+        result: Result<Result<T, Failure>, tokio::time::error::Elapsed>,
+    ) -> StoreResult<T> {
+        result
+            .unwrap_or(Err(Failure::Timeout))
+            .map_err(|f| self.fail(f))
+    }
+
+    /// Turns a failure into a store error, marking the connection broken when the failure
+    /// was the connection's rather than the statement's.
+    fn fail(&mut self, f: Failure) -> StoreError {
+        let target = &self.pool.cfg.target;
+        match f {
+            Failure::Store(e) => e,
+            Failure::Timeout => {
+                self.broken = true;
+                StoreError::Unavailable(format!(
+                    "PostgreSQL at {target} did not answer within {:?}",
+                    self.pool.cfg.op_timeout
+                ))
+            }
+            Failure::Pg(e) => match e.as_db_error() {
+                // The server rejected a value (class 22, data exception): the caller's.
+                Some(db) if db.code().code().starts_with("22") => {
+                    StoreError::Invalid(format!("PostgreSQL rejected a value: {}", db.message()))
+                }
+                Some(db)
+                    if *db.code() == SqlState::ADMIN_SHUTDOWN
+                        || *db.code() == SqlState::CRASH_SHUTDOWN
+                        || *db.code() == SqlState::CANNOT_CONNECT_NOW =>
+                {
+                    self.broken = true;
+                    StoreError::Unavailable(format!(
+                        "cannot reach PostgreSQL at {target}: {} ({})",
+                        db.message(),
+                        db.code().code()
+                    ))
+                }
+                Some(db) => StoreError::Unavailable(format!(
+                    "PostgreSQL at {target} refused the statement: {} ({})",
+                    db.message(),
+                    db.code().code()
+                )),
+                None => {
+                    self.broken = true;
+                    StoreError::Unavailable(format!(
+                        "lost the connection to PostgreSQL at {target}: {}",
+                        describe(&e)
+                    ))
+                }
+            },
+        }
+    }
+
+    /// Whether the last failure was the connection's (so a retry may succeed).
+    pub(crate) fn is_broken(&self) -> bool {
+        self.broken
+    }
+}
+
+impl Drop for PooledConn<'_> {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            if !self.broken && !conn.client.is_closed() {
+                let mut idle = self.pool.idle.lock().unwrap_or_else(|p| p.into_inner());
+                idle.push(conn);
+            }
+        }
+    }
+}
+
+enum Failure {
+    Store(StoreError),
+    Pg(tokio_postgres::Error),
+    Timeout,
+}
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Self {
+        Failure::Store(e)
+    }
+}
+
+/// A `tokio_postgres::Error` with its cause: the bare error says only "error connecting
+/// to server", the cause says "Connection refused".
+fn describe(e: &tokio_postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        return format!("{} ({})", db.message(), db.code().code());
+    }
+    let mut out = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
+/// Runs `$body` with a pooled connection bound to `$c`; when the connection broke under
+/// an idempotent operation, runs it once more on a fresh connection.
+macro_rules! with_conn {
+    ($pool:expr, $retry:expr, |$c:ident| $body:expr) => {{
+        let mut retried = false;
+        loop {
+            let mut $c = $pool.get().await?;
+            let result = $body;
+            if result.is_err() && $c.is_broken() && $retry == crate::Retry::Idempotent && !retried {
+                retried = true;
+                continue;
+            }
+            break result;
+        }
+    }};
+}
+pub(crate) use with_conn;

@@ -1,0 +1,9 @@
+//! Integration tests of the stores against the real thing: files for SQLite, the
+//! machine's PostgreSQL and Redis for the server backends (started when down).
+
+mod kv;
+mod open;
+mod outage;
+mod sessions;
+mod sharing;
+mod support;

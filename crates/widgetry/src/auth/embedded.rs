@@ -1,0 +1,243 @@
+//! The embedded authorization server, wired into an app: `AUTHORIZATION_SERVER_URL`
+//! unset means the app runs its own OAuth 2.1 server (widgetry-authz), persisted in the
+//! app's store; set, the app trusts that issuer (Auth0, Okta, Keycloak) instead.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use serde_json::{json, Map, Value};
+use widgetry_authz::{AuthorizationServer, AuthzConfig};
+
+use super::{AuthConfig, AuthError, BoxFuture, ConfigError, User, Verifier};
+use crate::signin::{Account, Directory};
+
+/// The embedded server and the resource-server configuration that trusts it.
+#[derive(Clone)]
+pub struct EmbeddedAuth {
+    server: AuthorizationServer,
+    resource: String,
+}
+
+impl std::fmt::Debug for EmbeddedAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmbeddedAuth")
+            .field("issuer", &self.server.issuer())
+            .field("resource", &self.resource)
+            .finish()
+    }
+}
+
+/// How an app authenticates: trusting an external issuer, or running its own.
+#[derive(Debug, Clone)]
+pub enum AuthSetup {
+    /// `AUTHORIZATION_SERVER_URL` names an external issuer.
+    External(AuthConfig),
+    /// The app runs its own authorization server.
+    Embedded(EmbeddedAuth),
+}
+
+impl AuthSetup {
+    /// The resource-server configuration.
+    pub fn config(&self, default_scopes: &[String]) -> AuthConfig {
+        match self {
+            AuthSetup::External(c) => c.clone(),
+            AuthSetup::Embedded(e) => e
+                .auth_config()
+                .default_scopes(default_scopes.iter().cloned()),
+        }
+    }
+
+    /// The embedded server, when there is one.
+    pub fn embedded(&self) -> Option<&EmbeddedAuth> {
+        match self {
+            AuthSetup::Embedded(e) => Some(e),
+            AuthSetup::External(_) => None,
+        }
+    }
+
+    /// Reads the environment: with `AUTHORIZATION_SERVER_URL` set, an external issuer
+    /// (see [`AuthConfig::from_env`]); otherwise an embedded server whose resource is
+    /// `RESOURCE_SERVER_URL` (default `default_resource`), with its data in
+    /// `WIDGETRY_DATABASE_URL` (PostgreSQL) or `<data_dir>/authz.sqlite3`.
+    pub async fn from_env(
+        default_resource: &str,
+        data_dir: &Path,
+        scopes_supported: &[&str],
+    ) -> Result<Self, ConfigError> {
+        if let Some(c) = AuthConfig::from_env()? {
+            return Ok(AuthSetup::External(c));
+        }
+        let resource =
+            std::env::var("RESOURCE_SERVER_URL").unwrap_or_else(|_| default_resource.to_string());
+        let store = match std::env::var("WIDGETRY_DATABASE_URL") {
+            Ok(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => url,
+            _ => widgetry_authz::default_store_path(data_dir)
+                .display()
+                .to_string(),
+        };
+        EmbeddedAuth::open(&resource, &store, scopes_supported)
+            .await
+            .map(AuthSetup::Embedded)
+    }
+}
+
+fn origin_of(url: &str) -> &str {
+    let after = url.find("://").map(|i| i + 3).unwrap_or(0);
+    match url[after..].find('/') {
+        Some(p) => &url[..after + p],
+        None => url,
+    }
+}
+
+impl EmbeddedAuth {
+    /// Opens the embedded server for the resource `resource` (this app's `/mcp` URL); the
+    /// issuer is the resource's origin. `store` is a PostgreSQL URL or a SQLite path.
+    pub async fn open(
+        resource: &str,
+        store: &str,
+        scopes_supported: &[&str],
+    ) -> Result<Self, ConfigError> {
+        super::check_url("the resource (RESOURCE_SERVER_URL)", resource)?;
+        let issuer = origin_of(resource).to_string();
+        let mut config = AuthzConfig::new(issuer, resource.to_string());
+        config.scopes_supported = scopes_supported.iter().map(|s| s.to_string()).collect();
+        if let Ok(key) = std::env::var("WIDGETRY_KEY_ENCRYPTION_KEY") {
+            config.key_encryption_key = Some(key);
+        }
+        let store = widgetry_authz::open_store(store).await.map_err(|e| {
+            ConfigError(format!("cannot open the authorization server's store: {e}"))
+        })?;
+        let server = AuthorizationServer::open(config, store)
+            .await
+            .map_err(|e| {
+                ConfigError(format!(
+                    "cannot start the embedded authorization server: {e}"
+                ))
+            })?;
+        Ok(Self {
+            server,
+            resource: resource.to_string(),
+        })
+    }
+
+    /// The authorization server (users, clients, keys, token minting).
+    pub fn server(&self) -> &AuthorizationServer {
+        &self.server
+    }
+
+    /// Its HTTP endpoints (`/oauth/*`, discovery documents), to merge into the app.
+    pub fn router(&self) -> axum::Router {
+        self.server.router()
+    }
+
+    /// A resource-server configuration verifying tokens in-process (signature, expiry,
+    /// audience and the revocation deny-list).
+    pub fn auth_config(&self) -> AuthConfig {
+        let mut c = AuthConfig::new(self.server.issuer().to_string(), self.resource.clone())
+            .expect("the embedded server's issuer and resource are validated URLs");
+        c.verifier = Some(Arc::new(EmbeddedVerifier { auth: self.clone() }));
+        c
+    }
+
+    /// The users as a sign-in [`Directory`] (argon2id passwords, TOTP).
+    pub fn directory(&self) -> Arc<dyn Directory> {
+        Arc::new(self.clone())
+    }
+
+    /// Creates a user if no user has that name yet; returns whether it was created.
+    pub async fn ensure_user(
+        &self,
+        email: &str,
+        name: &str,
+        password: &str,
+        scopes: &[&str],
+    ) -> Result<bool, String> {
+        let users = self.server.users();
+        if users.get(email).await.map_err(|e| e.to_string())?.is_some() {
+            return Ok(false);
+        }
+        users
+            .add(
+                widgetry_authz::NewUser::new(email, password)
+                    .name(name)
+                    .scopes(scopes.iter().copied()),
+            )
+            .await
+            .map(|_| true)
+            .map_err(|e| e.to_string())
+    }
+}
+
+struct EmbeddedVerifier {
+    auth: EmbeddedAuth,
+}
+
+impl Verifier for EmbeddedVerifier {
+    fn verify<'a>(&'a self, token: &'a str) -> BoxFuture<'a, Result<User, AuthError>> {
+        Box::pin(async move {
+            let claims = self
+                .auth
+                .server
+                .verify_access_token(token)
+                .await
+                .map_err(|e| AuthError::Unavailable(e.to_string()))?
+                .ok_or_else(|| AuthError::invalid("the token is invalid, expired or revoked"))?;
+            if claims.aud != self.auth.resource {
+                return Err(AuthError::invalid(format!(
+                    "the token is not meant for this resource (aud must be {:?})",
+                    self.auth.resource
+                )));
+            }
+            let mut map: Map<String, Value> = match serde_json::to_value(&claims) {
+                Ok(Value::Object(m)) => m,
+                _ => Map::new(),
+            };
+            // The user's profile, for handlers (name and email are not in the token).
+            if let Ok(Some(u)) = self.auth.server.users().get_by_id(&claims.sub).await {
+                map.insert("name".into(), json!(u.name));
+                if u.username.contains('@') {
+                    map.insert("email".into(), json!(u.username));
+                }
+                map.insert("preferred_username".into(), json!(u.username));
+            }
+            User::from_claims(map, Some(claims.exp.max(0) as u64))
+        })
+    }
+}
+
+impl Directory for EmbeddedAuth {
+    fn check_password<'a>(
+        &'a self,
+        email: &'a str,
+        password: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Account>, String>> {
+        Box::pin(async move {
+            let user = self
+                .server
+                .users()
+                .verify_password(email, password)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(user.map(|u| Account {
+                subject: u.id,
+                email: u.username,
+                name: u.name,
+                has_totp: u.has_totp,
+            }))
+        })
+    }
+
+    fn check_totp<'a>(
+        &'a self,
+        account: &'a Account,
+        code: &'a str,
+    ) -> BoxFuture<'a, Result<bool, String>> {
+        Box::pin(async move {
+            self.server
+                .users()
+                .verify_totp(&account.email, code)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
+}

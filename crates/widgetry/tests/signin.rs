@@ -1,0 +1,367 @@
+//! Session sign-in over real HTTP: tools, the nonce-protected endpoint, rate limits,
+//! expiry, concurrent sessions, and a restart over SQLite.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::{Reply, TestServer};
+use http_body_util::Full;
+use serde_json::{json, Value};
+use widgetry::app::App;
+use widgetry::auth::BoxFuture;
+use widgetry::signin::{Account, Directory, MemorySender, SignIn, SignInConfig};
+use widgetry::store::{KvStore, MemoryKvStore, SqliteKvStore};
+
+/// Users by email: (password, name, TOTP code that is "current" for them).
+struct TestDirectory(HashMap<&'static str, (&'static str, &'static str, Option<&'static str>)>);
+
+impl Directory for TestDirectory {
+    fn check_password<'a>(
+        &'a self,
+        email: &'a str,
+        password: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Account>, String>> {
+        let found = self
+            .0
+            .get(email)
+            .filter(|(p, _, _)| *p == password)
+            .map(|(_, name, totp)| Account {
+                subject: format!("user-{email}"),
+                email: email.to_string(),
+                name: name.to_string(),
+                has_totp: totp.is_some(),
+            });
+        Box::pin(async move { Ok(found) })
+    }
+    fn check_totp<'a>(
+        &'a self,
+        account: &'a Account,
+        code: &'a str,
+    ) -> BoxFuture<'a, Result<bool, String>> {
+        let ok = self
+            .0
+            .get(account.email.as_str())
+            .and_then(|u| u.2)
+            .is_some_and(|c| c == code);
+        Box::pin(async move { Ok(ok) })
+    }
+}
+
+fn directory() -> Arc<TestDirectory> {
+    Arc::new(TestDirectory(HashMap::from([
+        (
+            "lauren@example.com",
+            ("correct horse", "Lauren Bailey", None),
+        ),
+        (
+            "sam@example.com",
+            ("battery staple", "Sam Otp", Some("123456")),
+        ),
+    ])))
+}
+
+struct Fx {
+    s: TestServer,
+    sid: String,
+    sender: MemorySender,
+}
+
+async fn start_with(kv: Arc<dyn KvStore>, ttl: Duration) -> Fx {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let sender = MemorySender::default();
+    let mut config = SignInConfig::new(format!("http://{addr}"));
+    config.session_ttl = ttl;
+    let signin = SignIn::new(config, kv, directory(), Arc::new(sender.clone()));
+    let app = signin
+        .register(App::builder("signin-test", "1").dev(true))
+        .build()
+        .unwrap();
+    let (router, state) = app.router();
+    tokio::spawn(async move {
+        let _ = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await;
+    });
+    let s = TestServer {
+        addr,
+        client: hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build_http(),
+        state,
+    };
+    let sid = s.initialize().await;
+    Fx { s, sid, sender }
+}
+
+async fn start() -> Fx {
+    start_with(Arc::new(MemoryKvStore::new()), Duration::from_secs(600)).await
+}
+
+async fn tool(f: &Fx, mcp_session: &str, name: &str, args: Value) -> Value {
+    let r = f.s.post(Some(mcp_session), json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":name,"arguments":args}})).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    r.json()["result"].clone()
+}
+
+/// Creates a sign-in session and opens the widget; returns (session id, nonce, endpoint).
+async fn open(f: &Fx) -> (String, String, String) {
+    let created = tool(f, &f.sid, "create_session", json!({})).await;
+    let id = created["structuredContent"]["sessionId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let shown = tool(f, &f.sid, "authenticate", json!({"sessionId": id})).await;
+    let meta = &shown["_meta"]["widgetry/signin"];
+    assert!(
+        !shown
+            .to_string()
+            .replace(&meta.to_string(), "")
+            .contains(meta["nonce"].as_str().unwrap()),
+        "nonce only in _meta"
+    );
+    (
+        id,
+        meta["nonce"].as_str().unwrap().to_string(),
+        meta["endpoint"].as_str().unwrap().to_string(),
+    )
+}
+
+async fn submit(f: &Fx, endpoint: &str, body: Value) -> Reply {
+    let req = http::Request::post(endpoint)
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body.to_string())))
+        .unwrap();
+    f.s.send(req).await
+}
+
+#[tokio::test]
+async fn the_full_flow_signs_in_with_a_real_code_and_reports_the_user() {
+    let f = start().await;
+    let (id, nonce, ep) = open(&f).await;
+    assert_eq!(id.len(), 32);
+    let status = tool(&f, &f.sid, "auth_status", json!({"sessionId": id})).await;
+    assert_eq!(status["structuredContent"]["authenticated"], false);
+    let r = submit(&f, &ep, json!({"sessionId": id, "nonce": nonce, "step": "credentials", "email": "Lauren@Example.com", "password": "correct horse"})).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["next"], "code");
+    assert_eq!(r.json()["method"], "email");
+    let code = f
+        .sender
+        .last_code("lauren@example.com")
+        .expect("a code was sent");
+    assert_eq!(code.len(), 6);
+    let r = submit(
+        &f,
+        &ep,
+        json!({"sessionId": id, "nonce": nonce, "step": "code", "code": code}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["name"], "Lauren Bailey");
+    let status = tool(&f, &f.sid, "auth_status", json!({"sessionId": id})).await;
+    assert_eq!(
+        status["structuredContent"],
+        json!({"authenticated": true, "email": "lauren@example.com", "name": "Lauren Bailey", "message": "Signed in as Lauren Bailey"})
+    );
+    let again = tool(&f, &f.sid, "authenticate", json!({"sessionId": id})).await;
+    assert_eq!(
+        again["structuredContent"]["authenticated"], true,
+        "the success view"
+    );
+    assert!(
+        again["_meta"]["widgetry/signin"].is_null(),
+        "no new nonce once signed in"
+    );
+}
+
+#[tokio::test]
+async fn totp_users_verify_with_their_authenticator() {
+    let f = start().await;
+    let (id, nonce, ep) = open(&f).await;
+    let r = submit(&f, &ep, json!({"sessionId": id, "nonce": nonce, "step": "credentials", "email": "sam@example.com", "password": "battery staple"})).await;
+    assert_eq!(r.json()["method"], "totp");
+    assert!(
+        f.sender.last_code("sam@example.com").is_none(),
+        "no code is sent to TOTP users"
+    );
+    let bad = submit(
+        &f,
+        &ep,
+        json!({"sessionId": id, "nonce": nonce, "step": "code", "code": "654321"}),
+    )
+    .await;
+    assert_eq!(bad.status, 401);
+    let ok = submit(
+        &f,
+        &ep,
+        json!({"sessionId": id, "nonce": nonce, "step": "code", "code": "123456"}),
+    )
+    .await;
+    assert_eq!(ok.json()["next"], "done");
+}
+
+#[tokio::test]
+async fn knowing_the_session_id_is_not_enough_to_sign_it_in() {
+    let f = start().await;
+    let (id, nonce, ep) = open(&f).await;
+    let creds = |n: &str| json!({"sessionId": id, "nonce": n, "step": "credentials", "email": "lauren@example.com", "password": "correct horse"});
+    let r = submit(&f, &ep, creds("00000000000000000000000000000000")).await;
+    assert_eq!(
+        (r.status, r.json()["error"].clone()),
+        (403, json!("invalid_nonce"))
+    );
+    let r = submit(&f, &ep, json!({"sessionId": id, "step": "credentials"})).await;
+    assert_eq!(r.status, 400, "the nonce is required");
+    // Another MCP session (another conversation) cannot obtain the nonce.
+    let other = f.s.initialize().await;
+    let stolen = tool(&f, &other, "authenticate", json!({"sessionId": id})).await;
+    assert_eq!(stolen["isError"], true);
+    assert!(stolen
+        .get("_meta")
+        .is_none_or(|m| m.get("widgetry/signin").is_none()));
+    // The real widget's nonce still works.
+    assert_eq!(submit(&f, &ep, creds(&nonce)).await.status, 200);
+}
+
+#[tokio::test]
+async fn wrong_passwords_and_codes_lock_the_session() {
+    let f = start().await;
+    let (id, nonce, ep) = open(&f).await;
+    for expected_left in (0..5).rev() {
+        let r = submit(&f, &ep, json!({"sessionId": id, "nonce": nonce, "step": "credentials", "email": "lauren@example.com", "password": "nope"})).await;
+        assert_eq!(r.status, 401);
+        assert_eq!(r.json()["remaining"], expected_left);
+    }
+    let r = submit(&f, &ep, json!({"sessionId": id, "nonce": nonce, "step": "credentials", "email": "lauren@example.com", "password": "correct horse"})).await;
+    assert_eq!(
+        (r.status, r.json()["error"].clone()),
+        (429, json!("locked")),
+        "locked even with the right password"
+    );
+    // Codes are limited the same way on a fresh session.
+    let (id, nonce, ep) = open(&f).await;
+    submit(&f, &ep, json!({"sessionId": id, "nonce": nonce, "step": "credentials", "email": "sam@example.com", "password": "battery staple"})).await;
+    for _ in 0..5 {
+        assert_eq!(
+            submit(
+                &f,
+                &ep,
+                json!({"sessionId": id, "nonce": nonce, "step": "code", "code": "000000"})
+            )
+            .await
+            .status,
+            401
+        );
+    }
+    let r = submit(
+        &f,
+        &ep,
+        json!({"sessionId": id, "nonce": nonce, "step": "code", "code": "123456"}),
+    )
+    .await;
+    assert_eq!(r.status, 429);
+}
+
+#[tokio::test]
+async fn sessions_expire_and_say_sign_in_again() {
+    let f = start_with(Arc::new(MemoryKvStore::new()), Duration::from_secs(1)).await;
+    let (id, nonce, ep) = open(&f).await;
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    let status = tool(&f, &f.sid, "auth_status", json!({"sessionId": id})).await;
+    assert_eq!(status["structuredContent"]["expired"], true);
+    assert!(status["structuredContent"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("sign in again"));
+    let r = submit(&f, &ep, json!({"sessionId": id, "nonce": nonce, "step": "credentials", "email": "lauren@example.com", "password": "correct horse"})).await;
+    assert_eq!(
+        (r.status, r.json()["error"].clone()),
+        (410, json!("expired"))
+    );
+}
+
+#[tokio::test]
+async fn concurrent_sessions_never_interfere() {
+    let f = start().await;
+    let (a, na, ep) = open(&f).await;
+    let (b, nb, _) = open(&f).await;
+    assert_ne!(a, b);
+    let cross = submit(&f, &ep, json!({"sessionId": a, "nonce": nb, "step": "credentials", "email": "lauren@example.com", "password": "correct horse"})).await;
+    assert_eq!(
+        cross.status, 403,
+        "one session's nonce does not open another"
+    );
+    let (ra, rb) = tokio::join!(
+        submit(
+            &f,
+            &ep,
+            json!({"sessionId": a, "nonce": na, "step": "credentials", "email": "lauren@example.com", "password": "correct horse"})
+        ),
+        submit(
+            &f,
+            &ep,
+            json!({"sessionId": b, "nonce": nb, "step": "credentials", "email": "sam@example.com", "password": "battery staple"})
+        ),
+    );
+    assert_eq!((ra.status, rb.status), (200, 200));
+    let code = f.sender.last_code("lauren@example.com").unwrap();
+    let (ra, rb) = tokio::join!(
+        submit(
+            &f,
+            &ep,
+            json!({"sessionId": a, "nonce": na, "step": "code", "code": code})
+        ),
+        submit(
+            &f,
+            &ep,
+            json!({"sessionId": b, "nonce": nb, "step": "code", "code": "123456"})
+        ),
+    );
+    assert_eq!(
+        (ra.json()["name"].clone(), rb.json()["name"].clone()),
+        (json!("Lauren Bailey"), json!("Sam Otp"))
+    );
+    let sa = tool(&f, &f.sid, "auth_status", json!({"sessionId": a})).await;
+    let sb = tool(&f, &f.sid, "auth_status", json!({"sessionId": b})).await;
+    assert_eq!(sa["structuredContent"]["email"], "lauren@example.com");
+    assert_eq!(sb["structuredContent"]["email"], "sam@example.com");
+}
+
+#[tokio::test]
+async fn a_session_survives_a_restart_over_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.db");
+    let (id, nonce) = {
+        let f = start_with(
+            Arc::new(SqliteKvStore::open(&path).unwrap()),
+            Duration::from_secs(600),
+        )
+        .await;
+        let (id, nonce, ep) = open(&f).await;
+        let r = submit(&f, &ep, json!({"sessionId": id, "nonce": nonce, "step": "credentials", "email": "sam@example.com", "password": "battery staple"})).await;
+        assert_eq!(r.status, 200);
+        (id, nonce)
+    };
+    // A new process: new server, same database file.
+    let f = start_with(
+        Arc::new(SqliteKvStore::open(&path).unwrap()),
+        Duration::from_secs(600),
+    )
+    .await;
+    let ep = format!("http://{}/api/session/authenticate", f.s.addr);
+    let r = submit(
+        &f,
+        &ep,
+        json!({"sessionId": id, "nonce": nonce, "step": "code", "code": "123456"}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let status = tool(&f, &f.sid, "auth_status", json!({"sessionId": id})).await;
+    assert_eq!(status["structuredContent"]["authenticated"], true);
+}

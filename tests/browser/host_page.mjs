@@ -1,0 +1,426 @@
+#!/usr/bin/env node
+// Browser test of the local host page (`/_widgetry/host`) served by a running Widgetry app.
+//
+//   node tests/browser/host_page.mjs --url http://127.0.0.1:PORT/mcp --artifacts DIR \
+//        [--email E --password P]
+//
+// In headless Debian chromium (playwright-core):
+// 1. Opens the host page (checks its CSP and no-store headers), waits for tools/list.
+// 2. For each bridge (MCP Apps, then window.openai): picks `show_list`, presses Run, asserts
+//    the list widget renders the tool's items in the sandboxed iframe, clicks the first
+//    "Details" and asserts the real `item_details` text appears and the log shows the
+//    widget's callTool (arguments and result) (and, through window.openai, the widget
+//    state), switches the host theme and asserts the widget follows it, and saves
+//    DIR/host-<bridge>.png.
+// 3. Sign-in: picks `protected-widget`, presses Run, expects "Sign in" (the tool answers with
+//    mcp/www_authenticate), clicks it, fills the authorization server's sign-in form in the
+//    popup (email + password of the demo user), approves consent if asked, and asserts the
+//    page is signed in and the protected widget greets the user by name. Screenshots:
+//    host-signin-required.png, host-signin-form.png, host-signed-in.png.
+// Credentials: --email/--password, else $WIDGETRY_DEMO_EMAIL/$WIDGETRY_DEMO_PASSWORD, else
+// parsed from $WIDGETRY_SERVER_OUTPUT (what the server printed at start).
+// Prints one JSON line (the summary); on failure also the reason on stderr, exit status 1.
+// Finds node packages in $WIDGETRY_NODE_DIR (default tests/node) and chromium at
+// $WIDGETRY_CHROMIUM (default /usr/bin/chromium). Everything is loopback; bounded to 110 s.
+import fs from 'node:fs';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const ROOT = path.resolve(HERE, '..', '..');
+const NODE_DIR = process.env.WIDGETRY_NODE_DIR || path.join(ROOT, 'tests', 'node');
+const CHROMIUM = process.env.WIDGETRY_CHROMIUM || '/usr/bin/chromium';
+const OVERALL_MS = 110_000;
+const STEP_MS = 15_000;
+const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const BRIDGES = [
+  { bridge: 'mcp-apps', theme: 'light' },
+  { bridge: 'openai', theme: 'dark' },
+];
+
+const started = Date.now();
+const summary = { ok: false, url: null, page: null, tools: [], bridges: {}, signIn: { ok: false } };
+const cleanups = [];
+
+class Failure extends Error {}
+function check(cond, message) {
+  if (!cond) throw new Failure(message);
+}
+
+function parseArgs(argv) {
+  const opts = { artifacts: path.join(ROOT, 'tests', 'artifacts') };
+  const flags = ['--url', '--artifacts', '--email', '--password'];
+  for (let i = 0; i < argv.length; i += 2) {
+    const [flag, value] = [argv[i], argv[i + 1]];
+    if (!flags.includes(flag)) throw new Failure(`unknown argument ${flag} (usage: --url URL [--artifacts DIR] [--email E --password P])`);
+    if (value === undefined) throw new Failure(`${flag} needs a value`);
+    opts[flag.slice(2)] = value;
+  }
+  check(opts.url, 'usage: node tests/browser/host_page.mjs --url http://127.0.0.1:PORT/mcp [--artifacts DIR]');
+  return opts;
+}
+
+function loadDeps() {
+  const require = createRequire(path.join(NODE_DIR, 'package.json'));
+  try {
+    return { chromium: require('playwright-core').chromium };
+  } catch (e) {
+    throw new Failure(`node packages missing in ${NODE_DIR} (${e.message.split('\n')[0]}): run ./scripts/test.sh (or npm ci in tests/node)`);
+  }
+}
+
+/** The demo user's credentials: flags, environment, or the server's start-up output. */
+function demoCredentials(opts) {
+  let email = opts.email || process.env.WIDGETRY_DEMO_EMAIL || null;
+  let password = opts.password || process.env.WIDGETRY_DEMO_PASSWORD || null;
+  const output = process.env.WIDGETRY_SERVER_OUTPUT || '';
+  const lines = output.split(/\r?\n/);
+  if (!email) {
+    const ranked = [...lines.filter((l) => /demo|user|sign|password/i.test(l)), ...lines];
+    for (const l of ranked) {
+      const m = /[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}/.exec(l);
+      if (m) { email = m[0]; break; }
+    }
+  }
+  if (!password) {
+    for (const l of lines) {
+      const m = /password\s*(?:[:=]|is)?\s*["'`]?([^\s"'`,;)]+)/i.exec(l);
+      if (m && !/^(and|for|of|the)$/i.test(m[1])) { password = m[1]; break; }
+    }
+  }
+  if (!password && email) { // "demo@example.com / s3cret"
+    for (const l of lines) {
+      const i = l.indexOf(email);
+      if (i < 0) continue;
+      const m = /^\s*[/:|]\s*["'`]?([^\s"'`,;)]+)/.exec(l.slice(i + email.length));
+      if (m) { password = m[1]; break; }
+    }
+  }
+  return { email, password };
+}
+
+async function poll(what, fn, timeoutMs = STEP_MS) {
+  const deadline = Date.now() + timeoutMs;
+  let last;
+  for (;;) {
+    try {
+      last = await fn();
+      if (last.ok) return last;
+    } catch (e) {
+      last = { got: `error: ${e.message.split('\n')[0]}` };
+    }
+    if (Date.now() > deadline) throw new Failure(`${what} (after ${timeoutMs / 1000} s; last seen: ${JSON.stringify(last && last.got)})`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+function luminance(rgb) {
+  const m = /rgba?\((\d+),\s*(\d+),\s*(\d+)/.exec(rgb || '');
+  if (!m) return null;
+  return (0.2126 * m[1] + 0.7152 * m[2] + 0.0722 * m[3]) / 255;
+}
+
+// ------------------------------------------------------------------------------ page helpers
+const hostEvents = (page) => page.evaluate(() => window.widgetryHost.events.map((e) => ({ kind: e.kind, summary: e.summary, detail: e.detail })));
+
+async function lastResult(page, tool, after) {
+  return poll(`the log should show the result of ${tool}`, async () => {
+    const ev = (await hostEvents(page)).slice(after);
+    const r = ev.filter((e) => e.kind === 'result' && e.summary.startsWith(`result ${tool}`)).pop();
+    const errors = ev.filter((e) => e.kind === 'error').map((e) => e.summary);
+    check(!errors.length, `the host page logged errors: ${errors.join(' | ')}`);
+    return { ok: !!r, got: ev.map((e) => e.summary).slice(-6), result: r && r.detail };
+  });
+}
+
+async function pickTool(page, name) {
+  await page.selectOption('#tool', name);
+  await poll(`the tool picker should select ${name}`, async () => {
+    const v = await page.$eval('#tool', (s) => s.value);
+    return { ok: v === name, got: v };
+  });
+}
+
+async function runTool(page) {
+  const before = (await hostEvents(page)).length;
+  await page.click('#run');
+  return before;
+}
+
+async function logText(page, kind) {
+  return page.$$eval(`#log li[data-kind="${kind}"]`, (lis) => lis.map((li) => li.childNodes[2] ? li.childNodes[2].textContent : li.textContent));
+}
+
+async function widgetTheme(page) {
+  const handle = await page.$('#widget-frame');
+  const frame = handle && await handle.contentFrame();
+  check(frame, 'the widget iframe has no frame');
+  return frame.evaluate(() => ({ attr: document.documentElement.dataset.theme, bg: getComputedStyle(document.body).backgroundColor }));
+}
+
+async function expectTheme(page, where, t) {
+  return poll(`${where} the widget should apply theme ${t} (html[data-theme] and body colours)`, async () => {
+    const got = await widgetTheme(page);
+    const lum = luminance(got.bg);
+    return { ok: got.attr === t && lum !== null && (t === 'dark' ? lum < 0.35 : lum > 0.65), got };
+  });
+}
+
+// ------------------------------------------------------------------------------- the steps
+async function openPage(context, origin) {
+  const page = await context.newPage();
+  page.setDefaultTimeout(STEP_MS);
+  const problems = [];
+  page.on('pageerror', (e) => problems.push(`uncaught error: ${e.message}`));
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !/Failed to load resource/.test(m.text())) problems.push(`console error: ${m.text()}`);
+  });
+  const res = await page.goto(`${origin}/_widgetry/host`);
+  check(res && res.status() === 200, `GET /_widgetry/host answered ${res && res.status()}: is the host page enabled (dev mode or WIDGETRY_HOST_PAGE=1)?`);
+  const headers = res.headers();
+  const csp = headers['content-security-policy'] || '';
+  check(/default-src 'self'/.test(csp) && /frame-ancestors 'none'/.test(csp), `the host page should send its own Content-Security-Policy; got ${JSON.stringify(csp)}`);
+  check(/no-store/.test(headers['cache-control'] || ''), `the host page should be Cache-Control: no-store; got ${headers['cache-control']}`);
+  summary.page = { csp };
+  await poll('the host page should connect and list the tools', async () => {
+    const conn = await page.$eval('#conn', (e) => ({ state: e.dataset.state, text: e.textContent }));
+    const tools = await page.$$eval('#tool option', (os) => os.map((o) => o.value));
+    check(conn.state !== 'error', `the host page could not connect: ${conn.text}; log: ${JSON.stringify((await hostEvents(page)).slice(-4))}`);
+    return { ok: conn.state === 'ok' && tools.includes('show_list'), got: { conn, tools } };
+  });
+  summary.tools = await page.$$eval('#tool option', (os) => os.map((o) => o.value));
+  check(summary.tools.includes('item_details'), `tools/list should include item_details; got ${summary.tools.join(', ')}`);
+  return { page, problems };
+}
+
+async function runBridge(page, problems, spec, artifacts) {
+  const { bridge, theme } = spec;
+  const where = `[${bridge}]`;
+  const out = { theme, items: 0, detail: null, screenshot: null };
+  summary.bridges[bridge] = out;
+  await page.selectOption('#bridge', bridge);
+  await page.selectOption('#theme', theme);
+  await pickTool(page, 'show_list');
+  const from = await runTool(page);
+  const { result } = await lastResult(page, 'show_list', from);
+  const sc = result && result.structuredContent;
+  check(sc && Array.isArray(sc.items) && sc.items.length > 0, `${where} show_list should return items; got ${JSON.stringify(result)}`);
+
+  const w = page.frameLocator('#widget-frame');
+  const items = w.getByRole('list').getByRole('listitem');
+  const expected = sc.items.map((i) => i.title);
+  const seen = await poll(`${where} the widget should list ${expected.length} items titled ${JSON.stringify(expected)}`, async () => {
+    const texts = await items.allInnerTexts();
+    return { ok: texts.length === expected.length && expected.every((t, i) => texts[i].includes(t)), got: texts };
+  });
+  out.items = seen.got.length;
+  const sandbox = await page.$eval('#widget-frame', (f) => ({ sandbox: f.getAttribute('sandbox'), srcdoc: f.srcdoc }));
+  check(sandbox.sandbox === 'allow-scripts allow-forms', `${where} the widget iframe should be sandbox="allow-scripts allow-forms"; got ${sandbox.sandbox}`);
+  check(/<meta http-equiv="Content-Security-Policy" content="default-src 'none'; script-src 'unsafe-inline'/.test(sandbox.srcdoc),
+    `${where} the widget document should start with its CSP <meta>; got ${sandbox.srcdoc.slice(0, 300)}`);
+  check(sandbox.srcdoc.indexOf('Content-Security-Policy') < sandbox.srcdoc.indexOf('<script'), `${where} the CSP <meta> should come before every script`);
+  if (bridge === 'openai') check(sandbox.srcdoc.includes('window.openai = openai'), `${where} the srcdoc should carry the window.openai shim`);
+
+  await expectTheme(page, where, theme);
+
+  // Details → the widget's own item_details call, shown in the widget and in the log.
+  const first = sc.items[0];
+  const before = (await hostEvents(page)).length;
+  const firstItem = items.first();
+  await firstItem.getByRole('button', { name: 'Details' }).click();
+  const { result: details } = await lastResult(page, 'item_details', before);
+  const detail = details && details.structuredContent && details.structuredContent.detail;
+  check(typeof detail === 'string' && detail, `${where} item_details should return a detail; got ${JSON.stringify(details)}`);
+  await poll(`${where} after clicking Details, the first item should show ${JSON.stringify(detail)}`, async () => {
+    const got = await firstItem.innerText();
+    return { ok: got.includes(detail), got };
+  });
+  out.detail = detail;
+  const calls = await logText(page, 'callTool');
+  check(calls.some((t) => t.includes('callTool item_details') && t.includes(`"id":${JSON.stringify(first.id)}`)),
+    `${where} the log should show the widget's callTool item_details {"id":${JSON.stringify(first.id)}}; callTool entries: ${JSON.stringify(calls)}`);
+  const results = await logText(page, 'result');
+  check(results.some((t) => t.includes('result item_details') && t.includes(detail.slice(0, 20))),
+    `${where} the log should show item_details's result; result entries: ${JSON.stringify(results)}`);
+  if (bridge === 'openai') {
+    await poll(`${where} the log should show the widget state saved through window.openai.setWidgetState`, async () => {
+      const states = await logText(page, 'state');
+      return { ok: states.some((t) => t.includes(first.id) && t.includes('open')), got: states };
+    });
+  }
+
+  // The host theme control: the widget follows it live, and back.
+  const other = theme === 'dark' ? 'light' : 'dark';
+  await page.selectOption('#theme', other);
+  await expectTheme(page, where, other);
+  const hostTheme = await page.evaluate(() => document.documentElement.dataset.theme);
+  check(hostTheme === other, `${where} the host page itself should switch to ${other}; got ${hostTheme}`);
+  out.followedTheme = other;
+
+  check(problems.length === 0, `${where} the page reported: ${problems.join(' | ')}`);
+  const shot = path.join(artifacts, `host-${bridge}.png`);
+  await page.waitForTimeout(400); // let the widget's colour transitions finish
+  await page.screenshot({ path: shot });
+  out.screenshot = shot;
+}
+
+async function fillSignIn(popup, creds, artifacts) {
+  await poll('the sign-in window should open the authorization endpoint', async () => {
+    const u = popup.url();
+    return { ok: /^https?:/.test(u) && !u.startsWith('about:'), got: u };
+  }, 20_000);
+  await popup.waitForLoadState('domcontentloaded');
+  summary.signIn.authorizeUrl = popup.url().split('?')[0];
+  const email = popup.locator('input[type="email"], input[name="email"], input[name="username"], input[autocomplete="username"], input[autocomplete="email"]').first();
+  const password = popup.locator('input[type="password"], input[name="password"]').first();
+  try {
+    await email.waitFor({ state: 'visible', timeout: STEP_MS });
+  } catch (_) {
+    const text = (await popup.locator('body').innerText().catch(() => '')).slice(0, 400);
+    throw new Failure(`the authorization endpoint ${popup.url()} shows no sign-in form with an email field; it shows: ${JSON.stringify(text)}`);
+  }
+  const submit = popup.locator('button[type="submit"], input[type="submit"], button:not([type])').first();
+  await email.fill(creds.email);
+  if (!(await password.isVisible())) { // a two-step form: email first, then the password
+    if (await submit.count()) await submit.click();
+    else await email.press('Enter');
+    await password.waitFor({ state: 'visible', timeout: STEP_MS }).catch(async () => {
+      const text = (await popup.locator('body').innerText().catch(() => '')).slice(0, 400);
+      throw new Failure(`the sign-in form at ${popup.url()} shows no password field; it shows: ${JSON.stringify(text)}`);
+    });
+  }
+  await password.fill(creds.password);
+  await popup.screenshot({ path: path.join(artifacts, 'host-signin-form.png') }).catch(() => {});
+  if (await submit.count()) await submit.click();
+  else await password.press('Enter');
+}
+
+/** After the credentials: approve consent if shown, until the page is signed in. */
+async function finishSignIn(page, popup) {
+  const consent = /^(allow|approve|authorize|authorise|accept|consent|continue|grant|yes)\b/i;
+  const deadline = Date.now() + 30_000;
+  let clicked = 0;
+  let lastPopup = '';
+  for (;;) {
+    const signedIn = await page.$eval('#user-label', (e) => e.dataset.signedIn === 'true');
+    if (signedIn) return clicked;
+    const errors = (await hostEvents(page)).filter((e) => e.kind === 'error').map((e) => e.summary);
+    check(!errors.some((e) => /sign-in failed/.test(e)), `sign-in failed in the host page: ${errors.join(' | ')}`);
+    if (!popup.isClosed()) {
+      try {
+        lastPopup = `${popup.url().split('?')[0]}: ${(await popup.locator('body').innerText({ timeout: 1000 })).slice(0, 300)}`;
+        const buttons = popup.locator('button, input[type="submit"]');
+        const n = await buttons.count();
+        for (let i = 0; i < n; i++) {
+          const b = buttons.nth(i);
+          const label = ((await b.innerText().catch(() => '')) || (await b.getAttribute('value')) || '').trim();
+          if (consent.test(label) && await b.isVisible()) {
+            await b.click();
+            clicked++;
+            await popup.waitForLoadState('domcontentloaded').catch(() => {});
+            break;
+          }
+        }
+      } catch (_) { /* navigating or closed */ }
+    }
+    if (Date.now() > deadline) {
+      throw new Failure(`the host page did not get signed in within 30 s; sign-in window: ${popup.isClosed() ? 'closed' : JSON.stringify(lastPopup)}; host log: ${JSON.stringify((await hostEvents(page)).filter((e) => e.kind === 'auth' || e.kind === 'error').map((e) => e.summary).slice(-6))}`);
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+async function signIn(page, problems, opts, artifacts) {
+  const out = summary.signIn;
+  check(summary.tools.includes('protected-widget'),
+    `tools/list has no protected-widget (tools: ${summary.tools.join(', ')}): the showcase is not running with its authorization server wired, so there is nothing to sign in to`);
+  const creds = demoCredentials(opts);
+  check(creds.email && creds.password,
+    `no demo user credentials: pass --email/--password, set WIDGETRY_DEMO_EMAIL/WIDGETRY_DEMO_PASSWORD, or have the server print them at start (found email=${JSON.stringify(creds.email)}, password ${creds.password ? 'found' : 'not found'})`);
+  out.email = creds.email;
+  await page.selectOption('#bridge', 'mcp-apps');
+  await page.selectOption('#theme', 'light');
+  await pickTool(page, 'protected-widget');
+  await runTool(page);
+  await page.locator('#signin-banner').waitFor({ state: 'visible' });
+  const reason = await page.locator('#signin-reason').innerText();
+  out.challenge = reason;
+  const challenge = (await hostEvents(page)).filter((e) => e.kind === 'auth' && e.summary.startsWith('challenge:')).pop();
+  check(challenge && /resource_metadata=/.test(challenge.summary), `the protected tool should answer with an mcp/www_authenticate challenge naming resource_metadata; log: ${JSON.stringify(challenge)}`);
+  await page.screenshot({ path: path.join(artifacts, 'host-signin-required.png') });
+
+  const [popup] = await Promise.all([page.waitForEvent('popup'), page.click('#signin')]);
+  cleanups.push(() => (popup.isClosed() ? null : popup.close()));
+  await fillSignIn(popup, creds, artifacts);
+  out.consentClicks = await finishSignIn(page, popup);
+  out.user = await page.locator('#user-label').innerText();
+
+  // The tool re-runs with the token: the protected widget greets the user by name.
+  const w = page.frameLocator('#widget-frame');
+  const greeting = await poll('after sign-in, the protected widget should render "Hello, <name>!"', async () => {
+    const title = (await w.locator('#ac-title').innerText({ timeout: 2000 })).trim();
+    const m = /^Hello, (.+)!$/.exec(title);
+    return { ok: !!m && m[1] !== 'User', got: title, name: m && m[1] };
+  }, 20_000);
+  out.name = greeting.name;
+  const facts = await w.locator('#ac-facts').innerText();
+  out.widgetFacts = facts.replace(/\s+/g, ' ').slice(0, 300);
+  const authLog = (await hostEvents(page)).filter((e) => e.kind === 'auth').map((e) => e.summary);
+  for (const step of ['resource metadata (RFC 9728)', 'authorization server metadata', 'PKCE S256', 'signed in as']) {
+    check(authLog.some((s) => s.includes(step)), `the log should show the auth step ${JSON.stringify(step)}; auth log: ${JSON.stringify(authLog)}`);
+  }
+  check(authLog.some((s) => /registered client|pre-registered client|registered earlier/.test(s)), `the log should show the client registration; auth log: ${JSON.stringify(authLog)}`);
+  check(problems.length === 0, `[sign-in] the page reported: ${problems.join(' | ')}`);
+  await page.screenshot({ path: path.join(artifacts, 'host-signed-in.png') });
+  out.ok = true;
+}
+
+// ---------------------------------------------------------------------------------- main
+async function main() {
+  const opts = parseArgs(process.argv.slice(2));
+  summary.url = opts.url;
+  const origin = new URL(opts.url).origin;
+  fs.mkdirSync(opts.artifacts, { recursive: true });
+  check(fs.existsSync(CHROMIUM), `${CHROMIUM} is missing: run ./scripts/test.sh (it installs Debian's chromium)`);
+  const deps = loadDeps();
+  const browser = await deps.chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 20_000 });
+  cleanups.push(() => browser.close());
+  const context = await browser.newContext({ viewport: { width: 1440, height: 900 }, deviceScaleFactor: 1 });
+  cleanups.push(() => context.close());
+  const { page, problems } = await openPage(context, origin);
+  try {
+    for (const spec of BRIDGES) await runBridge(page, problems, spec, opts.artifacts);
+    await signIn(page, problems, opts, opts.artifacts);
+  } catch (e) {
+    await page.screenshot({ path: path.join(opts.artifacts, 'host-failure.png') }).catch(() => {});
+    if (problems.length && !(e instanceof Failure && e.message.includes('the page reported'))) e.message += ` (page: ${problems.join(' | ')})`;
+    throw e;
+  }
+  summary.ok = true;
+}
+
+async function cleanup() {
+  for (const fn of cleanups.reverse()) {
+    await Promise.race([Promise.resolve().then(fn).catch(() => {}), new Promise((r) => setTimeout(r, 3000))]);
+  }
+}
+
+async function finish(error) {
+  summary.ms = Date.now() - started;
+  if (error) {
+    summary.ok = false;
+    summary.error = error.message;
+  }
+  await cleanup();
+  process.stdout.write(`${JSON.stringify(summary)}\n`);
+  if (error) {
+    process.stderr.write(`host_page: FAILED: ${error.message}\n`);
+    if (!(error instanceof Failure) && error.stack) process.stderr.write(`${error.stack}\n`);
+  }
+  process.exit(error ? 1 : 0);
+}
+
+const overall = setTimeout(() => finish(new Failure(`timed out after ${OVERALL_MS / 1000} s`)), OVERALL_MS);
+main().then(() => { clearTimeout(overall); return finish(null); }, (e) => { clearTimeout(overall); return finish(e); });
