@@ -12,6 +12,8 @@
 #   5. cargo build --workspace --all-targets --locked
 #   6. cargo test --workspace --locked
 #   7. scripts/conformance.sh (MCP conformance suite, active scenarios)
+#   8. scripts/conformance-client.sh (the widgetry CLI's OAuth client against
+#      the suite's client auth scenarios)
 #
 # Options:
 #   --setup-only   do steps 1-4 and stop (then run cargo test yourself)
@@ -171,10 +173,13 @@ step "cargo build --workspace --all-targets --locked"
 cargo build --workspace --all-targets --locked || die "cargo build failed (see the compiler output above)"
 
 step "cargo test --workspace --locked"
-cargo test --workspace --locked || die "cargo test failed (see the failing tests above)"
+cargo test --workspace --locked --no-fail-fast || die "cargo test failed (see the failing tests above)"
 
 step "MCP conformance suite (scripts/conformance.sh, active scenarios)"
 "$ROOT/scripts/conformance.sh" --no-build || die "conformance suite failed (see above; expected failures go in examples/conformance/expected-failures.yml)"
+
+step "MCP conformance suite, client auth scenarios (scripts/conformance-client.sh)"
+"$ROOT/scripts/conformance-client.sh" --no-build || die "conformance client auth suite failed (see above; expected failures go in crates/widgetry-cli/conformance-expected-failures.yml)"
 
 step "all tests passed in $((SECONDS - STARTED)) s"
 # Keep the conformance totals as the closing line.

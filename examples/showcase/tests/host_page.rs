@@ -94,9 +94,17 @@ impl Showcase {
 
 /// Starts the showcase with the host page on and waits for `listening on http://…/mcp`.
 fn start_showcase(port: u16) -> Showcase {
+    // A fresh data directory per run, so the demo user is created (and its password
+    // printed) every time.
+    let data_dir = std::env::temp_dir().join(format!("widgetry-host-page-{}-{port}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data_dir);
     let mut child = Command::new(env!("CARGO_BIN_EXE_showcase"))
         .args(["--port", &port.to_string()])
         .env("WIDGETRY_HOST_PAGE", "1")
+        .env("WIDGETRY_DATA_DIR", &data_dir)
+        .env_remove("WIDGETRY_DATABASE_URL")
+        .env_remove("WIDGETRY_SESSION_STORE_URL")
+        .env_remove("AUTHORIZATION_SERVER_URL")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -579,7 +579,14 @@ impl App {
             actions: Vec::new(),
             public_url: None,
             widget_key: None,
-            widget_token_ttl: std::time::Duration::from_secs(600),
+            // WIDGETRY_WIDGET_TOKEN_TTL_SECS overrides the 10-minute default (e.g. in tests).
+            widget_token_ttl: std::time::Duration::from_secs(
+                std::env::var("WIDGETRY_WIDGET_TOKEN_TTL_SECS")
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                    .filter(|s: &u64| *s > 0)
+                    .unwrap_or(600),
+            ),
             widget_origins: Vec::new(),
             routers: Vec::new(),
             extend: Vec::new(),
