@@ -1149,7 +1149,21 @@ async function run() {
   await runTool(tool, args);
 }
 
+let lastRun = null;
+
+// Development reload: re-render the current widget when its files change on disk.
+try {
+  const events = new EventSource(`${location.pathname.replace(/\/$/, '')}/events`);
+  events.addEventListener('widgets-changed', (ev) => {
+    let changed = [];
+    try { changed = JSON.parse(ev.data).widgets || []; } catch (_) { /* ignore */ }
+    log('reload', `widget files changed: ${changed.join(', ')}`);
+    if (lastRun) runTool(lastRun.tool, lastRun.args);
+  });
+} catch (_) { /* no EventSource */ }
+
 async function runTool(tool, args) {
+  lastRun = { tool, args };
   const btn = $('run');
   btn.disabled = true;
   btn.textContent = 'Running…';

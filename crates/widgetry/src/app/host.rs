@@ -77,7 +77,15 @@ pub(crate) fn router(http: &HttpConfig, widgets: &[Arc<WidgetBuild>]) -> Router 
     let callback_csp = HeaderValue::from_static(
         "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
     );
+    let watched: Vec<Arc<WidgetBuild>> = widgets.to_vec();
     Router::new()
+        .route(
+            &format!("{BASE}/events"),
+            get(move || {
+                let watched = watched.clone();
+                async move { widget_events(watched) }
+            }),
+        )
         .route(
             BASE,
             get(move || {
@@ -104,6 +112,49 @@ pub(crate) fn router(http: &HttpConfig, widgets: &[Arc<WidgetBuild>]) -> Router 
                 async move { html(CALLBACK.to_string(), csp) }
             }),
         )
+}
+
+/// `GET /_widgetry/host/events`: a server-sent event `widgets-changed` whenever a widget's
+/// HTML changes on disk (development reload), so open host pages re-render it.
+fn widget_events(widgets: Vec<Arc<WidgetBuild>>) -> Response {
+    let fingerprint = |w: &WidgetBuild| widgetry_bundle::content_hash(&w.html());
+    let seen: Vec<String> = widgets.iter().map(|w| fingerprint(w)).collect();
+    let state = (
+        widgets,
+        seen,
+        tokio::time::interval(std::time::Duration::from_millis(500)),
+    );
+    let stream =
+        futures_util::stream::unfold(state, move |(widgets, mut seen, mut tick)| async move {
+            loop {
+                tick.tick().await;
+                let mut changed = Vec::new();
+                for (i, w) in widgets.iter().enumerate() {
+                    let now = fingerprint(w);
+                    if now != seen[i] {
+                        seen[i] = now;
+                        changed.push(w.spec.name.clone());
+                    }
+                }
+                if !changed.is_empty() {
+                    let data = serde_json::json!({ "widgets": changed }).to_string();
+                    let frame =
+                        bytes::Bytes::from(format!("event: widgets-changed\ndata: {data}\n\n"));
+                    return Some((
+                        Ok::<_, std::convert::Infallible>(frame),
+                        (widgets, seen, tick),
+                    ));
+                }
+            }
+        });
+    let mut r = Response::new(axum::body::Body::from_stream(stream));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
 }
 
 fn no_store() -> [(header::HeaderName, HeaderValue); 3] {

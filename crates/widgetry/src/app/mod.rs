@@ -653,6 +653,14 @@ async fn tool_listing(State(state): State<Arc<HttpState>>, headers: HeaderMap) -
     if let Err(r) = crate::transport::http::guard(&state, &headers) {
         return r;
     }
+    // Same rule as tools/list: a server whose every tool needs sign-in lists nothing to
+    // anonymous callers.
+    if let Err(r) =
+        crate::transport::http::authenticate(&state, &headers, &mut http::Extensions::new(), None)
+            .await
+    {
+        return r;
+    }
     let tools: Vec<_> = state
         .server()
         .tools()

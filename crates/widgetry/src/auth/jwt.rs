@@ -56,6 +56,7 @@ struct Inner {
     keys: RwLock<KeySet>,
     refresh: tokio::sync::Mutex<()>,
     client: HttpClient,
+    started: std::sync::atomic::AtomicBool,
 }
 
 /// Verifies JWT access tokens issued by one issuer for this resource.
@@ -128,13 +129,13 @@ impl JwtVerifierBuilder {
                 keys: RwLock::new(KeySet::default()),
                 refresh: tokio::sync::Mutex::new(()),
                 client: self.client.unwrap_or_default(),
+                started: std::sync::atomic::AtomicBool::new(false),
             }),
         };
         if let KeySource::Static(jwks) = &self.source {
             let _ = v.install_jwks(jwks);
-        } else if tokio::runtime::Handle::try_current().is_ok() {
-            let bg = v.clone();
-            tokio::spawn(async move { bg.keep_keys_fresh().await });
+        } else {
+            v.start_fetching();
         }
         v
     }
@@ -220,6 +221,24 @@ impl JwtVerifier {
             refetch_interval: Duration::from_secs(30),
             source: KeySource::Discover,
             client: None,
+        }
+    }
+
+    /// Starts the background key fetch once, when inside a Tokio runtime (an app built
+    /// outside one starts it on its first verification instead).
+    fn start_fetching(&self) {
+        if matches!(self.inner.source, KeySource::Static(_))
+            || tokio::runtime::Handle::try_current().is_err()
+        {
+            return;
+        }
+        if !self
+            .inner
+            .started
+            .swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            let bg = self.clone();
+            tokio::spawn(async move { bg.keep_keys_fresh().await });
         }
     }
 
@@ -444,6 +463,7 @@ impl JwtVerifier {
             Some(_) => return Err(AuthError::invalid("the token's kid is not a string")),
         };
         if !self.has_keys() {
+            self.start_fetching();
             let err = self
                 .read_keys()
                 .last_error
@@ -459,7 +479,9 @@ impl JwtVerifier {
                 self.refetch_for_unknown_kid().await;
                 self.find_key(kid, alg).ok_or_else(|| {
                     AuthError::invalid(format!(
-                        "the token is signed with an unknown key (kid {kid:?})"
+                        "the token is signed with an unknown key (kid {})",
+                        kid.map(|k| k.chars().take(64).collect::<String>())
+                            .unwrap_or_else(|| "none".into())
                     ))
                 })?
             }

@@ -439,6 +439,7 @@ pub struct AuthState {
     policies: HashMap<String, Auth>,
     all_protected: bool,
     scopes_supported: Vec<String>,
+    challenge_scopes: String,
     metadata_url: String,
 }
 
@@ -453,6 +454,18 @@ impl std::fmt::Debug for AuthState {
 
 fn quote(s: &str) -> String {
     s.replace('\\', "\\\\").replace('"', "\\\"")
+}
+
+/// An `error_description` as RFC 6750 §3 allows it: printable ASCII without `"` and `\`.
+fn describe(s: &str) -> String {
+    s.chars()
+        .map(|c| match c {
+            '"' => '\'',
+            '\\' => '/',
+            ' '..='~' => c,
+            _ => '?',
+        })
+        .collect()
 }
 
 impl AuthState {
@@ -474,7 +487,22 @@ impl AuthState {
         }
         scopes_supported.sort();
         scopes_supported.dedup();
+        // What a client should ask for when the whole server needs sign-in: the default
+        // scopes, else every scope a tool requires.
+        let challenge_scopes = if config.default_scopes.is_empty() {
+            let mut needed: Vec<String> = policies
+                .values()
+                .filter(|p| matches!(p, Auth::Required(_)))
+                .flat_map(|p| p.scopes().iter().cloned())
+                .collect();
+            needed.sort();
+            needed.dedup();
+            needed.join(" ")
+        } else {
+            config.default_scopes.join(" ")
+        };
         Self {
+            challenge_scopes,
             metadata_url: config.metadata_url(),
             config,
             verifier,
@@ -511,7 +539,7 @@ impl AuthState {
         }
         if let Some((code, desc)) = error {
             parts.push(format!("error=\"{code}\""));
-            parts.push(format!("error_description=\"{}\"", quote(desc)));
+            parts.push(format!("error_description=\"{}\"", describe(desc)));
         }
         format!("Bearer {}", parts.join(", "))
     }
@@ -556,7 +584,7 @@ impl AuthState {
             if self.all_protected {
                 return Err(Refusal {
                     status: StatusCode::UNAUTHORIZED,
-                    challenge: self.challenge(None, Some(&self.config.default_scopes.join(" "))),
+                    challenge: self.challenge(None, Some(&self.challenge_scopes)),
                     message: "unauthorized: this server requires sign-in; follow the WWW-Authenticate resource_metadata".into(),
                 });
             }
@@ -767,10 +795,10 @@ mod tests {
     fn challenges_are_comma_separated_and_quoted() {
         let c = AuthConfig::new("https://issuer.example/", "http://127.0.0.1:8000/mcp").unwrap();
         let s = AuthState::new(c, HashMap::new());
-        let ch = s.challenge(Some(("invalid_token", "bad \"sig\"")), Some("a b"));
+        let ch = s.challenge(Some(("invalid_token", "bad \"sig\" é\\")), Some("a b"));
         assert_eq!(
             ch,
-            r#"Bearer resource_metadata="http://127.0.0.1:8000/.well-known/oauth-protected-resource/mcp", scope="a b", error="invalid_token", error_description="bad \"sig\"""#
+            r#"Bearer resource_metadata="http://127.0.0.1:8000/.well-known/oauth-protected-resource/mcp", scope="a b", error="invalid_token", error_description="bad 'sig' ?/""#
         );
     }
 }
