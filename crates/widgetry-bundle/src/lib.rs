@@ -453,10 +453,8 @@ pub fn newest_mtime(dir: &Path) -> Option<std::time::SystemTime> {
 /// `widgetry::embed_widgets!()`. Tells cargo to rebuild when the folder changes.
 ///
 /// ```no_run
-/// // build.rs
-/// fn main() {
-///     widgetry_bundle::build_script("widgets").expect("widgets build");
-/// }
+/// // in build.rs, inside `fn main`:
+/// widgetry_bundle::build_script("widgets").expect("widgets build");
 /// ```
 pub fn build_script(widgets_dir: &str) -> Result<(), BundleError> {
     let manifest = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| ".".into());

@@ -431,11 +431,14 @@ const CACHE_CAP: usize = 50_000;
 /// Longest time a verified token is trusted from the cache without re-verification (s).
 const CACHE_RECHECK: f64 = 30.0;
 
+/// Verified tokens by SHA-256: the user and the time (epoch seconds) to re-verify.
+type TokenCache = HashMap<[u8; 32], (Arc<User>, f64)>;
+
 /// Runtime auth state: the verifier, the token cache, the tool policies.
 pub struct AuthState {
     config: AuthConfig,
     verifier: Arc<dyn Verifier>,
-    cache: RwLock<HashMap<[u8; 32], (Arc<User>, f64)>>,
+    cache: RwLock<TokenCache>,
     policies: HashMap<String, Auth>,
     all_protected: bool,
     scopes_supported: Vec<String>,

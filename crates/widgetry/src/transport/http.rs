@@ -7,6 +7,10 @@
 //! the response switches to SSE on the spot. The fast path therefore costs no more than
 //! a plain JSON handler.
 
+// Refusals are returned as the ready HTTP `Response`, built once per refused request;
+// boxing them would only add an allocation to the error path.
+#![allow(clippy::result_large_err)]
+
 use std::convert::Infallible;
 use std::sync::Arc;
 

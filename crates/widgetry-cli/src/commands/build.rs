@@ -1,0 +1,360 @@
+//! `widgetry build`: builds every widget of the app (running `npm run build` first where a
+//! widget has a `package.json`), with one progress line per widget and the file and reason
+//! when one fails, then `cargo build`. Also home of [`Project`] (finding the app a command
+//! runs in) and the widget and cargo steps `widgetry dev` reuses.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::time::Instant;
+
+use serde_json::Value;
+
+use super::CommandError;
+use crate::cli::{Arg, Lexer, Parsed, UsageError};
+
+/// `widgetry build --help`.
+pub fn help() -> String {
+    "Build the app: bundle every widget (npm builds included), then `cargo build`.
+
+Usage: widgetry build [--release] [--widgets-only] [--project DIR]
+
+Options:
+      --release        cargo build --release
+      --widgets-only   bundle the widgets and stop (no cargo build)
+      --project DIR    the app's folder (default: the folder holding Cargo.toml and widgets/,
+                       searched upwards from the current one)
+  -h, --help           this help
+
+Cargo's own settings apply (CARGO_TARGET_DIR, CARGO_NET_OFFLINE, …).
+"
+    .into()
+}
+
+/// A validated `widgetry build` invocation.
+#[derive(Debug)]
+pub struct Config {
+    project: Option<PathBuf>,
+    release: bool,
+    widgets_only: bool,
+}
+
+/// Parses the arguments after `build`.
+pub fn parse(lexer: &mut Lexer) -> Result<Parsed<Config>, UsageError> {
+    let mut c = Config {
+        project: None,
+        release: false,
+        widgets_only: false,
+    };
+    while let Some(arg) = lexer.next()? {
+        match arg {
+            Arg::Long(l) if l == "--release" => c.release = true,
+            Arg::Long(l) if l == "--widgets-only" => c.widgets_only = true,
+            Arg::Long(l) if l == "--project" => c.project = Some(lexer.value(&l)?.into()),
+            Arg::Long(l) if l == "--help" => return Ok(Parsed::Help(help())),
+            Arg::Short('h') => return Ok(Parsed::Help(help())),
+            Arg::Positional(p) => return Err(UsageError(format!("unexpected argument {p:?}"))),
+            Arg::Long(l) => return Err(UsageError(format!("unknown option {l}"))),
+            Arg::Short(c) => return Err(UsageError(format!("unknown option -{c}"))),
+        }
+    }
+    Ok(Parsed::Run(c))
+}
+
+/// A Widgetry app on disk: a folder with `Cargo.toml` and `widgets/`.
+#[derive(Debug, Clone)]
+pub struct Project {
+    /// The folder holding `Cargo.toml`.
+    pub root: PathBuf,
+}
+
+impl Project {
+    /// The app at `dir`, or (without one) the nearest folder upwards from the current one
+    /// that holds both `Cargo.toml` and `widgets/`.
+    pub fn find(dir: Option<&Path>) -> Result<Self, CommandError> {
+        if let Some(d) = dir {
+            return if is_project(d) {
+                Ok(Self {
+                    root: absolute(d),
+                })
+            } else {
+                Err(CommandError::Failed(format!(
+                    "{} is not a Widgetry app: it needs a Cargo.toml and a widgets/ folder",
+                    d.display()
+                )))
+            };
+        }
+        Self::search().ok_or_else(|| {
+            CommandError::Failed(
+                "no Widgetry app here: run this inside an app made by `widgetry new` (a folder with Cargo.toml and widgets/), or pass --project DIR".into(),
+            )
+        })
+    }
+
+    /// The nearest app upwards from the current folder, if any.
+    pub fn search() -> Option<Self> {
+        let cwd = std::env::current_dir().ok()?;
+        cwd.ancestors()
+            .find(|d| is_project(d))
+            .map(|d| Self { root: d.to_path_buf() })
+    }
+
+    /// `widgets/`.
+    pub fn widgets_dir(&self) -> PathBuf {
+        self.root.join("widgets")
+    }
+
+    /// `src/tools/mod.rs`.
+    pub fn tools_mod(&self) -> PathBuf {
+        self.root.join("src").join("tools").join("mod.rs")
+    }
+
+    /// Where `widgetry dev` keeps the app's data: `WIDGETRY_DATA_DIR`, else `.widgetry`.
+    pub fn data_dir(&self) -> PathBuf {
+        match std::env::var_os("WIDGETRY_DATA_DIR").filter(|v| !v.is_empty()) {
+            Some(d) => absolute(Path::new(&d)),
+            None => self.root.join(".widgetry"),
+        }
+    }
+
+    /// The scopes listed in `SCOPES` of `src/tools/mod.rs` (None when it cannot be read).
+    pub fn declared_scopes(&self) -> Option<Vec<String>> {
+        let text = std::fs::read_to_string(self.tools_mod()).ok()?;
+        Some(super::add::declared_scopes(&text))
+    }
+}
+
+fn is_project(d: &Path) -> bool {
+    d.join("Cargo.toml").is_file() && d.join("widgets").is_dir()
+}
+
+/// `p` made absolute against the current folder (not canonicalized).
+pub fn absolute(p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .map(|c| c.join(p))
+            .unwrap_or_else(|_| p.to_path_buf())
+    }
+}
+
+/// One widget's build outcome.
+pub struct WidgetOutcome {
+    /// The widget (folder) name.
+    pub name: String,
+    /// The bundle, or why it failed.
+    pub result: Result<widgetry_bundle::Bundle, widgetry_bundle::BundleError>,
+}
+
+/// `12.4 KiB`.
+pub fn human_size(bytes: usize) -> String {
+    if bytes < 1024 {
+        format!("{bytes} B")
+    } else if bytes < 1024 * 1024 {
+        format!("{:.1} KiB", bytes as f64 / 1024.0)
+    } else {
+        format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
+    }
+}
+
+/// The URI an app built from this bundle gives the widget.
+pub fn widget_uri(b: &widgetry_bundle::Bundle) -> String {
+    format!("ui://widget/{}-{}.html", b.name, b.hash)
+}
+
+/// Builds one widget and prints `building widget NAME… ok (SIZE, URI)` or `failed` with
+/// the reason, after `prefix` (e.g. `[1/3] `).
+pub fn build_widget(
+    out: &mut impl Write,
+    prefix: &str,
+    name: &str,
+    dir: &Path,
+) -> std::io::Result<WidgetOutcome> {
+    let npm = dir.join("package.json").exists();
+    let how = match (npm, dir.join("node_modules").exists()) {
+        (false, _) => "",
+        (true, true) => " (npm run build)",
+        (true, false) => " (npm install, npm run build)",
+    };
+    write!(out, "{prefix}building widget {name}{how}… ")?;
+    out.flush()?;
+    let started = Instant::now();
+    let result = widgetry_bundle::bundle_dir(name, dir);
+    match &result {
+        Ok(b) => {
+            let secs = started.elapsed().as_secs_f64();
+            let time = if secs >= 1.0 {
+                format!(", {secs:.1}s")
+            } else {
+                String::new()
+            };
+            writeln!(
+                out,
+                "ok ({}, {}{time})",
+                human_size(b.html.len()),
+                widget_uri(b)
+            )?
+        }
+        Err(e) => writeln!(out, "failed\n      {}", explain(e, dir))?,
+    }
+    out.flush()?;
+    Ok(WidgetOutcome {
+        name: name.to_string(),
+        result,
+    })
+}
+
+/// The bundler's error, with a hint where one helps.
+fn explain(e: &widgetry_bundle::BundleError, dir: &Path) -> String {
+    use widgetry_bundle::BundleError as E;
+    let text = e.to_string().replace('\n', "\n      ");
+    match e {
+        E::Npm(_, m) if m.contains("cannot run npm") => format!(
+            "{text}\n      (this widget has a package.json: install Node.js and npm, or remove {} to use plain files)",
+            dir.join("package.json").display()
+        ),
+        _ => text,
+    }
+}
+
+/// Builds every widget under `widgets/`, one progress line each.
+pub fn build_widgets(project: &Project, out: &mut impl Write) -> Result<Vec<WidgetOutcome>, CommandError> {
+    let dir = project.widgets_dir();
+    let widgets = widgetry_bundle::widget_dirs(&dir)
+        .map_err(|e| CommandError::Failed(format!("cannot list the widgets: {e}")))?;
+    if widgets.is_empty() {
+        writeln!(
+            out,
+            "no widgets in {} (add one with `widgetry add widget NAME`)",
+            dir.display()
+        )?;
+    }
+    let n = widgets.len();
+    let mut outcomes = Vec::new();
+    for (i, (name, wdir)) in widgets.iter().enumerate() {
+        outcomes.push(build_widget(out, &format!("[{}/{n}] ", i + 1), name, wdir)?);
+    }
+    Ok(outcomes)
+}
+
+/// The executable built by `cargo build`.
+#[derive(Debug, Clone)]
+pub struct Built {
+    /// Its path.
+    pub executable: PathBuf,
+}
+
+/// Runs `cargo build` in the app (cargo's progress and diagnostics go to stderr) and
+/// returns the app's executable.
+pub fn cargo_build(project: &Project, release: bool) -> Result<Built, CommandError> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(&cargo);
+    cmd.arg("build")
+        .arg("--message-format=json-render-diagnostics")
+        .current_dir(&project.root)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    if release {
+        cmd.arg("--release");
+    }
+    let mut child = cmd.spawn().map_err(|e| {
+        CommandError::Failed(format!(
+            "cannot run {}: {e} (is Rust installed? https://rustup.rs)",
+            Path::new(&cargo).display()
+        ))
+    })?;
+    let manifest = std::fs::canonicalize(project.root.join("Cargo.toml")).ok();
+    let mut executable = None;
+    if let Some(stdout) = child.stdout.take() {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let Ok(msg) = serde_json::from_str::<Value>(&line) else {
+                continue;
+            };
+            if msg["reason"] != "compiler-artifact" {
+                continue;
+            }
+            let Some(exe) = msg["executable"].as_str() else {
+                continue;
+            };
+            let same = msg["manifest_path"]
+                .as_str()
+                .and_then(|m| std::fs::canonicalize(m).ok())
+                .is_some_and(|m| Some(&m) == manifest.as_ref());
+            let is_bin = msg["target"]["kind"]
+                .as_array()
+                .is_some_and(|k| k.iter().any(|k| k == "bin"));
+            if same && is_bin {
+                executable = Some(PathBuf::from(exe));
+            }
+        }
+    }
+    let status = child
+        .wait()
+        .map_err(|e| CommandError::Failed(format!("cargo build: {e}")))?;
+    if !status.success() {
+        return Err(CommandError::Failed(
+            "cargo build failed (the compiler's messages are above)".into(),
+        ));
+    }
+    executable
+        .map(|executable| Built { executable })
+        .ok_or_else(|| {
+            CommandError::Failed(format!(
+                "cargo build succeeded but produced no executable for {}",
+                project.root.join("Cargo.toml").display()
+            ))
+        })
+}
+
+/// Runs `widgetry build`.
+pub async fn run(config: Config) -> Result<ExitCode, CommandError> {
+    let project = Project::find(config.project.as_deref())?;
+    let started = Instant::now();
+    let mut out = std::io::stdout().lock();
+    let outcomes = build_widgets(&project, &mut out)?;
+    let failed: Vec<&str> = outcomes
+        .iter()
+        .filter(|o| o.result.is_err())
+        .map(|o| o.name.as_str())
+        .collect();
+    if !failed.is_empty() {
+        return Err(CommandError::Failed(format!(
+            "{} of {} widgets failed to build: {}",
+            failed.len(),
+            outcomes.len(),
+            failed.join(", ")
+        )));
+    }
+    if config.widgets_only {
+        writeln!(out, "widgets built in {:.1}s", started.elapsed().as_secs_f64())?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    writeln!(
+        out,
+        "compiling the app (cargo build{})…",
+        if config.release { " --release" } else { "" }
+    )?;
+    out.flush()?;
+    drop(out);
+    let built = cargo_build(&project, config.release)?;
+    println!(
+        "built {} in {:.1}s",
+        built.executable.display(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_like_a_person_would_write_them() {
+        assert_eq!(human_size(900), "900 B");
+        assert_eq!(human_size(12_698), "12.4 KiB");
+        assert_eq!(human_size(3 * 1024 * 1024), "3.0 MiB");
+    }
+}
