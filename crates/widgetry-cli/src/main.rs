@@ -20,8 +20,15 @@ widgetry: build and use ChatGPT Apps / MCP servers.
 Usage: widgetry <COMMAND> [OPTIONS]
 
 Commands:
+  new       Create a new app (templates: basic, auth, actions)
+  add       Add a widget (with its tool) or a tool to the app
+  build     Build the app's widgets, then the app
+  dev       Run the app, rebuilding and restarting on changes
   tools     List the tools of an MCP server (auth policy, scopes, widget)
   call      Call a tool, signing in when the server asks
+  users     Manage the users of the app's embedded authorization server
+  clients   Manage its OAuth clients
+  token     Mint an access token for a user (for testing)
 
 Run `widgetry <COMMAND> --help` for a command's options.
 
@@ -33,6 +40,13 @@ Options:
 /// A parsed command line.
 enum Command {
     Help(String),
+    New(commands::new::Config),
+    Add(commands::add::Config),
+    Build(commands::build::Config),
+    Dev(commands::dev::Config),
+    Users(commands::users::Config),
+    Clients(commands::clients::Config),
+    Token(commands::token::Config),
     Tools(commands::tools::Config),
     Call(commands::call::Config),
     ConformanceClient(commands::conformance_client::Config),
@@ -61,6 +75,13 @@ fn parse(args: Vec<std::ffi::OsString>) -> Result<Command, UsageError> {
     }
     Ok(match name.as_str() {
         "help" => Command::Help(HELP.into()),
+        "new" => wrap(commands::new::parse(&mut lexer)?, Command::New),
+        "add" => wrap(commands::add::parse(&mut lexer)?, Command::Add),
+        "build" => wrap(commands::build::parse(&mut lexer)?, Command::Build),
+        "dev" => wrap(commands::dev::parse(&mut lexer)?, Command::Dev),
+        "users" => wrap(commands::users::parse(&mut lexer)?, Command::Users),
+        "clients" => wrap(commands::clients::parse(&mut lexer)?, Command::Clients),
+        "token" => wrap(commands::token::parse(&mut lexer)?, Command::Token),
         "tools" => wrap(commands::tools::parse(&mut lexer)?, Command::Tools),
         "call" => wrap(commands::call::parse(&mut lexer)?, Command::Call),
         "conformance-client" => wrap(
@@ -100,6 +121,13 @@ fn main() -> ExitCode {
     let outcome: Result<ExitCode, CommandError> = runtime.block_on(async {
         match command {
             Command::Help(_) => Ok(ExitCode::SUCCESS),
+            Command::New(c) => commands::new::run(c).await,
+            Command::Add(c) => commands::add::run(c).await,
+            Command::Build(c) => commands::build::run(c).await,
+            Command::Dev(c) => commands::dev::run(c).await,
+            Command::Users(c) => commands::users::run(c).await,
+            Command::Clients(c) => commands::clients::run(c).await,
+            Command::Token(c) => commands::token::run(c).await,
             Command::Tools(c) => commands::tools::run(c).await,
             Command::Call(c) => commands::call::run(c).await,
             Command::ConformanceClient(c) => commands::conformance_client::run(c).await,

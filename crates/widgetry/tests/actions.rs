@@ -47,6 +47,10 @@ struct Fixture {
 }
 
 async fn start(ttl: Duration) -> Fixture {
+    start_with(ttl, false).await
+}
+
+async fn start_with(ttl: Duration, challenge_with_401: bool) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("gallery")).unwrap();
     std::fs::write(
@@ -102,11 +106,13 @@ async fn start(ttl: Duration) -> Fixture {
         .dev(true)
         .widgets_dir(dir.path())
         .widget(Widget::new("gallery"))
-        .auth(
-            AuthConfig::new("https://issuer.example", format!("{origin}/mcp"))
+        .auth({
+            let mut c = AuthConfig::new("https://issuer.example", format!("{origin}/mcp"))
                 .unwrap()
-                .verifier(verifier),
-        )
+                .verifier(verifier);
+            c.challenge_with_401 = challenge_with_401;
+            c
+        })
         .widget_token_ttl(ttl)
         .action(
             Action::new("like_image", like)
@@ -525,5 +531,25 @@ async fn cors_allows_widget_origins_only() {
     assert_eq!(
         r.header("access-control-allow-origin"),
         Some("https://x.web-sandbox.oaiusercontent.com")
+    );
+}
+
+#[tokio::test]
+async fn generic_clients_can_ask_for_a_real_401_on_protected_tools() {
+    let f = start_with(Duration::from_secs(600), true).await;
+    let r = call_tool(&f, None, "like_image", json!({"image_id": "a"})).await;
+    assert_eq!(r.status, 401);
+    let challenge = r
+        .header("www-authenticate")
+        .expect("a WWW-Authenticate challenge");
+    assert!(
+        challenge.starts_with("Bearer resource_metadata=")
+            && challenge.contains("scope=\"likes:write\""),
+        "{challenge}"
+    );
+    // Public and optional tools still answer anonymous callers.
+    assert_eq!(
+        call_tool(&f, None, "show_gallery", json!({})).await.status,
+        200
     );
 }

@@ -182,8 +182,7 @@ pub fn split_scopes(values: &[String]) -> Vec<String> {
 pub fn check_scope(s: &str) -> Result<(), UsageError> {
     if !s.is_empty()
         && s.len() <= 128
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
     {
         Ok(())
@@ -195,11 +194,11 @@ pub fn check_scope(s: &str) -> Result<(), UsageError> {
 }
 
 const KEYWORDS: &[&str] = &[
-    "as", "async", "await", "break", "const", "continue", "crate", "dyn", "else", "enum",
-    "extern", "false", "fn", "for", "if", "impl", "in", "let", "loop", "match", "mod", "move",
-    "mut", "pub", "ref", "return", "self", "static", "struct", "super", "trait", "true", "type",
-    "unsafe", "use", "where", "while", "abstract", "become", "box", "do", "final", "gen",
-    "macro", "override", "priv", "try", "typeof", "unsized", "virtual", "yield",
+    "as", "async", "await", "break", "const", "continue", "crate", "dyn", "else", "enum", "extern",
+    "false", "fn", "for", "if", "impl", "in", "let", "loop", "match", "mod", "move", "mut", "pub",
+    "ref", "return", "self", "static", "struct", "super", "trait", "true", "type", "unsafe", "use",
+    "where", "while", "abstract", "become", "box", "do", "final", "gen", "macro", "override",
+    "priv", "try", "typeof", "unsized", "virtual", "yield",
 ];
 
 /// A widget or tool name: lower-case letters, digits, `_` and `-`, starting with a letter,
@@ -209,8 +208,7 @@ pub fn check_name(kind: &str, name: &str) -> Result<(), UsageError> {
     let shape = !b.is_empty()
         && b.len() <= 48
         && b[0].is_ascii_lowercase()
-        && b
-            .iter()
+        && b.iter()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'_' || *c == b'-');
     if !shape {
         return Err(UsageError(format!(
@@ -318,8 +316,7 @@ impl Plan {
         for (name, text) in files {
             self.files.push((dir.join(name), render(text, &vars)));
         }
-        self.registrations
-            .push((module, policy.scopes().to_vec()));
+        self.registrations.push((module, policy.scopes().to_vec()));
         self.tools
             .push((tool.to_string(), Some(widget.to_string()), policy.clone()));
     }
@@ -341,8 +338,7 @@ impl Plan {
             PathBuf::from(format!("src/tools/{module}.rs")),
             render(PLAIN_TOOL, &vars),
         ));
-        self.registrations
-            .push((module, policy.scopes().to_vec()));
+        self.registrations.push((module, policy.scopes().to_vec()));
         self.tools.push((tool.to_string(), None, policy.clone()));
     }
 
@@ -550,9 +546,7 @@ pub fn parse(lexer: &mut Lexer) -> Result<Parsed<Config>, UsageError> {
         }
         "tool" => {
             if react || tool.is_some() {
-                return Err(UsageError(
-                    "--react and --tool go with `add widget`".into(),
-                ));
+                return Err(UsageError("--react and --tool go with `add widget`".into()));
             }
             check_name("tool", &name)?;
             What::Tool { name }
@@ -616,7 +610,9 @@ pub async fn run(config: Config) -> Result<ExitCode, CommandError> {
             mod_path.display()
         ))
     })?;
-    let mod_rs = plan.apply_to_mod_rs(&mod_rs).map_err(CommandError::Failed)?;
+    let mod_rs = plan
+        .apply_to_mod_rs(&mod_rs)
+        .map_err(CommandError::Failed)?;
     let written = plan.write(&project.root, Some(&mod_rs))?;
     for p in &written {
         let verb = if p.ends_with("mod.rs") {
@@ -634,7 +630,10 @@ pub async fn run(config: Config) -> Result<ExitCode, CommandError> {
         ),
         None => println!("added tool {tool} ({})", policy.describe()),
     }
-    if let What::Widget { react: true, name, .. } = &config.what {
+    if let What::Widget {
+        react: true, name, ..
+    } = &config.what
+    {
         println!(
             "this widget is built with npm: `widgetry build` runs `npm install` and `npm run build` in widgets/{name}"
         );
@@ -672,8 +671,14 @@ mod tests {
         );
         plan.tool("ping", &Policy::None);
         let text = plan.apply_to_mod_rs(&skeleton()).unwrap();
-        assert!(text.contains("pub mod orders;\npub mod ping;\n// widgetry:modules"), "{text}");
-        assert!(text.contains("    \"orders:read\",\n    // widgetry:scopes"), "{text}");
+        assert!(
+            text.contains("pub mod orders;\npub mod ping;\n// widgetry:modules"),
+            "{text}"
+        );
+        assert!(
+            text.contains("    \"orders:read\",\n    // widgetry:scopes"),
+            "{text}"
+        );
         assert!(
             text.contains("    let b = orders::register(b, shared);\n    let b = ping::register(b, shared);\n    // widgetry:register"),
             "{text}"
@@ -691,7 +696,10 @@ mod tests {
     fn a_missing_marker_is_reported_with_the_line_to_add() {
         let e = insert_before_marker("fn x() {}\n", "register", "let b = a::register(b, shared);")
             .unwrap_err();
-        assert!(e.contains("// widgetry:register") && e.contains("a::register"), "{e}");
+        assert!(
+            e.contains("// widgetry:register") && e.contains("a::register"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -707,13 +715,13 @@ mod tests {
         );
         assert!(policy(Some("none"), vec!["a".into()]).is_err());
         assert!(policy(Some("sometimes"), vec![]).is_err());
-        assert_eq!(
-            split_scopes(&["a,b".into(), "b c".into()]),
-            ["a", "b", "c"]
-        );
+        assert_eq!(split_scopes(&["a,b".into(), "b c".into()]), ["a", "b", "c"]);
         assert!(check_scope("orders:read").is_ok());
         assert!(check_scope("bad\"scope").is_err());
-        assert_eq!(Policy::Required(vec![]).rust(), "Auth::Required(Vec::new())");
+        assert_eq!(
+            Policy::Required(vec![]).rust(),
+            "Auth::Required(Vec::new())"
+        );
         assert_eq!(
             Policy::Required(vec!["orders:read".into()]).rust(),
             "Auth::required([\"orders:read\"])"

@@ -74,9 +74,7 @@ impl Project {
     pub fn find(dir: Option<&Path>) -> Result<Self, CommandError> {
         if let Some(d) = dir {
             return if is_project(d) {
-                Ok(Self {
-                    root: absolute(d),
-                })
+                Ok(Self { root: absolute(d) })
             } else {
                 Err(CommandError::Failed(format!(
                     "{} is not a Widgetry app: it needs a Cargo.toml and a widgets/ folder",
@@ -94,9 +92,9 @@ impl Project {
     /// The nearest app upwards from the current folder, if any.
     pub fn search() -> Option<Self> {
         let cwd = std::env::current_dir().ok()?;
-        cwd.ancestors()
-            .find(|d| is_project(d))
-            .map(|d| Self { root: d.to_path_buf() })
+        cwd.ancestors().find(|d| is_project(d)).map(|d| Self {
+            root: d.to_path_buf(),
+        })
     }
 
     /// `widgets/`.
@@ -219,7 +217,10 @@ fn explain(e: &widgetry_bundle::BundleError, dir: &Path) -> String {
 }
 
 /// Builds every widget under `widgets/`, one progress line each.
-pub fn build_widgets(project: &Project, out: &mut impl Write) -> Result<Vec<WidgetOutcome>, CommandError> {
+pub fn build_widgets(
+    project: &Project,
+    out: &mut impl Write,
+) -> Result<Vec<WidgetOutcome>, CommandError> {
     let dir = project.widgets_dir();
     let widgets = widgetry_bundle::widget_dirs(&dir)
         .map_err(|e| CommandError::Failed(format!("cannot list the widgets: {e}")))?;
@@ -328,7 +329,11 @@ pub async fn run(config: Config) -> Result<ExitCode, CommandError> {
         )));
     }
     if config.widgets_only {
-        writeln!(out, "widgets built in {:.1}s", started.elapsed().as_secs_f64())?;
+        writeln!(
+            out,
+            "widgets built in {:.1}s",
+            started.elapsed().as_secs_f64()
+        )?;
         return Ok(ExitCode::SUCCESS);
     }
     writeln!(

@@ -2,9 +2,16 @@
 //! validated config (`parse`), then runs it (`run`) and returns the process exit code.
 //! Shared here: connecting to an MCP server with sign-in, and the error type.
 
+pub mod add;
+pub mod build;
 pub mod call;
+pub mod clients;
 pub mod conformance_client;
+pub mod dev;
+pub mod new;
+pub mod token;
 pub mod tools;
+pub mod users;
 
 use std::process::ExitCode;
 
@@ -31,6 +38,9 @@ pub enum CommandError {
     /// Writing the output.
     #[error("cannot write the output: {0}")]
     Output(#[from] std::io::Error),
+    /// A project command failed; the message says what and where.
+    #[error("{0}")]
+    Failed(String),
 }
 
 impl CommandError {

@@ -122,7 +122,17 @@ pub fn parse(lexer: &mut Lexer) -> Result<Parsed<Config>, UsageError> {
         ));
     };
     check_name("app", &name)?;
-    if ["test", "std", "core", "alloc", "proc_macro", "build", "widgetry"].contains(&name.as_str()) {
+    if [
+        "test",
+        "std",
+        "core",
+        "alloc",
+        "proc_macro",
+        "build",
+        "widgetry",
+    ]
+    .contains(&name.as_str())
+    {
         return Err(UsageError(format!(
             "{name:?} would clash with a crate cargo or Widgetry already uses; pick another name"
         )));
@@ -193,14 +203,21 @@ fn dependency(name: &str, source: &Source) -> String {
     match source {
         Source::Checkout(root) => {
             let path = root.join("crates").join(name);
-            format!("{name} = {{ path = {} }}", toml_str(&path.display().to_string()))
+            format!(
+                "{name} = {{ path = {} }}",
+                toml_str(&path.display().to_string())
+            )
         }
         Source::Registry => format!("{name} = \"{}\"", env!("CARGO_PKG_VERSION")),
     }
 }
 
 /// Every file of the new app, relative to its folder.
-fn files(name: &str, template: Template, source: &Source) -> Result<Vec<(PathBuf, String)>, String> {
+fn files(
+    name: &str,
+    template: Template,
+    source: &Source,
+) -> Result<Vec<(PathBuf, String)>, String> {
     let widgetry_dep = format!(
         "{}\n# The embedded authorization server's API (users, clients), used for the demo user.\n{}",
         dependency("widgetry", source),
@@ -219,8 +236,14 @@ fn files(name: &str, template: Template, source: &Source) -> Result<Vec<(PathBuf
             ),
         ),
         (PathBuf::from("build.rs"), BUILD_RS.to_string()),
-        (PathBuf::from("src/main.rs"), render(MAIN_RS, &[("name", name)])),
-        (PathBuf::from("README.md"), render(README, &[("name", name)])),
+        (
+            PathBuf::from("src/main.rs"),
+            render(MAIN_RS, &[("name", name)]),
+        ),
+        (
+            PathBuf::from("README.md"),
+            render(README, &[("name", name)]),
+        ),
         (PathBuf::from(".gitignore"), GITIGNORE.to_string()),
     ];
     let mut plan = Plan::default();
@@ -245,9 +268,18 @@ fn files(name: &str, template: Template, source: &Source) -> Result<Vec<(PathBuf
                 "ideas",
                 vec![
                     (PathBuf::from("src/tools/ideas.rs"), IDEAS_RS.to_string()),
-                    (PathBuf::from("widgets/ideas/index.html"), IDEAS_HTML.to_string()),
-                    (PathBuf::from("widgets/ideas/ideas.js"), IDEAS_JS.to_string()),
-                    (PathBuf::from("widgets/ideas/ideas.css"), IDEAS_CSS.to_string()),
+                    (
+                        PathBuf::from("widgets/ideas/index.html"),
+                        IDEAS_HTML.to_string(),
+                    ),
+                    (
+                        PathBuf::from("widgets/ideas/ideas.js"),
+                        IDEAS_JS.to_string(),
+                    ),
+                    (
+                        PathBuf::from("widgets/ideas/ideas.css"),
+                        IDEAS_CSS.to_string(),
+                    ),
                 ],
                 &["ideas:like"],
                 &[
@@ -271,7 +303,10 @@ fn files(name: &str, template: Template, source: &Source) -> Result<Vec<(PathBuf
             ("modules", ""),
             ("scopes", ""),
             ("registrations", ""),
-            ("instructions", &instructions.replace('\\', "\\\\").replace('"', "\\\"")),
+            (
+                "instructions",
+                &instructions.replace('\\', "\\\\").replace('"', "\\\""),
+            ),
         ],
     );
     let mod_rs = plan.apply_to_mod_rs(&skeleton)?;
@@ -369,11 +404,18 @@ mod tests {
             assert_eq!(super::super::add::declared_scopes(&mod_rs), scopes);
             assert!(mod_rs.contains("let b = welcome::register(b, shared);"));
             let cargo = get("Cargo.toml");
-            assert!(cargo.contains("widgetry = { path = \"/opt/widgetry/crates/widgetry\" }"), "{cargo}");
+            assert!(
+                cargo.contains("widgetry = { path = \"/opt/widgetry/crates/widgetry\" }"),
+                "{cargo}"
+            );
             assert!(cargo.contains("name = \"demo\""));
             assert!(!get("src/main.rs").contains("{{"));
             for (p, text) in &files {
-                assert!(!text.contains("{{"), "{} has an unfilled placeholder", p.display());
+                assert!(
+                    !text.contains("{{"),
+                    "{} has an unfilled placeholder",
+                    p.display()
+                );
             }
         }
     }

@@ -54,9 +54,11 @@ pub fn parse_duration(s: &str) -> Result<Duration, UsageError> {
         Some(i) => (&s[..i], &s[i..]),
         None => (s, "s"),
     };
-    let n: u64 = num
-        .parse()
-        .map_err(|_| UsageError(format!("--ttl: {s:?} is not a duration like 90s, 15m, 2h or 1d")))?;
+    let n: u64 = num.parse().map_err(|_| {
+        UsageError(format!(
+            "--ttl: {s:?} is not a duration like 90s, 15m, 2h or 1d"
+        ))
+    })?;
     let secs = match unit {
         "s" => n,
         "m" => n * 60,
@@ -172,7 +174,10 @@ pub async fn run(config: Config) -> Result<ExitCode, CommandError> {
         (None, Some(allowed)) => allowed.clone(),
         (None, None) => target.declared.clone().unwrap_or_default(),
     };
-    let server = if scopes.iter().all(|s| server.config().scopes_supported.contains(s)) {
+    let server = if scopes
+        .iter()
+        .all(|s| server.config().scopes_supported.contains(s))
+    {
         server
     } else {
         drop(server);

@@ -122,7 +122,11 @@ impl AuthzTarget {
     /// Opens the server. `create` allows creating a new SQLite store; otherwise a missing
     /// one is an error (a wrong folder should not silently get an empty store).
     /// `scopes` are supported on top of the app's declared ones.
-    pub async fn open(&self, create: bool, scopes: &[String]) -> Result<AuthorizationServer, CommandError> {
+    pub async fn open(
+        &self,
+        create: bool,
+        scopes: &[String],
+    ) -> Result<AuthorizationServer, CommandError> {
         if let (Some(p), false) = (&self.sqlite, create) {
             if !p.exists() {
                 return Err(CommandError::Failed(format!(
@@ -153,7 +157,9 @@ impl AuthzTarget {
 
     /// Warns about scopes the app does not declare.
     pub fn warn_undeclared(&self, scopes: &[String]) {
-        let Some(declared) = &self.declared else { return };
+        let Some(declared) = &self.declared else {
+            return;
+        };
         let missing: Vec<&str> = scopes
             .iter()
             .filter(|s| !declared.contains(s))
@@ -250,7 +256,8 @@ pub fn parse(lexer: &mut Lexer) -> Result<Parsed<Config>, UsageError> {
         Some("add") => {
             let [_, email] = positional.as_slice() else {
                 return Err(UsageError(
-                    "usage: widgetry users add <EMAIL> [--name NAME] [--password P] [--scopes A,B]".into(),
+                    "usage: widgetry users add <EMAIL> [--name NAME] [--password P] [--scopes A,B]"
+                        .into(),
                 ));
             };
             if json {
@@ -264,14 +271,23 @@ pub fn parse(lexer: &mut Lexer) -> Result<Parsed<Config>, UsageError> {
             }
         }
         Some("list") => {
-            only("--name/--password/--scopes", name.is_none() && password.is_none() && scopes.is_empty())?;
+            only(
+                "--name/--password/--scopes",
+                name.is_none() && password.is_none() && scopes.is_empty(),
+            )?;
             if positional.len() > 1 {
-                return Err(UsageError(format!("unexpected argument {:?}", positional[1])));
+                return Err(UsageError(format!(
+                    "unexpected argument {:?}",
+                    positional[1]
+                )));
             }
             Action::List { json }
         }
         Some("remove") | Some("rm") => {
-            only("--name/--password/--scopes", name.is_none() && password.is_none() && scopes.is_empty())?;
+            only(
+                "--name/--password/--scopes",
+                name.is_none() && password.is_none() && scopes.is_empty(),
+            )?;
             let [_, email] = positional.as_slice() else {
                 return Err(UsageError("usage: widgetry users remove <EMAIL>".into()));
             };
@@ -345,7 +361,11 @@ pub fn date(secs: i64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}", rem / 3600, rem % 3600 / 60)
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}",
+        rem / 3600,
+        rem % 3600 / 60
+    )
 }
 
 /// Renders rows as an aligned table (first row: headers).
@@ -451,9 +471,16 @@ pub async fn run(config: Config) -> Result<ExitCode, CommandError> {
             } else if users.is_empty() {
                 writeln!(out, "no users (add one with `widgetry users add EMAIL`)")?;
             } else {
-                let mut rows = vec![["USER", "NAME", "MAY GRANT", "TOTP", "CREATED (UTC)", "SUBJECT"]
-                    .map(String::from)
-                    .to_vec()];
+                let mut rows = vec![[
+                    "USER",
+                    "NAME",
+                    "MAY GRANT",
+                    "TOTP",
+                    "CREATED (UTC)",
+                    "SUBJECT",
+                ]
+                .map(String::from)
+                .to_vec()];
                 for u in &users {
                     rows.push(vec![
                         u.username.clone(),

@@ -136,6 +136,8 @@ impl EmbeddedAuth {
         let mut c = AuthConfig::new(self.server.issuer().to_string(), self.resource.clone())
             .expect("the embedded server's issuer and resource are validated URLs");
         c.verifier = Some(Arc::new(EmbeddedVerifier { auth: self.clone() }));
+        c.challenge_with_401 =
+            std::env::var("AUTH_CHALLENGE_WITH_401").is_ok_and(|v| v.trim() == "1");
         c
     }
 

@@ -265,6 +265,11 @@ pub struct AuthConfig {
     pub leeway: Duration,
     /// The verifier; default: a [`JwtVerifier`] discovering the issuer's JWKS.
     pub verifier: Option<Arc<dyn Verifier>>,
+    /// Answer an anonymous call to a protected tool with HTTP 401 and `WWW-Authenticate`
+    /// (for generic MCP clients that only sign in on a 401) instead of the `isError`
+    /// result with `mcp/www_authenticate` that ChatGPT expects on mixed servers.
+    /// Default off; `AUTH_CHALLENGE_WITH_401=1` turns it on.
+    pub challenge_with_401: bool,
 }
 
 impl std::fmt::Debug for AuthConfig {
@@ -296,6 +301,7 @@ impl AuthConfig {
             resource_name: None,
             leeway: Duration::from_secs(60),
             verifier: None,
+            challenge_with_401: false,
         })
     }
 
@@ -323,6 +329,7 @@ impl AuthConfig {
             }
             c.audience = aud.trim().to_string();
         }
+        c.challenge_with_401 = var("AUTH_CHALLENGE_WITH_401").is_some_and(|v| v.trim() == "1");
         if let Some(s) = var("AUTH_REQUIRED_SCOPES") {
             c.default_scopes = s
                 .split([' ', ','])
@@ -643,6 +650,11 @@ impl AuthState {
                     message: format!("forbidden: {desc}"),
                 })
             }
+            Caller::Anonymous if self.config.challenge_with_401 => Gate::Refuse(Refusal {
+                status: StatusCode::UNAUTHORIZED,
+                challenge: self.challenge(None, Some(&needed.join(" "))),
+                message: format!("unauthorized: sign in to use {tool}"),
+            }),
             Caller::Anonymous => {
                 let desc = format!("Sign in to use {tool}");
                 let challenge =

@@ -1,0 +1,320 @@
+//! `widgetry dev`: builds the app and runs it in development mode with the embedded
+//! authorization server and SQLite stores under the app's data folder (`.widgetry/`), the
+//! local host page on, and the app's own lines (MCP URL, host page, demo user) passed
+//! through. It then watches (polling every 500 ms):
+//!
+//! - `widgets/<name>/`: rebuilds that widget and reports it. The app reloads widget HTML
+//!   from disk in development, so the next `resources/read` (a host page opening the
+//!   widget) gets the new build without a restart;
+//! - `src/`, `Cargo.toml`, `build.rs`, and widgets added or removed: `cargo build`, then
+//!   restarts the app; when the build fails the running app stays up.
+//!
+//! Ctrl-C stops the app and the command.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use super::build::{build_widget, build_widgets, cargo_build, Project};
+use super::CommandError;
+use crate::cli::{Arg, Lexer, Parsed, UsageError};
+
+/// How often the sources are checked.
+const POLL: Duration = Duration::from_millis(500);
+
+/// `widgetry dev --help`.
+pub fn help() -> String {
+    "Run the app for development: rebuild widgets on change, rebuild and restart on Rust changes.
+
+Usage: widgetry dev [--port N] [--project DIR]
+
+The app runs with WIDGETRY_DEV=1 (widgets reload from disk), WIDGETRY_HOST_PAGE=1 (the
+local host page at /_widgetry/host) and WIDGETRY_DATA_DIR=<app>/.widgetry (the embedded
+authorization server's SQLite store, the app's data and the demo user's password), unless
+WIDGETRY_DATA_DIR is already set.
+
+Options:
+      --port N        the port (default 8000; 0 picks a free one)
+      --project DIR   the app's folder (default: found upwards from the current one)
+  -h, --help          this help
+"
+    .into()
+}
+
+/// A validated `widgetry dev` invocation.
+#[derive(Debug)]
+pub struct Config {
+    project: Option<PathBuf>,
+    port: u16,
+}
+
+/// Parses the arguments after `dev`.
+pub fn parse(lexer: &mut Lexer) -> Result<Parsed<Config>, UsageError> {
+    let mut c = Config {
+        project: None,
+        port: 8000,
+    };
+    while let Some(arg) = lexer.next()? {
+        match arg {
+            Arg::Long(l) if l == "--port" => {
+                let v = lexer.value(&l)?;
+                c.port = v
+                    .parse()
+                    .map_err(|_| UsageError(format!("--port: {v:?} is not a port number")))?;
+            }
+            Arg::Long(l) if l == "--project" => c.project = Some(lexer.value(&l)?.into()),
+            Arg::Long(l) if l == "--help" => return Ok(Parsed::Help(help())),
+            Arg::Short('h') => return Ok(Parsed::Help(help())),
+            Arg::Positional(p) => return Err(UsageError(format!("unexpected argument {p:?}"))),
+            Arg::Long(l) => return Err(UsageError(format!("unknown option {l}"))),
+            Arg::Short(c) => return Err(UsageError(format!("unknown option -{c}"))),
+        }
+    }
+    Ok(Parsed::Run(c))
+}
+
+/// The running app.
+struct Running {
+    child: Child,
+}
+
+impl Running {
+    /// SIGTERM (through `kill`), up to 5 s to shut down, then SIGKILL.
+    fn stop(mut self) {
+        if matches!(self.child.try_wait(), Ok(Some(_))) {
+            return;
+        }
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .stderr(Stdio::null())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn mtime(p: &Path) -> Option<SystemTime> {
+    std::fs::metadata(p).and_then(|m| m.modified()).ok()
+}
+
+/// Newest change among the Rust sources and manifests (not Cargo.lock: cargo writes it).
+fn rust_mtime(project: &Project) -> Option<SystemTime> {
+    [
+        widgetry_bundle::newest_mtime(&project.root.join("src")),
+        mtime(&project.root.join("Cargo.toml")),
+        mtime(&project.root.join("build.rs")),
+    ]
+    .into_iter()
+    .flatten()
+    .max()
+}
+
+/// Each widget folder and its newest change.
+fn widget_mtimes(project: &Project) -> BTreeMap<String, (PathBuf, Option<SystemTime>)> {
+    widgetry_bundle::widget_dirs(&project.widgets_dir())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(name, dir)| {
+            let m = widgetry_bundle::newest_mtime(&dir);
+            (name, (dir, m))
+        })
+        .collect()
+}
+
+fn say(line: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
+
+/// Builds everything and starts the app; on failure reports and returns None.
+fn build_and_start(project: &Project, config: &Config, data_dir: &Path) -> Option<Running> {
+    let outcomes = {
+        let mut out = std::io::stdout().lock();
+        match build_widgets(project, &mut out) {
+            Ok(o) => o,
+            Err(e) => {
+                drop(out);
+                say(&format!("widgetry dev: {e}"));
+                return None;
+            }
+        }
+    };
+    if outcomes.iter().any(|o| o.result.is_err()) {
+        say("widgetry dev: fix the widget errors above; waiting for changes…");
+        return None;
+    }
+    say("compiling the app (cargo build)…");
+    let built = match cargo_build(project, false) {
+        Ok(b) => b,
+        Err(e) => {
+            say(&format!("widgetry dev: {e}; waiting for changes…"));
+            return None;
+        }
+    };
+    match start(&built.executable, project, config, data_dir) {
+        Ok(r) => Some(r),
+        Err(e) => {
+            say(&format!("widgetry dev: {e}"));
+            None
+        }
+    }
+}
+
+fn start(
+    exe: &Path,
+    project: &Project,
+    config: &Config,
+    data_dir: &Path,
+) -> Result<Running, CommandError> {
+    let mut child = Command::new(exe)
+        .arg("--port")
+        .arg(config.port.to_string())
+        .current_dir(&project.root)
+        .env("WIDGETRY_DEV", "1")
+        .env("WIDGETRY_HOST_PAGE", "1")
+        .env("WIDGETRY_DATA_DIR", data_dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| CommandError::Failed(format!("cannot start {}: {e}", exe.display())))?;
+    if let Some(stdout) = child.stdout.take() {
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                say(&line);
+            }
+        });
+    }
+    Ok(Running { child })
+}
+
+/// The watch loop; returns when `stop` is set.
+fn dev_loop(
+    project: Project,
+    config: Config,
+    stop: Arc<AtomicBool>,
+) -> Result<ExitCode, CommandError> {
+    let data_dir = project.data_dir();
+    say(&format!(
+        "widgetry dev: {} (data in {})",
+        project.root.display(),
+        data_dir.display()
+    ));
+    let mut rust_seen = rust_mtime(&project);
+    let mut widgets_seen = widget_mtimes(&project);
+    let mut app = build_and_start(&project, &config, &data_dir);
+    say("watching widgets/, src/, Cargo.toml and build.rs (Ctrl-C to stop)");
+    'watch: loop {
+        let until = Instant::now() + POLL;
+        while Instant::now() < until {
+            if stop.load(Ordering::SeqCst) {
+                break 'watch;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        if let Some(r) = &mut app {
+            if let Ok(Some(status)) = r.child.try_wait() {
+                say(&format!(
+                    "widgetry dev: the app exited ({status}); it restarts on the next change"
+                ));
+                app = None;
+            }
+        }
+        let rust_now = rust_mtime(&project);
+        let widgets_now = widget_mtimes(&project);
+        let added_or_removed = !widgets_now.keys().eq(widgets_seen.keys());
+        if rust_now != rust_seen || added_or_removed {
+            let what = if added_or_removed {
+                "a widget was added or removed"
+            } else {
+                "the Rust sources changed"
+            };
+            say(&format!("widgetry dev: {what}; rebuilding…"));
+            rust_seen = rust_now;
+            widgets_seen = widgets_now;
+            // Build while the old app keeps serving; swap only when the build works.
+            let outcomes = {
+                let mut out = std::io::stdout().lock();
+                build_widgets(&project, &mut out).unwrap_or_default()
+            };
+            if outcomes.iter().any(|o| o.result.is_err()) {
+                say("widgetry dev: fix the widget errors above; the running app is unchanged");
+                continue;
+            }
+            say("compiling the app (cargo build)…");
+            match cargo_build(&project, false) {
+                Ok(built) => {
+                    if let Some(old) = app.take() {
+                        old.stop();
+                    }
+                    say("widgetry dev: restarting the app");
+                    app = match start(&built.executable, &project, &config, &data_dir) {
+                        Ok(r) => Some(r),
+                        Err(e) => {
+                            say(&format!("widgetry dev: {e}"));
+                            None
+                        }
+                    };
+                }
+                Err(e) => say(&format!(
+                    "widgetry dev: {e}; {}",
+                    if app.is_some() {
+                        "the running app is unchanged"
+                    } else {
+                        "waiting for changes"
+                    }
+                )),
+            }
+            // Edits made during the build are picked up on the next round.
+            continue;
+        }
+        for (name, (dir, m)) in &widgets_now {
+            if widgets_seen.get(name).map(|(_, s)| s) != Some(m) {
+                let mut out = std::io::stdout().lock();
+                if let Ok(o) = build_widget(&mut out, "widget changed: ", name, dir) {
+                    if o.result.is_ok() {
+                        let _ = writeln!(
+                            out,
+                            "      the app serves the new build from now on: reopen the widget in the host page"
+                        );
+                    }
+                }
+            }
+        }
+        widgets_seen = widgets_now;
+    }
+    say("widgetry dev: stopping the app");
+    if let Some(r) = app {
+        r.stop();
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs `widgetry dev`.
+pub async fn run(config: Config) -> Result<ExitCode, CommandError> {
+    let project = Project::find(config.project.as_deref())?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let mut task = tokio::task::spawn_blocking(move || dev_loop(project, config, flag));
+    let joined = tokio::select! {
+        r = &mut task => r,
+        _ = tokio::signal::ctrl_c() => {
+            stop.store(true, Ordering::SeqCst);
+            task.await
+        }
+    };
+    joined.map_err(|e| CommandError::Failed(format!("the watcher failed: {e}")))?
+}
