@@ -6,6 +6,8 @@
 //   ?bridge=openai    ChatGPT style: prepends a shim that defines window.openai inside the iframe,
 //                     backed by postMessage to this page, and dispatches openai:set_globals.
 //   &theme=light|dark
+//   &sandbox=TOKENS   the iframe's sandbox attribute (default "allow-scripts"; e.g.
+//                     "allow-scripts allow-forms", as the Widgetry host page sets it)
 // Tool calls go to POST /call on the page's own origin (the node driver), which forwards them to
 // the MCP server. The driver calls window.harness.load({...}) and reads window.harness.events.
 (() => {
@@ -26,6 +28,7 @@
     toolResult: null,
   };
   window.harness = h;
+  if (params.has('sandbox')) frame.setAttribute('sandbox', params.get('sandbox'));
   document.documentElement.dataset.theme = h.theme;
   document.getElementById('widget-heading').textContent = `Widget · ${h.bridge} · ${h.theme}`;
 

@@ -96,7 +96,8 @@ impl Showcase {
 fn start_showcase(port: u16) -> Showcase {
     // A fresh data directory per run, so the demo user is created (and its password
     // printed) every time.
-    let data_dir = std::env::temp_dir().join(format!("widgetry-host-page-{}-{port}", std::process::id()));
+    let data_dir =
+        std::env::temp_dir().join(format!("widgetry-host-page-{}-{port}", std::process::id()));
     let _ = std::fs::remove_dir_all(&data_dir);
     let mut child = Command::new(env!("CARGO_BIN_EXE_showcase"))
         .args(["--port", &port.to_string()])

@@ -597,6 +597,15 @@ pub async fn run(config: Config) -> Result<ExitCode, CommandError> {
             name.clone()
         }
     };
+    if let What::Widget { name, .. } = &config.what {
+        let dir = project.widgets_dir().join(name);
+        if dir.exists() {
+            return Err(CommandError::Failed(format!(
+                "the widget folder {} already exists; pick another name or remove it first",
+                dir.display()
+            )));
+        }
+    }
     if let Some(p) = tool_exists(&project.root, &tool_name) {
         return Err(CommandError::Failed(format!(
             "a tool named {tool_name:?} already exists in {}",

@@ -96,7 +96,6 @@ impl StoreArgs {
             issuer,
             resource,
             declared: project.as_ref().and_then(Project::declared_scopes),
-            project,
         })
     }
 }
@@ -114,8 +113,6 @@ pub struct AuthzTarget {
     pub resource: String,
     /// The scopes declared in the app's `src/tools/mod.rs`.
     pub declared: Option<Vec<String>>,
-    /// The app, when found.
-    pub project: Option<Project>,
 }
 
 impl AuthzTarget {

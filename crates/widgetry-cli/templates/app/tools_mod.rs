@@ -23,6 +23,7 @@ pub const INSTRUCTIONS: &str = "{{instructions}}";
 pub struct Shared {
     /// Durable key-value data: SQLite under the data directory, or `WIDGETRY_DATABASE_URL`
     /// (PostgreSQL, Redis) when set.
+    #[allow(dead_code)] // until a tool keeps data
     pub kv: Arc<dyn KvStore>,
 }
 
