@@ -370,7 +370,7 @@ impl Plan {
                     "src/tools/mod.rs already declares a module named {module}"
                 ));
             }
-            text = insert_before_marker(&text, "modules", &format!("pub mod {module};"))?;
+            text = insert_module(&text, module)?;
             let declared = declared_scopes(&text);
             for s in scopes {
                 if !declared.contains(s) {
@@ -454,6 +454,43 @@ pub fn insert_before_marker(text: &str, marker: &str, line: &str) -> Result<Stri
             "src/tools/mod.rs has no `{tag}` marker line; put `{line}` where it belongs by hand, or restore the marker"
         ))
     }
+}
+
+/// Declares `pub mod <module>;` in the block of declarations just above the
+/// `// widgetry:modules` marker, in name order (as rustfmt orders them).
+pub fn insert_module(text: &str, module: &str) -> Result<String, String> {
+    let decl = format!("pub mod {module};");
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    let Some(marker) = lines
+        .iter()
+        .position(|l| l.trim_start().starts_with("// widgetry:modules"))
+    else {
+        return insert_before_marker(text, "modules", &decl);
+    };
+    let mut start = marker;
+    while start > 0 && lines[start - 1].trim_start().starts_with("pub mod ") {
+        start -= 1;
+    }
+    let name_of = |l: &str| {
+        l.trim()
+            .trim_start_matches("pub mod ")
+            .trim_end_matches(';')
+            .to_string()
+    };
+    let at = (start..marker)
+        .find(|&i| name_of(lines[i]).as_str() > module)
+        .unwrap_or(marker);
+    let indent = &lines[marker][..lines[marker].len() - lines[marker].trim_start().len()];
+    let mut out = String::with_capacity(text.len() + decl.len() + 1);
+    for (i, l) in lines.iter().enumerate() {
+        if i == at {
+            out.push_str(indent);
+            out.push_str(&decl);
+            out.push('\n');
+        }
+        out.push_str(l);
+    }
+    Ok(out)
 }
 
 /// The string literals of `SCOPES` in a `src/tools/mod.rs`.
@@ -683,6 +720,14 @@ mod tests {
         assert!(
             text.contains("pub mod orders;\npub mod ping;\n// widgetry:modules"),
             "{text}"
+        );
+        let more = insert_module(&text, "alpha").unwrap();
+        let more = insert_module(&more, "p2").unwrap();
+        assert!(
+            more.contains(
+                "pub mod alpha;\npub mod orders;\npub mod p2;\npub mod ping;\n// widgetry:modules"
+            ),
+            "{more}"
         );
         assert!(
             text.contains("    \"orders:read\",\n    // widgetry:scopes"),

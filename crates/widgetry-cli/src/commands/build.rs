@@ -260,6 +260,30 @@ pub fn cargo_build(project: &Project, release: bool) -> Result<Built, CommandErr
     if release {
         cmd.arg("--release");
     }
+    // Run from `cargo run` or a test, we inherit the variables cargo sets for one crate.
+    // Build scripts (ring's, for one) ask to rerun when they change, so passing them on
+    // would rebuild those crates and everything above them on every switch.
+    for (k, _) in std::env::vars_os() {
+        let Some(k) = k.to_str() else { continue };
+        let per_crate = [
+            "OUT_DIR",
+            "CARGO_MANIFEST_DIR",
+            "CARGO_MANIFEST_PATH",
+            "CARGO_MANIFEST_LINKS",
+            "CARGO_CRATE_NAME",
+            "CARGO_BIN_NAME",
+            "CARGO_PRIMARY_PACKAGE",
+            "CARGO_TARGET_TMPDIR",
+            "CARGO_RUSTC_CURRENT_DIR",
+        ]
+        .contains(&k)
+            || ["CARGO_PKG_", "CARGO_CFG_", "CARGO_BIN_EXE_"]
+                .iter()
+                .any(|p| k.starts_with(p));
+        if per_crate {
+            cmd.env_remove(k);
+        }
+    }
     let mut child = cmd.spawn().map_err(|e| {
         CommandError::Failed(format!(
             "cannot run {}: {e} (is Rust installed? https://rustup.rs)",

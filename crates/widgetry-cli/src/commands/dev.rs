@@ -3,9 +3,9 @@
 //! local host page on, and the app's own lines (MCP URL, host page, demo user) passed
 //! through. It then watches (polling every 500 ms):
 //!
-//! - `widgets/<name>/`: rebuilds that widget and reports it. The app reloads widget HTML
-//!   from disk in development, so the next `resources/read` (a host page opening the
-//!   widget) gets the new build without a restart;
+//! - `widgets/<name>/`: rebuilds that widget and reports it (or why it fails). The app
+//!   reloads widget HTML from disk in development without a restart, and open host pages
+//!   re-render it (they listen to `/_widgetry/host/events` for `widgets-changed`);
 //! - `src/`, `Cargo.toml`, `build.rs`, and widgets added or removed: `cargo build`, then
 //!   restarts the app; when the build fails the running app stays up.
 //!
@@ -288,7 +288,7 @@ fn dev_loop(
                     if o.result.is_ok() {
                         let _ = writeln!(
                             out,
-                            "      the app serves the new build from now on: reopen the widget in the host page"
+                            "      the app serves the new build now; open host pages re-render it"
                         );
                     }
                 }

@@ -26,7 +26,7 @@
     $('ix-loading').hidden = ideas != null;
     if (ideas == null) return;
     const total = ideas.reduce((n, i) => n + (i.likes || 0), 0);
-    $('ix-sub').textContent = `${ideas.length} ideas · ${total} ${total === 1 ? 'like' : 'likes'}`;
+    $('ix-sub').textContent = `${ideas.length} ${ideas.length === 1 ? 'idea' : 'ideas'} · ${total} ${total === 1 ? 'like' : 'likes'}`;
     $('ix-signin').hidden = state.signedIn;
     $('ix-list').replaceChildren(...ideas.map((idea) => {
       const li = el('li', 'ix-item');

@@ -19,9 +19,21 @@ static NS: Namespace = Namespace::from_static("ideas.likes");
 
 /// The ideas: (id, title, pitch).
 const IDEAS: &[(&str, &str, &str)] = &[
-    ("dark-mode", "Dark mode everywhere", "Follow the host theme in every widget"),
-    ("offline", "Offline drafts", "Keep unsent changes in widget state"),
-    ("share", "Share a view", "A link that reopens the widget as it is now"),
+    (
+        "dark-mode",
+        "Dark mode everywhere",
+        "Follow the host theme in every widget",
+    ),
+    (
+        "offline",
+        "Offline drafts",
+        "Keep unsent changes in widget state",
+    ),
+    (
+        "share",
+        "Share a view",
+        "A link that reopens the widget as it is now",
+    ),
     ("shortcuts", "Keyboard shortcuts", "j/k to move, l to like"),
 ];
 

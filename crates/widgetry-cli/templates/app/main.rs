@@ -30,7 +30,9 @@ async fn main() {
         .init();
 
     let mut port: u16 = match std::env::var("PORT") {
-        Ok(p) => p.parse().unwrap_or_else(|_| fail(&format!("PORT={p:?} is not a port number"))),
+        Ok(p) => p
+            .parse()
+            .unwrap_or_else(|_| fail(&format!("PORT={p:?} is not a port number"))),
         Err(_) => 8000,
     };
     let mut stdio = false;
@@ -50,9 +52,8 @@ async fn main() {
         }
     }
     let dev = cfg!(debug_assertions) || env_is("WIDGETRY_DEV", "1");
-    let data_dir = PathBuf::from(
-        std::env::var("WIDGETRY_DATA_DIR").unwrap_or_else(|_| ".widgetry".into()),
-    );
+    let data_dir =
+        PathBuf::from(std::env::var("WIDGETRY_DATA_DIR").unwrap_or_else(|_| ".widgetry".into()));
 
     let listener = if stdio {
         None
@@ -74,8 +75,14 @@ async fn main() {
         .await
         .unwrap_or_else(|e| fail(&e.to_string()));
     let demo = match setup.embedded() {
-        Some(e) if env_is("WIDGETRY_DEMO_USER", "1") || (dev && !env_is("WIDGETRY_DEMO_USER", "0")) => {
-            Some(demo_user(e, &data_dir).await.unwrap_or_else(|e| fail(&format!("cannot create the demo user: {e}"))))
+        Some(e)
+            if env_is("WIDGETRY_DEMO_USER", "1") || (dev && !env_is("WIDGETRY_DEMO_USER", "0")) =>
+        {
+            Some(
+                demo_user(e, &data_dir)
+                    .await
+                    .unwrap_or_else(|e| fail(&format!("cannot create the demo user: {e}"))),
+            )
         }
         _ => None,
     };
@@ -174,9 +181,21 @@ async fn demo_user(e: &EmbeddedAuth, data_dir: &Path) -> Result<(String, Option<
     };
     if known {
         let _ = std::fs::create_dir_all(data_dir);
-        let _ = std::fs::write(&file, &password);
+        let _ = write_private(&file, &password);
     }
     Ok((DEMO_EMAIL.to_string(), known.then_some(password)))
+}
+
+/// Writes a file only its owner can read (on Unix).
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)?.write_all(text.as_bytes())
 }
 
 fn demo_new_user(password: &str) -> widgetry_authz::NewUser {

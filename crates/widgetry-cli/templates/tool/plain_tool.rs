@@ -28,7 +28,9 @@ pub struct Output {
 async fn handle(ctx: RequestContext, input: Input) -> Result<Reply<Output>, ToolError> {
     // {{handler_note}}
     let message = input.message.unwrap_or_else(|| "pong".into());
-    let user = ctx.user().map(|u| u.name().unwrap_or(&u.subject).to_string());
+    let user = ctx
+        .user()
+        .map(|u| u.name().unwrap_or(&u.subject).to_string());
     let text = match &user {
         Some(u) => format!("{message} (for {u})"),
         None => message.clone(),
@@ -41,7 +43,9 @@ pub fn register(b: AppBuilder, _shared: &Shared) -> AppBuilder {
     b.tool(
         Tool::new("{{tool}}", handle)
             .title("{{title}}")
-            .description("Answers with the message it is given (a starting point: edit src/tools/{{module}}.rs).")
+            .description(
+                "Answers with the message it is given (a starting point: edit src/tools/{{module}}.rs).",
+            )
             .read_only()
             .auth({{auth}}),
     )

@@ -1,0 +1,1084 @@
+//! End-to-end tests of the project commands with the real `widgetry` binary: `new`, `add`,
+//! `build` and `dev` make and run real apps, and `users`, `clients` and `token` manage a
+//! real embedded authorization server store whose tokens the running app accepts.
+//!
+//! Generated apps depend on this checkout by path and are built with CARGO_TARGET_DIR set
+//! to this workspace's target folder, so the dependencies `cargo test` already compiled
+//! are reused: only the Widgetry crates (built once more with the apps' `opt-level = 1`
+//! for dependencies) and the app itself compile. The build time is printed
+//! (`scaffold: …`; run with `--nocapture` to see it).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{mpsc, OnceLock};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+const WIDGETRY: &str = env!("CARGO_BIN_EXE_widgetry");
+
+/// The workspace's target folder (`target/<profile>/widgetry` → `target`).
+fn shared_target() -> PathBuf {
+    let exe = PathBuf::from(WIDGETRY);
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("the binary lives in target/<profile>/")
+        .to_path_buf()
+}
+
+fn unique() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::Relaxed)
+}
+
+/// A fresh folder under the system temp folder.
+fn temp_dir(label: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!(
+        "widgetry-scaffold-{label}-{}-{}",
+        std::process::id(),
+        unique()
+    ));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("temp dir");
+    d
+}
+
+/// The CLI in `dir`, with none of the caller's app settings leaking in.
+fn cli(dir: &Path) -> Command {
+    let mut c = Command::new(WIDGETRY);
+    c.current_dir(dir)
+        .env("CARGO_TARGET_DIR", shared_target())
+        .env("XDG_CONFIG_HOME", dir.join(".config"))
+        .stdin(Stdio::null());
+    for k in [
+        "WIDGETRY_DATA_DIR",
+        "WIDGETRY_DATABASE_URL",
+        "WIDGETRY_SESSION_STORE_URL",
+        "WIDGETRY_KEY_ENCRYPTION_KEY",
+        "WIDGETRY_PATH",
+        "RESOURCE_SERVER_URL",
+        "AUTHORIZATION_SERVER_URL",
+        "WIDGETRY_URL",
+    ] {
+        c.env_remove(k);
+    }
+    c
+}
+
+fn run(dir: &Path, args: &[&str]) -> Output {
+    cli(dir).args(args).output().expect("run widgetry")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Runs the CLI and insists on success.
+fn ok(dir: &Path, args: &[&str]) -> String {
+    let out = run(dir, args);
+    assert!(
+        out.status.success(),
+        "widgetry {args:?} failed ({}):\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
+/// The app made once for the tests that need a built binary: `new demo --template
+/// actions`, `add widget orders --auth required --scopes orders:read`, `add tool ping`,
+/// `build`.
+struct Built {
+    project: PathBuf,
+    exe: PathBuf,
+    build_output: String,
+}
+
+fn built_app() -> &'static Built {
+    static BUILT: OnceLock<Built> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let root = temp_dir("app");
+        let started = Instant::now();
+        ok(&root, &["new", "demo", "--template", "actions"]);
+        let project = root.join("demo");
+        ok(
+            &project,
+            &["add", "widget", "orders", "--auth", "required", "--scopes", "orders:read"],
+        );
+        ok(&project, &["add", "tool", "ping"]);
+        let scaffolded = started.elapsed();
+        let build_started = Instant::now();
+        let build = run(&project, &["build"]);
+        let (build_output, build_log) = (text(&build.stdout), text(&build.stderr));
+        assert!(
+            build.status.success(),
+            "widgetry build failed:\n{build_output}\n{build_log}"
+        );
+        assert!(
+            !build_log.contains("`demo` (bin \"demo\") generated"),
+            "the generated app builds with warnings:\n{build_log}"
+        );
+        eprintln!(
+            "scaffold: new + add took {:.1}s; widgetry build (widgets + cargo build, CARGO_TARGET_DIR={}) took {:.1}s",
+            scaffolded.as_secs_f64(),
+            shared_target().display(),
+            build_started.elapsed().as_secs_f64()
+        );
+        let exe = build_output
+            .lines()
+            .find_map(|l| l.strip_prefix("built "))
+            .and_then(|l| l.rsplit_once(" in "))
+            .map(|(p, _)| PathBuf::from(p))
+            .unwrap_or_else(|| panic!("no `built PATH in …` line in:\n{build_output}"));
+        assert!(exe.is_file(), "{} is missing", exe.display());
+        Built {
+            project,
+            exe,
+            build_output,
+        }
+    })
+}
+
+/// A process killed when dropped.
+struct Running {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Running {
+    fn spawn(mut cmd: Command) -> Self {
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("spawn");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Self {
+            child,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// The first line (from now on) starting with `prefix`.
+    fn wait_for(&mut self, prefix: &str, within: Duration) -> String {
+        let deadline = Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.starts_with(prefix) {
+                        return line;
+                    }
+                }
+                Err(_) => panic!(
+                    "no line starting with {prefix:?} within {within:?}; output so far:\n{}",
+                    self.seen.join("\n")
+                ),
+            }
+        }
+    }
+}
+
+/// Starts the built app on a free port with its data in `data_dir`; returns it and its MCP URL.
+fn start_app(built: &Built, data_dir: &Path) -> (Running, String) {
+    let mut cmd = Command::new(&built.exe);
+    cmd.args(["--port", "0"])
+        .current_dir(&built.project)
+        .env("WIDGETRY_DATA_DIR", data_dir)
+        .env("RUST_LOG", "warn")
+        .env_remove("AUTHORIZATION_SERVER_URL")
+        .env_remove("RESOURCE_SERVER_URL")
+        .env_remove("WIDGETRY_DATABASE_URL")
+        .env_remove("WIDGETRY_SESSION_STORE_URL");
+    let mut app = Running::spawn(cmd);
+    let url = app
+        .wait_for("listening on ", Duration::from_secs(60))
+        .trim_start_matches("listening on ")
+        .trim()
+        .to_string();
+    (app, url)
+}
+
+/// A minimal HTTP/1.1 exchange (Connection: close): status, lower-cased headers, body.
+fn http(method: &str, url: &str, headers: &[(&str, &str)], body: &str) -> (u16, String, String) {
+    let rest = url.strip_prefix("http://").expect("http URL");
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let mut s = TcpStream::connect(authority).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
+    s.write_all(req.as_bytes()).unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let raw = text(&raw);
+    let (head, body) = raw.split_once("\r\n\r\n").expect("an HTTP response");
+    let status: u16 = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("a status");
+    let head = head.to_ascii_lowercase();
+    let body = if head.contains("transfer-encoding: chunked") {
+        let mut out = String::new();
+        let mut rest = body;
+        while let Some((size, after)) = rest.split_once("\r\n") {
+            let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+            if n == 0 {
+                break;
+            }
+            out.push_str(&after[..n]);
+            rest = &after[n + 2..];
+        }
+        out
+    } else {
+        body.to_string()
+    };
+    (status, head, body)
+}
+
+/// One stateless (2026-07-28) MCP request; the JSON-RPC response.
+fn mcp(url: &str, method: &str, params: Value, token: Option<&str>) -> (u16, Value) {
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).to_string();
+    let bearer = token.map(|t| format!("Bearer {t}"));
+    let mut headers = vec![
+        ("Content-Type", "application/json"),
+        ("Accept", "application/json, text/event-stream"),
+        ("MCP-Protocol-Version", "2026-07-28"),
+        ("Mcp-Method", method),
+    ];
+    if let Some(b) = &bearer {
+        headers.push(("Authorization", b.as_str()));
+    }
+    let (status, head, body) = http("POST", url, &headers, &body);
+    let json_text = if head.contains("content-type: text/event-stream") {
+        body.lines()
+            .filter_map(|l| l.strip_prefix("data:"))
+            .map(str::trim)
+            .find(|d| d.contains("\"id\""))
+            .unwrap_or("null")
+            .to_string()
+    } else {
+        body
+    };
+    (
+        status,
+        serde_json::from_str(&json_text).unwrap_or_else(|e| panic!("{e}: {json_text}")),
+    )
+}
+
+fn tools(url: &str) -> Vec<Value> {
+    let (status, r) = mcp(url, "tools/list", json!({}), None);
+    assert_eq!(status, 200, "{r}");
+    r["result"]["tools"].as_array().expect("tools").clone()
+}
+
+fn tool<'a>(tools: &'a [Value], name: &str) -> &'a Value {
+    tools
+        .iter()
+        .find(|t| t["name"] == name)
+        .unwrap_or_else(|| panic!("no tool {name} in {tools:?}"))
+}
+
+/// The URI `widgetry build` reported for a widget.
+fn built_uri(build_output: &str, widget: &str) -> String {
+    let line = build_output
+        .lines()
+        .find(|l| l.contains(&format!("building widget {widget}… ok (")))
+        .unwrap_or_else(|| panic!("no progress line for {widget} in:\n{build_output}"));
+    line.split(", ")
+        .find_map(|p| {
+            p.strip_prefix("ui://")
+                .map(|u| format!("ui://{}", u.trim_end_matches(')')))
+        })
+        .unwrap_or_else(|| panic!("no URI in {line:?}"))
+}
+
+/// Opens a host page's event stream (`GET …/_widgetry/host/events`) and sends the data of
+/// its first `widgets-changed` event. Returns once the stream is open.
+fn listen_for_widget_changes(url: &str) -> mpsc::Receiver<String> {
+    let rest = url.strip_prefix("http://").expect("http URL");
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let mut s = TcpStream::connect(authority).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {authority}\r\nAccept: text/event-stream\r\n\r\n"
+    )
+    .unwrap();
+    let mut reader = BufReader::new(s);
+    let mut status = String::new();
+    reader.read_line(&mut status).unwrap();
+    assert!(status.contains(" 200 "), "{status}");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut changed = false;
+        for line in reader.lines().map_while(Result::ok) {
+            if line.contains("event: widgets-changed") {
+                changed = true;
+            } else if changed && line.contains("data:") {
+                let _ = tx.send(line);
+                return;
+            }
+        }
+    });
+    rx
+}
+
+#[test]
+fn new_add_and_build_make_an_app_whose_tools_carry_their_policies_and_widgets() {
+    let built = built_app();
+    let out = &built.build_output;
+    assert!(out.contains("[1/3] building widget ideas… ok ("), "{out}");
+    assert!(out.contains("[2/3] building widget orders… ok ("), "{out}");
+    assert!(out.contains("[3/3] building widget welcome… ok ("), "{out}");
+    let orders_uri = built_uri(out, "orders");
+    let welcome_uri = built_uri(out, "welcome");
+    assert!(orders_uri.starts_with("ui://widget/orders-") && orders_uri.ends_with(".html"));
+
+    let project = &built.project;
+    for f in [
+        "README.md",
+        ".gitignore",
+        "build.rs",
+        "src/main.rs",
+        "src/tools/mod.rs",
+        "src/tools/orders.rs",
+        "src/tools/ping.rs",
+        "widgets/orders/widget.js",
+    ] {
+        assert!(project.join(f).is_file(), "{f} missing");
+    }
+    let mod_rs = std::fs::read_to_string(project.join("src/tools/mod.rs")).unwrap();
+    assert!(mod_rs.contains("\"orders:read\","), "{mod_rs}");
+    assert!(mod_rs.contains("\"ideas:like\","), "{mod_rs}");
+
+    let data = temp_dir("data");
+    let (mut app, url) = start_app(built, &data);
+    app.wait_for("host page: ", Duration::from_secs(10));
+    let demo = app.wait_for("demo user: ", Duration::from_secs(10));
+    assert!(
+        demo.starts_with("demo user: demo@example.com / demo-"),
+        "{demo}"
+    );
+
+    let list = tools(&url);
+    let orders = tool(&list, "show_orders");
+    assert_eq!(
+        orders["securitySchemes"],
+        json!([{"type": "oauth2", "scopes": ["orders:read"]}])
+    );
+    assert_eq!(orders["_meta"]["ui"]["resourceUri"], json!(orders_uri));
+    assert_eq!(orders["annotations"]["readOnlyHint"], json!(true));
+    let welcome = tool(&list, "show_welcome");
+    assert_eq!(welcome["securitySchemes"], json!([{"type": "noauth"}]));
+    assert_eq!(welcome["_meta"]["ui"]["resourceUri"], json!(welcome_uri));
+    let ideas = tool(&list, "show_ideas");
+    assert_eq!(
+        ideas["securitySchemes"],
+        json!([{"type": "noauth"}, {"type": "oauth2", "scopes": ["ideas:like"]}])
+    );
+    assert_eq!(
+        ideas["_meta"]["ui"]["resourceUri"],
+        json!(built_uri(out, "ideas"))
+    );
+    assert_eq!(
+        tool(&list, "like_idea")["securitySchemes"],
+        json!([{"type": "oauth2", "scopes": ["ideas:like"]}])
+    );
+    let ping = tool(&list, "ping");
+    assert_eq!(ping["securitySchemes"], json!([{"type": "noauth"}]));
+    assert!(ping["_meta"]["ui"]["resourceUri"].is_null(), "{ping}");
+
+    // The widget is served, with the runtime injected.
+    let (_, read) = mcp(&url, "resources/read", json!({"uri": orders_uri}), None);
+    let html = read["result"]["contents"][0]["text"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        html.contains("data-widgetry-runtime") && html.contains("show_orders"),
+        "{read}"
+    );
+
+    // The public tools answer anonymous callers.
+    let (_, r) = mcp(
+        &url,
+        "tools/call",
+        json!({"name": "ping", "arguments": {"message": "hi"}}),
+        None,
+    );
+    assert_eq!(r["result"]["structuredContent"]["message"], "hi", "{r}");
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+#[test]
+fn a_token_minted_for_a_user_is_accepted_by_the_app_for_a_protected_tool() {
+    let built = built_app();
+    let data = temp_dir("token");
+    let data_arg = data.display().to_string();
+    let (_app, url) = start_app(built, &data);
+    let call = json!({"name": "show_orders", "arguments": {}});
+
+    // Signed out: the tool asks for sign-in.
+    let (status, r) = mcp(&url, "tools/call", call.clone(), None);
+    assert!(
+        status == 401 || r["result"]["isError"] == json!(true),
+        "anonymous call was let through: {status} {r}"
+    );
+
+    ok(
+        &built.project,
+        &[
+            "users",
+            "add",
+            "alice@example.com",
+            "--name",
+            "Alice",
+            "--password",
+            "correct horse",
+            "--scopes",
+            "orders:read",
+            "--data-dir",
+            &data_arg,
+        ],
+    );
+    let token = ok(
+        &built.project,
+        &[
+            "token",
+            "--user",
+            "alice@example.com",
+            "--url",
+            &url,
+            "--data-dir",
+            &data_arg,
+        ],
+    );
+    let token = token.trim();
+    assert_eq!(token.split('.').count(), 3, "not a JWT: {token}");
+    let (status, r) = mcp(&url, "tools/call", call.clone(), Some(token));
+    assert_eq!(status, 200, "{r}");
+    assert_ne!(r["result"]["isError"], json!(true), "{r}");
+    assert_eq!(
+        r["result"]["structuredContent"]["viewer"]["name"], "Alice",
+        "{r}"
+    );
+    assert_eq!(
+        r["result"]["structuredContent"]["viewer"]["scopes"],
+        json!(["orders:read"])
+    );
+
+    // --json shows the claims: the app's issuer and audience, the user's subject.
+    let doc: Value = serde_json::from_str(&ok(
+        &built.project,
+        &[
+            "token",
+            "--user",
+            "alice@example.com",
+            "--url",
+            &url,
+            "--data-dir",
+            &data_arg,
+            "--json",
+            "--ttl",
+            "5m",
+        ],
+    ))
+    .unwrap();
+    assert_eq!(doc["claims"]["aud"], json!(url));
+    assert_eq!(doc["claims"]["iss"], json!(url.trim_end_matches("/mcp")));
+    assert_eq!(doc["claims"]["scope"], "orders:read");
+    assert_eq!(doc["expires_in"], 300);
+
+    // A token for another server's URL is refused by this app.
+    let other = ok(
+        &built.project,
+        &[
+            "token",
+            "--user",
+            "alice@example.com",
+            "--url",
+            "http://127.0.0.1:1/mcp",
+            "--data-dir",
+            &data_arg,
+        ],
+    );
+    let (status, r) = mcp(&url, "tools/call", call, Some(other.trim()));
+    assert!(
+        status == 401 || r["result"]["isError"] == json!(true),
+        "{status} {r}"
+    );
+
+    // The like action of the `actions` template acts for the token's user.
+    ok(
+        &built.project,
+        &[
+            "users",
+            "add",
+            "lin@example.com",
+            "--password",
+            "likes-a-lot",
+            "--scopes",
+            "ideas:like",
+            "--data-dir",
+            &data_arg,
+        ],
+    );
+    let liker = ok(
+        &built.project,
+        &[
+            "token",
+            "--user",
+            "lin@example.com",
+            "--url",
+            &url,
+            "--data-dir",
+            &data_arg,
+        ],
+    );
+    let like = json!({"name": "like_idea", "arguments": {"idea_id": "offline"}});
+    let (_, r) = mcp(&url, "tools/call", like.clone(), Some(liker.trim()));
+    assert_eq!(
+        r["result"]["structuredContent"],
+        json!({"idea_id": "offline", "likes": 1, "liked": true}),
+        "{r}"
+    );
+    let (status, r) = mcp(&url, "tools/call", like, Some(token));
+    assert!(
+        status == 403 || r["result"]["isError"] == json!(true),
+        "alice has no ideas:like: {status} {r}"
+    );
+
+    // Scopes the user may not grant are refused.
+    let out = run(
+        &built.project,
+        &[
+            "token",
+            "--user",
+            "alice@example.com",
+            "--scopes",
+            "admin",
+            "--url",
+            &url,
+            "--data-dir",
+            &data_arg,
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("may not grant admin"),
+        "{}",
+        text(&out.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+#[test]
+fn users_add_list_and_remove_manage_the_embedded_servers_users() {
+    let dir = temp_dir("users");
+    let data = dir.join("data");
+    let data_arg = data.display().to_string();
+
+    let out = run(&dir, &["users", "list", "--data-dir", &data_arg]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("start the app once"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    ok(
+        &dir,
+        &[
+            "users",
+            "add",
+            "ada@example.com",
+            "--name",
+            "Ada Lovelace",
+            "--password",
+            "analytical-engine",
+            "--scopes",
+            "orders:read,orders:write",
+            "--data-dir",
+            &data_arg,
+        ],
+    );
+    // Without --password and without a terminal, the password is one line of stdin.
+    let mut child = cli(&dir)
+        .args(["users", "add", "bob@example.com", "--data-dir", &data_arg])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"hunter2hunter2\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("every scope the app supports"));
+
+    let listed = ok(&dir, &["users", "list", "--data-dir", &data_arg]);
+    let ada = listed
+        .lines()
+        .find(|l| l.starts_with("ada@example.com"))
+        .unwrap_or_else(|| panic!("{listed}"));
+    assert!(
+        ada.contains("Ada Lovelace") && ada.contains("orders:read orders:write"),
+        "{ada}"
+    );
+    assert!(
+        listed
+            .lines()
+            .any(|l| l.starts_with("bob@example.com") && l.contains("(all)")),
+        "{listed}"
+    );
+    let doc: Value = serde_json::from_str(&ok(
+        &dir,
+        &["users", "list", "--json", "--data-dir", &data_arg],
+    ))
+    .unwrap();
+    assert_eq!(doc["users"].as_array().map(Vec::len), Some(2), "{doc}");
+
+    // Duplicates and short passwords are refused with the reason.
+    let out = run(
+        &dir,
+        &[
+            "users",
+            "add",
+            "ADA@example.com",
+            "--password",
+            "whatever-long",
+            "--data-dir",
+            &data_arg,
+        ],
+    );
+    assert!(
+        text(&out.stderr).contains("already exists"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run(
+        &dir,
+        &[
+            "users",
+            "add",
+            "eve@example.com",
+            "--password",
+            "short",
+            "--data-dir",
+            &data_arg,
+        ],
+    );
+    assert!(
+        text(&out.stderr).contains("at least 8 characters"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let token = ok(
+        &dir,
+        &[
+            "token",
+            "--user",
+            "ada@example.com",
+            "--data-dir",
+            &data_arg,
+            "--json",
+        ],
+    );
+    let doc: Value = serde_json::from_str(&token).unwrap();
+    assert_eq!(doc["claims"]["scope"], "orders:read orders:write");
+    assert_eq!(doc["claims"]["aud"], "http://127.0.0.1:8000/mcp");
+
+    ok(
+        &dir,
+        &[
+            "users",
+            "remove",
+            "ada@example.com",
+            "--data-dir",
+            &data_arg,
+        ],
+    );
+    let listed = ok(&dir, &["users", "list", "--data-dir", &data_arg]);
+    assert!(!listed.contains("ada@example.com"), "{listed}");
+    let out = run(
+        &dir,
+        &[
+            "users",
+            "remove",
+            "ada@example.com",
+            "--data-dir",
+            &data_arg,
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("no user named"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run(
+        &dir,
+        &[
+            "token",
+            "--user",
+            "ada@example.com",
+            "--data-dir",
+            &data_arg,
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn clients_add_list_and_remove_manage_pre_registered_clients() {
+    let dir = temp_dir("clients");
+    let data_arg = dir.join("data").display().to_string();
+    let out = ok(
+        &dir,
+        &[
+            "clients",
+            "add",
+            "ChatGPT",
+            "--redirect-uri",
+            "https://chatgpt.com/connector_platform_oauth_redirect",
+            "--id",
+            "chatgpt",
+            "--confidential",
+            "--data-dir",
+            &data_arg,
+        ],
+    );
+    assert!(out.contains("client_id: chatgpt"), "{out}");
+    assert!(out.contains("client_secret: "), "{out}");
+    let out = ok(
+        &dir,
+        &[
+            "clients",
+            "add",
+            "Local tool",
+            "--redirect-uri",
+            "http://127.0.0.1:9000/callback",
+            "--data-dir",
+            &data_arg,
+        ],
+    );
+    assert!(out.contains("token endpoint auth: none"), "{out}");
+
+    let listed = ok(&dir, &["clients", "list", "--data-dir", &data_arg]);
+    let row = listed
+        .lines()
+        .find(|l| l.starts_with("chatgpt "))
+        .unwrap_or_else(|| panic!("{listed}"));
+    assert!(
+        row.contains("pre-registered") && row.contains("client_secret_basic"),
+        "{row}"
+    );
+
+    let out = run(
+        &dir,
+        &[
+            "clients",
+            "add",
+            "Bad",
+            "--redirect-uri",
+            "http://example.com/cb",
+            "--data-dir",
+            &data_arg,
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("non-loopback"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    ok(
+        &dir,
+        &["clients", "remove", "chatgpt", "--data-dir", &data_arg],
+    );
+    let doc: Value = serde_json::from_str(&ok(
+        &dir,
+        &["clients", "list", "--json", "--data-dir", &data_arg],
+    ))
+    .unwrap();
+    let ids: Vec<&str> = doc["clients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["client_id"].as_str())
+        .collect();
+    assert!(!ids.contains(&"chatgpt") && ids.len() == 1, "{doc}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn add_widget_react_writes_a_vite_project_wired_to_its_tool() {
+    let root = temp_dir("react");
+    ok(&root, &["new", "charts", "--template", "auth"]);
+    let project = root.join("charts");
+    let out = ok(
+        &project,
+        &[
+            "add",
+            "widget",
+            "sales-chart",
+            "--react",
+            "--auth",
+            "optional",
+            "--scopes",
+            "sales:read",
+        ],
+    );
+    assert!(out.contains("added tool show_sales_chart (optional sign-in, scopes sales:read) rendering widget sales-chart"), "{out}");
+    let w = project.join("widgets/sales-chart");
+    let package: Value =
+        serde_json::from_str(&std::fs::read_to_string(w.join("package.json")).unwrap()).unwrap();
+    assert_eq!(package["scripts"]["build"], "vite build");
+    assert!(package["dependencies"]["react"].is_string());
+    for f in [
+        "vite.config.js",
+        "index.html",
+        "src/main.jsx",
+        "src/styles.css",
+        ".gitignore",
+    ] {
+        assert!(w.join(f).is_file(), "{f} missing");
+    }
+    assert!(std::fs::read_to_string(w.join("src/App.jsx"))
+        .unwrap()
+        .contains("'show_sales_chart'"));
+    let tool = std::fs::read_to_string(project.join("src/tools/sales_chart.rs")).unwrap();
+    assert!(
+        tool.contains("Tool::new(\"show_sales_chart\", handle)"),
+        "{tool}"
+    );
+    assert!(
+        tool.contains(".auth(Auth::optional([\"sales:read\"]))"),
+        "{tool}"
+    );
+    assert!(tool.contains(".widget(\"sales-chart\")"), "{tool}");
+    let mod_rs = std::fs::read_to_string(project.join("src/tools/mod.rs")).unwrap();
+    for line in [
+        "pub mod sales_chart;",
+        "\"sales:read\",",
+        "\"account:read\",",
+        "let b = sales_chart::register(b, shared);",
+        "let b = account::register(b, shared);",
+    ] {
+        assert!(mod_rs.contains(line), "{line} missing from:\n{mod_rs}");
+    }
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+#[test]
+fn new_and_add_refuse_to_overwrite_and_explain_bad_names() {
+    let root = temp_dir("refuse");
+    ok(&root, &["new", "shop"]);
+    let out = run(&root, &["new", "shop"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("already exists and is not empty"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run(&root, &["new", "My App"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = run(&root, &["new", "x", "--template", "fancy"]);
+    assert!(
+        text(&out.stderr).contains("not one of basic, auth, actions"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let project = root.join("shop");
+    let before = std::fs::read_to_string(project.join("src/tools/mod.rs")).unwrap();
+    let out = run(&project, &["add", "widget", "welcome"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("already exists"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run(&project, &["add", "tool", "show_welcome"]);
+    assert!(
+        text(&out.stderr).contains("a tool named \"show_welcome\" already exists"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run(&project, &["add", "tool", "type"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = run(
+        &project,
+        &["add", "widget", "x", "--auth", "none", "--scopes", "a"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        std::fs::read_to_string(project.join("src/tools/mod.rs")).unwrap(),
+        before,
+        "a refused add changed mod.rs"
+    );
+    let out = run(&root, &["add", "tool", "ping"]);
+    assert!(
+        text(&out.stderr).contains("no Widgetry app here"),
+        "{}",
+        text(&out.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+#[test]
+fn build_names_the_widget_file_and_reason_when_a_widget_fails() {
+    let root = temp_dir("broken");
+    ok(&root, &["new", "broken"]);
+    let project = root.join("broken");
+    let index = project.join("widgets/welcome/index.html");
+    let html = std::fs::read_to_string(&index)
+        .unwrap()
+        .replace("widget.js", "missing.js");
+    std::fs::write(&index, html).unwrap();
+    let out = run(&project, &["build"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("[1/1] building widget welcome… failed"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("widgets/welcome/missing.js"), "{stdout}");
+    assert!(
+        text(&out.stderr).contains("1 of 1 widgets failed to build: welcome"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(
+        !stdout.contains("compiling the app"),
+        "cargo ran after a widget failed: {stdout}"
+    );
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+#[test]
+fn dev_runs_the_app_reloads_changed_widgets_and_restarts_on_rust_changes() {
+    let root = temp_dir("dev");
+    ok(&root, &["new", "devdemo"]);
+    let project = root.join("devdemo");
+    let mut cmd = cli(&project);
+    cmd.args(["dev", "--port", "0"]).env("RUST_LOG", "warn");
+    let mut dev = Running::spawn(cmd);
+    let url = dev
+        .wait_for("listening on ", Duration::from_secs(300))
+        .trim_start_matches("listening on ")
+        .to_string();
+    let host = dev.wait_for("host page: ", Duration::from_secs(10));
+    dev.wait_for("demo user: demo@example.com / ", Duration::from_secs(10));
+    let (status, _, page) = http("GET", host.trim_start_matches("host page: "), &[], "");
+    assert_eq!(status, 200);
+    assert!(page.contains("<html"), "{page}");
+    assert!(
+        project.join(".widgetry/authz.sqlite3").is_file(),
+        "the store is not under .widgetry"
+    );
+    let uri = tool(&tools(&url), "show_welcome")["_meta"]["ui"]["resourceUri"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // A widget edit: rebuilt and reported; the running app serves it under the same URI
+    // and tells open host pages (their event stream) to re-render it.
+    let events = listen_for_widget_changes(&format!(
+        "{}/events",
+        host.trim_start_matches("host page: ")
+    ));
+    let css = project.join("widgets/welcome/widget.css");
+    let mut style = std::fs::read_to_string(&css).unwrap();
+    style.push_str("\n.marker-from-dev-test { color: red; }\n");
+    std::fs::write(&css, style).unwrap();
+    dev.wait_for(
+        "widget changed: building widget welcome… ok",
+        Duration::from_secs(30),
+    );
+    let (_, read) = mcp(&url, "resources/read", json!({"uri": uri}), None);
+    assert!(
+        read["result"]["contents"][0]["text"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("marker-from-dev-test"),
+        "the app still serves the old widget"
+    );
+    let event = events
+        .recv_timeout(Duration::from_secs(15))
+        .expect("no widgets-changed event reached the host page's stream");
+    assert!(event.contains("\"welcome\""), "{event}");
+
+    // A Rust change (a new tool): rebuilt and restarted, with the new tool.
+    ok(&project, &["add", "tool", "ping"]);
+    dev.wait_for("widgetry dev: restarting the app", Duration::from_secs(300));
+    let url = dev
+        .wait_for("listening on ", Duration::from_secs(60))
+        .trim_start_matches("listening on ")
+        .to_string();
+    tool(&tools(&url), "ping");
+
+    // Ctrl-C stops the app and the command.
+    let status = Command::new("kill")
+        .args(["-INT", &dev.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    dev.wait_for("widgetry dev: stopping the app", Duration::from_secs(10));
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let code = loop {
+        if let Some(s) = dev.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "widgetry dev did not exit after SIGINT"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(code.success(), "{code}");
+    let gone =
+        TcpStream::connect(url.trim_start_matches("http://").trim_end_matches("/mcp")).is_err();
+    assert!(gone, "the app still listens after widgetry dev stopped");
+    let _ = std::fs::remove_dir_all(&root);
+}
