@@ -34,79 +34,27 @@
 // $WIDGETRY_CHROMIUM (default /usr/bin/chromium). Everything is loopback; bounded to 80 s.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import http from 'node:http';
 import path from 'node:path';
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
 
-const HERE = path.dirname(fileURLToPath(import.meta.url));
-const ROOT = path.resolve(HERE, '..', '..');
-const NODE_DIR = process.env.WIDGETRY_NODE_DIR || path.join(ROOT, 'tests', 'node');
-const CHROMIUM = process.env.WIDGETRY_CHROMIUM || '/usr/bin/chromium';
+import {
+  check, cleanups, connectMcp, DEFAULT_ARTIFACTS, launchChromium, loadDeps, MIME_MCP_APP,
+  MIME_SKYBRIDGE, parseArgs, poll, runDriver, sleep, startHarnessServer, STEP_MS,
+} from './lib.mjs';
+
 const OVERALL_MS = 80_000;
-const STEP_MS = 15_000;
-const MIME_MCP_APP = 'text/html;profile=mcp-app';
-const MIME_SKYBRIDGE = 'text/html+skybridge';
+const ARGS = {
+  script: 'gallery_browser.mjs',
+  usage: '--url URL --email E --password P [--artifacts DIR]',
+  flags: ['--email', '--password'],
+  required: ['url', 'email', 'password'],
+  fromEnv: { email: 'WIDGETRY_DEMO_EMAIL', password: 'WIDGETRY_DEMO_PASSWORD' },
+};
 const REFRESH_TOOL = 'widgetry_refresh_widget_token';
 const TOKEN_KEY = 'widgetry/widgetToken';
 const SCOPES = 'user read:data likes:write';
 const REDIRECT_URI = 'http://127.0.0.1:9/callback'; // never followed: the code is read from Location
-const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
-const started = Date.now();
 const summary = { ok: false, url: null, user: null, tokenTtl: null, steps: {}, screenshots: [] };
-const cleanups = [];
-
-class Failure extends Error {}
-function check(cond, message) {
-  if (!cond) throw new Failure(message);
-}
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-function parseArgs(argv) {
-  const opts = { artifacts: path.join(ROOT, 'tests', 'artifacts') };
-  const flags = ['--url', '--artifacts', '--email', '--password'];
-  for (let i = 0; i < argv.length; i += 2) {
-    const [flag, value] = [argv[i], argv[i + 1]];
-    if (!flags.includes(flag)) throw new Failure(`unknown argument ${flag} (usage: --url URL --email E --password P [--artifacts DIR])`);
-    if (value === undefined) throw new Failure(`${flag} needs a value`);
-    opts[flag.slice(2)] = value;
-  }
-  opts.email = opts.email || process.env.WIDGETRY_DEMO_EMAIL;
-  opts.password = opts.password || process.env.WIDGETRY_DEMO_PASSWORD;
-  check(opts.url && opts.email && opts.password,
-    'usage: node tests/browser/gallery_browser.mjs --url http://127.0.0.1:PORT/mcp --email E --password P [--artifacts DIR]');
-  return opts;
-}
-
-function loadDeps() {
-  const require = createRequire(path.join(NODE_DIR, 'package.json'));
-  try {
-    return {
-      chromium: require('playwright-core').chromium,
-      Client: require('@modelcontextprotocol/sdk/client/index.js').Client,
-      StreamableHTTPClientTransport: require('@modelcontextprotocol/sdk/client/streamableHttp.js').StreamableHTTPClientTransport,
-    };
-  } catch (e) {
-    throw new Failure(`node packages missing in ${NODE_DIR} (${e.message.split('\n')[0]}): run ./scripts/test.sh (or npm ci in tests/node)`);
-  }
-}
-
-async function poll(what, fn, timeoutMs = STEP_MS) {
-  const deadline = Date.now() + timeoutMs;
-  let last;
-  for (;;) {
-    try {
-      last = await fn();
-      if (last.ok) return last;
-    } catch (e) {
-      last = { got: `error: ${e.message.split('\n')[0]}` };
-    }
-    if (Date.now() > deadline) throw new Failure(`${what} (after ${timeoutMs / 1000} s; last seen: ${JSON.stringify(last && last.got)})`);
-    await sleep(100);
-  }
-}
 
 const jwtClaims = (t) => JSON.parse(Buffer.from(String(t).split('.')[1] || '', 'base64url').toString('utf8') || 'null');
 
@@ -189,19 +137,8 @@ async function signIn(base, resource, email, password) {
 }
 
 // ---------------------------------------------------------------------------------- MCP
-async function connect(deps, url, bearer) {
-  const client = new deps.Client(
-    { name: 'widgetry-gallery-browser-test', version: '0.1.0' },
-    { capabilities: { extensions: { 'io.modelcontextprotocol/ui': { mimeTypes: [MIME_MCP_APP] } } } },
-  );
-  const requestInit = bearer ? { headers: { authorization: `Bearer ${bearer}` } } : undefined;
-  try {
-    await client.connect(new deps.StreamableHTTPClientTransport(new URL(url), { requestInit }));
-  } catch (e) {
-    throw new Failure(`could not connect to ${url} with the MCP TypeScript SDK (${bearer ? 'signed in' : 'anonymous'}): ${e.message}`);
-  }
-  cleanups.push(() => client.close());
-  return client;
+function connect(deps, url, bearer) {
+  return connectMcp(deps, url, { name: 'widgetry-gallery-browser-test', bearer, who: bearer ? 'signed in' : 'anonymous' });
 }
 
 async function readWidget(client, uri, mime) {
@@ -225,52 +162,15 @@ async function gallery(client, who) {
 const byId = (result) => Object.fromEntries(result.structuredContent.images.map((i) => [i.id, i]));
 
 // ------------------------------------------------------------------------ harness server
-function startHarnessServer(client, calls, label) {
-  const files = {
-    '/harness.html': ['text/html; charset=utf-8', fs.readFileSync(path.join(HERE, 'harness.html'))],
-    '/harness.js': ['text/javascript; charset=utf-8', fs.readFileSync(path.join(HERE, 'harness.js'))],
-  };
-  const server = http.createServer((req, res) => {
-    const send = (status, type, body) => {
-      res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' });
-      res.end(body);
+/** The harness server for `client`; its calls go to `calls`, marked with `label`. */
+function startHarness(client, calls, label) {
+  return startHarnessServer((call) => client.callTool(call), (call) => {
+    const entry = { as: label, name: call.name, arguments: call.arguments, t: Date.now() };
+    calls.push(entry);
+    return (result, error) => {
+      if (result) entry.isError = !!result.isError;
+      else entry.error = error.message;
     };
-    const pathname = new URL(req.url, 'http://127.0.0.1').pathname;
-    if (req.method === 'GET' && files[pathname]) return send(200, ...files[pathname]);
-    if (req.method === 'GET' && pathname === '/favicon.ico') return send(204, 'text/plain', '');
-    if (req.method !== 'POST' || pathname !== '/call') return send(404, 'text/plain', 'not found');
-    let body = '';
-    req.setEncoding('utf8');
-    req.on('data', (chunk) => {
-      body += chunk;
-      if (body.length > 1_000_000) req.destroy();
-    });
-    req.on('end', async () => {
-      let call;
-      try {
-        call = JSON.parse(body);
-      } catch (e) {
-        return send(400, 'application/json', JSON.stringify({ error: `bad JSON: ${e.message}` }));
-      }
-      const entry = { as: label, name: call.name, arguments: call.arguments, t: Date.now() };
-      calls.push(entry);
-      try {
-        const result = await client.callTool({ name: call.name, arguments: call.arguments || {} });
-        entry.isError = !!result.isError;
-        send(200, 'application/json', JSON.stringify({ result }));
-      } catch (e) {
-        entry.error = e.message;
-        send(502, 'application/json', JSON.stringify({ error: `tools/call ${call.name} failed: ${e.message}` }));
-      }
-    });
-    return undefined;
-  });
-  return new Promise((resolve, reject) => {
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      cleanups.push(() => new Promise((r) => { server.closeAllConnections(); server.close(() => r()); }));
-      resolve(`http://127.0.0.1:${server.address().port}`);
-    });
   });
 }
 
@@ -354,10 +254,9 @@ function noProblems(w) {
 let current = null; // the page to capture on failure
 
 async function main() {
-  const opts = parseArgs(process.argv.slice(2));
+  const opts = parseArgs(process.argv.slice(2), ARGS);
   summary.url = opts.url;
   fs.mkdirSync(opts.artifacts, { recursive: true });
-  check(fs.existsSync(CHROMIUM), `${CHROMIUM} is missing: run ./scripts/test.sh (it installs Debian's chromium)`);
   const deps = loadDeps();
   const mcpUrl = new URL(opts.url);
   const origin = mcpUrl.origin;
@@ -402,9 +301,9 @@ async function main() {
   check(!anonGrant || !anonGrant.token, `an anonymous show_gallery must carry no widget token; got ${JSON.stringify(anonGrant)}`);
 
   const calls = [];
-  const userBase = await startHarnessServer(user, calls, 'user');
-  const anonBase = await startHarnessServer(anon, calls, 'anonymous');
-  const browser = await deps.chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 20_000 });
+  const userBase = await startHarness(user, calls, 'user');
+  const anonBase = await startHarness(anon, calls, 'anonymous');
+  const browser = await launchChromium(deps);
   cleanups.push(() => browser.close());
 
   // a. Signed out: counts, the sign-in prompt, and a click that explains itself.
@@ -580,34 +479,19 @@ async function main() {
   return opts;
 }
 
-async function cleanup() {
-  for (const fn of cleanups.reverse()) {
-    await Promise.race([Promise.resolve().then(fn).catch(() => {}), sleep(3000)]);
-  }
-}
-
-async function finish(error) {
-  summary.ms = Date.now() - started;
-  if (error) {
-    summary.ok = false;
-    summary.error = error.message;
+try {
+  summary.artifacts = parseArgs(process.argv.slice(2), ARGS).artifacts;
+} catch (_) { /* reported by main */ }
+runDriver({
+  name: 'gallery_browser',
+  summary,
+  overallMs: OVERALL_MS,
+  main,
+  async onFailure() {
     if (current) {
-      const file = path.join(summary.artifacts || path.join(ROOT, 'tests', 'artifacts'), 'gallery-failure.png');
+      const file = path.join(summary.artifacts || DEFAULT_ARTIFACTS, 'gallery-failure.png');
       await Promise.race([current.page.screenshot({ path: file }).catch(() => {}), sleep(3000)]);
       if (current.problems.length) summary.error += ` (page: ${current.problems.join(' | ')})`;
     }
-  }
-  await cleanup();
-  process.stdout.write(`${JSON.stringify(summary)}\n`);
-  if (error) {
-    process.stderr.write(`gallery_browser: FAILED: ${summary.error}\n`);
-    if (!(error instanceof Failure) && error.stack) process.stderr.write(`${error.stack}\n`);
-  }
-  process.exit(error ? 1 : 0);
-}
-
-try {
-  summary.artifacts = parseArgs(process.argv.slice(2)).artifacts;
-} catch (_) { /* reported by main */ }
-const overall = setTimeout(() => finish(new Failure(`timed out after ${OVERALL_MS / 1000} s`)), OVERALL_MS);
-main().then(() => { clearTimeout(overall); return finish(null); }, (e) => { clearTimeout(overall); return finish(e); });
+  },
+});

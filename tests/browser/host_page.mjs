@@ -24,52 +24,24 @@
 // $WIDGETRY_CHROMIUM (default /usr/bin/chromium). Everything is loopback; bounded to 110 s.
 import fs from 'node:fs';
 import path from 'node:path';
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
 
-const HERE = path.dirname(fileURLToPath(import.meta.url));
-const ROOT = path.resolve(HERE, '..', '..');
-const NODE_DIR = process.env.WIDGETRY_NODE_DIR || path.join(ROOT, 'tests', 'node');
-const CHROMIUM = process.env.WIDGETRY_CHROMIUM || '/usr/bin/chromium';
+import {
+  check, cleanups, Failure, launchChromium, loadDeps, luminance, parseArgs, poll,
+  runDriver, STEP_MS,
+} from './lib.mjs';
+
 const OVERALL_MS = 110_000;
-const STEP_MS = 15_000;
-const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const ARGS = {
+  script: 'host_page.mjs',
+  usage: '--url URL [--artifacts DIR] [--email E --password P]',
+  flags: ['--email', '--password'],
+};
 const BRIDGES = [
   { bridge: 'mcp-apps', theme: 'light' },
   { bridge: 'openai', theme: 'dark' },
 ];
 
-const started = Date.now();
 const summary = { ok: false, url: null, page: null, tools: [], bridges: {}, signIn: { ok: false } };
-const cleanups = [];
-
-class Failure extends Error {}
-function check(cond, message) {
-  if (!cond) throw new Failure(message);
-}
-
-function parseArgs(argv) {
-  const opts = { artifacts: path.join(ROOT, 'tests', 'artifacts') };
-  const flags = ['--url', '--artifacts', '--email', '--password'];
-  for (let i = 0; i < argv.length; i += 2) {
-    const [flag, value] = [argv[i], argv[i + 1]];
-    if (!flags.includes(flag)) throw new Failure(`unknown argument ${flag} (usage: --url URL [--artifacts DIR] [--email E --password P])`);
-    if (value === undefined) throw new Failure(`${flag} needs a value`);
-    opts[flag.slice(2)] = value;
-  }
-  check(opts.url, 'usage: node tests/browser/host_page.mjs --url http://127.0.0.1:PORT/mcp [--artifacts DIR]');
-  return opts;
-}
-
-function loadDeps() {
-  const require = createRequire(path.join(NODE_DIR, 'package.json'));
-  try {
-    return { chromium: require('playwright-core').chromium };
-  } catch (e) {
-    throw new Failure(`node packages missing in ${NODE_DIR} (${e.message.split('\n')[0]}): run ./scripts/test.sh (or npm ci in tests/node)`);
-  }
-}
 
 /** The demo user's credentials: flags, environment, or the server's start-up output. */
 function demoCredentials(opts) {
@@ -99,27 +71,6 @@ function demoCredentials(opts) {
     }
   }
   return { email, password };
-}
-
-async function poll(what, fn, timeoutMs = STEP_MS) {
-  const deadline = Date.now() + timeoutMs;
-  let last;
-  for (;;) {
-    try {
-      last = await fn();
-      if (last.ok) return last;
-    } catch (e) {
-      last = { got: `error: ${e.message.split('\n')[0]}` };
-    }
-    if (Date.now() > deadline) throw new Failure(`${what} (after ${timeoutMs / 1000} s; last seen: ${JSON.stringify(last && last.got)})`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-function luminance(rgb) {
-  const m = /rgba?\((\d+),\s*(\d+),\s*(\d+)/.exec(rgb || '');
-  if (!m) return null;
-  return (0.2126 * m[1] + 0.7152 * m[2] + 0.0722 * m[3]) / 255;
 }
 
 // ------------------------------------------------------------------------------ page helpers
@@ -379,13 +330,11 @@ async function signIn(page, problems, opts, artifacts) {
 
 // ---------------------------------------------------------------------------------- main
 async function main() {
-  const opts = parseArgs(process.argv.slice(2));
+  const opts = parseArgs(process.argv.slice(2), ARGS);
   summary.url = opts.url;
   const origin = new URL(opts.url).origin;
   fs.mkdirSync(opts.artifacts, { recursive: true });
-  check(fs.existsSync(CHROMIUM), `${CHROMIUM} is missing: run ./scripts/test.sh (it installs Debian's chromium)`);
-  const deps = loadDeps();
-  const browser = await deps.chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 20_000 });
+  const browser = await launchChromium(loadDeps({ mcp: false }));
   cleanups.push(() => browser.close());
   const context = await browser.newContext({ viewport: { width: 1440, height: 900 }, deviceScaleFactor: 1 });
   cleanups.push(() => context.close());
@@ -401,26 +350,4 @@ async function main() {
   summary.ok = true;
 }
 
-async function cleanup() {
-  for (const fn of cleanups.reverse()) {
-    await Promise.race([Promise.resolve().then(fn).catch(() => {}), new Promise((r) => setTimeout(r, 3000))]);
-  }
-}
-
-async function finish(error) {
-  summary.ms = Date.now() - started;
-  if (error) {
-    summary.ok = false;
-    summary.error = error.message;
-  }
-  await cleanup();
-  process.stdout.write(`${JSON.stringify(summary)}\n`);
-  if (error) {
-    process.stderr.write(`host_page: FAILED: ${error.message}\n`);
-    if (!(error instanceof Failure) && error.stack) process.stderr.write(`${error.stack}\n`);
-  }
-  process.exit(error ? 1 : 0);
-}
-
-const overall = setTimeout(() => finish(new Failure(`timed out after ${OVERALL_MS / 1000} s`)), OVERALL_MS);
-main().then(() => { clearTimeout(overall); return finish(null); }, (e) => { clearTimeout(overall); return finish(e); });
+runDriver({ name: 'host_page', summary, overallMs: OVERALL_MS, main });

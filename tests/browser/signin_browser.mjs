@@ -26,78 +26,26 @@
 // Finds node packages in $WIDGETRY_NODE_DIR (default tests/node) and chromium at
 // $WIDGETRY_CHROMIUM (default /usr/bin/chromium). Everything is loopback; bounded to 80 s.
 import fs from 'node:fs';
-import http from 'node:http';
 import path from 'node:path';
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
 
-const HERE = path.dirname(fileURLToPath(import.meta.url));
-const ROOT = path.resolve(HERE, '..', '..');
-const NODE_DIR = process.env.WIDGETRY_NODE_DIR || path.join(ROOT, 'tests', 'node');
-const CHROMIUM = process.env.WIDGETRY_CHROMIUM || '/usr/bin/chromium';
+import {
+  check, cleanups, connectMcp, DEFAULT_ARTIFACTS, launchChromium, loadDeps, luminance,
+  MIME_MCP_APP, parseArgs, poll, runDriver, sleep, startHarnessServer, STEP_MS,
+} from './lib.mjs';
+
 const OVERALL_MS = 80_000;
-const STEP_MS = 15_000;
-const MIME_MCP_APP = 'text/html;profile=mcp-app';
+const ARGS = {
+  script: 'signin_browser.mjs',
+  usage: '--url URL --email E --password P --server-log FILE [--artifacts DIR]',
+  flags: ['--email', '--password', '--server-log'],
+  required: ['url', 'email', 'password', 'serverLog'],
+  fromEnv: { email: 'WIDGETRY_DEMO_EMAIL', password: 'WIDGETRY_DEMO_PASSWORD' },
+};
 const META_KEY = 'widgetry/signin';
-const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
-const started = Date.now();
 const summary = { ok: false, url: null, sessions: [], screenshots: [] };
-const cleanups = [];
 let current = null; // the page to capture on failure
-let artifactsDir = path.join(ROOT, 'tests', 'artifacts');
-
-class Failure extends Error {}
-function check(cond, message) {
-  if (!cond) throw new Failure(message);
-}
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-function parseArgs(argv) {
-  const opts = { artifacts: artifactsDir };
-  const flags = ['--url', '--artifacts', '--email', '--password', '--server-log'];
-  for (let i = 0; i < argv.length; i += 2) {
-    const [flag, value] = [argv[i], argv[i + 1]];
-    if (!flags.includes(flag)) throw new Failure(`unknown argument ${flag} (usage: --url URL --email E --password P --server-log FILE [--artifacts DIR])`);
-    if (value === undefined) throw new Failure(`${flag} needs a value`);
-    opts[flag.slice(2).replace('-log', 'Log')] = value;
-  }
-  opts.email = opts.email || process.env.WIDGETRY_DEMO_EMAIL;
-  opts.password = opts.password || process.env.WIDGETRY_DEMO_PASSWORD;
-  check(opts.url && opts.email && opts.password && opts.serverLog,
-    'usage: node tests/browser/signin_browser.mjs --url http://127.0.0.1:PORT/mcp --email E --password P --server-log FILE [--artifacts DIR]');
-  return opts;
-}
-
-function loadDeps() {
-  const require = createRequire(path.join(NODE_DIR, 'package.json'));
-  try {
-    return {
-      chromium: require('playwright-core').chromium,
-      Client: require('@modelcontextprotocol/sdk/client/index.js').Client,
-      StreamableHTTPClientTransport: require('@modelcontextprotocol/sdk/client/streamableHttp.js').StreamableHTTPClientTransport,
-      CallToolResultSchema: require('@modelcontextprotocol/sdk/types.js').CallToolResultSchema,
-    };
-  } catch (e) {
-    throw new Failure(`node packages missing in ${NODE_DIR} (${e.message.split('\n')[0]}): run ./scripts/test.sh (or npm ci in tests/node)`);
-  }
-}
-
-async function poll(what, fn, timeoutMs = STEP_MS) {
-  const deadline = Date.now() + timeoutMs;
-  let last;
-  for (;;) {
-    try {
-      last = await fn();
-      if (last.ok) return last;
-    } catch (e) {
-      last = { got: `error: ${e.message.split('\n')[0]}` };
-    }
-    if (Date.now() > deadline) throw new Failure(`${what} (after ${timeoutMs / 1000} s; last seen: ${JSON.stringify(last && last.got)})`);
-    await sleep(100);
-  }
-}
+let artifactsDir = DEFAULT_ARTIFACTS;
 
 // ------------------------------------------------------------------------ server log
 const logSize = (file) => { try { return fs.statSync(file).size; } catch (_) { return 0; } };
@@ -115,16 +63,7 @@ function codeFrom(file, from, email) {
 
 // ---------------------------------------------------------------------------------- MCP
 async function prepare(deps, url) {
-  const client = new deps.Client(
-    { name: 'widgetry-signin-browser-test', version: '0.1.0' },
-    { capabilities: { extensions: { 'io.modelcontextprotocol/ui': { mimeTypes: [MIME_MCP_APP] } } } },
-  );
-  try {
-    await client.connect(new deps.StreamableHTTPClientTransport(new URL(url)));
-  } catch (e) {
-    throw new Failure(`could not connect to ${url} with the MCP TypeScript SDK: ${e.message}`);
-  }
-  cleanups.push(() => client.close());
+  const client = await connectMcp(deps, url, { name: 'widgetry-signin-browser-test' });
   const { tools } = await client.listTools();
   const names = tools.map((t) => t.name);
   for (const n of ['create_session', 'authenticate', 'auth_status']) check(names.includes(n), `tools/list has no ${n} (tools: ${names.join(', ')}); the showcase registers sign-in with its embedded authorization server`);
@@ -197,50 +136,7 @@ async function expectSignedIn(client, sessionId, email, name, where) {
 }
 
 // ------------------------------------------------------------------------ harness server
-function startHarnessServer(client, calls) {
-  const files = {
-    '/harness.html': ['text/html; charset=utf-8', fs.readFileSync(path.join(HERE, 'harness.html'))],
-    '/harness.js': ['text/javascript; charset=utf-8', fs.readFileSync(path.join(HERE, 'harness.js'))],
-  };
-  const server = http.createServer((req, res) => {
-    const send = (status, type, body) => {
-      res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' });
-      res.end(body);
-    };
-    const pathname = new URL(req.url, 'http://127.0.0.1').pathname;
-    if (req.method === 'GET' && files[pathname]) return send(200, ...files[pathname]);
-    if (req.method === 'GET' && pathname === '/favicon.ico') return send(204, 'text/plain', '');
-    if (req.method !== 'POST' || pathname !== '/call') return send(404, 'text/plain', 'not found');
-    let body = '';
-    req.setEncoding('utf8');
-    req.on('data', (chunk) => { body += chunk; if (body.length > 1_000_000) req.destroy(); });
-    req.on('end', async () => {
-      let call;
-      try { call = JSON.parse(body); } catch (e) { return send(400, 'application/json', JSON.stringify({ error: `bad JSON: ${e.message}` })); }
-      calls.push({ name: call.name, arguments: call.arguments });
-      try {
-        send(200, 'application/json', JSON.stringify({ result: await client.request({ method: 'tools/call', params: { name: call.name, arguments: call.arguments || {} } }, callToolResultSchema) }));
-      } catch (e) {
-        send(502, 'application/json', JSON.stringify({ error: `tools/call ${call.name} failed: ${e.message}` }));
-      }
-    });
-    return undefined;
-  });
-  return new Promise((resolve, reject) => {
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      cleanups.push(() => new Promise((r) => { server.closeAllConnections(); server.close(() => r()); }));
-      resolve(`http://127.0.0.1:${server.address().port}`);
-    });
-  });
-}
-
 // ------------------------------------------------------------------------------- browser
-function luminance(rgb) {
-  const m = /rgba?\((\d+),\s*(\d+),\s*(\d+)/.exec(rgb || '');
-  return m ? (0.2126 * m[1] + 0.7152 * m[2] + 0.0722 * m[3]) / 255 : null;
-}
-
 // The Widgetry host page renders widgets in sandbox="allow-scripts allow-forms".
 const SANDBOX = 'allow-scripts allow-forms';
 
@@ -339,11 +235,10 @@ async function expectDone(w, name, email) {
 const NAME = 'Demo User';
 
 async function main() {
-  const opts = parseArgs(process.argv.slice(2));
+  const opts = parseArgs(process.argv.slice(2), ARGS);
   artifactsDir = opts.artifacts;
   summary.url = opts.url;
   fs.mkdirSync(opts.artifacts, { recursive: true });
-  check(fs.existsSync(CHROMIUM), `${CHROMIUM} is missing: run ./scripts/test.sh (it installs Debian's chromium)`);
   check(fs.existsSync(opts.serverLog), `--server-log ${opts.serverLog} does not exist (the showcase's stderr goes there)`);
   const deps = loadDeps();
   callToolResultSchema = deps.CallToolResultSchema;
@@ -352,8 +247,11 @@ async function main() {
   check(csp && Array.isArray(csp.connectDomains) && csp.connectDomains.includes(origin),
     `the sign-in widget's _meta.ui.csp.connectDomains should include ${origin} (it posts there); got ${JSON.stringify(csp)}`);
   const calls = [];
-  const base = await startHarnessServer(client, calls);
-  const browser = await deps.chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 20_000 });
+  const base = await startHarnessServer(
+    (call) => client.request({ method: 'tools/call', params: call }, callToolResultSchema),
+    (call) => { calls.push({ name: call.name, arguments: call.arguments }); },
+  );
+  const browser = await launchChromium(deps);
   cleanups.push(() => browser.close());
 
   // 1. Light: wrong password, then the right one, then the code typed digit by digit.
@@ -446,30 +344,15 @@ async function main() {
   summary.ok = true;
 }
 
-async function cleanup() {
-  for (const fn of cleanups.reverse()) {
-    await Promise.race([Promise.resolve().then(fn).catch(() => {}), sleep(3000)]);
-  }
-}
-
-async function finish(error) {
-  summary.ms = Date.now() - started;
-  if (error) {
-    summary.ok = false;
-    summary.error = error.message;
+runDriver({
+  name: 'signin_browser',
+  summary,
+  overallMs: OVERALL_MS,
+  main,
+  async onFailure() {
     if (current) {
       await Promise.race([current.page.screenshot({ path: path.join(artifactsDir, 'signin-failure.png') }).catch(() => {}), sleep(3000)]);
       if (current.problems.length) summary.error += ` (page: ${current.problems.join(' | ')})`;
     }
-  }
-  await cleanup();
-  process.stdout.write(`${JSON.stringify(summary)}\n`);
-  if (error) {
-    process.stderr.write(`signin_browser: FAILED: ${summary.error}\n`);
-    if (!(error instanceof Failure) && error.stack) process.stderr.write(`${error.stack}\n`);
-  }
-  process.exit(error ? 1 : 0);
-}
-
-const overall = setTimeout(() => finish(new Failure(`timed out after ${OVERALL_MS / 1000} s`)), OVERALL_MS);
-main().then(() => { clearTimeout(overall); return finish(null); }, (e) => { clearTimeout(overall); return finish(e); });
+  },
+});

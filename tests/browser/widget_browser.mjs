@@ -20,74 +20,21 @@
 // $WIDGETRY_CHROMIUM (default /usr/bin/chromium). Everything is loopback; the run is bounded
 // to 55 s.
 import fs from 'node:fs';
-import http from 'node:http';
 import path from 'node:path';
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
 
-const HERE = path.dirname(fileURLToPath(import.meta.url));
-const ROOT = path.resolve(HERE, '..', '..');
-const NODE_DIR = process.env.WIDGETRY_NODE_DIR || path.join(ROOT, 'tests', 'node');
-const CHROMIUM = process.env.WIDGETRY_CHROMIUM || '/usr/bin/chromium';
+import {
+  check, cleanups, connectMcp, Failure, launchChromium, loadDeps, luminance, MIME_MCP_APP,
+  MIME_SKYBRIDGE, parseArgs, poll, runDriver, startHarnessServer, STEP_MS,
+} from './lib.mjs';
+
 const OVERALL_MS = 55_000;
-const STEP_MS = 15_000;
-const MIME_MCP_APP = 'text/html;profile=mcp-app';
-const MIME_SKYBRIDGE = 'text/html+skybridge';
-const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const ARGS = { script: 'widget_browser.mjs', usage: '--url URL [--artifacts DIR]' };
 const BRIDGES = [
   { bridge: 'mcp-apps', theme: 'dark', htmlKey: 'mcpApp' },
   { bridge: 'openai', theme: 'light', htmlKey: 'skybridge' },
 ];
 
-const started = Date.now();
 const summary = { ok: false, url: null, tools: [], resourceUri: null, outputTemplate: null, items: 0, bridges: {} };
-const cleanups = [];
-
-class Failure extends Error {}
-function check(cond, message) {
-  if (!cond) throw new Failure(message);
-}
-
-function parseArgs(argv) {
-  const opts = { artifacts: path.join(ROOT, 'tests', 'artifacts') };
-  for (let i = 0; i < argv.length; i += 2) {
-    const [flag, value] = [argv[i], argv[i + 1]];
-    if (flag !== '--url' && flag !== '--artifacts') throw new Failure(`unknown argument ${flag} (usage: --url URL [--artifacts DIR])`);
-    if (value === undefined) throw new Failure(`${flag} needs a value`);
-    opts[flag.slice(2)] = value;
-  }
-  check(opts.url, 'usage: node tests/browser/widget_browser.mjs --url http://127.0.0.1:PORT/mcp [--artifacts DIR]');
-  return opts;
-}
-
-function loadDeps() {
-  const require = createRequire(path.join(NODE_DIR, 'package.json'));
-  try {
-    return {
-      chromium: require('playwright-core').chromium,
-      Client: require('@modelcontextprotocol/sdk/client/index.js').Client,
-      StreamableHTTPClientTransport: require('@modelcontextprotocol/sdk/client/streamableHttp.js').StreamableHTTPClientTransport,
-    };
-  } catch (e) {
-    throw new Failure(`node packages missing in ${NODE_DIR} (${e.message.split('\n')[0]}): run ./scripts/test.sh (or npm ci in tests/node)`);
-  }
-}
-
-async function poll(what, fn, timeoutMs = STEP_MS) {
-  const deadline = Date.now() + timeoutMs;
-  let last;
-  for (;;) {
-    try {
-      last = await fn();
-      if (last.ok) return last;
-    } catch (e) {
-      last = { got: `error: ${e.message.split('\n')[0]}` };
-    }
-    if (Date.now() > deadline) throw new Failure(`${what} (after ${timeoutMs / 1000} s; last seen: ${JSON.stringify(last && last.got)})`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 // ---------------------------------------------------------------------------------- MCP side
 async function readWidget(client, uri, mime, field) {
@@ -108,16 +55,7 @@ async function readWidget(client, uri, mime, field) {
 }
 
 async function prepare(deps, url) {
-  const client = new deps.Client(
-    { name: 'widgetry-browser-test', version: '0.1.0' },
-    { capabilities: { extensions: { 'io.modelcontextprotocol/ui': { mimeTypes: [MIME_MCP_APP] } } } },
-  );
-  try {
-    await client.connect(new deps.StreamableHTTPClientTransport(new URL(url)));
-  } catch (e) {
-    throw new Failure(`could not connect to ${url} with the MCP TypeScript SDK: ${e.message}`);
-  }
-  cleanups.push(() => client.close());
+  const client = await connectMcp(deps, url, { name: 'widgetry-browser-test' });
 
   const { tools } = await client.listTools();
   summary.tools = tools.map((t) => t.name);
@@ -157,59 +95,7 @@ async function prepare(deps, url) {
 }
 
 // ------------------------------------------------------------------------ harness server
-function startHarnessServer(client, calls) {
-  const files = {
-    '/harness.html': ['text/html; charset=utf-8', fs.readFileSync(path.join(HERE, 'harness.html'))],
-    '/harness.js': ['text/javascript; charset=utf-8', fs.readFileSync(path.join(HERE, 'harness.js'))],
-  };
-  const server = http.createServer((req, res) => {
-    const send = (status, type, body) => {
-      res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' });
-      res.end(body);
-    };
-    const pathname = new URL(req.url, 'http://127.0.0.1').pathname;
-    if (req.method === 'GET' && files[pathname]) return send(200, ...files[pathname]);
-    if (req.method === 'GET' && pathname === '/favicon.ico') return send(204, 'text/plain', '');
-    if (req.method !== 'POST' || pathname !== '/call') return send(404, 'text/plain', 'not found');
-    let body = '';
-    req.setEncoding('utf8');
-    req.on('data', (chunk) => {
-      body += chunk;
-      if (body.length > 1_000_000) req.destroy();
-    });
-    req.on('end', async () => {
-      let call;
-      try {
-        call = JSON.parse(body);
-      } catch (e) {
-        return send(400, 'application/json', JSON.stringify({ error: `bad JSON: ${e.message}` }));
-      }
-      calls.push({ name: call.name, arguments: call.arguments });
-      try {
-        const result = await client.callTool({ name: call.name, arguments: call.arguments || {} });
-        send(200, 'application/json', JSON.stringify({ result }));
-      } catch (e) {
-        send(502, 'application/json', JSON.stringify({ error: `tools/call ${call.name} failed: ${e.message}` }));
-      }
-    });
-    return undefined;
-  });
-  return new Promise((resolve, reject) => {
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      cleanups.push(() => new Promise((r) => { server.closeAllConnections(); server.close(() => r()); }));
-      resolve(`http://127.0.0.1:${server.address().port}`);
-    });
-  });
-}
-
 // ------------------------------------------------------------------------------- browser
-function luminance(rgb) {
-  const m = /rgba?\((\d+),\s*(\d+),\s*(\d+)/.exec(rgb || '');
-  if (!m) return null;
-  return (0.2126 * m[1] + 0.7152 * m[2] + 0.0722 * m[3]) / 255;
-}
-
 async function runBridge(browser, base, spec, data, calls, artifacts) {
   const { bridge, theme } = spec;
   const out = { theme, items: 0, detail: null, screenshot: null };
@@ -324,40 +210,19 @@ async function runBridge(browser, base, spec, data, calls, artifacts) {
 
 // ---------------------------------------------------------------------------------- main
 async function main() {
-  const opts = parseArgs(process.argv.slice(2));
+  const opts = parseArgs(process.argv.slice(2), ARGS);
   summary.url = opts.url;
   fs.mkdirSync(opts.artifacts, { recursive: true });
-  check(fs.existsSync(CHROMIUM), `${CHROMIUM} is missing: run ./scripts/test.sh (it installs Debian's chromium)`);
   const deps = loadDeps();
   const data = await prepare(deps, opts.url);
   const calls = [];
-  const base = await startHarnessServer(data.client, calls);
-  const browser = await deps.chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 20_000 });
+  const base = await startHarnessServer((call) => data.client.callTool(call), (call) => {
+    calls.push({ name: call.name, arguments: call.arguments });
+  });
+  const browser = await launchChromium(deps);
   cleanups.push(() => browser.close());
   for (const spec of BRIDGES) await runBridge(browser, base, spec, data, calls, opts.artifacts);
   summary.ok = true;
 }
 
-async function cleanup() {
-  for (const fn of cleanups.reverse()) {
-    await Promise.race([Promise.resolve().then(fn).catch(() => {}), new Promise((r) => setTimeout(r, 3000))]);
-  }
-}
-
-async function finish(error) {
-  summary.ms = Date.now() - started;
-  if (error) {
-    summary.ok = false;
-    summary.error = error.message;
-  }
-  await cleanup();
-  process.stdout.write(`${JSON.stringify(summary)}\n`);
-  if (error) {
-    process.stderr.write(`widget_browser: FAILED: ${error.message}\n`);
-    if (!(error instanceof Failure) && error.stack) process.stderr.write(`${error.stack}\n`);
-  }
-  process.exit(error ? 1 : 0);
-}
-
-const overall = setTimeout(() => finish(new Failure(`timed out after ${OVERALL_MS / 1000} s`)), OVERALL_MS);
-main().then(() => { clearTimeout(overall); return finish(null); }, (e) => { clearTimeout(overall); return finish(e); });
+runDriver({ name: 'widget_browser', summary, overallMs: OVERALL_MS, main });

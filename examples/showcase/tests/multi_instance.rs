@@ -18,18 +18,19 @@
 //! 127.0.0.1:6379 with `redis-cli`/`redis-server`; `./scripts/test.sh` starts both. Every
 //! process the tests start is killed when they end, pass or fail.
 
-use std::fs::File;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+mod support;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{mpsc, Mutex};
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
 use std::thread;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+use support::{free_port, unique, Showcase, TempDir, DEMO_EMAIL};
 
-const DEMO_EMAIL: &str = "demo@widgetry.dev";
 const DEMO_NAME: &str = "Demo User";
 const PROTOCOL: &str = "2025-06-18";
 const PG_ADDR: &str = "127.0.0.1:5432";
@@ -45,114 +46,34 @@ static REDIS: Mutex<()> = Mutex::new(());
 
 // ------------------------------------------------------------------------- processes
 
-/// Kills the child process when dropped, so no server outlives a failed assertion.
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn unique(tag: &str) -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    format!("widgetry_{tag}_{}_{nanos}", std::process::id())
-}
-
-/// A fresh directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> Self {
-        let dir = std::env::temp_dir().join(unique(tag));
-        std::fs::create_dir_all(&dir).expect("create a temp dir");
-        Self(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    listener.local_addr().expect("local addr").port()
-}
-
 /// One running showcase.
 struct Instance {
     name: &'static str,
     base: String,
     log: PathBuf,
-    _child: KillOnDrop,
+    _showcase: Showcase,
 }
 
 impl Instance {
     /// Starts `showcase --port N` with `env`, its stderr in `<logs>/<name>.log`, and waits for
     /// `listening on http://127.0.0.1:N/mcp`.
     fn start(name: &'static str, logs: &Path, env: &[(&str, &str)]) -> Self {
-        let port = free_port();
         let log = logs.join(format!("{name}.log"));
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_showcase"));
-        cmd.args(["--port", &port.to_string()])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(File::create(&log).expect("create the server log"));
-        for var in [
-            "AUTHORIZATION_SERVER_URL",
-            "RESOURCE_SERVER_URL",
-            "AUTH_AUDIENCE",
-            "WIDGETRY_DATABASE_URL",
-            "WIDGETRY_SESSION_STORE_URL",
-        ] {
-            cmd.env_remove(var);
-        }
-        cmd.envs(env.iter().copied());
-        let mut child = cmd.spawn().expect("spawn the showcase binary");
-        let stdout = child.stdout.take().expect("showcase stdout");
-        let guard = KillOnDrop(child);
-        let (tx, rx) = mpsc::channel();
-        thread::spawn(move || {
-            let mut sent = false;
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if !sent {
-                    if let Some(rest) = line.trim().strip_prefix("listening on ") {
-                        let _ = tx.send(rest.trim().to_string());
-                        sent = true;
-                    }
-                }
-            }
-        });
-        let url = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|e| {
-            panic!(
-                "instance {name} (showcase --port {port}) did not print `listening on …` ({e}); its stderr:\n{}",
-                std::fs::read_to_string(&log).unwrap_or_default()
-            )
-        });
-        let base = url
-            .strip_suffix("/mcp")
-            .unwrap_or_else(|| panic!("unexpected listen URL {url}"))
-            .to_string();
-        assert_eq!(base, format!("http://127.0.0.1:{port}"), "listen address");
+        let showcase = Showcase::on_port(free_port())
+            .envs(env.iter().copied())
+            .stderr_to(&log)
+            .try_start()
+            .unwrap_or_else(|e| panic!("instance {name}: {e}"));
         Instance {
             name,
-            base,
+            base: showcase.base().to_string(),
             log,
-            _child: guard,
+            _showcase: showcase,
         }
     }
 
     fn stderr_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(30)..].join("\n")
+        support::tail(&self.log, 30)
     }
 }
 

@@ -20,19 +20,19 @@
 //! PostgreSQL test needs the server `./scripts/test.sh` starts on 127.0.0.1:5432 (user
 //! `postgres`, trusted on loopback) and `psql`; it creates and drops its own database.
 
-use std::collections::hash_map::RandomState;
-use std::hash::{BuildHasher, Hasher};
-use std::io::{BufRead, BufReader, Read};
-use std::net::TcpListener;
+mod support;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{mpsc, Arc, Mutex};
+use std::process::{Command, Stdio};
 use std::thread;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use support::{
+    free_port, node_dir, run_with_timeout, unique, workspace_root, Showcase, TempDir,
+    DEMO_EMAIL as EMAIL,
+};
 
-const EMAIL: &str = "demo@widgetry.dev";
 const PASSWORD: &str = "interop-Demo-pw-7";
 /// Every test finishes within this, whatever hangs.
 const TEST_BUDGET: Duration = Duration::from_secs(60);
@@ -40,25 +40,6 @@ const SETUP_HINT: &str =
     "run ./scripts/test.sh (or ./scripts/test.sh --setup-only) to install the official SDK clients";
 const POSTGRES_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 const POSTGRES_BASE_URL: &str = "postgres://postgres@127.0.0.1:5432";
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .expect("workspace root (two levels above examples/showcase)")
-}
-
-fn random_suffix() -> String {
-    let mut h = RandomState::new().build_hasher();
-    h.write_u128(
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0),
-    );
-    h.write_u32(std::process::id());
-    format!("{:016x}", h.finish())
-}
 
 /// The test's time budget.
 #[derive(Clone, Copy)]
@@ -80,33 +61,6 @@ impl Deadline {
     }
 }
 
-/// A directory removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("widgetry-oauth-{tag}-{}", random_suffix()));
-        std::fs::create_dir_all(&dir).expect("create a temporary directory");
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// Kills the child process when dropped.
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 // ------------------------------------------------------------------------ PostgreSQL
 
 /// A fresh database on the machine's PostgreSQL, dropped (with its connections) at the end.
@@ -124,7 +78,7 @@ fn psql(sql: &str) -> std::io::Result<std::process::Output> {
 
 impl PgDatabase {
     fn create() -> Self {
-        let name = format!("widgetry_t_{}", random_suffix());
+        let name = unique("t");
         match psql(&format!("CREATE DATABASE {name}")) {
             Ok(out) if out.status.success() => PgDatabase { name },
             Ok(out) => panic!(
@@ -179,186 +133,73 @@ struct ShowcaseConfig {
     database_url: Option<String>,
 }
 
-/// A running showcase; killed when dropped.
-struct Showcase {
-    guard: Option<KillOnDrop>,
-    url: String,
-    output: Arc<Mutex<Vec<String>>>,
+/// Starts the showcase on a free port; retries on another port if the one picked was
+/// taken before the showcase could bind it.
+fn start_fresh(
+    data_dir: &Path,
+    database_url: Option<String>,
+    deadline: Deadline,
+) -> (Showcase, ShowcaseConfig) {
+    let mut last = String::new();
+    for _ in 0..3 {
+        let config = ShowcaseConfig {
+            port: free_port(),
+            data_dir: data_dir.to_path_buf(),
+            database_url: database_url.clone(),
+        };
+        match try_start(&config, deadline) {
+            Ok(s) => return (s, config),
+            Err(why) => last = why,
+        }
+    }
+    panic!("the showcase did not start (3 tries): {last}");
 }
 
-enum StartError {
-    /// It exited before listening (the port may have been taken meanwhile).
-    Exited(String),
+/// Starts it again with the same configuration (same port: the resource URL, and so
+/// every token's audience, contains it).
+fn restart(config: &ShowcaseConfig, deadline: Deadline) -> Showcase {
+    let mut last = String::new();
+    for _ in 0..5 {
+        match try_start(config, deadline) {
+            Ok(s) => return s,
+            Err(why) => {
+                last = why;
+                thread::sleep(Duration::from_millis(300));
+            }
+        }
+    }
+    panic!(
+        "the showcase did not restart on port {}: {last}",
+        config.port
+    );
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("bind 127.0.0.1:0 to find a free port")
-        .port()
+/// Starts it (the embedded authorization server at the showcase's own origin, whatever
+/// this shell has set) and waits for `listening on` and the demo user; `Err` when it
+/// exited before (the port may have been taken meanwhile).
+fn try_start(config: &ShowcaseConfig, deadline: Deadline) -> Result<Showcase, String> {
+    let mut launch = Showcase::on_port(config.port)
+        .env("WIDGETRY_DATA_DIR", &config.data_dir)
+        .env("WIDGETRY_DEMO_PASSWORD", PASSWORD)
+        .wait_for_demo_user()
+        .timeout(deadline.left(Duration::from_secs(30), "the showcase started"));
+    if let Some(url) = &config.database_url {
+        launch = launch.env("WIDGETRY_DATABASE_URL", url);
+    }
+    let showcase = launch.try_start()?;
+    assert_eq!(
+        showcase.demo_user.as_deref(),
+        Some(format!("{EMAIL} / {PASSWORD}").as_str()),
+        "the showcase should print the demo user with WIDGETRY_DEMO_PASSWORD{}",
+        output_tail(&showcase)
+    );
+    Ok(showcase)
 }
 
-impl Showcase {
-    /// Starts the showcase on a free port; retries on another port if the one picked was
-    /// taken before the showcase could bind it.
-    fn start_fresh(
-        data_dir: &Path,
-        database_url: Option<String>,
-        deadline: Deadline,
-    ) -> (Self, ShowcaseConfig) {
-        let mut last = String::new();
-        for _ in 0..3 {
-            let config = ShowcaseConfig {
-                port: free_port(),
-                data_dir: data_dir.to_path_buf(),
-                database_url: database_url.clone(),
-            };
-            match Showcase::try_start(&config, deadline) {
-                Ok(s) => return (s, config),
-                Err(StartError::Exited(why)) => last = why,
-            }
-        }
-        panic!("the showcase did not start (3 tries): {last}");
-    }
-
-    /// Starts it again with the same configuration (same port: the resource URL, and so
-    /// every token's audience, contains it).
-    fn restart(config: &ShowcaseConfig, deadline: Deadline) -> Self {
-        let mut last = String::new();
-        for _ in 0..5 {
-            match Showcase::try_start(config, deadline) {
-                Ok(s) => return s,
-                Err(StartError::Exited(why)) => {
-                    last = why;
-                    thread::sleep(Duration::from_millis(300));
-                }
-            }
-        }
-        panic!(
-            "the showcase did not restart on port {}: {last}",
-            config.port
-        );
-    }
-
-    fn try_start(config: &ShowcaseConfig, deadline: Deadline) -> Result<Self, StartError> {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_showcase"));
-        cmd.args(["--port", &config.port.to_string()])
-            .env("WIDGETRY_DATA_DIR", &config.data_dir)
-            .env("WIDGETRY_DEMO_PASSWORD", PASSWORD);
-        // The embedded server at the showcase's own origin, whatever this shell has set.
-        for var in [
-            "AUTHORIZATION_SERVER_URL",
-            "RESOURCE_SERVER_URL",
-            "AUTH_AUDIENCE",
-            "AUTH_REQUIRED_SCOPES",
-            "WIDGETRY_DATABASE_URL",
-            "WIDGETRY_SESSION_STORE_URL",
-        ] {
-            cmd.env_remove(var);
-        }
-        if let Some(url) = &config.database_url {
-            cmd.env("WIDGETRY_DATABASE_URL", url);
-        }
-        let mut child = cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn {}: {e}", env!("CARGO_BIN_EXE_showcase")));
-        let stdout = child.stdout.take().expect("piped stdout");
-        let stderr = child.stderr.take().expect("piped stderr");
-        let mut guard = KillOnDrop(child);
-        let output = Arc::new(Mutex::new(Vec::new()));
-        let (tx, rx) = mpsc::channel();
-        {
-            let output = output.clone();
-            thread::spawn(move || {
-                let mut url = None;
-                for line in BufReader::new(stdout).lines() {
-                    let Ok(line) = line else { break };
-                    if let Some(rest) = line.trim().strip_prefix("listening on ") {
-                        url = Some(rest.trim().to_string());
-                    }
-                    // The demo user's line comes after `listening on`: wait for both.
-                    if let (Some(u), Some(demo)) = (&url, line.trim().strip_prefix("demo user: ")) {
-                        let _ = tx.send((u.clone(), demo.to_string()));
-                    }
-                    output.lock().unwrap_or_else(|p| p.into_inner()).push(line);
-                }
-            });
-        }
-        {
-            let output = output.clone();
-            thread::spawn(move || {
-                for line in BufReader::new(stderr).lines() {
-                    let Ok(line) = line else { break };
-                    output
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .push(format!("[stderr] {line}"));
-                }
-            });
-        }
-        let tail = |output: &Arc<Mutex<Vec<String>>>| tail_of(output);
-        let wait = deadline.left(Duration::from_secs(30), "the showcase started");
-        match rx.recv_timeout(wait) {
-            Ok((url, demo)) => {
-                let expected = format!("http://127.0.0.1:{}/mcp", config.port);
-                assert_eq!(
-                    url,
-                    expected,
-                    "the showcase listens elsewhere{}",
-                    tail(&output)
-                );
-                assert_eq!(
-                    demo,
-                    format!("{EMAIL} / {PASSWORD}"),
-                    "the showcase should print the demo user with WIDGETRY_DEMO_PASSWORD{}",
-                    tail(&output)
-                );
-                Ok(Showcase {
-                    guard: Some(guard),
-                    url,
-                    output,
-                })
-            }
-            Err(mpsc::RecvTimeoutError::Disconnected) => {
-                let _ = guard.0.wait();
-                thread::sleep(Duration::from_millis(100));
-                Err(StartError::Exited(format!(
-                    "showcase --port {} exited before printing `listening on` and the demo user{}",
-                    config.port,
-                    tail(&output)
-                )))
-            }
-            Err(mpsc::RecvTimeoutError::Timeout) => panic!(
-                "showcase --port {} printed no `listening on` + `demo user:` within {wait:?}{}",
-                config.port,
-                tail(&output)
-            ),
-        }
-    }
-
-    fn issuer(&self) -> &str {
-        self.url.trim_end_matches("/mcp")
-    }
-
-    /// Stops it (as a crash or a deploy would: SIGKILL) and waits until it is gone.
-    fn stop(&mut self) {
-        drop(self.guard.take());
-    }
-
-    fn tail(&self) -> String {
-        tail_of(&self.output)
-    }
-}
-
-fn tail_of(output: &Arc<Mutex<Vec<String>>>) -> String {
-    let lines = output.lock().unwrap_or_else(|p| p.into_inner());
-    let from = lines.len().saturating_sub(40);
+fn output_tail(showcase: &Showcase) -> String {
     format!(
         "\n--- showcase output (last lines) ---\n{}\n---",
-        lines[from..].join("\n")
+        showcase.tail(40)
     )
 }
 
@@ -394,9 +235,7 @@ impl Sdk {
                 cmd
             }
             Sdk::TypeScript => {
-                let node_dir = std::env::var_os("WIDGETRY_NODE_DIR")
-                    .map(PathBuf::from)
-                    .unwrap_or_else(|| root.join("tests/node"));
+                let node_dir = node_dir(&root);
                 let sdk = node_dir.join("node_modules/@modelcontextprotocol/sdk/package.json");
                 assert!(
                     sdk.exists(),
@@ -426,11 +265,12 @@ impl Sdk {
             cmd.arg("--token-file").arg(f);
         }
         let limit = deadline.left(Duration::from_secs(45), &format!("the {self:?} client ran"));
+        cmd.current_dir(workspace_root());
         let (ok, stdout, stderr) = run_with_timeout(cmd, limit);
         assert!(
             ok,
             "the {self:?} SDK client failed\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}{}",
-            showcase.tail()
+            output_tail(showcase)
         );
         let line = stdout
             .lines()
@@ -440,53 +280,6 @@ impl Sdk {
         serde_json::from_str(line).unwrap_or_else(|e| {
             panic!("the {self:?} client's last line is not JSON ({e}):\n{stdout}\n--- stderr ---\n{stderr}")
         })
-    }
-}
-
-/// Runs a command to completion within `timeout`; returns (success, stdout, stderr).
-fn run_with_timeout(mut cmd: Command, timeout: Duration) -> (bool, String, String) {
-    let child = cmd
-        .current_dir(workspace_root())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}: {SETUP_HINT}"));
-    let mut guard = KillOnDrop(child);
-    let mut out_pipe = guard.0.stdout.take().expect("stdout");
-    let mut err_pipe = guard.0.stderr.take().expect("stderr");
-    let out = thread::spawn(move || {
-        let mut s = String::new();
-        let _ = out_pipe.read_to_string(&mut s);
-        s
-    });
-    let err = thread::spawn(move || {
-        let mut s = String::new();
-        let _ = err_pipe.read_to_string(&mut s);
-        s
-    });
-    let deadline = Instant::now() + timeout;
-    let status = loop {
-        if let Some(status) = guard.0.try_wait().expect("wait for the client") {
-            break Some(status);
-        }
-        if Instant::now() > deadline {
-            break None;
-        }
-        thread::sleep(Duration::from_millis(50));
-    };
-    drop(guard);
-    let (stdout, stderr) = (
-        out.join().unwrap_or_default(),
-        err.join().unwrap_or_default(),
-    );
-    match status {
-        Some(s) => (s.success(), stdout, stderr),
-        None => (
-            false,
-            stdout,
-            format!("{stderr}\n(killed after {timeout:?})"),
-        ),
     }
 }
 
@@ -519,7 +312,7 @@ fn traffic(v: &Value) -> Vec<String> {
 
 /// Every request the client made (SDK and "browser") went to the showcase's own origin.
 fn assert_loopback_only(v: &Value, sdk: Sdk, showcase: &Showcase) {
-    let origin = showcase.issuer().trim_start_matches("http://");
+    let origin = showcase.base().trim_start_matches("http://");
     let entries = v["traffic"].as_array().cloned().unwrap_or_default();
     assert!(!entries.is_empty(), "{sdk:?}: no traffic recorded: {v}");
     for t in entries {
@@ -604,7 +397,7 @@ fn assert_sign_in_run(v: &Value, sdk: Sdk, showcase: &Showcase) -> String {
     let challenge = v["challenge"].as_str().unwrap_or_default();
     let metadata = format!(
         "resource_metadata=\"{}/.well-known/oauth-protected-resource/mcp\"",
-        showcase.issuer()
+        showcase.base()
     );
     assert!(
         challenge.starts_with("Bearer ") && challenge.contains(&metadata) && challenge.contains("scope=\"user read:data\""),
@@ -638,7 +431,7 @@ fn assert_sign_in_run(v: &Value, sdk: Sdk, showcase: &Showcase) -> String {
         "{sdk:?}"
     );
     let ar = &v["authorizationResponse"];
-    assert_eq!(ar["iss"], showcase.issuer(), "{sdk:?}: RFC 9207 iss: {ar}");
+    assert_eq!(ar["iss"], showcase.base(), "{sdk:?}: RFC 9207 iss: {ar}");
     assert_eq!(ar["stateMatches"], true, "{sdk:?}: {ar}");
     assert_eq!(
         ar["requested"]["code_challenge_method"], "S256",
@@ -709,8 +502,8 @@ fn assert_resume_run(v: &Value, sdk: Sdk, showcase: &Showcase, user_id: &str) {
 fn python_sdk_oauth_client_signs_in_calls_the_protected_tool_and_refreshes() {
     Sdk::Python.require();
     let deadline = Deadline::start();
-    let data = TempDir::new("py");
-    let (showcase, _) = Showcase::start_fresh(&data.0, None, deadline);
+    let data = TempDir::new("oauth-py");
+    let (showcase, _) = start_fresh(&data.0, None, deadline);
     let v = Sdk::Python.run(&showcase, None, deadline);
     assert_sign_in_run(&v, Sdk::Python, &showcase);
 }
@@ -719,8 +512,8 @@ fn python_sdk_oauth_client_signs_in_calls_the_protected_tool_and_refreshes() {
 fn typescript_sdk_oauth_client_signs_in_calls_the_protected_tool_and_refreshes() {
     Sdk::TypeScript.require();
     let deadline = Deadline::start();
-    let data = TempDir::new("ts");
-    let (showcase, _) = Showcase::start_fresh(&data.0, None, deadline);
+    let data = TempDir::new("oauth-ts");
+    let (showcase, _) = start_fresh(&data.0, None, deadline);
     let v = Sdk::TypeScript.run(&showcase, None, deadline);
     assert_sign_in_run(&v, Sdk::TypeScript, &showcase);
 }
@@ -730,9 +523,9 @@ fn python_sdk_oauth_flow_works_on_postgresql_and_its_grant_survives_a_restart() 
     Sdk::Python.require();
     let deadline = Deadline::start();
     let db = PgDatabase::create();
-    let data = TempDir::new("pg");
+    let data = TempDir::new("oauth-pg");
     let tokens = data.0.join("py-tokens.json");
-    let (mut showcase, config) = Showcase::start_fresh(&data.0, Some(db.url()), deadline);
+    let (mut showcase, config) = start_fresh(&data.0, Some(db.url()), deadline);
     let v = Sdk::Python.run(&showcase, Some(&tokens), deadline);
     let user = assert_sign_in_run(&v, Sdk::Python, &showcase);
 
@@ -764,7 +557,7 @@ fn python_sdk_oauth_flow_works_on_postgresql_and_its_grant_survives_a_restart() 
     );
 
     showcase.stop();
-    let showcase = Showcase::restart(&config, deadline);
+    let showcase = restart(&config, deadline);
     let v = Sdk::Python.run(&showcase, Some(&tokens), deadline);
     assert_resume_run(&v, Sdk::Python, &showcase, &user);
 }
@@ -774,10 +567,10 @@ fn restart_keeps_every_grant_working_for_both_sdk_clients() {
     Sdk::Python.require();
     Sdk::TypeScript.require();
     let deadline = Deadline::start();
-    let data = TempDir::new("restart");
+    let data = TempDir::new("oauth-restart");
     let py_tokens = data.0.join("py-tokens.json");
     let ts_tokens = data.0.join("ts-tokens.json");
-    let (mut showcase, config) = Showcase::start_fresh(&data.0, None, deadline);
+    let (mut showcase, config) = start_fresh(&data.0, None, deadline);
     let py = Sdk::Python.run(&showcase, Some(&py_tokens), deadline);
     let py_user = assert_sign_in_run(&py, Sdk::Python, &showcase);
     let ts = Sdk::TypeScript.run(&showcase, Some(&ts_tokens), deadline);
@@ -789,7 +582,7 @@ fn restart_keeps_every_grant_working_for_both_sdk_clients() {
     );
 
     showcase.stop();
-    let showcase = Showcase::restart(&config, deadline);
+    let showcase = restart(&config, deadline);
     let py = Sdk::Python.run(&showcase, Some(&py_tokens), deadline);
     assert_resume_run(&py, Sdk::Python, &showcase, &py_user);
     let ts = Sdk::TypeScript.run(&showcase, Some(&ts_tokens), deadline);

@@ -1,0 +1,201 @@
+// What the browser drivers in tests/browser share: where the node packages and chromium are,
+// argument parsing, polling, the static harness server, launching chromium, and the driver's
+// life cycle (one JSON summary line on stdout, cleanups, an overall time limit, exit status).
+//
+// Node packages are looked up in $WIDGETRY_NODE_DIR (default tests/node) and chromium at
+// $WIDGETRY_CHROMIUM (default /usr/bin/chromium).
+import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+
+export const HERE = path.dirname(fileURLToPath(import.meta.url));
+export const ROOT = path.resolve(HERE, '..', '..');
+export const NODE_DIR = process.env.WIDGETRY_NODE_DIR || path.join(ROOT, 'tests', 'node');
+export const CHROMIUM = process.env.WIDGETRY_CHROMIUM || '/usr/bin/chromium';
+export const DEFAULT_ARTIFACTS = path.join(ROOT, 'tests', 'artifacts');
+export const STEP_MS = 15_000;
+export const MIME_MCP_APP = 'text/html;profile=mcp-app';
+export const MIME_SKYBRIDGE = 'text/html+skybridge';
+export const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+/** Functions run (last first) before the driver exits, whatever happened. */
+export const cleanups = [];
+
+export class Failure extends Error {}
+export function check(cond, message) {
+  if (!cond) throw new Failure(message);
+}
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Parses `--flag value` pairs: `--url`, `--artifacts` (default tests/artifacts) and `flags`
+ * (`--server-log` becomes `opts.serverLog`); fills what is missing from the environment
+ * variables in `fromEnv` ({ key: VAR }) and fails with the usage unless every `required` key
+ * has a value. `usage` is the synopsis, `script` the driver's file name.
+ */
+export function parseArgs(argv, { script, usage, flags = [], required = ['url'], fromEnv = {} }) {
+  const known = ['--url', '--artifacts', ...flags];
+  const opts = { artifacts: DEFAULT_ARTIFACTS };
+  for (let i = 0; i < argv.length; i += 2) {
+    const [flag, value] = [argv[i], argv[i + 1]];
+    if (!known.includes(flag)) throw new Failure(`unknown argument ${flag} (usage: ${usage})`);
+    if (value === undefined) throw new Failure(`${flag} needs a value`);
+    opts[flag.slice(2).replace(/-(\w)/g, (_, c) => c.toUpperCase())] = value;
+  }
+  for (const [key, name] of Object.entries(fromEnv)) opts[key] = opts[key] || process.env[name];
+  check(required.every((key) => opts[key]),
+    `usage: node tests/browser/${script} ${usage.replace('--url URL', '--url http://127.0.0.1:PORT/mcp')}`);
+  return opts;
+}
+
+/** playwright-core's chromium and, with `mcp`, the MCP TypeScript SDK's client classes. */
+export function loadDeps({ mcp = true } = {}) {
+  const require = createRequire(path.join(NODE_DIR, 'package.json'));
+  try {
+    const deps = { chromium: require('playwright-core').chromium };
+    if (mcp) {
+      deps.Client = require('@modelcontextprotocol/sdk/client/index.js').Client;
+      deps.StreamableHTTPClientTransport = require('@modelcontextprotocol/sdk/client/streamableHttp.js').StreamableHTTPClientTransport;
+      deps.CallToolResultSchema = require('@modelcontextprotocol/sdk/types.js').CallToolResultSchema;
+    }
+    return deps;
+  } catch (e) {
+    throw new Failure(`node packages missing in ${NODE_DIR} (${e.message.split('\n')[0]}): run ./scripts/test.sh (or npm ci in tests/node)`);
+  }
+}
+
+/**
+ * An MCP TypeScript SDK client (announcing the MCP Apps UI extension) connected to `url`,
+ * with `bearer` as its Authorization if given; closed by the cleanups. `who` names it in errors.
+ */
+export async function connectMcp(deps, url, { name, bearer, who }) {
+  const client = new deps.Client(
+    { name, version: '0.1.0' },
+    { capabilities: { extensions: { 'io.modelcontextprotocol/ui': { mimeTypes: [MIME_MCP_APP] } } } },
+  );
+  const requestInit = bearer ? { headers: { authorization: `Bearer ${bearer}` } } : undefined;
+  try {
+    await client.connect(new deps.StreamableHTTPClientTransport(new URL(url), { requestInit }));
+  } catch (e) {
+    throw new Failure(`could not connect to ${url} with the MCP TypeScript SDK${who ? ` (${who})` : ''}: ${e.message}`);
+  }
+  cleanups.push(() => client.close());
+  return client;
+}
+
+/** Headless chromium (Debian's) with the standard flags. */
+export function launchChromium(deps) {
+  check(fs.existsSync(CHROMIUM), `${CHROMIUM} is missing: run ./scripts/test.sh (it installs Debian's chromium)`);
+  return deps.chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 20_000 });
+}
+
+/** Calls `fn` until it returns `{ ok: true }`; fails with `what` and the last `got` after the timeout. */
+export async function poll(what, fn, timeoutMs = STEP_MS) {
+  const deadline = Date.now() + timeoutMs;
+  let last;
+  for (;;) {
+    try {
+      last = await fn();
+      if (last.ok) return last;
+    } catch (e) {
+      last = { got: `error: ${e.message.split('\n')[0]}` };
+    }
+    if (Date.now() > deadline) throw new Failure(`${what} (after ${timeoutMs / 1000} s; last seen: ${JSON.stringify(last && last.got)})`);
+    await sleep(100);
+  }
+}
+
+/** The relative luminance (0..1) of a CSS `rgb(...)` colour, or null. */
+export function luminance(rgb) {
+  const m = /rgba?\((\d+),\s*(\d+),\s*(\d+)/.exec(rgb || '');
+  return m ? (0.2126 * m[1] + 0.7152 * m[2] + 0.0722 * m[3]) / 255 : null;
+}
+
+/**
+ * Serves tests/browser/harness.html and harness.js on 127.0.0.1:0; POST /call runs
+ * `callTool({ name, arguments })` and answers `{ result }` (or 502 `{ error }`). `onCall(call)`
+ * sees each call first and may return `(result, error) => …`, told how it ended.
+ * Resolves to the server's origin; closed by the cleanups.
+ */
+export function startHarnessServer(callTool, onCall = () => {}) {
+  const files = {
+    '/harness.html': ['text/html; charset=utf-8', fs.readFileSync(path.join(HERE, 'harness.html'))],
+    '/harness.js': ['text/javascript; charset=utf-8', fs.readFileSync(path.join(HERE, 'harness.js'))],
+  };
+  const server = http.createServer((req, res) => {
+    const send = (status, type, body) => {
+      res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' });
+      res.end(body);
+    };
+    const pathname = new URL(req.url, 'http://127.0.0.1').pathname;
+    if (req.method === 'GET' && files[pathname]) return send(200, ...files[pathname]);
+    if (req.method === 'GET' && pathname === '/favicon.ico') return send(204, 'text/plain', '');
+    if (req.method !== 'POST' || pathname !== '/call') return send(404, 'text/plain', 'not found');
+    let body = '';
+    req.setEncoding('utf8');
+    req.on('data', (chunk) => {
+      body += chunk;
+      if (body.length > 1_000_000) req.destroy();
+    });
+    req.on('end', async () => {
+      let call;
+      try {
+        call = JSON.parse(body);
+      } catch (e) {
+        return send(400, 'application/json', JSON.stringify({ error: `bad JSON: ${e.message}` }));
+      }
+      const ended = onCall(call) || (() => {});
+      try {
+        const result = await callTool({ name: call.name, arguments: call.arguments || {} });
+        ended(result, null);
+        send(200, 'application/json', JSON.stringify({ result }));
+      } catch (e) {
+        ended(null, e);
+        send(502, 'application/json', JSON.stringify({ error: `tools/call ${call.name} failed: ${e.message}` }));
+      }
+      return undefined;
+    });
+    return undefined;
+  });
+  return new Promise((resolve, reject) => {
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      cleanups.push(() => new Promise((r) => { server.closeAllConnections(); server.close(() => r()); }));
+      resolve(`http://127.0.0.1:${server.address().port}`);
+    });
+  });
+}
+
+/**
+ * Runs `main()` within `overallMs`, then the cleanups; prints `summary` (with `ok`, `ms` and,
+ * on failure, `error`) as one JSON line and exits 0, or 1 with the reason on stderr.
+ * `onFailure()` runs before the cleanups when it failed (a screenshot, say).
+ */
+export function runDriver({ name, summary, overallMs, main, onFailure = async () => {} }) {
+  const started = Date.now();
+  async function cleanup() {
+    for (const fn of cleanups.reverse()) {
+      await Promise.race([Promise.resolve().then(fn).catch(() => {}), sleep(3000)]);
+    }
+  }
+  async function finish(error) {
+    summary.ms = Date.now() - started;
+    if (error) {
+      summary.ok = false;
+      summary.error = error.message;
+      await onFailure();
+    }
+    await cleanup();
+    process.stdout.write(`${JSON.stringify(summary)}\n`);
+    if (error) {
+      process.stderr.write(`${name}: FAILED: ${summary.error}\n`);
+      if (!(error instanceof Failure) && error.stack) process.stderr.write(`${error.stack}\n`);
+    }
+    process.exit(error ? 1 : 0);
+  }
+  const overall = setTimeout(() => finish(new Failure(`timed out after ${overallMs / 1000} s`)), overallMs);
+  main().then(() => { clearTimeout(overall); return finish(null); }, (e) => { clearTimeout(overall); return finish(e); });
+}
