@@ -21,7 +21,6 @@ use tokio_util::sync::CancellationToken;
 use super::tool::{IntoReply, Tool};
 use crate::auth::widget_token::{WidgetTokenError, WidgetTokens};
 use crate::auth::{Auth, User};
-use crate::protocol::types::JsonObject;
 use crate::protocol::ProtocolVersion;
 use crate::server::context::Env;
 use crate::server::{RequestContext, Server, ToolError};
@@ -299,23 +298,26 @@ async fn run_action(st: &ActionState, name: &str, headers: &HeaderMap, body: Bod
                 )
             }
         };
-    let args: JsonObject = if bytes.iter().all(u8::is_ascii_whitespace) {
-        JsonObject::new()
+    let args = if bytes.iter().all(u8::is_ascii_whitespace) {
+        crate::server::empty_args()
     } else {
-        match serde_json::from_slice::<Value>(&bytes) {
-            Ok(Value::Object(m)) => m,
-            Ok(_) => {
-                return json_error(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_request",
-                    "the body must be a JSON object",
-                )
-            }
+        let raw = match serde_json::from_slice::<&serde_json::value::RawValue>(&bytes) {
+            Ok(r) => r,
             Err(e) => {
                 return json_error(
                     StatusCode::BAD_REQUEST,
                     "invalid_request",
                     &format!("the body is not JSON: {e}"),
+                )
+            }
+        };
+        match crate::server::object_args(Some(raw)) {
+            Ok(a) => a,
+            Err(m) => {
+                return json_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    &format!("the body must be a JSON object: {m}"),
                 )
             }
         }

@@ -218,8 +218,9 @@ impl Tool {
             None
         };
         let structured = output_schema.is_some();
-        let handler: ToolHandler = Arc::new(move |ctx, args: JsonObject| {
-            let input: Result<I, _> = serde_path_to_error::deserialize(Value::Object(args));
+        let handler: ToolHandler = Arc::new(move |ctx, args: Box<serde_json::value::RawValue>| {
+            let mut de = serde_json::Deserializer::from_str(args.get());
+            let input: Result<I, _> = serde_path_to_error::deserialize(&mut de);
             match input {
                 Err(e) => Box::pin(std::future::ready(Err(ToolError::InvalidParams(
                     describe_input_error(e),

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
 use context::Env;
@@ -70,7 +71,26 @@ impl<E: std::fmt::Display> From<E> for ToolError {
 /// Boxed future returned by tool handlers.
 pub type ToolFuture = BoxFuture<'static, Result<CallToolResult, ToolError>>;
 /// A tool handler over raw JSON arguments.
-pub type ToolHandler = Arc<dyn Fn(RequestContext, JsonObject) -> ToolFuture + Send + Sync>;
+/// A tool handler over the raw JSON text of the arguments (always a JSON object), so
+/// typed tools deserialize it in one pass.
+pub type ToolHandler = Arc<dyn Fn(RequestContext, Box<RawValue>) -> ToolFuture + Send + Sync>;
+
+/// The empty arguments object.
+pub(crate) fn empty_args() -> Box<RawValue> {
+    RawValue::from_string("{}".to_string()).unwrap_or_else(|_| unreachable!("{{}} is JSON"))
+}
+
+/// Checks that raw arguments are a JSON object (absent/`null` → `{}`).
+pub(crate) fn object_args(raw: Option<&RawValue>) -> Result<Box<RawValue>, String> {
+    match raw.map(|r| r.get().trim_start()) {
+        None | Some("null") => Ok(empty_args()),
+        Some(t) if t.starts_with('{') => Ok(raw.map(|r| r.to_owned()).unwrap_or_else(empty_args)),
+        Some(t) => {
+            let v: Value = serde_json::from_str(t).unwrap_or(Value::Null);
+            Err(format!("expected an object, got {}", json_type(&v)))
+        }
+    }
+}
 /// Reads a resource: `(ctx, uri, template variables)` → contents.
 pub type ResourceReader = Arc<
     dyn Fn(
@@ -194,9 +214,17 @@ impl ServerBuilder {
         F: Fn(RequestContext, JsonObject) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<CallToolResult, ToolError>> + Send + 'static,
     {
+        let handler = Arc::new(handler);
         self.add_tool(ToolEntry {
             descriptor,
-            handler: Arc::new(move |ctx, args| Box::pin(handler(ctx, args))),
+            handler: Arc::new(move |ctx, args: Box<RawValue>| {
+                match serde_json::from_str::<JsonObject>(args.get()) {
+                    Ok(map) => Box::pin(handler(ctx, map)),
+                    Err(e) => Box::pin(std::future::ready(Err(ToolError::InvalidParams(
+                        e.to_string(),
+                    )))),
+                }
+            }),
         });
         self
     }
@@ -409,10 +437,11 @@ struct ListParams {
 }
 
 #[derive(Deserialize)]
-struct CallToolParams {
-    name: String,
-    #[serde(default)]
-    arguments: Option<Value>,
+struct CallToolParams<'a> {
+    #[serde(borrow)]
+    name: std::borrow::Cow<'a, str>,
+    #[serde(borrow, default)]
+    arguments: Option<&'a RawValue>,
     #[serde(rename = "_meta", default)]
     meta: Option<JsonObject>,
 }
@@ -582,24 +611,18 @@ impl Server {
     }
 
     async fn call_tool(&self, req: &Request<'_>, env: Env) -> Result<Vec<u8>, RpcError> {
-        let p: CallToolParams = req.parse_params()?;
+        let text = req.params.map(|p| p.get()).unwrap_or("{}");
+        let p: CallToolParams<'_> = serde_json::from_str(text)
+            .map_err(|e| RpcError::invalid_params(format!("invalid params for tools/call: {e}")))?;
         let Some(tool) = self.tool(&p.name) else {
             return Err(RpcError::invalid_params(format!(
                 "unknown tool: {:?}",
                 p.name
             )));
         };
-        let args = match p.arguments {
-            None | Some(Value::Null) => JsonObject::new(),
-            Some(Value::Object(m)) => m,
-            Some(other) => {
-                return Err(RpcError::invalid_params(format!(
-                    "invalid arguments for tool {:?}: expected an object, got {}",
-                    p.name,
-                    json_type(&other)
-                )))
-            }
-        };
+        let args = object_args(p.arguments).map_err(|m| {
+            RpcError::invalid_params(format!("invalid arguments for tool {:?}: {m}", p.name))
+        })?;
         let ctx = RequestContext::new(req.id.clone(), p.meta, env);
         let result = match (tool.handler)(ctx, args).await {
             Ok(r) => r,

@@ -86,18 +86,21 @@ impl Guard {
     /// Checks a request's headers.
     pub fn check(&self, headers: &HeaderMap) -> Result<(), GuardError> {
         if let Some(host) = headers.get(http::header::HOST) {
-            let h = host.to_str().unwrap_or("").to_ascii_lowercase();
-            if !self.any_host
-                && !is_loopback_host(host_name(&h))
-                && !self.hosts.iter().any(|a| *a == h || a == host_name(&h))
-            {
-                return Err(GuardError::Host(h));
+            let h = host.to_str().unwrap_or("");
+            // Fast path without allocating: loopback hosts (any case) are always fine.
+            if !self.any_host && !is_loopback_host(host_name(h)) {
+                let h = h.to_ascii_lowercase();
+                if !self.hosts.iter().any(|a| *a == h || a == host_name(&h)) {
+                    return Err(GuardError::Host(h));
+                }
             }
         }
         if let Some(origin) = headers.get(http::header::ORIGIN) {
-            let o = origin.to_str().unwrap_or("").to_ascii_lowercase();
-            if !self.any_origin && !self.origin_allowed(&o) {
-                return Err(GuardError::Origin(o));
+            if !self.any_origin {
+                let o = origin.to_str().unwrap_or("").to_ascii_lowercase();
+                if !self.origin_allowed(&o) {
+                    return Err(GuardError::Origin(o));
+                }
             }
         }
         Ok(())

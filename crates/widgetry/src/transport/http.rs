@@ -329,11 +329,8 @@ async fn post_message(State(state): State<Arc<HttpState>>, req: Request) -> Resp
     }
     if let Some(ct) = parts.headers.get(header::CONTENT_TYPE) {
         let ct = ct.to_str().unwrap_or("");
-        if !ct
-            .trim_start()
-            .to_ascii_lowercase()
-            .starts_with("application/json")
-        {
+        let ct_trim = ct.trim_start().as_bytes();
+        if !(ct_trim.len() >= 16 && ct_trim[..16].eq_ignore_ascii_case(b"application/json")) {
             return rpc_error(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 None,
@@ -557,6 +554,12 @@ struct OwnedRequest {
     params: Option<Box<RawValue>>,
 }
 
+/// A token that is never cancelled, shared by requests that cannot be cancelled.
+fn never_cancelled() -> CancellationToken {
+    static NEVER: std::sync::OnceLock<CancellationToken> = std::sync::OnceLock::new();
+    NEVER.get_or_init(CancellationToken::new).clone()
+}
+
 async fn run_request(
     state: &Arc<HttpState>,
     owned: OwnedRequest,
@@ -566,7 +569,13 @@ async fn run_request(
     extensions: http::Extensions,
 ) -> Response {
     let (tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
-    let cancel = CancellationToken::new();
+    // Only session requests can be cancelled (notifications/cancelled names a session's
+    // request); stateless ones share a token that is never cancelled.
+    let cancel = match &session {
+        Some(_) => CancellationToken::new(),
+        None => never_cancelled(),
+    };
+    let cancellable = session.is_some();
     let id = owned.id.clone();
     if let Some(s) = &session {
         s.register_inflight(id.clone(), cancel.clone());
@@ -590,6 +599,9 @@ async fn run_request(
             method: owned.method.as_str().into(),
             params: owned.params.as_deref(),
         };
+        if !cancellable {
+            return Some(server.dispatch(&req, env).await);
+        }
         tokio::select! {
             r = server.dispatch(&req, env) => Some(r),
             _ = cancel.cancelled() => None,
