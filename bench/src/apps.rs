@@ -25,6 +25,21 @@ pub struct Targets {
     pub baseline: SocketAddr,
     pub stateless: SocketAddr,
     pub session: SocketAddr,
+    /// Widgetry, `echo` protected by an RS256 JWT (cached after the first check).
+    pub protected: SocketAddr,
+    /// Bare axum verifying the same JWT on every call.
+    pub baseline_verify: SocketAddr,
+    /// Widgetry's widget action endpoint.
+    pub action: SocketAddr,
+}
+
+/// Credentials the authenticated scenarios send.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    /// The RS256 access token.
+    pub access_token: String,
+    /// The widget token for `echo_action`.
+    pub widget_token: String,
 }
 
 /// The widgetry app: one tool, `echo`, that returns its `text` argument as a text item
@@ -160,14 +175,29 @@ async fn spawn_server(router: Router) -> io::Result<SocketAddr> {
     Ok(addr)
 }
 
-/// Starts the three servers on the current runtime (call inside the server runtime).
-pub async fn start() -> io::Result<Targets> {
+/// Starts every server on the current runtime (call inside the server runtime).
+pub async fn start() -> io::Result<(Targets, Credentials)> {
     let (stateless, _) =
         widgetry::transport::http::router(echo_server(), HttpConfig::default().stateless(true));
     let (session, _) = widgetry::transport::http::router(echo_server(), HttpConfig::default());
-    Ok(Targets {
-        baseline: spawn_server(baseline_router()).await?,
-        stateless: spawn_server(stateless).await?,
-        session: spawn_server(session).await?,
-    })
+    let (access_token, jwks, key) = crate::auth_apps::rs256_token_and_jwks();
+    let action_listener = TcpListener::bind("127.0.0.1:0").await?;
+    let action = action_listener.local_addr()?;
+    let (action_router, widget_token) =
+        crate::auth_apps::action_router_and_token(&format!("http://{action}"));
+    tokio::spawn(serve(action_listener, action_router));
+    Ok((
+        Targets {
+            baseline: spawn_server(baseline_router()).await?,
+            stateless: spawn_server(stateless).await?,
+            session: spawn_server(session).await?,
+            protected: spawn_server(crate::auth_apps::protected_router(jwks)).await?,
+            baseline_verify: spawn_server(crate::auth_apps::baseline_verify_router(key)).await?,
+            action,
+        },
+        Credentials {
+            access_token,
+            widget_token,
+        },
+    ))
 }

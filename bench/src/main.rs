@@ -10,6 +10,7 @@
 //! interleaved in rounds; the report gives the median of the rounds. See BENCHMARKS.md.
 
 mod apps;
+mod auth_apps;
 mod cpu;
 mod load;
 mod micro;
@@ -26,6 +27,15 @@ use load::{BodyCheck, Expect, RunConfig, RunResult, Scenario, Setup};
 const BASELINE: &str = "baseline";
 const STATELESS: &str = "widgetry-stateless";
 const SESSION: &str = "widgetry-session";
+/// Widgetry, a protected tool called with the same valid RS256 token every time.
+const PROTECTED: &str = "widgetry-protected";
+/// Bare axum verifying the RS256 token on every call (not byte-compared: its own JSON).
+const BASELINE_VERIFY: &str = "baseline-verify-per-call";
+/// Widgetry's `POST /widget/actions/echo_action` with a widget token.
+const ACTION: &str = "widgetry-action";
+
+/// The body of the widget-action scenario.
+const ACTION_BODY: &str = r#"{"text":"hello from the widgetry bench"}"#;
 
 /// The `tools/call` body every scenario sends.
 const CALL_BODY: &str = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hello from the widgetry bench"}}}"#;
@@ -140,7 +150,9 @@ fn selected(spec: &str) -> Result<Vec<&'static str>, String> {
     let mut names = vec![BASELINE];
     for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let add: &[&'static str] = match part {
-            "all" => &[STATELESS, SESSION],
+            "all" => &[STATELESS, SESSION, PROTECTED, BASELINE_VERIFY, ACTION],
+            "auth" | "protected" | PROTECTED => &[PROTECTED, BASELINE_VERIFY],
+            "action" | ACTION => &[ACTION],
             "public" | "stateless" | STATELESS => &[STATELESS],
             "session" | SESSION => &[SESSION],
             "baseline" => &[],
@@ -161,7 +173,11 @@ fn url(addr: std::net::SocketAddr) -> Uri {
         .expect("a socket address makes a valid URI")
 }
 
-fn scenarios(targets: &apps::Targets, names: &[&'static str]) -> Vec<Scenario> {
+fn scenarios(
+    targets: &apps::Targets,
+    creds: &apps::Credentials,
+    names: &[&'static str],
+) -> Vec<Scenario> {
     let expect = Expect {
         status: StatusCode::OK,
         body: BodyCheck::Contains(Bytes::from_static(EXPECTED_TEXT.as_bytes())),
@@ -170,16 +186,50 @@ fn scenarios(targets: &apps::Targets, names: &[&'static str]) -> Vec<Scenario> {
     names
         .iter()
         .map(|&name| {
-            let (addr, setup) = match name {
-                BASELINE => (targets.baseline, Setup::None),
-                STATELESS => (targets.stateless, Setup::None),
-                _ => (targets.session, Setup::McpSession),
+            let bearer = |t: &str| {
+                let mut h = load::mcp_headers("2025-06-18");
+                if let Ok(v) = hyper::header::HeaderValue::from_str(&format!("Bearer {t}")) {
+                    h.insert(hyper::header::AUTHORIZATION, v);
+                }
+                h
+            };
+            let (addr, setup, headers) = match name {
+                BASELINE => (
+                    targets.baseline,
+                    Setup::None,
+                    load::mcp_headers("2025-06-18"),
+                ),
+                STATELESS => (
+                    targets.stateless,
+                    Setup::None,
+                    load::mcp_headers("2025-06-18"),
+                ),
+                PROTECTED => (targets.protected, Setup::None, bearer(&creds.access_token)),
+                BASELINE_VERIFY => (
+                    targets.baseline_verify,
+                    Setup::None,
+                    bearer(&creds.access_token),
+                ),
+                ACTION => (targets.action, Setup::None, bearer(&creds.widget_token)),
+                _ => (
+                    targets.session,
+                    Setup::McpSession,
+                    load::mcp_headers("2025-06-18"),
+                ),
+            };
+            let (url, body) = if name == ACTION {
+                let u: Uri = format!("http://{}/widget/actions/echo_action", targets.action)
+                    .parse()
+                    .expect("a socket address makes a valid URI");
+                (u, Bytes::from_static(ACTION_BODY.as_bytes()))
+            } else {
+                (url(addr), Bytes::from_static(CALL_BODY.as_bytes()))
             };
             Scenario {
                 name: name.to_string(),
-                url: url(addr),
-                headers: load::mcp_headers("2025-06-18"),
-                body: Bytes::from_static(CALL_BODY.as_bytes()),
+                url,
+                headers,
+                body,
                 setup,
                 expect: expect.clone(),
             }
@@ -272,11 +322,11 @@ fn run(args: &Args, names: &[&'static str]) -> Result<ExitCode, String> {
     let load_rt = runtime("load")?;
     // `block_on` runs on this (main) thread; the servers' tasks run on the server
     // runtime's single worker thread.
-    let targets = server_rt
+    let (targets, creds) = server_rt
         .block_on(apps::start())
         .map_err(|e| format!("cannot start the servers: {e}"))?;
 
-    let scenarios: Vec<Arc<Scenario>> = scenarios(&targets, names)
+    let scenarios: Vec<Arc<Scenario>> = scenarios(&targets, &creds, names)
         .into_iter()
         .map(Arc::new)
         .collect();
@@ -300,6 +350,8 @@ fn run(args: &Args, names: &[&'static str]) -> Result<ExitCode, String> {
             ));
         }
         match &reference {
+            // Different wire formats: checked for the echoed text only.
+            _ if s.name == ACTION || s.name == BASELINE_VERIFY => {}
             None => reference = Some(body.clone()),
             Some(r) if *r != body => {
                 return Err(format!(
@@ -516,7 +568,12 @@ fn report(summaries: &[Summary]) {
         let s = summaries.iter().find(|s| s.name == name)?;
         Some(base?.med(|r| r.server_cpu_us_per_req())? / s.med(|r| r.server_cpu_us_per_req())?)
     };
-    for (name, goal) in [(STATELESS, 0.8), (SESSION, 0.6)] {
+    for (name, goal) in [
+        (STATELESS, 0.8),
+        (SESSION, 0.6),
+        (PROTECTED, 0.7),
+        (ACTION, 0.6),
+    ] {
         if let Some(r) = ratio(name) {
             let p99 = summaries
                 .iter()
@@ -559,8 +616,11 @@ fn report(summaries: &[Summary]) {
     }
     let fmt = |x: Option<f64>| x.map(|v| format!("{v:.3}")).unwrap_or_else(|| "n/a".into());
     println!(
-        "bench: stateless_ratio={} session_ratio={}",
+        "bench: stateless_ratio={} session_ratio={} protected_ratio={} verify_per_call_ratio={} action_ratio={}",
         fmt(ratio(STATELESS)),
-        fmt(ratio(SESSION))
+        fmt(ratio(SESSION)),
+        fmt(ratio(PROTECTED)),
+        fmt(ratio(BASELINE_VERIFY)),
+        fmt(ratio(ACTION))
     );
 }

@@ -93,7 +93,11 @@ struct Inner {
     issuer: String,
     ttl: Duration,
     max_renew_age: Duration,
+    /// Verified tokens by SHA-256, so a widget's repeated calls skip the ECDSA check.
+    cache: std::sync::RwLock<std::collections::HashMap<[u8; 32], WidgetClaims>>,
 }
+
+const CACHE_CAP: usize = 20_000;
 
 /// Mints and verifies widget tokens with the app's own P-256 key.
 #[derive(Clone)]
@@ -155,6 +159,7 @@ impl WidgetTokens {
                 issuer: issuer.into(),
                 ttl,
                 max_renew_age: Duration::from_secs(24 * 3600),
+                cache: Default::default(),
             }),
         })
     }
@@ -229,6 +234,39 @@ impl WidgetTokens {
     /// Verifies a token's signature, type and audience; `allow_expired_for` accepts tokens
     /// expired less than that long ago (for renewal).
     pub fn verify(
+        &self,
+        token: &str,
+        allow_expired: bool,
+    ) -> Result<WidgetClaims, WidgetTokenError> {
+        use sha2::Digest;
+        let key: [u8; 32] = sha2::Sha256::digest(token.as_bytes()).into();
+        let now = now_secs();
+        if let Some(c) = self
+            .inner
+            .cache
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+        {
+            if c.exp > now {
+                return Ok(c.clone());
+            }
+        }
+        let claims = self.verify_uncached(token, allow_expired)?;
+        if claims.exp > now {
+            let mut cache = self.inner.cache.write().unwrap_or_else(|p| p.into_inner());
+            if cache.len() >= CACHE_CAP {
+                cache.retain(|_, c| c.exp > now);
+                if cache.len() >= CACHE_CAP {
+                    cache.clear();
+                }
+            }
+            cache.insert(key, claims.clone());
+        }
+        Ok(claims)
+    }
+
+    fn verify_uncached(
         &self,
         token: &str,
         allow_expired: bool,
