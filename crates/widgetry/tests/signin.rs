@@ -71,11 +71,16 @@ struct Fx {
 }
 
 async fn start_with(kv: Arc<dyn KvStore>, ttl: Duration) -> Fx {
+    start_swept(kv, ttl, Duration::from_secs(60)).await
+}
+
+async fn start_swept(kv: Arc<dyn KvStore>, ttl: Duration, sweep: Duration) -> Fx {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let sender = MemorySender::default();
     let mut config = SignInConfig::new(format!("http://{addr}"));
     config.session_ttl = ttl;
+    config.sweep_interval = sweep;
     let signin = SignIn::new(config, kv, directory(), Arc::new(sender.clone()));
     let app = signin
         .register(App::builder("signin-test", "1").dev(true))
@@ -364,4 +369,39 @@ async fn a_session_survives_a_restart_over_sqlite() {
     assert_eq!(r.status, 200, "{}", r.text());
     let status = tool(&f, &f.sid, "auth_status", json!({"sessionId": id})).await;
     assert_eq!(status["structuredContent"]["authenticated"], true);
+}
+
+#[tokio::test]
+async fn expired_sessions_are_swept_from_the_store_in_the_background() {
+    let dir = tempfile::tempdir().unwrap();
+    let kv: Arc<dyn KvStore> = Arc::new(SqliteKvStore::open(dir.path().join("app.db")).unwrap());
+    let f = start_swept(
+        kv.clone(),
+        Duration::from_millis(300),
+        Duration::from_millis(100),
+    )
+    .await;
+    let (id, _, _) = open(&f).await;
+    let ns = widgetry::store::Namespace::new("widgetry.signin").unwrap();
+    let stored = |kv: Arc<dyn KvStore>, ns: widgetry::store::Namespace| async move {
+        kv.list(&ns, "", 100).await.unwrap().len()
+    };
+    assert_eq!(
+        stored(kv.clone(), ns.clone()).await,
+        1,
+        "the session {id} is stored"
+    );
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    assert_eq!(
+        stored(kv.clone(), ns.clone()).await,
+        0,
+        "expired sessions are never read"
+    );
+    // Reads hide expired rows; a manual sweep finding nothing left proves the background
+    // sweeper already removed them.
+    assert_eq!(
+        kv.sweep().await.unwrap(),
+        0,
+        "the background sweeper removed the expired session"
+    );
 }

@@ -156,6 +156,8 @@ pub struct SignInConfig {
     pub failure_window: Duration,
     /// The app's public origin, where the widget posts (e.g. `https://app.example.com`).
     pub public_url: String,
+    /// How often expired sessions are swept from the store (default 1 minute).
+    pub sweep_interval: Duration,
 }
 
 impl SignInConfig {
@@ -173,6 +175,7 @@ impl SignInConfig {
             max_address_failures: 30,
             failure_window: Duration::from_secs(900),
             public_url: public_url.into().trim_end_matches('/').to_string(),
+            sweep_interval: Duration::from_secs(60),
         }
     }
 }
@@ -327,6 +330,33 @@ impl SignIn {
         }
     }
 
+    /// Sweeps expired sessions and rate-limit counters from the store every
+    /// [`SignInConfig::sweep_interval`] (expiry
+    /// is also enforced on every read). Runs while the component is alive, inside a Tokio
+    /// runtime; a no-op outside one.
+    pub fn spawn_sweeper(&self) {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return;
+        }
+        let weak = Arc::downgrade(&self.inner);
+        let every = self.config().sweep_interval.max(Duration::from_millis(10));
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let Some(inner) = weak.upgrade() else { return };
+                match inner.kv.sweep().await {
+                    Ok(n) if n > 0 => {
+                        tracing::debug!(removed = n, "swept expired sign-in sessions")
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!("sign-in sweep failed: {e}"),
+                }
+            }
+        });
+    }
+
     /// Allows the sandboxed-iframe `null` origin and loopback origins (development).
     pub fn allow_dev_origins(self, yes: bool) -> Self {
         self.inner
@@ -369,6 +399,7 @@ impl SignIn {
     /// Adds the three tools and the sign-in widget (shipped with Widgetry) to an app, and
     /// the endpoint (see [`AppBuilder::router_extension`]).
     pub fn register(&self, b: AppBuilder) -> AppBuilder {
+        self.spawn_sweeper();
         let c = self.config().clone();
         let (s1, s2, s3) = (self.clone(), self.clone(), self.clone());
         let origin = c.public_url.clone();
