@@ -2,6 +2,8 @@
 //! refusals, renewal through the private tool, CORS.
 
 mod common;
+#[path = "common/serve.rs"]
+mod serve;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -140,16 +142,7 @@ async fn start_with(ttl: Duration, challenge_with_401: bool) -> Fixture {
         )
         .build()
         .unwrap();
-    let (router, state) = app.router();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, router).await;
-    });
-    let server = TestServer {
-        addr,
-        client: hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-            .build_http(),
-        state,
-    };
+    let server = serve::serve_app(listener, &app);
     let sid = initialize(&server, Some("alice-token")).await;
     std::mem::forget(dir);
     Fixture {
@@ -164,7 +157,7 @@ async fn start_with(ttl: Duration, challenge_with_401: bool) -> Fixture {
 async fn initialize(s: &TestServer, bearer: Option<&str>) -> String {
     let mut b = s.request("POST", "/mcp");
     if let Some(t) = bearer {
-        b = b.header("authorization", format!("Bearer {t}"));
+        b = b.header("authorization", bearer_value(t));
     }
     let body = json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{}}});
     let r = s
@@ -181,7 +174,7 @@ async fn call_tool(f: &Fixture, bearer: Option<&str>, name: &str, args: Value) -
         .header("mcp-session-id", &f.sid)
         .header("mcp-protocol-version", "2025-06-18");
     if let Some(t) = bearer {
-        b = b.header("authorization", format!("Bearer {t}"));
+        b = b.header("authorization", bearer_value(t));
     }
     let body = json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":name,"arguments":args}});
     f.server
@@ -199,7 +192,7 @@ async fn act(
     let mut b = http::Request::post(f.server.url(&format!("/widget/actions/{action}")))
         .header("content-type", "application/json");
     if let Some(t) = token {
-        b = b.header("authorization", format!("Bearer {t}"));
+        b = b.header("authorization", bearer_value(t));
     }
     if let Some(o) = origin {
         b = b.header("origin", o);
@@ -212,6 +205,34 @@ async fn act(
 fn grant_of(r: &HttpReply) -> Value {
     let v = r.json();
     v["result"]["_meta"]["widgetry/widgetToken"].clone()
+}
+
+fn bearer_value(token: &str) -> String {
+    format!("Bearer {token}")
+}
+
+/// The widget token `show_gallery` hands alice.
+async fn alice_widget_token(f: &Fixture) -> String {
+    grant_of(&call_tool(f, Some("alice-token"), "show_gallery", json!({})).await)["token"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// `like_image` of image "a" through the action endpoint.
+async fn like_a(f: &Fixture, token: Option<&str>, origin: Option<&str>) -> HttpReply {
+    act(f, token, "like_image", origin, json!({"image_id": "a"})).await
+}
+
+/// The private renewal tool asked, as `bearer`, to renew widget token `token`.
+async fn renew(f: &Fixture, bearer: Option<&str>, token: &str) -> HttpReply {
+    call_tool(
+        f,
+        bearer,
+        "widgetry_refresh_widget_token",
+        json!({"token": token}),
+    )
+    .await
 }
 
 #[tokio::test]
@@ -268,19 +289,8 @@ async fn a_signed_in_tool_result_carries_a_scoped_widget_token_only_in_meta() {
 #[tokio::test]
 async fn the_action_endpoint_and_the_tool_run_the_same_handler_for_the_same_user() {
     let f = start(Duration::from_secs(600)).await;
-    let token = grant_of(&call_tool(&f, Some("alice-token"), "show_gallery", json!({})).await)
-        ["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let r = act(
-        &f,
-        Some(&token),
-        "like_image",
-        None,
-        json!({"image_id": "a"}),
-    )
-    .await;
+    let token = alice_widget_token(&f).await;
+    let r = like_a(&f, Some(&token), None).await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(
         r.json()["structuredContent"],
@@ -311,24 +321,13 @@ async fn the_action_endpoint_and_the_tool_run_the_same_handler_for_the_same_user
 #[tokio::test]
 async fn the_action_endpoint_refuses_everything_but_a_valid_widget_token_for_that_action() {
     let f = start(Duration::from_secs(600)).await;
-    let token = grant_of(&call_tool(&f, Some("alice-token"), "show_gallery", json!({})).await)
-        ["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let no = act(&f, None, "like_image", None, json!({"image_id":"a"})).await;
+    let token = alice_widget_token(&f).await;
+    let no = like_a(&f, None, None).await;
     assert_eq!(
         (no.status, no.json()["error"].clone()),
         (401, json!("invalid_token"))
     );
-    let access = act(
-        &f,
-        Some("alice-token"),
-        "like_image",
-        None,
-        json!({"image_id":"a"}),
-    )
-    .await;
+    let access = like_a(&f, Some("alice-token"), None).await;
     assert_eq!(
         access.status, 401,
         "a user's access token is not a widget token"
@@ -351,40 +350,13 @@ async fn the_action_endpoint_refuses_everything_but_a_valid_widget_token_for_tha
     );
     let mut tampered = token.clone();
     tampered.replace_range(tampered.len() - 4.., "AAAA");
-    assert_eq!(
-        act(
-            &f,
-            Some(&tampered),
-            "like_image",
-            None,
-            json!({"image_id":"a"})
-        )
-        .await
-        .status,
-        401
-    );
+    assert_eq!(like_a(&f, Some(&tampered), None).await.status, 401);
     let unknown = act(&f, Some(&token), "no_such_action", None, json!({})).await;
     assert_eq!(unknown.status, 404);
     // A token minted by another app (another key) is refused.
     let other_app = start(Duration::from_secs(600)).await;
-    let foreign =
-        grant_of(&call_tool(&other_app, Some("alice-token"), "show_gallery", json!({})).await)
-            ["token"]
-            .as_str()
-            .unwrap()
-            .to_string();
-    assert_eq!(
-        act(
-            &f,
-            Some(&foreign),
-            "like_image",
-            None,
-            json!({"image_id":"a"})
-        )
-        .await
-        .status,
-        401
-    );
+    let foreign = alice_widget_token(&other_app).await;
+    assert_eq!(like_a(&f, Some(&foreign), None).await.status, 401);
     assert_eq!(
         f.likes.load(Ordering::SeqCst),
         0,
@@ -395,63 +367,32 @@ async fn the_action_endpoint_refuses_everything_but_a_valid_widget_token_for_tha
 #[tokio::test]
 async fn expired_tokens_are_refused_and_renewed_through_the_private_tool() {
     let f = start(Duration::from_secs(1)).await;
-    let token = grant_of(&call_tool(&f, Some("alice-token"), "show_gallery", json!({})).await)
-        ["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let token = alice_widget_token(&f).await;
     tokio::time::sleep(Duration::from_millis(2100)).await;
-    let r = act(
-        &f,
-        Some(&token),
-        "like_image",
-        None,
-        json!({"image_id":"a"}),
-    )
-    .await;
+    let r = like_a(&f, Some(&token), None).await;
     assert_eq!(r.status, 401);
     assert!(r.json()["error_description"]
         .as_str()
         .unwrap()
         .contains("expired"));
     // The host calls the renewal tool with the user's own authorization.
-    let renewed = call_tool(
-        &f,
-        Some("alice-token"),
-        "widgetry_refresh_widget_token",
-        json!({"token": token}),
-    )
-    .await;
+    let renewed = renew(&f, Some("alice-token"), &token).await;
     let new = grant_of(&renewed)["token"]
         .as_str()
         .expect("renewed token")
         .to_string();
     assert_ne!(new, token);
-    let ok = act(&f, Some(&new), "like_image", None, json!({"image_id":"a"})).await;
+    let ok = like_a(&f, Some(&new), None).await;
     assert_eq!(ok.status, 200, "{}", ok.text());
     // Another user cannot renew alice's token.
-    let stolen = call_tool(
-        &f,
-        Some("bob-token"),
-        "widgetry_refresh_widget_token",
-        json!({"token": token}),
-    )
-    .await
-    .json();
+    let stolen = renew(&f, Some("bob-token"), &token).await.json();
     assert_eq!(stolen["result"]["isError"], true);
     assert!(stolen["result"]["content"][0]["text"]
         .as_str()
         .unwrap()
         .contains("another user"));
     // Signed out: the host gets a sign-in challenge.
-    let anon = call_tool(
-        &f,
-        None,
-        "widgetry_refresh_widget_token",
-        json!({"token": token}),
-    )
-    .await
-    .json();
+    let anon = renew(&f, None, &token).await.json();
     assert_eq!(anon["result"]["isError"], true, "{anon}");
     assert!(anon["result"]["_meta"]["mcp/www_authenticate"][0]
         .as_str()
@@ -462,14 +403,7 @@ async fn expired_tokens_are_refused_and_renewed_through_the_private_tool() {
         .lock()
         .unwrap()
         .insert("alice-token-2".into(), ("alice".into(), vec![]));
-    let lost = call_tool(
-        &f,
-        Some("alice-token-2"),
-        "widgetry_refresh_widget_token",
-        json!({"token": new}),
-    )
-    .await
-    .json();
+    let lost = renew(&f, Some("alice-token-2"), &new).await.json();
     assert_eq!(lost["result"]["isError"], true);
     assert_eq!(
         lost["result"]["_meta"]["widgetry/widgetToken"]["scopeLost"],
@@ -480,11 +414,7 @@ async fn expired_tokens_are_refused_and_renewed_through_the_private_tool() {
 #[tokio::test]
 async fn cors_allows_widget_origins_only() {
     let f = start(Duration::from_secs(600)).await;
-    let token = grant_of(&call_tool(&f, Some("alice-token"), "show_gallery", json!({})).await)
-        ["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let token = alice_widget_token(&f).await;
     let preflight = |origin: &str| {
         http::Request::builder()
             .method("OPTIONS")
@@ -510,21 +440,12 @@ async fn cors_allows_widget_origins_only() {
     let evil = f.server.send(preflight("https://evil.example")).await;
     assert_eq!(evil.status, 403);
     assert!(evil.header("access-control-allow-origin").is_none());
-    let r = act(
-        &f,
-        Some(&token),
-        "like_image",
-        Some("https://evil.example"),
-        json!({"image_id":"a"}),
-    )
-    .await;
+    let r = like_a(&f, Some(&token), Some("https://evil.example")).await;
     assert_eq!(r.status, 403);
-    let r = act(
+    let r = like_a(
         &f,
         Some(&token),
-        "like_image",
         Some("https://x.web-sandbox.oaiusercontent.com"),
-        json!({"image_id":"a"}),
     )
     .await;
     assert_eq!(r.status, 200);

@@ -6,6 +6,8 @@
 mod common;
 #[path = "common/issuer.rs"]
 mod issuer;
+#[path = "common/serve.rs"]
+mod serve;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -108,19 +110,8 @@ async fn serve(build: impl FnOnce(&str, &Arc<AtomicUsize>) -> App) -> Served {
     let resource = format!("http://{addr}/mcp");
     let runs = Arc::new(AtomicUsize::new(0));
     let app = build(&resource, &runs);
-    let (router, state) = app.router();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, router).await;
-    });
     Served {
-        s: TestServer {
-            addr,
-            client: hyper_util::client::legacy::Client::builder(
-                hyper_util::rt::TokioExecutor::new(),
-            )
-            .build_http(),
-            state,
-        },
+        s: serve::serve_app(listener, &app),
         metadata_url: format!("http://{addr}/.well-known/oauth-protected-resource/mcp"),
         resource,
         runs,
@@ -198,11 +189,58 @@ async fn init(s: &TestServer, authorization: Option<&str>) -> String {
 
 /// `tools/call` of `tool` (id 7).
 async fn call(s: &TestServer, sid: &str, authorization: Option<&str>, tool: &str) -> HttpReply {
+    call_id(s, Some(sid), authorization, 7, tool).await
+}
+
+/// `tools/call` of `tool` with JSON-RPC id `id`, in session `sid` if any.
+async fn call_id(
+    s: &TestServer,
+    sid: Option<&str>,
+    authorization: Option<&str>,
+    id: i64,
+    tool: &str,
+) -> HttpReply {
+    post(
+        s,
+        sid,
+        authorization,
+        rpc(id, "tools/call", json!({"name": tool, "arguments": {}})),
+    )
+    .await
+}
+
+/// `tools/call` of `tool` (id 7) with `Authorization: Bearer {token}`.
+async fn call_as(s: &TestServer, sid: &str, token: &str, tool: &str) -> HttpReply {
+    call(s, sid, Some(&bearer(token)), tool).await
+}
+
+/// `tools/list` (id `id`) in session `sid`.
+async fn list_tools(s: &TestServer, sid: &str, authorization: Option<&str>, id: i64) -> HttpReply {
     post(
         s,
         Some(sid),
         authorization,
-        rpc(7, "tools/call", json!({"name": tool, "arguments": {}})),
+        rpc(id, "tools/list", json!({})),
+    )
+    .await
+}
+
+/// The entry of `tool` in a `tools/list` answer.
+fn listed<'a>(list: &'a Value, tool: &str) -> &'a Value {
+    list["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == tool)
+        .unwrap()
+}
+
+/// A plain GET of `url` (absolute).
+async fn get(s: &TestServer, url: &str) -> HttpReply {
+    s.send(
+        http::Request::get(url)
+            .body(Full::new(Bytes::new()))
+            .unwrap(),
     )
     .await
 }
@@ -329,7 +367,65 @@ fn header_of(token: &str) -> Value {
 
 /// A full-scope token for `aud`.
 fn good_token(issuer: &TestIssuer, alg: Alg, aud: &str, sub: &str) -> String {
-    issuer.mint(alg, &issuer.claims(aud, sub, "user read:data"), &json!({}))
+    token_with(issuer, alg, aud, sub, "user read:data", json!({}))
+}
+
+/// A token for `aud` and `sub` granting `scope`, with extra JOSE `header` members.
+fn token_with(
+    issuer: &TestIssuer,
+    alg: Alg,
+    aud: &str,
+    sub: &str,
+    scope: &str,
+    header: Value,
+) -> String {
+    issuer.mint(alg, &issuer.claims(aud, sub, scope), &header)
+}
+
+/// Polls until the app's keys verify a `warmup` token of `alg`.
+async fn warm_up(app: &Served, sid: &str, issuer: &TestIssuer, alg: Alg) {
+    until_keys_loaded(
+        &app.s,
+        sid,
+        &good_token(issuer, alg, &app.resource, "warmup"),
+    )
+    .await;
+}
+
+/// The trio trusting `issuer`, an anonymous session, and the issuer's keys loaded: polls
+/// until a full-scope token of `alg` for `sub` verifies. Returns that token as well.
+async fn trio_with_keys(issuer: &TestIssuer, alg: Alg, sub: &str) -> (Served, String, String) {
+    let app = serve_trio_for(issuer).await;
+    let sid = init(&app.s, None).await;
+    let token = good_token(issuer, alg, &app.resource, sub);
+    until_keys_loaded(&app.s, &sid, &token).await;
+    (app, sid, token)
+}
+
+/// An issuer whose identifier ends in `/` (Auth0 style).
+async fn trailing_slash_issuer() -> TestIssuer {
+    TestIssuer::start_with(IssuerOptions {
+        trailing_slash: true,
+        ..Default::default()
+    })
+    .await
+}
+
+/// The trio behind an introspection verifier at `issuer`, authenticating with client
+/// secret `secret`; with `check_issuer`, the verifier also requires the issuer's `iss`.
+async fn serve_trio_introspecting(issuer: &TestIssuer, secret: &str, check_issuer: bool) -> Served {
+    let (endpoint, iss) = (issuer.introspection_endpoint(), issuer.issuer().to_string());
+    serve_trio(|resource| {
+        let v =
+            IntrospectionVerifier::new(endpoint, issuer::INTROSPECTION_CLIENT.0, secret, resource);
+        let v = if check_issuer {
+            v.issuer(iss.clone())
+        } else {
+            v
+        };
+        AuthConfig::new(iss, resource).unwrap().verifier(v)
+    })
+    .await
 }
 
 // ---------------------------------------------------------------------------------
@@ -339,20 +435,9 @@ fn good_token(issuer: &TestIssuer, alg: Alg, aud: &str, sub: &str) -> String {
 #[tokio::test]
 async fn valid_tokens_of_every_algorithm_reach_every_policy_with_the_user() {
     bounded(async {
-        let issuer = TestIssuer::start_with(IssuerOptions {
-            trailing_slash: true,
-            ..Default::default()
-        })
-        .await;
-        let app = serve_trio_for(&issuer).await;
+        let issuer = trailing_slash_issuer().await;
+        let (app, sid, _) = trio_with_keys(&issuer, Alg::RS256, "warmup").await;
         let s = &app.s;
-        let sid = init(s, None).await;
-        until_keys_loaded(
-            s,
-            &sid,
-            &good_token(&issuer, Alg::RS256, &app.resource, "warmup"),
-        )
-        .await;
 
         for alg in [Alg::RS256, Alg::ES256, Alg::EdDSA] {
             let mut claims = issuer.claims(
@@ -367,7 +452,7 @@ async fn valid_tokens_of_every_algorithm_reach_every_policy_with_the_user() {
             let exp = claims["exp"].as_u64().unwrap();
             let token = issuer.mint(alg.clone(), &claims, &json!({}));
             for tool in [PROTECTED, PUBLIC, FLEXIBLE] {
-                let who = ok_content(&call(s, &sid, Some(&bearer(&token)), tool).await);
+                let who = ok_content(&call_as(s, &sid, &token, tool).await);
                 assert_eq!(who["tool"], tool);
                 assert_eq!(who["signed_in"], true, "{alg:?} {tool}: {who}");
                 assert_eq!(who["subject"], format!("user-{}", alg.name()));
@@ -388,17 +473,20 @@ async fn valid_tokens_of_every_algorithm_reach_every_policy_with_the_user() {
         claims["permissions"] = json!(["read:data", "user", "write:data"]);
         claims["azp"] = json!("auth0-client");
         let token = issuer.mint(Alg::RS256, &claims, &json!({}));
-        let who = ok_content(&call(s, &sid, Some(&bearer(&token)), PROTECTED).await);
+        let who = ok_content(&call_as(s, &sid, &token, PROTECTED).await);
         assert_eq!(who["subject"], "auth0|42");
         assert_eq!(who["scopes"], json!(["read:data", "user", "write:data"]));
         assert_eq!(who["client_id"], "auth0-client");
         assert_eq!(who["name"], json!(null));
 
         // `at+jwt` (RFC 9068) is an access token type; the scheme name is case-insensitive.
-        let token = issuer.mint(
+        let token = token_with(
+            &issuer,
             Alg::ES256,
-            &issuer.claims(&app.resource, "rfc9068", "user read:data"),
-            &json!({"typ": "at+jwt"}),
+            &app.resource,
+            "rfc9068",
+            "user read:data",
+            json!({"typ": "at+jwt"}),
         );
         let who = ok_content(&call(s, &sid, Some(&format!("bearer {token}")), PROTECTED).await);
         assert_eq!(who["subject"], "rfc9068");
@@ -415,7 +503,7 @@ async fn anonymous_callers_get_public_and_free_tier_and_a_challenge_for_protecte
         let s = &app.s;
         // A mixed server lets anonymous clients connect and list tools.
         let sid = init(s, None).await;
-        let list = post(s, Some(&sid), None, rpc(1, "tools/list", json!({}))).await;
+        let list = list_tools(s, &sid, None, 1).await;
         assert_eq!(list.status, 200, "{}", list.text());
 
         let public = ok_content(&call(s, &sid, None, PUBLIC).await);
@@ -457,13 +545,7 @@ async fn anonymous_callers_get_public_and_free_tier_and_a_challenge_for_protecte
         );
 
         // The challenge's metadata URL is the live RFC 9728 document for this resource.
-        let meta = s
-            .send(
-                http::Request::get(&params["resource_metadata"])
-                    .body(Full::new(Bytes::new()))
-                    .unwrap(),
-            )
-            .await;
+        let meta = get(s, &params["resource_metadata"]).await;
         assert_eq!(meta.status, 200);
         assert_eq!(meta.json()["resource"], app.resource);
     })
@@ -517,13 +599,7 @@ async fn a_fully_protected_server_answers_401_with_resource_metadata_and_scope_w
         let r = post(s, None, None, rpc(1, "tools/list", json!({}))).await;
         assert_eq!(r.status, 401);
         assert_eq!(challenge_of(&r)["resource_metadata"], app.metadata_url);
-        let r = post(
-            s,
-            None,
-            None,
-            rpc(2, "tools/call", json!({"name":"inherits","arguments":{}})),
-        )
-        .await;
+        let r = call_id(s, None, None, 2, "inherits").await;
         assert_eq!(r.status, 401);
         let r = s
             .send(
@@ -541,13 +617,7 @@ async fn a_fully_protected_server_answers_401_with_resource_metadata_and_scope_w
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
         let sid = init(s, Some(&bearer(&token))).await;
         loop {
-            let r = post(
-                s,
-                Some(&sid),
-                Some(&bearer(&token)),
-                rpc(3, "tools/call", json!({"name":"inherits","arguments":{}})),
-            )
-            .await;
+            let r = call_id(s, Some(&sid), Some(&bearer(&token)), 3, "inherits").await;
             if r.status == 200 && r.json()["result"]["isError"].is_null() {
                 assert_eq!(r.json()["result"]["structuredContent"]["subject"], "grace");
                 break;
@@ -555,33 +625,16 @@ async fn a_fully_protected_server_answers_401_with_resource_metadata_and_scope_w
             assert!(tokio::time::Instant::now() < deadline, "{}", r.text());
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        let list = post(
-            s,
-            Some(&sid),
-            Some(&bearer(&token)),
-            rpc(4, "tools/list", json!({})),
-        )
-        .await;
-        let tools = list.json()["result"]["tools"].clone();
-        let inherits = tools
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|t| t["name"] == "inherits")
-            .unwrap();
+        let list = list_tools(s, &sid, Some(&bearer(&token)), 4).await;
+        let list = list.json();
+        let inherits = listed(&list, "inherits");
         assert_eq!(
             inherits["securitySchemes"],
             json!([{"type":"oauth2","scopes":["user","read:data"]}]),
             "a tool without a policy inherits Required(default scopes)"
         );
         // The token lacks `admin`: 403 for that tool only.
-        let r = post(
-            s,
-            Some(&sid),
-            Some(&bearer(&token)),
-            rpc(5, "tools/call", json!({"name":"admin-only","arguments":{}})),
-        )
-        .await;
+        let r = call_id(s, Some(&sid), Some(&bearer(&token)), 5, "admin-only").await;
         assert_eq!(r.status, 403, "{}", r.text());
     })
     .await;
@@ -626,15 +679,8 @@ async fn a_fully_protected_server_without_default_scopes_still_names_the_scopes_
 async fn insufficient_scope_is_403_naming_the_needed_scopes() {
     bounded(async {
         let issuer = TestIssuer::start().await;
-        let app = serve_trio_for(&issuer).await;
+        let (app, sid, _) = trio_with_keys(&issuer, Alg::ES256, "warmup").await;
         let s = &app.s;
-        let sid = init(s, None).await;
-        until_keys_loaded(
-            s,
-            &sid,
-            &good_token(&issuer, Alg::ES256, &app.resource, "warmup"),
-        )
-        .await;
         let runs_before = app.runs.load(Ordering::SeqCst);
 
         for (granted, missing) in [
@@ -642,12 +688,15 @@ async fn insufficient_scope_is_403_naming_the_needed_scopes() {
             ("read:data write:data", "user"),
             ("", "read:data user"),
         ] {
-            let token = issuer.mint(
+            let token = token_with(
+                &issuer,
                 Alg::RS256,
-                &issuer.claims(&app.resource, "limited", granted),
-                &json!({}),
+                &app.resource,
+                "limited",
+                granted,
+                json!({}),
             );
-            let r = call(s, &sid, Some(&bearer(&token)), PROTECTED).await;
+            let r = call_as(s, &sid, &token, PROTECTED).await;
             assert_eq!(r.status, 403, "granted {granted:?}: {}", r.text());
             let c = challenge_of(&r);
             assert_eq!(c["error"], "insufficient_scope", "{c:?}");
@@ -673,10 +722,10 @@ async fn insufficient_scope_is_403_naming_the_needed_scopes() {
             );
 
             // The same token is fine where the policy allows it.
-            let who = ok_content(&call(s, &sid, Some(&bearer(&token)), FLEXIBLE).await);
+            let who = ok_content(&call_as(s, &sid, &token, FLEXIBLE).await);
             assert_eq!(who["signed_in"], true);
             assert_eq!(who["subject"], "limited");
-            ok_content(&call(s, &sid, Some(&bearer(&token)), PUBLIC).await);
+            ok_content(&call_as(s, &sid, &token, PUBLIC).await);
         }
         assert_eq!(
             app.runs.load(Ordering::SeqCst),
@@ -695,16 +744,10 @@ async fn insufficient_scope_is_403_naming_the_needed_scopes() {
 async fn bad_tokens_are_refused_with_401_invalid_token_and_the_reason() {
     bounded(async {
         // A trailing-slash issuer (Auth0 style), so "no slash" is a different issuer.
-        let issuer = TestIssuer::start_with(IssuerOptions {
-            trailing_slash: true,
-            ..Default::default()
-        })
-        .await;
-        let app = serve_trio_for(&issuer).await;
+        let issuer = trailing_slash_issuer().await;
+        let (app, sid, _) = trio_with_keys(&issuer, Alg::RS256, "warmup").await;
         let s = &app.s;
-        let sid = init(s, None).await;
         let aud = app.resource.clone();
-        until_keys_loaded(s, &sid, &good_token(&issuer, Alg::RS256, &aud, "warmup")).await;
 
         let now = now();
         let base = || issuer.claims(&aud, "mallory", "user read:data");
@@ -1091,7 +1134,7 @@ async fn bad_tokens_are_refused_with_401_invalid_token_and_the_reason() {
         assert_eq!(r.status, 401, "{}", r.text());
         assert_eq!(challenge_of(&r)["error"], "invalid_token");
         // And the issuer-side state did not change: the good token still works.
-        ok_content(&call(s, &sid, Some(&bearer(&valid)), PROTECTED).await);
+        ok_content(&call_as(s, &sid, &valid, PROTECTED).await);
     })
     .await;
 }
@@ -1100,15 +1143,8 @@ async fn bad_tokens_are_refused_with_401_invalid_token_and_the_reason() {
 async fn clock_skew_within_the_leeway_is_accepted() {
     bounded(async {
         let issuer = TestIssuer::start().await;
-        let app = serve_trio_for(&issuer).await;
+        let (app, sid, _) = trio_with_keys(&issuer, Alg::RS256, "warmup").await;
         let s = &app.s;
-        let sid = init(s, None).await;
-        until_keys_loaded(
-            s,
-            &sid,
-            &good_token(&issuer, Alg::RS256, &app.resource, "warmup"),
-        )
-        .await;
         let now = now();
         for (what, patch) in [
             ("exp 30 s ago", json!({"exp": now - 30})),
@@ -1125,7 +1161,7 @@ async fn clock_skew_within_the_leeway_is_accepted() {
                 c[k] = v.clone();
             }
             let token = issuer.mint(Alg::ES256, &c, &json!({}));
-            let r = call(s, &sid, Some(&bearer(&token)), PROTECTED).await;
+            let r = call_as(s, &sid, &token, PROTECTED).await;
             assert_eq!(r.status, 200, "{what}: {}", r.text());
             assert_eq!(
                 r.json()["result"]["structuredContent"]["subject"],
@@ -1137,13 +1173,7 @@ async fn clock_skew_within_the_leeway_is_accepted() {
         // Just beyond the leeway is refused (the boundary is the leeway, not zero).
         let mut c = issuer.claims(&app.resource, "skewed", "user read:data");
         c["exp"] = json!(now - 75);
-        let r = call(
-            s,
-            &sid,
-            Some(&bearer(&issuer.mint(Alg::ES256, &c, &json!({})))),
-            PROTECTED,
-        )
-        .await;
+        let r = call_as(s, &sid, &issuer.mint(Alg::ES256, &c, &json!({})), PROTECTED).await;
         assert_eq!(r.status, 401);
     })
     .await;
@@ -1157,18 +1187,15 @@ async fn clock_skew_within_the_leeway_is_accepted() {
 async fn cached_keys_keep_verifying_new_tokens_while_the_jwks_endpoint_is_down() {
     bounded(async {
         let issuer = TestIssuer::start().await;
-        let app = serve_trio_for(&issuer).await;
+        let (app, sid, token) = trio_with_keys(&issuer, Alg::RS256, "repeat").await;
         let s = &app.s;
-        let sid = init(s, None).await;
-        let token = good_token(&issuer, Alg::RS256, &app.resource, "repeat");
-        until_keys_loaded(s, &sid, &token).await;
         let (jwks, meta) = (issuer.jwks_fetches(), issuer.metadata_fetches());
         assert_eq!(jwks, 1, "one JWKS fetch at start");
         assert_eq!(meta, 1, "one discovery at start");
 
         // The same token again: answered without the issuer.
         for _ in 0..3 {
-            let who = ok_content(&call(s, &sid, Some(&bearer(&token)), PROTECTED).await);
+            let who = ok_content(&call_as(s, &sid, &token, PROTECTED).await);
             assert_eq!(who["subject"], "repeat");
         }
         assert_eq!(
@@ -1179,7 +1206,7 @@ async fn cached_keys_keep_verifying_new_tokens_while_the_jwks_endpoint_is_down()
         issuer.set_jwks_down(true);
         for (i, alg) in [Alg::RS256, Alg::ES256, Alg::EdDSA].into_iter().enumerate() {
             let t = good_token(&issuer, alg.clone(), &app.resource, &format!("fresh-{i}"));
-            let who = ok_content(&call(s, &sid, Some(&bearer(&t)), PROTECTED).await);
+            let who = ok_content(&call_as(s, &sid, &t, PROTECTED).await);
             assert_eq!(
                 who["subject"],
                 format!("fresh-{i}"),
@@ -1187,12 +1214,15 @@ async fn cached_keys_keep_verifying_new_tokens_while_the_jwks_endpoint_is_down()
             );
         }
         // An unknown kid cannot be resolved now: refused, and the known keys survive.
-        let ghost = issuer.mint(
+        let ghost = token_with(
+            &issuer,
             Alg::RS256,
-            &issuer.claims(&app.resource, "ghost", "user read:data"),
-            &json!({"kid": "ghost"}),
+            &app.resource,
+            "ghost",
+            "user read:data",
+            json!({"kid": "ghost"}),
         );
-        let r = call(s, &sid, Some(&bearer(&ghost)), PROTECTED).await;
+        let r = call_as(s, &sid, &ghost, PROTECTED).await;
         assert!(
             r.status == 401 || r.json()["result"]["isError"] == true,
             "{}",
@@ -1200,7 +1230,7 @@ async fn cached_keys_keep_verifying_new_tokens_while_the_jwks_endpoint_is_down()
         );
         let t = good_token(&issuer, Alg::EdDSA, &app.resource, "after-failed-refetch");
         assert_eq!(
-            ok_content(&call(s, &sid, Some(&bearer(&t)), PROTECTED).await)["subject"],
+            ok_content(&call_as(s, &sid, &t, PROTECTED).await)["subject"],
             "after-failed-refetch"
         );
         assert_eq!(
@@ -1242,7 +1272,7 @@ async fn rotation_refetches_the_jwks_once_and_retires_the_old_kid() {
         assert_ne!(new_kid, old_kid);
         let rotated = good_token(&issuer, Alg::RS256, &app.resource, "after");
         assert_eq!(header_of(&rotated)["kid"], new_kid);
-        let who = ok_content(&call(s, &sid, Some(&bearer(&rotated)), PROTECTED).await);
+        let who = ok_content(&call_as(s, &sid, &rotated, PROTECTED).await);
         assert_eq!(who["subject"], "after");
         assert_eq!(
             issuer.jwks_fetches(),
@@ -1250,18 +1280,21 @@ async fn rotation_refetches_the_jwks_once_and_retires_the_old_kid() {
             "exactly one refetch for the new kid"
         );
         // Again: no more fetches.
-        ok_content(&call(s, &sid, Some(&bearer(&rotated)), PROTECTED).await);
+        ok_content(&call_as(s, &sid, &rotated, PROTECTED).await);
         let t = good_token(&issuer, Alg::RS256, &app.resource, "after-2");
-        ok_content(&call(s, &sid, Some(&bearer(&t)), PROTECTED).await);
+        ok_content(&call_as(s, &sid, &t, PROTECTED).await);
         assert_eq!(issuer.jwks_fetches(), fetches + 1);
 
         // A fresh token under the retired kid no longer verifies...
-        let stale = issuer.mint(
+        let stale = token_with(
+            &issuer,
             Alg::RS256,
-            &issuer.claims(&app.resource, "stale", "user read:data"),
-            &json!({"kid": old_kid}),
+            &app.resource,
+            "stale",
+            "user read:data",
+            json!({"kid": old_kid}),
         );
-        let r = call(s, &sid, Some(&bearer(&stale)), PROTECTED).await;
+        let r = call_as(s, &sid, &stale, PROTECTED).await;
         assert_eq!(r.status, 401, "{}", r.text());
         assert!(
             challenge_of(&r)["error_description"].contains(&old_kid),
@@ -1270,12 +1303,12 @@ async fn rotation_refetches_the_jwks_once_and_retires_the_old_kid() {
         );
         // ...while the token verified before the rotation stays valid from the cache.
         assert_eq!(
-            ok_content(&call(s, &sid, Some(&bearer(&before_rotation)), PROTECTED).await)["subject"],
+            ok_content(&call_as(s, &sid, &before_rotation, PROTECTED).await)["subject"],
             "before"
         );
         // EC and Ed25519 keys were not rotated.
         let t = good_token(&issuer, Alg::ES256, &app.resource, "ec");
-        ok_content(&call(s, &sid, Some(&bearer(&t)), PROTECTED).await);
+        ok_content(&call_as(s, &sid, &t, PROTECTED).await);
         assert!(issuer.jwks_fetches() <= fetches + 2);
     })
     .await;
@@ -1289,12 +1322,7 @@ async fn a_burst_of_unknown_kids_refetches_the_jwks_at_most_once_per_interval() 
         let app = serve_trio_with_interval(&issuer, interval).await;
         let s = &app.s;
         let sid = init(s, None).await;
-        until_keys_loaded(
-            s,
-            &sid,
-            &good_token(&issuer, Alg::RS256, &app.resource, "warmup"),
-        )
-        .await;
+        warm_up(&app, &sid, &issuer, Alg::RS256).await;
         tokio::time::sleep(interval + Duration::from_millis(200)).await;
 
         let burst = |round: usize| {
@@ -1350,15 +1378,8 @@ async fn a_burst_of_unknown_kids_refetches_the_jwks_at_most_once_per_interval() 
 async fn by_default_unknown_kids_trigger_at_most_one_refetch_per_30_seconds() {
     bounded(async {
         let issuer = TestIssuer::start().await;
-        let app = serve_trio_for(&issuer).await;
+        let (app, sid, _) = trio_with_keys(&issuer, Alg::RS256, "warmup").await;
         let s = &app.s;
-        let sid = init(s, None).await;
-        until_keys_loaded(
-            s,
-            &sid,
-            &good_token(&issuer, Alg::RS256, &app.resource, "warmup"),
-        )
-        .await;
         let start = issuer.jwks_fetches();
         for i in 0..30 {
             let t = issuer.mint(
@@ -1366,7 +1387,7 @@ async fn by_default_unknown_kids_trigger_at_most_one_refetch_per_30_seconds() {
                 &issuer.claims(&app.resource, "x", "user"),
                 &json!({"kid": format!("unknown-{i}")}),
             );
-            assert_eq!(call(s, &sid, Some(&bearer(&t)), PUBLIC).await.status, 401);
+            assert_eq!(call_as(s, &sid, &t, PUBLIC).await.status, 401);
         }
         assert!(
             issuer.jwks_fetches() <= start + 1,
@@ -1396,10 +1417,10 @@ async fn an_unreachable_issuer_at_start_leaves_public_tools_working_until_its_ke
             ok_content(&call(s, &sid, None, PUBLIC).await)["signed_in"],
             false
         );
-        ok_content(&call(s, &sid, Some(&bearer(&token)), PUBLIC).await);
-        ok_content(&call(s, &sid, Some(&bearer(&token)), FLEXIBLE).await);
+        ok_content(&call_as(s, &sid, &token, PUBLIC).await);
+        ok_content(&call_as(s, &sid, &token, FLEXIBLE).await);
         // A protected call with a (good) token: a tool error saying why, not a 401.
-        let r = call(s, &sid, Some(&bearer(&token)), PROTECTED).await;
+        let r = call_as(s, &sid, &token, PROTECTED).await;
         assert_eq!(r.status, 200, "{}", r.text());
         let v = r.json();
         assert_eq!(v["result"]["isError"], true, "{v}");
@@ -1407,22 +1428,15 @@ async fn an_unreachable_issuer_at_start_leaves_public_tools_working_until_its_ke
         assert!(text.contains("unavailable"), "{text}");
         assert_eq!(app.runs.load(Ordering::SeqCst), 0);
         // A token that is invalid on its face is still refused.
-        let none = issuer.mint(
-            Alg::None,
-            &issuer.claims(&app.resource, "x", "user"),
-            &json!({}),
-        );
-        assert_eq!(
-            call(s, &sid, Some(&bearer(&none)), PUBLIC).await.status,
-            401
-        );
+        let none = token_with(&issuer, Alg::None, &app.resource, "x", "user", json!({}));
+        assert_eq!(call_as(s, &sid, &none, PUBLIC).await.status, 401);
         assert_eq!(issuer.jwks_fetches(), 0);
 
         // The issuer comes up: the background retry loads the keys, the same call succeeds.
         issuer.set_up(true);
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         loop {
-            let r = call(s, &sid, Some(&bearer(&token)), PROTECTED).await;
+            let r = call_as(s, &sid, &token, PROTECTED).await;
             assert_eq!(r.status, 200, "{}", r.text());
             let v = r.json();
             if v["result"]["isError"].is_null() {
@@ -1454,10 +1468,7 @@ async fn discovery_follows_rfc8414_path_insertion_and_oidc_metadata() {
                 ..Default::default()
             })
             .await;
-            let app = serve_trio_for(&issuer).await;
-            let sid = init(&app.s, None).await;
-            let t = good_token(&issuer, Alg::EdDSA, &app.resource, "discovered");
-            until_keys_loaded(&app.s, &sid, &t).await;
+            let _served = trio_with_keys(&issuer, Alg::EdDSA, "discovered").await;
             assert_eq!(issuer.jwks_fetches(), 1, "{path} {discovery:?}");
         }
     })
@@ -1468,23 +1479,19 @@ async fn discovery_follows_rfc8414_path_insertion_and_oidc_metadata() {
 async fn a_token_without_kid_verifies_when_its_algorithm_has_exactly_one_key() {
     bounded(async {
         let issuer = TestIssuer::start().await;
-        let app = serve_trio_for(&issuer).await;
+        let (app, sid, _) = trio_with_keys(&issuer, Alg::RS256, "warmup").await;
         let s = &app.s;
-        let sid = init(s, None).await;
-        until_keys_loaded(
-            s,
-            &sid,
-            &good_token(&issuer, Alg::RS256, &app.resource, "warmup"),
-        )
-        .await;
         for alg in [Alg::RS256, Alg::ES256, Alg::EdDSA] {
-            let t = issuer.mint(
+            let t = token_with(
+                &issuer,
                 alg.clone(),
-                &issuer.claims(&app.resource, "kidless", "user read:data"),
-                &json!({"kid": null}),
+                &app.resource,
+                "kidless",
+                "user read:data",
+                json!({"kid": null}),
             );
             assert!(header_of(&t).get("kid").is_none());
-            let r = call(s, &sid, Some(&bearer(&t)), PROTECTED).await;
+            let r = call_as(s, &sid, &t, PROTECTED).await;
             assert_eq!(ok_content(&r)["subject"], "kidless", "{alg:?}");
         }
     })
@@ -1498,18 +1505,21 @@ async fn a_token_without_kid_verifies_when_its_algorithm_has_exactly_one_key() {
 async fn challenge_descriptions_use_only_the_characters_rfc6750_allows() {
     bounded(async {
         let issuer = TestIssuer::start().await;
-        let app = serve_trio_for(&issuer).await;
+        let (app, sid, _) = trio_with_keys(&issuer, Alg::RS256, "warmup").await;
         let s = &app.s;
-        let sid = init(s, None).await;
-        until_keys_loaded(
-            s,
-            &sid,
-            &good_token(&issuer, Alg::RS256, &app.resource, "warmup"),
-        )
-        .await;
         let aud = app.resource.clone();
         let mut wrong_iss = issuer.claims(&aud, "x", "user read:data");
         wrong_iss["iss"] = json!("https://evil.example/");
+        let user_only = |header: Value| {
+            Some(bearer(&token_with(
+                &issuer,
+                Alg::RS256,
+                &aud,
+                "x",
+                "user",
+                header,
+            )))
+        };
         let cases: Vec<(&str, Option<String>, &str)> = vec![
             (
                 "wrong issuer",
@@ -1518,23 +1528,11 @@ async fn challenge_descriptions_use_only_the_characters_rfc6750_allows() {
             ),
             (
                 "hostile kid",
-                Some(bearer(&issuer.mint(
-                    Alg::RS256,
-                    &issuer.claims(&aud, "x", "user"),
-                    &json!({"kid": "k\"ey\\ é"}),
-                ))),
+                user_only(json!({"kid": "k\"ey\\ é"})),
                 PUBLIC,
             ),
             ("scheme Basic", Some("Basic dXNlcjpwYXNz".into()), PUBLIC),
-            (
-                "insufficient scope",
-                Some(bearer(&issuer.mint(
-                    Alg::RS256,
-                    &issuer.claims(&aud, "x", "user"),
-                    &json!({}),
-                ))),
-                PROTECTED,
-            ),
+            ("insufficient scope", user_only(json!({})), PROTECTED),
         ];
         let mut failures = Vec::new();
         for (what, authorization, tool) in &cases {
@@ -1591,8 +1589,7 @@ fn an_app_built_outside_a_runtime_still_loads_the_issuer_keys() {
     let listener = rt
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
         .unwrap();
-    let addr = listener.local_addr().unwrap();
-    let resource = format!("http://{addr}/mcp");
+    let resource = format!("http://{}/mcp", listener.local_addr().unwrap());
     let runs = Arc::new(AtomicUsize::new(0));
     // Built here, outside any runtime.
     assert!(tokio::runtime::Handle::try_current().is_err());
@@ -1601,23 +1598,12 @@ fn an_app_built_outside_a_runtime_still_loads_the_issuer_keys() {
         .build()
         .unwrap();
     rt.block_on(bounded(async {
-        let (router, state) = app.router();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, router).await;
-        });
-        let s = TestServer {
-            addr,
-            client: hyper_util::client::legacy::Client::builder(
-                hyper_util::rt::TokioExecutor::new(),
-            )
-            .build_http(),
-            state,
-        };
+        let s = serve::serve_app(listener, &app);
         let sid = init(&s, None).await;
         let token = good_token(&issuer, Alg::RS256, &resource, "sync");
         let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
         loop {
-            let r = call(&s, &sid, Some(&bearer(&token)), PROTECTED).await;
+            let r = call_as(&s, &sid, &token, PROTECTED).await;
             if r.json()["result"]["isError"].is_null() {
                 assert_eq!(r.json()["result"]["structuredContent"]["subject"], "sync");
                 break;
@@ -1638,11 +1624,8 @@ async fn the_legacy_sse_transport_applies_the_same_policies() {
     bounded(async {
         use http_body_util::BodyExt;
         let issuer = TestIssuer::start().await;
-        let app = serve_trio_for(&issuer).await;
+        let (app, _, token) = trio_with_keys(&issuer, Alg::ES256, "legacy").await;
         let s = &app.s;
-        let sid = init(s, None).await;
-        let token = good_token(&issuer, Alg::ES256, &app.resource, "legacy");
-        until_keys_loaded(s, &sid, &token).await;
 
         let resp = s
             .stream(
@@ -1688,20 +1671,12 @@ async fn the_legacy_sse_transport_applies_the_same_policies() {
             .unwrap();
         assert_eq!(parse_challenge(ch).1["resource_metadata"], app.metadata_url);
         // A bad token → 401 on the POST itself.
-        let none = issuer.mint(
-            Alg::None,
-            &issuer.claims(&app.resource, "x", "user"),
-            &json!({}),
-        );
+        let none = token_with(&issuer, Alg::None, &app.resource, "x", "user", json!({}));
         let r = post_legacy(102, PUBLIC, Some(bearer(&none))).await;
         assert_eq!(r.status, 401);
         assert_eq!(challenge_of(&r)["error"], "invalid_token");
         // Not enough scope → 403.
-        let partial = issuer.mint(
-            Alg::RS256,
-            &issuer.claims(&app.resource, "x", "user"),
-            &json!({}),
-        );
+        let partial = token_with(&issuer, Alg::RS256, &app.resource, "x", "user", json!({}));
         assert_eq!(
             post_legacy(103, PROTECTED, Some(bearer(&partial)))
                 .await
@@ -1730,18 +1705,7 @@ async fn the_legacy_sse_transport_applies_the_same_policies() {
 async fn introspection_accepts_active_tokens_and_refuses_inactive_or_foreign_ones() {
     bounded(async {
         let issuer = TestIssuer::start().await;
-        let (endpoint, iss) = (issuer.introspection_endpoint(), issuer.issuer().to_string());
-        let app = serve_trio(|resource| {
-            let v = IntrospectionVerifier::new(
-                endpoint,
-                issuer::INTROSPECTION_CLIENT.0,
-                issuer::INTROSPECTION_CLIENT.1,
-                resource,
-            )
-            .issuer(iss.clone());
-            AuthConfig::new(iss, resource).unwrap().verifier(v)
-        })
-        .await;
+        let app = serve_trio_introspecting(&issuer, issuer::INTROSPECTION_CLIENT.1, true).await;
         let s = &app.s;
         let sid = init(s, None).await;
         let now = now();
@@ -1767,14 +1731,14 @@ async fn introspection_accepts_active_tokens_and_refuses_inactive_or_foreign_one
             a
         });
 
-        let who = ok_content(&call(s, &sid, Some(&bearer("opaque-good")), PROTECTED).await);
+        let who = ok_content(&call_as(s, &sid, "opaque-good", PROTECTED).await);
         assert_eq!(who["subject"], "carol");
         assert_eq!(who["client_id"], "chatgpt");
         assert_eq!(who["scopes"], json!(["read:data", "user"]));
         assert_eq!(who["expires_at"], now + 600);
         let n = issuer.introspections();
         assert_eq!(n, 1);
-        ok_content(&call(s, &sid, Some(&bearer("opaque-good")), FLEXIBLE).await);
+        ok_content(&call_as(s, &sid, "opaque-good", FLEXIBLE).await);
         assert_eq!(issuer.introspections(), 1, "the second use is answered from the cache");
 
         for (token, reason) in [
@@ -1784,7 +1748,7 @@ async fn introspection_accepts_active_tokens_and_refuses_inactive_or_foreign_one
             ("opaque-expired", "expired"),
             ("opaque-other-issuer", "issuer"),
         ] {
-            let r = call(s, &sid, Some(&bearer(token)), PUBLIC).await;
+            let r = call_as(s, &sid, token, PUBLIC).await;
             assert_eq!(r.status, 401, "{token}: {}", r.text());
             let c = challenge_of(&r);
             assert_eq!(c["error"], "invalid_token", "{token}");
@@ -1792,7 +1756,7 @@ async fn introspection_accepts_active_tokens_and_refuses_inactive_or_foreign_one
         }
         // Refusals are not cached: each bad token is asked about every time.
         let n = issuer.introspections();
-        assert_eq!(call(s, &sid, Some(&bearer("opaque-inactive")), PUBLIC).await.status, 401);
+        assert_eq!(call_as(s, &sid, "opaque-inactive", PUBLIC).await.status, 401);
         assert_eq!(issuer.introspections(), n + 1);
     })
     .await;
@@ -1802,27 +1766,17 @@ async fn introspection_accepts_active_tokens_and_refuses_inactive_or_foreign_one
 async fn introspection_with_wrong_client_credentials_is_unavailable_not_a_401() {
     bounded(async {
         let issuer = TestIssuer::start().await;
-        let (endpoint, iss) = (issuer.introspection_endpoint(), issuer.issuer().to_string());
-        let app = serve_trio(|resource| {
-            let v = IntrospectionVerifier::new(
-                endpoint,
-                issuer::INTROSPECTION_CLIENT.0,
-                "wrong",
-                resource,
-            );
-            AuthConfig::new(iss, resource).unwrap().verifier(v)
-        })
-        .await;
+        let app = serve_trio_introspecting(&issuer, "wrong", false).await;
         let s = &app.s;
         let sid = init(s, None).await;
         issuer.add_opaque(
             "opaque-good",
             json!({"active": true, "sub": "carol", "scope": "user read:data"}),
         );
-        let r = call(s, &sid, Some(&bearer("opaque-good")), PROTECTED).await;
+        let r = call_as(s, &sid, "opaque-good", PROTECTED).await;
         assert_eq!(r.status, 200, "{}", r.text());
         assert_eq!(r.json()["result"]["isError"], true);
-        ok_content(&call(s, &sid, Some(&bearer("opaque-good")), PUBLIC).await);
+        ok_content(&call_as(s, &sid, "opaque-good", PUBLIC).await);
         assert!(issuer.introspections() >= 1);
     })
     .await;
@@ -1859,20 +1813,20 @@ async fn a_custom_fn_verifier_decides_who_gets_in_and_is_asked_once_per_token() 
         let s = &app.s;
         let sid = init(s, None).await;
 
-        let who = ok_content(&call(s, &sid, Some(&bearer("let-me-in")), PROTECTED).await);
+        let who = ok_content(&call_as(s, &sid, "let-me-in", PROTECTED).await);
         assert_eq!(who["subject"], "alice");
         assert_eq!(who["name"], "Alice");
         assert_eq!(who["client_id"], "cli");
-        ok_content(&call(s, &sid, Some(&bearer("let-me-in")), PROTECTED).await);
-        ok_content(&call(s, &sid, Some(&bearer("let-me-in")), PUBLIC).await);
+        ok_content(&call_as(s, &sid, "let-me-in", PROTECTED).await);
+        ok_content(&call_as(s, &sid, "let-me-in", PUBLIC).await);
         assert_eq!(asked.load(Ordering::SeqCst), 1, "one verification for three uses");
 
-        let r = call(s, &sid, Some(&bearer("only-user")), PROTECTED).await;
+        let r = call_as(s, &sid, "only-user", PROTECTED).await;
         assert_eq!(r.status, 403, "{}", r.text());
-        let r = call(s, &sid, Some(&bearer("who-knows")), PUBLIC).await;
+        let r = call_as(s, &sid, "who-knows", PUBLIC).await;
         assert_eq!(r.status, 401);
         assert!(challenge_of(&r)["error_description"].contains("does not know that token"));
-        let r = call(s, &sid, Some(&bearer("later")), PROTECTED).await;
+        let r = call_as(s, &sid, "later", PROTECTED).await;
         assert_eq!(r.status, 200, "{}", r.text());
         assert_eq!(r.json()["result"]["isError"], true);
         assert!(r.text().contains("user directory is down"), "{}", r.text());
@@ -1990,16 +1944,8 @@ async fn the_trio_advertises_seed_003_security_schemes_in_tools_list_and_the_lis
             ),
         ]);
         let sid = init(s, None).await;
-        let list = post(s, Some(&sid), None, rpc(1, "tools/list", json!({})))
-            .await
-            .json();
-        let listing = s
-            .send(
-                http::Request::get(s.url("/mcp/tools"))
-                    .body(Full::new(Bytes::new()))
-                    .unwrap(),
-            )
-            .await;
+        let list = list_tools(s, &sid, None, 1).await.json();
+        let listing = get(s, &s.url("/mcp/tools")).await;
         assert_eq!(listing.status, 200);
         let listing = listing.json();
         for (source, tools) in [
@@ -2122,11 +2068,7 @@ async fn configuration_from_variables_is_validated() {
 #[tokio::test]
 async fn tools_without_a_policy_inherit_the_default_scopes_from_the_environment() {
     bounded(async {
-        let issuer = TestIssuer::start_with(IssuerOptions {
-            trailing_slash: true,
-            ..Default::default()
-        })
-        .await;
+        let issuer = trailing_slash_issuer().await;
         let iss = issuer.issuer().to_string();
         let app = serve(|resource, runs| {
             let c = AuthConfig::from_vars(vars(&[
@@ -2147,41 +2089,20 @@ async fn tools_without_a_policy_inherit_the_default_scopes_from_the_environment(
         .await;
         let s = &app.s;
         let sid = init(s, None).await;
-        let list = post(s, Some(&sid), None, rpc(1, "tools/list", json!({})))
-            .await
-            .json();
-        let inherits = list["result"]["tools"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|t| t["name"] == "inherits")
-            .unwrap()
-            .clone();
+        let list = list_tools(s, &sid, None, 1).await.json();
+        let inherits = listed(&list, "inherits");
         let want = json!([{"type":"oauth2","scopes":["user","read:data"]}]);
         assert_eq!(inherits["securitySchemes"], want);
         assert_eq!(inherits["_meta"]["securitySchemes"], want);
 
-        let r = post(
-            s,
-            Some(&sid),
-            None,
-            rpc(2, "tools/call", json!({"name":"inherits","arguments":{}})),
-        )
-        .await
-        .json();
+        let r = call_id(s, Some(&sid), None, 2, "inherits").await.json();
         assert_eq!(r["result"]["isError"], true, "{r}");
         assert_eq!(app.runs.load(Ordering::SeqCst), 0);
 
         let token = good_token(&issuer, Alg::RS256, &app.resource, "env-user");
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
         loop {
-            let r = post(
-                s,
-                Some(&sid),
-                Some(&bearer(&token)),
-                rpc(3, "tools/call", json!({"name":"inherits","arguments":{}})),
-            )
-            .await;
+            let r = call_id(s, Some(&sid), Some(&bearer(&token)), 3, "inherits").await;
             assert_eq!(r.status, 200, "{}", r.text());
             if r.json()["result"]["isError"].is_null() {
                 assert_eq!(
@@ -2193,18 +2114,15 @@ async fn tools_without_a_policy_inherit_the_default_scopes_from_the_environment(
             assert!(tokio::time::Instant::now() < deadline, "{}", r.text());
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        let partial = issuer.mint(
+        let partial = token_with(
+            &issuer,
             Alg::RS256,
-            &issuer.claims(&app.resource, "env-user", "user"),
-            &json!({}),
+            &app.resource,
+            "env-user",
+            "user",
+            json!({}),
         );
-        let r = post(
-            s,
-            Some(&sid),
-            Some(&bearer(&partial)),
-            rpc(4, "tools/call", json!({"name":"inherits","arguments":{}})),
-        )
-        .await;
+        let r = call_id(s, Some(&sid), Some(&bearer(&partial)), 4, "inherits").await;
         assert_eq!(r.status, 403, "{}", r.text());
     })
     .await;
@@ -2233,27 +2151,17 @@ async fn a_configured_audience_replaces_the_resource_url_as_the_required_aud() {
             &good_token(&issuer, Alg::RS256, "https://api.widgetry.test", "aud-ok"),
         )
         .await;
-        let r = call(
+        let r = call_as(
             s,
             &sid,
-            Some(&bearer(&good_token(
-                &issuer,
-                Alg::RS256,
-                &app.resource,
-                "aud-resource",
-            ))),
+            &good_token(&issuer, Alg::RS256, &app.resource, "aud-resource"),
             PROTECTED,
         )
         .await;
         assert_eq!(r.status, 401, "{}", r.text());
         assert_eq!(challenge_of(&r)["error"], "invalid_token");
         // The metadata still names the resource URL.
-        let m = s
-            .send(
-                http::Request::get(s.url("/.well-known/oauth-protected-resource/mcp"))
-                    .body(Full::new(Bytes::new()))
-                    .unwrap(),
-            )
+        let m = get(s, &s.url("/.well-known/oauth-protected-resource/mcp"))
             .await
             .json();
         assert_eq!(m["resource"], app.resource);
