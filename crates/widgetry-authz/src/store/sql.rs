@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use super::backend::{vals, Db, PgDb, Row, Session, SqliteDb};
+use super::backend::{vals, Db, PgDb, Row, Session, SqliteDb, Val};
 use super::{
     AttemptCounter, AuthorizationRequest, AuthzStore, BoxFuture, ClientKind, ClientRecord,
     CodeRecord, CodeUse, GrantRecord, PendingAuthorization, PendingStage, RefreshRotation,
@@ -108,17 +108,66 @@ CREATE TABLE IF NOT EXISTS authz_attempts (
 );
 ";
 
-const USER_COLS: &str =
-    "id, username, name, password_hash, scopes, totp_secret, totp_last_step, created_at";
-const CLIENT_COLS: &str = "client_id, secret_hash, name, redirect_uris, grant_types, auth_method, \
-     scope, client_uri, kind, created_at, last_used_at";
-const PENDING_COLS: &str = "id, browser_hash, csrf_hash, stage, user_id, request, expires_at";
-const GRANT_COLS: &str =
-    "id, client_id, user_id, scope, resource, refresh_allowed, created_at, revoked_at";
-const CODE_COLS: &str = "code_hash, grant_id, redirect_uri, code_challenge, expires_at, used_at";
-const REFRESH_COLS: &str = "token_hash, grant_id, parent_hash, state, issued_at, expires_at";
-const KEY_COLS: &str =
-    "kid, alg, private_key, public_jwk, created_at, active, publish_until, max_token_exp";
+// Column lists as macros, so that `concat!` builds every statement once, at compile time.
+macro_rules! user_cols {
+    () => {
+        "id, username, name, password_hash, scopes, totp_secret, totp_last_step, created_at"
+    };
+}
+macro_rules! client_cols {
+    () => {
+        "client_id, secret_hash, name, redirect_uris, grant_types, auth_method, \
+         scope, client_uri, kind, created_at, last_used_at"
+    };
+}
+macro_rules! pending_cols {
+    () => {
+        "id, browser_hash, csrf_hash, stage, user_id, request, expires_at"
+    };
+}
+macro_rules! grant_cols {
+    () => {
+        "id, client_id, user_id, scope, resource, refresh_allowed, created_at, revoked_at"
+    };
+}
+macro_rules! code_cols {
+    () => {
+        "code_hash, grant_id, redirect_uri, code_challenge, expires_at, used_at"
+    };
+}
+macro_rules! refresh_cols {
+    () => {
+        "token_hash, grant_id, parent_hash, state, issued_at, expires_at"
+    };
+}
+macro_rules! key_cols {
+    () => {
+        "kid, alg, private_key, public_jwk, created_at, active, publish_until, max_token_exp"
+    };
+}
+
+/// `SELECT <columns> FROM <rest>`.
+macro_rules! select {
+    ($cols:ident, $rest:literal) => {
+        concat!("SELECT ", $cols!(), " FROM ", $rest)
+    };
+}
+
+/// `INSERT INTO <table> (<columns>) <rest>`.
+macro_rules! insert {
+    ($table:literal, $cols:ident, $rest:literal) => {
+        concat!("INSERT INTO ", $table, " (", $cols!(), ") ", $rest)
+    };
+}
+
+/// A read that locks its rows inside a transaction, as `[SQLite, PostgreSQL]`: SQLite's
+/// transaction already holds the whole database, PostgreSQL adds ` FOR UPDATE`. Pick one
+/// with `SqlStore::locking`.
+macro_rules! locking {
+    ($($sql:tt)*) => {
+        [concat!($($sql)*), concat!($($sql)*, " FOR UPDATE")]
+    };
+}
 
 /// The authorization store on SQLite (one file, WAL) or PostgreSQL (for several
 /// instances). Open it with [`SqlStore::open_sqlite`], [`SqlStore::open_postgres`] or
@@ -208,12 +257,48 @@ impl SqlStore {
         matches!(self.db, Db::Postgres(_))
     }
 
-    fn for_update(&self) -> &'static str {
+    /// The form of a `locking!` read for this engine.
+    fn locking(&self, [sqlite, postgres]: [&'static str; 2]) -> &'static str {
         if self.is_postgres() {
-            " FOR UPDATE"
+            postgres
         } else {
-            ""
+            sqlite
         }
+    }
+
+    /// `fetch_opt` in a session of its own.
+    async fn get_opt<T>(
+        &self,
+        sql: &str,
+        params: Vec<Val>,
+        decode: Decode<T>,
+    ) -> StoreResult<Option<T>> {
+        let mut s = self.db.session(false).await?;
+        fetch_opt(&mut s, sql, params, decode).await
+    }
+
+    /// Every row of `sql`, decoded, in a session of its own.
+    async fn get_all<T>(
+        &self,
+        sql: &str,
+        params: Vec<Val>,
+        decode: Decode<T>,
+    ) -> StoreResult<Vec<T>> {
+        let mut s = self.db.session(false).await?;
+        s.query(sql, params).await?.iter().map(decode).collect()
+    }
+
+    /// Runs one statement in a session of its own; whether it changed any row.
+    async fn changed(&self, sql: &str, params: Vec<Val>) -> StoreResult<bool> {
+        let mut s = self.db.session(false).await?;
+        Ok(s.execute(sql, params).await? > 0)
+    }
+
+    /// Runs one statement in a session of its own.
+    async fn run(&self, sql: &str, params: Vec<Val>) -> StoreResult<()> {
+        let mut s = self.db.session(false).await?;
+        s.execute(sql, params).await?;
+        Ok(())
     }
 }
 
@@ -346,7 +431,31 @@ fn key_from(r: &Row) -> StoreResult<SigningKeyRecord> {
     })
 }
 
+fn attempts_from(r: &Row) -> StoreResult<AttemptCounter> {
+    Ok(AttemptCounter {
+        failures: r.int(0)?,
+        window_start: r.int(1)?,
+    })
+}
+
 // ---------------------------------------------------------------- shared steps
+
+/// Decodes one row into a record.
+type Decode<T> = fn(&Row) -> StoreResult<T>;
+
+/// The first row of `sql`, decoded.
+async fn fetch_opt<T>(
+    s: &mut Session<'_>,
+    sql: &str,
+    params: Vec<Val>,
+    decode: Decode<T>,
+) -> StoreResult<Option<T>> {
+    s.query_opt(sql, params)
+        .await?
+        .as_ref()
+        .map(decode)
+        .transpose()
+}
 
 async fn revoke_grant_in(s: &mut Session<'_>, grant_id: &str, now: i64) -> StoreResult<bool> {
     let changed = s
@@ -375,6 +484,7 @@ async fn revoke_grant_in(s: &mut Session<'_>, grant_id: &str, now: i64) -> Store
     Ok(changed > 0)
 }
 
+/// Revokes every live grant whose `column` (a fixed column name) is `value`.
 async fn revoke_grants_where(
     s: &mut Session<'_>,
     column: &'static str,
@@ -391,8 +501,10 @@ async fn revoke_grants_where(
 
 async fn insert_refresh_in(s: &mut Session<'_>, t: &RefreshTokenRecord) -> StoreResult<()> {
     s.execute(
-        &format!(
-            "INSERT INTO authz_refresh_tokens ({REFRESH_COLS}) VALUES ($1, $2, $3, $4, $5, $6)"
+        insert!(
+            "authz_refresh_tokens",
+            refresh_cols,
+            "VALUES ($1, $2, $3, $4, $5, $6)"
         ),
         vals![
             &t.token_hash,
@@ -413,26 +525,24 @@ impl AuthzStore for SqlStore {
     fn insert_user(&self, user: UserRecord) -> BoxFuture<'_, StoreResult<bool>> {
         Box::pin(async move {
             let scopes = user.scopes.as_ref().map(json).transpose()?;
-            let mut s = self.db.session(false).await?;
-            let n = s
-                .execute(
-                    &format!(
-                        "INSERT INTO authz_users ({USER_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-                         ON CONFLICT DO NOTHING"
-                    ),
-                    vals![
-                        user.id,
-                        user.username,
-                        user.name,
-                        user.password_hash,
-                        scopes,
-                        user.totp_secret,
-                        user.totp_last_step,
-                        user.created_at
-                    ],
-                )
-                .await?;
-            Ok(n > 0)
+            self.changed(
+                insert!(
+                    "authz_users",
+                    user_cols,
+                    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING"
+                ),
+                vals![
+                    user.id,
+                    user.username,
+                    user.name,
+                    user.password_hash,
+                    scopes,
+                    user.totp_secret,
+                    user.totp_last_step,
+                    user.created_at
+                ],
+            )
+            .await
         })
     }
 
@@ -440,39 +550,27 @@ impl AuthzStore for SqlStore {
         &'a self,
         username: &'a str,
     ) -> BoxFuture<'a, StoreResult<Option<UserRecord>>> {
-        Box::pin(async move {
-            let mut s = self.db.session(false).await?;
-            let sql = format!("SELECT {USER_COLS} FROM authz_users WHERE username = $1");
-            s.query_opt(&sql, vals![username])
-                .await?
-                .as_ref()
-                .map(user_from)
-                .transpose()
-        })
+        Box::pin(self.get_opt(
+            select!(user_cols, "authz_users WHERE username = $1"),
+            vals![username],
+            user_from,
+        ))
     }
 
     fn user_by_id<'a>(&'a self, id: &'a str) -> BoxFuture<'a, StoreResult<Option<UserRecord>>> {
-        Box::pin(async move {
-            let mut s = self.db.session(false).await?;
-            let sql = format!("SELECT {USER_COLS} FROM authz_users WHERE id = $1");
-            s.query_opt(&sql, vals![id])
-                .await?
-                .as_ref()
-                .map(user_from)
-                .transpose()
-        })
+        Box::pin(self.get_opt(
+            select!(user_cols, "authz_users WHERE id = $1"),
+            vals![id],
+            user_from,
+        ))
     }
 
     fn list_users(&self) -> BoxFuture<'_, StoreResult<Vec<UserRecord>>> {
-        Box::pin(async move {
-            let mut s = self.db.session(false).await?;
-            let sql = format!("SELECT {USER_COLS} FROM authz_users ORDER BY username");
-            s.query(&sql, vals![])
-                .await?
-                .iter()
-                .map(user_from)
-                .collect()
-        })
+        Box::pin(self.get_all(
+            select!(user_cols, "authz_users ORDER BY username"),
+            vals![],
+            user_from,
+        ))
     }
 
     fn delete_user<'a>(&'a self, username: &'a str, now: i64) -> BoxFuture<'a, StoreResult<bool>> {
@@ -503,45 +601,37 @@ impl AuthzStore for SqlStore {
         user_id: &'a str,
         step: i64,
     ) -> BoxFuture<'a, StoreResult<bool>> {
-        Box::pin(async move {
-            let mut s = self.db.session(false).await?;
-            let n = s
-                .execute(
-                    "UPDATE authz_users SET totp_last_step = $2 WHERE id = $1 AND totp_last_step < $2",
-                    vals![user_id, step],
-                )
-                .await?;
-            Ok(n > 0)
-        })
+        Box::pin(self.changed(
+            "UPDATE authz_users SET totp_last_step = $2 WHERE id = $1 AND totp_last_step < $2",
+            vals![user_id, step],
+        ))
     }
 
     fn insert_client(&self, c: ClientRecord) -> BoxFuture<'_, StoreResult<bool>> {
         Box::pin(async move {
             let redirect_uris = json(&c.redirect_uris)?;
             let grant_types = json(&c.grant_types)?;
-            let mut s = self.db.session(false).await?;
-            let n = s
-                .execute(
-                    &format!(
-                        "INSERT INTO authz_clients ({CLIENT_COLS}) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING"
-                    ),
-                    vals![
-                        c.client_id,
-                        c.secret_hash,
-                        c.name,
-                        redirect_uris,
-                        grant_types,
-                        c.auth_method,
-                        c.scope,
-                        c.client_uri,
-                        c.kind.as_str(),
-                        c.created_at,
-                        c.last_used_at
-                    ],
-                )
-                .await?;
-            Ok(n > 0)
+            self.changed(
+                insert!(
+                    "authz_clients",
+                    client_cols,
+                    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING"
+                ),
+                vals![
+                    c.client_id,
+                    c.secret_hash,
+                    c.name,
+                    redirect_uris,
+                    grant_types,
+                    c.auth_method,
+                    c.scope,
+                    c.client_uri,
+                    c.kind.as_str(),
+                    c.created_at,
+                    c.last_used_at
+                ],
+            )
+            .await
         })
     }
 
@@ -549,27 +639,19 @@ impl AuthzStore for SqlStore {
         &'a self,
         client_id: &'a str,
     ) -> BoxFuture<'a, StoreResult<Option<ClientRecord>>> {
-        Box::pin(async move {
-            let mut s = self.db.session(false).await?;
-            let sql = format!("SELECT {CLIENT_COLS} FROM authz_clients WHERE client_id = $1");
-            s.query_opt(&sql, vals![client_id])
-                .await?
-                .as_ref()
-                .map(client_from)
-                .transpose()
-        })
+        Box::pin(self.get_opt(
+            select!(client_cols, "authz_clients WHERE client_id = $1"),
+            vals![client_id],
+            client_from,
+        ))
     }
 
     fn list_clients(&self) -> BoxFuture<'_, StoreResult<Vec<ClientRecord>>> {
-        Box::pin(async move {
-            let mut s = self.db.session(false).await?;
-            let sql = format!("SELECT {CLIENT_COLS} FROM authz_clients ORDER BY client_id");
-            s.query(&sql, vals![])
-                .await?
-                .iter()
-                .map(client_from)
-                .collect()
-        })
+        Box::pin(self.get_all(
+            select!(client_cols, "authz_clients ORDER BY client_id"),
+            vals![],
+            client_from,
+        ))
     }
 
     fn delete_client<'a>(
@@ -596,23 +678,21 @@ impl AuthzStore for SqlStore {
         client_id: &'a str,
         now: i64,
     ) -> BoxFuture<'a, StoreResult<()>> {
-        Box::pin(async move {
-            let mut s = self.db.session(false).await?;
-            s.execute(
-                "UPDATE authz_clients SET last_used_at = $2 WHERE client_id = $1",
-                vals![client_id, now],
-            )
-            .await?;
-            Ok(())
-        })
+        Box::pin(self.run(
+            "UPDATE authz_clients SET last_used_at = $2 WHERE client_id = $1",
+            vals![client_id, now],
+        ))
     }
 
     fn insert_pending(&self, p: PendingAuthorization) -> BoxFuture<'_, StoreResult<()>> {
         Box::pin(async move {
             let request = json(&p.request)?;
-            let mut s = self.db.session(false).await?;
-            s.execute(
-                &format!("INSERT INTO authz_pending ({PENDING_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"),
+            self.run(
+                insert!(
+                    "authz_pending",
+                    pending_cols,
+                    "VALUES ($1, $2, $3, $4, $5, $6, $7)"
+                ),
                 vals![
                     p.id,
                     p.browser_hash,
@@ -623,8 +703,7 @@ impl AuthzStore for SqlStore {
                     p.expires_at
                 ],
             )
-            .await?;
-            Ok(())
+            .await
         })
     }
 
@@ -633,17 +712,14 @@ impl AuthzStore for SqlStore {
         id: &'a str,
         now: i64,
     ) -> BoxFuture<'a, StoreResult<Option<PendingAuthorization>>> {
-        Box::pin(async move {
-            let mut s = self.db.session(false).await?;
-            let sql = format!(
-                "SELECT {PENDING_COLS} FROM authz_pending WHERE id = $1 AND expires_at > $2"
-            );
-            s.query_opt(&sql, vals![id, now])
-                .await?
-                .as_ref()
-                .map(pending_from)
-                .transpose()
-        })
+        Box::pin(self.get_opt(
+            select!(
+                pending_cols,
+                "authz_pending WHERE id = $1 AND expires_at > $2"
+            ),
+            vals![id, now],
+            pending_from,
+        ))
     }
 
     fn replace_pending<'a>(
@@ -653,24 +729,21 @@ impl AuthzStore for SqlStore {
     ) -> BoxFuture<'a, StoreResult<bool>> {
         Box::pin(async move {
             let request = json(&p.request)?;
-            let mut s = self.db.session(false).await?;
-            let n = s
-                .execute(
-                    "UPDATE authz_pending SET browser_hash = $2, csrf_hash = $3, stage = $4, \
-                     user_id = $5, request = $6, expires_at = $7 WHERE id = $1 AND csrf_hash = $8",
-                    vals![
-                        p.id,
-                        p.browser_hash,
-                        p.csrf_hash,
-                        p.stage.as_str(),
-                        p.user_id,
-                        request,
-                        p.expires_at,
-                        expected_csrf_hash
-                    ],
-                )
-                .await?;
-            Ok(n > 0)
+            self.changed(
+                "UPDATE authz_pending SET browser_hash = $2, csrf_hash = $3, stage = $4, \
+                 user_id = $5, request = $6, expires_at = $7 WHERE id = $1 AND csrf_hash = $8",
+                vals![
+                    p.id,
+                    p.browser_hash,
+                    p.csrf_hash,
+                    p.stage.as_str(),
+                    p.user_id,
+                    request,
+                    p.expires_at,
+                    expected_csrf_hash
+                ],
+            )
+            .await
         })
     }
 
@@ -679,16 +752,10 @@ impl AuthzStore for SqlStore {
         id: &'a str,
         expected_csrf_hash: &'a str,
     ) -> BoxFuture<'a, StoreResult<bool>> {
-        Box::pin(async move {
-            let mut s = self.db.session(false).await?;
-            let n = s
-                .execute(
-                    "DELETE FROM authz_pending WHERE id = $1 AND csrf_hash = $2",
-                    vals![id, expected_csrf_hash],
-                )
-                .await?;
-            Ok(n > 0)
-        })
+        Box::pin(self.changed(
+            "DELETE FROM authz_pending WHERE id = $1 AND csrf_hash = $2",
+            vals![id, expected_csrf_hash],
+        ))
     }
 
     fn insert_grant_with_code(
@@ -699,7 +766,11 @@ impl AuthzStore for SqlStore {
         Box::pin(async move {
             let mut s = self.db.session(true).await?;
             s.execute(
-                &format!("INSERT INTO authz_grants ({GRANT_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"),
+                insert!(
+                    "authz_grants",
+                    grant_cols,
+                    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+                ),
                 vals![
                     g.id,
                     g.client_id,
@@ -713,7 +784,7 @@ impl AuthzStore for SqlStore {
             )
             .await?;
             s.execute(
-                &format!("INSERT INTO authz_codes ({CODE_COLS}) VALUES ($1, $2, $3, $4, $5, $6)"),
+                insert!("authz_codes", code_cols, "VALUES ($1, $2, $3, $4, $5, $6)"),
                 vals![
                     c.code_hash,
                     c.grant_id,
@@ -729,15 +800,11 @@ impl AuthzStore for SqlStore {
     }
 
     fn grant<'a>(&'a self, id: &'a str) -> BoxFuture<'a, StoreResult<Option<GrantRecord>>> {
-        Box::pin(async move {
-            let mut s = self.db.session(false).await?;
-            let sql = format!("SELECT {GRANT_COLS} FROM authz_grants WHERE id = $1");
-            s.query_opt(&sql, vals![id])
-                .await?
-                .as_ref()
-                .map(grant_from)
-                .transpose()
-        })
+        Box::pin(self.get_opt(
+            select!(grant_cols, "authz_grants WHERE id = $1"),
+            vals![id],
+            grant_from,
+        ))
     }
 
     fn consume_code<'a>(
@@ -747,14 +814,13 @@ impl AuthzStore for SqlStore {
     ) -> BoxFuture<'a, StoreResult<CodeUse>> {
         Box::pin(async move {
             let mut s = self.db.session(true).await?;
-            let sql = format!(
-                "SELECT {CODE_COLS} FROM authz_codes WHERE code_hash = $1{}",
-                self.for_update()
-            );
-            let Some(row) = s.query_opt(&sql, vals![code_hash]).await? else {
+            let sql = self.locking(locking!(select!(
+                code_cols,
+                "authz_codes WHERE code_hash = $1"
+            )));
+            let Some(mut code) = fetch_opt(&mut s, sql, vals![code_hash], code_from).await? else {
                 return Ok(CodeUse::Unknown);
             };
-            let mut code = code_from(&row)?;
             if code.used_at.is_some() {
                 return Ok(CodeUse::Reused(code));
             }
@@ -792,20 +858,30 @@ impl AuthzStore for SqlStore {
     ) -> BoxFuture<'a, StoreResult<Option<(RefreshTokenRecord, GrantRecord)>>> {
         Box::pin(async move {
             let mut s = self.db.session(false).await?;
-            let sql = format!(
-                "SELECT {REFRESH_COLS} FROM authz_refresh_tokens WHERE token_hash = $1 AND expires_at > $2"
-            );
-            let Some(row) = s.query_opt(&sql, vals![token_hash, now]).await? else {
+            let Some(token) = fetch_opt(
+                &mut s,
+                select!(
+                    refresh_cols,
+                    "authz_refresh_tokens WHERE token_hash = $1 AND expires_at > $2"
+                ),
+                vals![token_hash, now],
+                refresh_from,
+            )
+            .await?
+            else {
                 return Ok(None);
             };
-            let token = refresh_from(&row)?;
-            let sql = format!(
-                "SELECT {GRANT_COLS} FROM authz_grants WHERE id = $1 AND revoked_at IS NULL"
-            );
-            let Some(row) = s.query_opt(&sql, vals![&token.grant_id]).await? else {
-                return Ok(None);
-            };
-            Ok(Some((token, grant_from(&row)?)))
+            let grant = fetch_opt(
+                &mut s,
+                select!(
+                    grant_cols,
+                    "authz_grants WHERE id = $1 AND revoked_at IS NULL"
+                ),
+                vals![&token.grant_id],
+                grant_from,
+            )
+            .await?;
+            Ok(grant.map(|grant| (token, grant)))
         })
     }
 
@@ -817,21 +893,21 @@ impl AuthzStore for SqlStore {
     ) -> BoxFuture<'a, StoreResult<RefreshRotation>> {
         Box::pin(async move {
             let mut s = self.db.session(true).await?;
-            let sql = format!(
-                "SELECT {REFRESH_COLS} FROM authz_refresh_tokens WHERE token_hash = $1{}",
-                self.for_update()
-            );
-            let Some(row) = s.query_opt(&sql, vals![presented_hash]).await? else {
+            let sql = self.locking(locking!(select!(
+                refresh_cols,
+                "authz_refresh_tokens WHERE token_hash = $1"
+            )));
+            let Some(token) = fetch_opt(&mut s, sql, vals![presented_hash], refresh_from).await?
+            else {
                 return Ok(RefreshRotation::Invalid);
             };
-            let token = refresh_from(&row)?;
-            let sql = format!("SELECT {GRANT_COLS} FROM authz_grants WHERE id = $1");
-            let Some(grant) = s
-                .query_opt(&sql, vals![&token.grant_id])
-                .await?
-                .as_ref()
-                .map(grant_from)
-                .transpose()?
+            let Some(grant) = fetch_opt(
+                &mut s,
+                select!(grant_cols, "authz_grants WHERE id = $1"),
+                vals![&token.grant_id],
+                grant_from,
+            )
+            .await?
             else {
                 return Ok(RefreshRotation::Invalid);
             };
@@ -878,49 +954,40 @@ impl AuthzStore for SqlStore {
         grant_id: &'a str,
         expires_at: i64,
     ) -> BoxFuture<'a, StoreResult<()>> {
-        Box::pin(async move {
-            let mut s = self.db.session(false).await?;
-            s.execute(
-                "INSERT INTO authz_access_tokens (jti, grant_id, expires_at) VALUES ($1, $2, $3) \
-                 ON CONFLICT (jti) DO NOTHING",
-                vals![jti, grant_id, expires_at],
-            )
-            .await?;
-            Ok(())
-        })
+        Box::pin(self.run(
+            "INSERT INTO authz_access_tokens (jti, grant_id, expires_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (jti) DO NOTHING",
+            vals![jti, grant_id, expires_at],
+        ))
     }
 
     fn revoke_jti<'a>(&'a self, jti: &'a str, expires_at: i64) -> BoxFuture<'a, StoreResult<()>> {
-        Box::pin(async move {
-            let mut s = self.db.session(false).await?;
-            s.execute(
-                "INSERT INTO authz_revoked_jtis (jti, expires_at) VALUES ($1, $2) \
-                 ON CONFLICT (jti) DO NOTHING",
-                vals![jti, expires_at],
-            )
-            .await?;
-            Ok(())
-        })
+        Box::pin(self.run(
+            "INSERT INTO authz_revoked_jtis (jti, expires_at) VALUES ($1, $2) \
+             ON CONFLICT (jti) DO NOTHING",
+            vals![jti, expires_at],
+        ))
     }
 
     fn jti_revoked<'a>(&'a self, jti: &'a str) -> BoxFuture<'a, StoreResult<bool>> {
         Box::pin(async move {
-            let mut s = self.db.session(false).await?;
-            Ok(s.query_opt(
-                "SELECT jti FROM authz_revoked_jtis WHERE jti = $1",
-                vals![jti],
-            )
-            .await?
-            .is_some())
+            let found = self
+                .get_opt(
+                    "SELECT jti FROM authz_revoked_jtis WHERE jti = $1",
+                    vals![jti],
+                    |_| Ok(()),
+                )
+                .await?;
+            Ok(found.is_some())
         })
     }
 
     fn signing_keys(&self) -> BoxFuture<'_, StoreResult<Vec<SigningKeyRecord>>> {
-        Box::pin(async move {
-            let mut s = self.db.session(false).await?;
-            let sql = format!("SELECT {KEY_COLS} FROM authz_signing_keys ORDER BY created_at, kid");
-            s.query(&sql, vals![]).await?.iter().map(key_from).collect()
-        })
+        Box::pin(self.get_all(
+            select!(key_cols, "authz_signing_keys ORDER BY created_at, kid"),
+            vals![],
+            key_from,
+        ))
     }
 
     fn activate_signing_key(
@@ -937,8 +1004,19 @@ impl AuthzStore for SqlStore {
             )
             .await?;
             s.execute(
-                &format!("INSERT INTO authz_signing_keys ({KEY_COLS}) VALUES ($1, $2, $3, $4, $5, 1, NULL, $6)"),
-                vals![k.kid, k.alg, k.private_key, k.public_jwk, k.created_at, k.max_token_exp],
+                insert!(
+                    "authz_signing_keys",
+                    key_cols,
+                    "VALUES ($1, $2, $3, $4, $5, 1, NULL, $6)"
+                ),
+                vals![
+                    k.kid,
+                    k.alg,
+                    k.private_key,
+                    k.public_jwk,
+                    k.created_at,
+                    k.max_token_exp
+                ],
             )
             .await?;
             s.commit().await
@@ -950,35 +1028,20 @@ impl AuthzStore for SqlStore {
         kid: &'a str,
         exp: i64,
     ) -> BoxFuture<'a, StoreResult<()>> {
-        Box::pin(async move {
-            let mut s = self.db.session(false).await?;
-            s.execute(
-                "UPDATE authz_signing_keys SET max_token_exp = $2, publish_until = \
-                 CASE WHEN publish_until IS NOT NULL AND publish_until < $2 THEN $2 ELSE publish_until END \
-                 WHERE kid = $1 AND max_token_exp < $2",
-                vals![kid, exp],
-            )
-            .await?;
-            Ok(())
-        })
+        Box::pin(self.run(
+            "UPDATE authz_signing_keys SET max_token_exp = $2, publish_until = \
+             CASE WHEN publish_until IS NOT NULL AND publish_until < $2 THEN $2 ELSE publish_until END \
+             WHERE kid = $1 AND max_token_exp < $2",
+            vals![kid, exp],
+        ))
     }
 
     fn attempts<'a>(&'a self, key: &'a str) -> BoxFuture<'a, StoreResult<Option<AttemptCounter>>> {
-        Box::pin(async move {
-            let mut s = self.db.session(false).await?;
-            s.query_opt(
-                "SELECT failures, window_start FROM authz_attempts WHERE key = $1",
-                vals![key],
-            )
-            .await?
-            .map(|r| {
-                Ok(AttemptCounter {
-                    failures: r.int(0)?,
-                    window_start: r.int(1)?,
-                })
-            })
-            .transpose()
-        })
+        Box::pin(self.get_opt(
+            "SELECT failures, window_start FROM authz_attempts WHERE key = $1",
+            vals![key],
+            attempts_from,
+        ))
     }
 
     fn record_failure<'a>(
@@ -988,36 +1051,24 @@ impl AuthzStore for SqlStore {
         window_floor: i64,
     ) -> BoxFuture<'a, StoreResult<AttemptCounter>> {
         Box::pin(async move {
-            let mut s = self.db.session(false).await?;
-            let row = s
-                .query_opt(
-                    "INSERT INTO authz_attempts (key, failures, window_start) VALUES ($1, 1, $2) \
-                     ON CONFLICT (key) DO UPDATE SET \
-                       failures = CASE WHEN authz_attempts.window_start <= $3 THEN 1 \
-                                  ELSE authz_attempts.failures + 1 END, \
-                       window_start = CASE WHEN authz_attempts.window_start <= $3 THEN $2 \
-                                  ELSE authz_attempts.window_start END \
-                     RETURNING failures, window_start",
-                    vals![key, now, window_floor],
-                )
-                .await?
-                .ok_or_else(|| {
-                    StoreError::Unavailable("the failure counter was not stored".into())
-                })?;
-            Ok(AttemptCounter {
-                failures: row.int(0)?,
-                window_start: row.int(1)?,
-            })
+            self.get_opt(
+                "INSERT INTO authz_attempts (key, failures, window_start) VALUES ($1, 1, $2) \
+                 ON CONFLICT (key) DO UPDATE SET \
+                   failures = CASE WHEN authz_attempts.window_start <= $3 THEN 1 \
+                              ELSE authz_attempts.failures + 1 END, \
+                   window_start = CASE WHEN authz_attempts.window_start <= $3 THEN $2 \
+                              ELSE authz_attempts.window_start END \
+                 RETURNING failures, window_start",
+                vals![key, now, window_floor],
+                attempts_from,
+            )
+            .await?
+            .ok_or_else(|| StoreError::Unavailable("the failure counter was not stored".into()))
         })
     }
 
     fn clear_attempts<'a>(&'a self, key: &'a str) -> BoxFuture<'a, StoreResult<()>> {
-        Box::pin(async move {
-            let mut s = self.db.session(false).await?;
-            s.execute("DELETE FROM authz_attempts WHERE key = $1", vals![key])
-                .await?;
-            Ok(())
-        })
+        Box::pin(self.run("DELETE FROM authz_attempts WHERE key = $1", vals![key]))
     }
 
     fn sweep(
