@@ -98,6 +98,18 @@ fn credentials(headers: &HeaderMap, form: &Params) -> Result<PresentedCredential
     Ok(creds)
 }
 
+/// Parses a form body and authenticates the client that sent it (revocation and
+/// introspection both start this way).
+async fn authenticated_form(
+    inner: &Inner,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(Params, AuthenticatedClient), Response> {
+    let form = Params::parse(body).map_err(|e| bad_request("invalid_request", &e))?;
+    let client = client_from_request(inner, headers, &form).await?;
+    Ok((form, client))
+}
+
 async fn client_from_request(
     inner: &Inner,
     headers: &HeaderMap,
@@ -348,12 +360,8 @@ pub(super) async fn revoke(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let form = match Params::parse(&body) {
-        Ok(f) => f,
-        Err(e) => return bad_request("invalid_request", &e),
-    };
-    let client = match client_from_request(&inner, &headers, &form).await {
-        Ok(c) => c,
+    let (form, client) = match authenticated_form(&inner, &headers, &body).await {
+        Ok(v) => v,
         Err(res) => return res,
     };
     let Some(token) = form.single("token").ok().flatten() else {
@@ -389,12 +397,8 @@ pub(super) async fn introspect(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let form = match Params::parse(&body) {
-        Ok(f) => f,
-        Err(e) => return bad_request("invalid_request", &e),
-    };
-    let client = match client_from_request(&inner, &headers, &form).await {
-        Ok(c) => c,
+    let (form, client) = match authenticated_form(&inner, &headers, &body).await {
+        Ok(v) => v,
         Err(res) => return res,
     };
     if !client.confidential {
