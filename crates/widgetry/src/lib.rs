@@ -26,14 +26,19 @@
 
 pub mod app;
 pub mod auth;
+pub mod embedded;
 pub mod http_client;
+pub mod identity;
 pub mod protocol;
+pub mod random;
 pub mod server;
 pub mod signin;
 pub mod transport;
 
 pub use app::{App, NoInput, Reply, Tool, Visibility, Widget};
-pub use auth::{Auth, AuthConfig, User};
+pub use auth::{AuthConfig, ChallengeMode};
+pub use embedded::{AuthSetup, EmbeddedAuth};
+pub use identity::{Auth, Caller, User};
 pub use server::{RequestContext, Server, ServerBuilder, ToolError};
 pub use transport::HttpConfig;
 pub use widgetry_store as store;

@@ -112,7 +112,11 @@ async fn start_with(ttl: Duration, challenge_with_401: bool) -> Fixture {
             let mut c = AuthConfig::new("https://issuer.example", format!("{origin}/mcp"))
                 .unwrap()
                 .verifier(verifier);
-            c.challenge_with_401 = challenge_with_401;
+            c.challenge = if challenge_with_401 {
+                widgetry::ChallengeMode::Http
+            } else {
+                widgetry::ChallengeMode::ToolResult
+            };
             c
         })
         .widget_token_ttl(ttl)

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use widgetry::app::{App, NoInput, Reply, Tool, Visibility, Widget};
-use widgetry::auth::AuthSetup;
+use widgetry::embedded::AuthSetup;
 use widgetry::signin::{ConsoleSender, SignIn, SignInConfig};
 use widgetry::{Auth, RequestContext, ToolError};
 
@@ -449,14 +449,14 @@ async fn main() {
 
 /// Creates the demo user on first start; returns its email and, when just created (or
 /// set through `WIDGETRY_DEMO_PASSWORD`), its password.
-async fn demo_user(e: &widgetry::auth::EmbeddedAuth) -> Result<(String, Option<String>), String> {
+async fn demo_user(e: &widgetry::embedded::EmbeddedAuth) -> Result<(String, Option<String>), String> {
     let email = "demo@widgetry.dev".to_string();
     let fixed = std::env::var("WIDGETRY_DEMO_PASSWORD")
         .ok()
         .filter(|p| !p.is_empty());
     let password = fixed
         .clone()
-        .unwrap_or_else(|| format!("demo-{}", widgetry::server::session::random_hex(6)));
+        .unwrap_or_else(|| format!("demo-{}", widgetry::random::random_hex(6)));
     let created = e
         .ensure_user(&email, "Demo User", &password, SCOPES)
         .await?;

@@ -15,7 +15,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use widgetry::app::App;
-use widgetry::auth::{AuthSetup, EmbeddedAuth};
+use widgetry::embedded::{AuthSetup, EmbeddedAuth};
 
 /// The demo user created in development (see `demo_user`).
 const DEMO_EMAIL: &str = "demo@example.com";
@@ -161,7 +161,7 @@ async fn demo_user(e: &EmbeddedAuth, data_dir: &Path) -> Result<(String, Option<
                 .map(|p| p.trim().to_string())
                 .filter(|p| !p.is_empty())
         })
-        .unwrap_or_else(|| format!("demo-{}", widgetry::server::session::random_hex(6)));
+        .unwrap_or_else(|| format!("demo-{}", widgetry::random::random_hex(6)));
     let users = e.server().users();
     let known = match users.get(DEMO_EMAIL).await.map_err(|e| e.to_string())? {
         None => {

@@ -20,10 +20,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::tool::{IntoReply, Tool};
 use crate::auth::widget_token::{WidgetTokenError, WidgetTokens};
-use crate::auth::{Auth, User};
+use crate::identity::{Auth, Caller, User};
 use crate::protocol::ProtocolVersion;
 use crate::server::context::Env;
-use crate::server::{RequestContext, Server, ToolError};
+use crate::server::{Failure, RequestContext, Server, ToolError};
 
 /// Name of the private tool through which widgets renew their tokens.
 pub const REFRESH_TOOL: &str = "widgetry_refresh_widget_token";
@@ -243,7 +243,7 @@ async fn call_action(
 }
 
 async fn run_action(st: &ActionState, name: &str, headers: &HeaderMap, body: Body) -> Response {
-    let (Some(policy), Some(entry)) = (st.policies.get(name), st.server.tool(name)) else {
+    let Some(policy) = st.policies.get(name) else {
         return json_error(
             StatusCode::NOT_FOUND,
             "unknown_action",
@@ -322,33 +322,45 @@ async fn run_action(st: &ActionState, name: &str, headers: &HeaderMap, body: Bod
             }
         }
     };
-    let mut extensions = http::Extensions::new();
-    if let Some(u) = user {
-        extensions.insert(u);
-    }
+    let caller = user.map(Caller::User).unwrap_or_default();
+    // The engine's one check, as for `tools/call`: the widget token's scopes against the
+    // action's policy.
+    let authorized = match st
+        .server
+        .parse_tool_call(name, args)
+        .and_then(|p| st.server.authorize(p, &caller, None))
+    {
+        Ok(a) => a,
+        Err(Failure::Refused(r)) => {
+            let code = if r.status == StatusCode::FORBIDDEN {
+                "insufficient_scope"
+            } else {
+                "invalid_token"
+            };
+            return json_error(r.status, code, &r.message);
+        }
+        Err(Failure::Rpc(e)) => return json_error(StatusCode::BAD_REQUEST, "invalid_request", &e.message),
+    };
     let env = Env {
+        caller,
         session: None,
         out: None,
         version: ProtocolVersion::negotiate(crate::protocol::LATEST_HANDSHAKE_VERSION),
         cancel: CancellationToken::new(),
-        extensions,
+        extensions: http::Extensions::new(),
         client_request_timeout: Duration::from_secs(30),
     };
-    let ctx = RequestContext::new(None, None, env);
-    let result = match (entry.handler)(ctx, args).await {
-        Ok(r) => r,
-        Err(ToolError::InvalidParams(m)) => {
-            return json_error(StatusCode::BAD_REQUEST, "invalid_request", &m)
+    match st.server.run(authorized, env).await {
+        Ok(bytes) => {
+            let mut r = Response::new(Body::from(bytes));
+            r.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            r
         }
-        Err(ToolError::Failed(m)) => crate::protocol::types::CallToolResult::error(m),
-        Err(ToolError::Result(r)) => *r,
-    };
-    let mut r = Response::new(Body::from(serde_json::to_vec(&result).unwrap_or_default()));
-    r.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    r
+        Err(e) => json_error(StatusCode::BAD_REQUEST, "invalid_request", &e.message),
+    }
 }
 
 /// Input of the renewal tool.

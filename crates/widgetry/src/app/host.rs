@@ -26,6 +26,7 @@ use axum::Router;
 use http::{header, HeaderValue};
 
 use super::widget::WidgetBuild;
+use crate::server::Server;
 use crate::HttpConfig;
 
 /// Where the page lives.
@@ -65,9 +66,9 @@ pub(crate) fn enabled(explicit: Option<bool>, dev: bool) -> bool {
 /// The page's routes. `widgets` feed its Content-Security-Policy: a `srcdoc` iframe
 /// inherits the policy of the page that embeds it, so the page must allow what its widgets
 /// declare (each widget additionally gets its own, narrower policy in a `<meta>` tag).
-pub(crate) fn router(http: &HttpConfig, widgets: &[Arc<WidgetBuild>]) -> Router {
+pub(crate) fn router(http: &HttpConfig, server: &Server, widgets: &[Arc<WidgetBuild>]) -> Router {
     let mcp_path = http.path.clone();
-    let issuer = http.auth.as_ref().map(|a| a.config().issuer.clone());
+    let issuer = server.auth().map(|a| a.config().issuer.clone());
     let page_csp = page_policy(widgets, issuer.as_deref());
     let page: Arc<str> = PAGE.replace("{{MCP_PATH}}", &attr_escape(&mcp_path)).into();
     let csp = HeaderValue::from_str(&page_csp).unwrap_or_else(|_| {

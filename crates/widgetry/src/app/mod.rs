@@ -32,11 +32,8 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use axum::extract::State;
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+
 use axum::Router;
-use http::HeaderMap;
 use serde_json::json;
 
 pub use action::{Action, AllowedOrigins, REFRESH_TOOL};
@@ -396,11 +393,10 @@ impl AppBuilder {
                 }
             }
         }
-        if let Some(a) = self.auth {
-            http.auth = Some(Arc::new(crate::auth::AuthState::new(a, policies.clone())));
-        }
-
         let mut sb = Server::builder(self.name, self.version);
+        if let Some(a) = self.auth {
+            sb = sb.auth(a);
+        }
         if let Some(i) = self.instructions {
             sb = sb.instructions(i);
         }
@@ -607,17 +603,11 @@ impl App {
             .collect()
     }
 
-    /// The HTTP router: `/mcp`, legacy `/sse` + `/messages`, and `GET /mcp/tools`.
+    /// The HTTP router: `/mcp`, legacy `/sse` + `/messages`, `GET /mcp/tools`, the
+    /// protected-resource metadata, widget actions, extensions and the host page.
     pub fn router(&self) -> (Router, Arc<HttpState>) {
-        let (mcp, state) = crate::transport::http::router(self.server.clone(), self.http.clone());
-        let listing_path = format!("{}/tools", self.http.path.trim_end_matches('/'));
-        let debug = Router::new()
-            .route(&listing_path, get(tool_listing))
-            .with_state(state.clone());
-        let mut router = mcp.merge(debug);
-        if let Some(auth) = &self.http.auth {
-            router = router.merge(auth.metadata_router());
-        }
+        let (mut router, state) =
+            crate::transport::http::router(self.server.clone(), self.http.clone());
         if let Some(a) = &self.actions {
             router = router.merge(action::router(a.clone()));
         }
@@ -625,7 +615,7 @@ impl App {
             router = router.merge(r.clone());
         }
         if self.host_page {
-            router = router.merge(host::router(&self.http, &self.widgets));
+            router = router.merge(host::router(&self.http, &self.server, &self.widgets));
         }
         (router, state)
     }
@@ -648,44 +638,6 @@ impl App {
     }
 }
 
-/// `GET /mcp/tools`: every tool with its `securitySchemes` and `_meta`, for `curl`.
-async fn tool_listing(State(state): State<Arc<HttpState>>, headers: HeaderMap) -> Response {
-    if let Err(r) = crate::transport::http::guard(&state, &headers) {
-        return r;
-    }
-    // Same rule as tools/list: a server whose every tool needs sign-in lists nothing to
-    // anonymous callers.
-    if let Err(r) =
-        crate::transport::http::authenticate(&state, &headers, &mut http::Extensions::new(), None)
-            .await
-    {
-        return r;
-    }
-    let tools: Vec<_> = state
-        .server()
-        .tools()
-        .iter()
-        .map(|t| {
-            let d = &t.descriptor;
-            json!({
-                "name": d.name,
-                "title": d.title,
-                "description": d.description,
-                "securitySchemes": d.security_schemes.clone().unwrap_or_else(|| json!([{"type": "noauth"}])),
-                "annotations": d.annotations,
-                "inputSchema": d.input_schema,
-                "outputSchema": d.output_schema,
-                "_meta": d.meta,
-            })
-        })
-        .collect();
-    (
-        [(http::header::CONTENT_TYPE, "application/json")],
-        json!({ "tools": tools }).to_string(),
-    )
-        .into_response()
-}
-
 /// Wraps a tool handler so its result `_meta` carries a widget token for `declared`.
 fn with_widget_token(
     inner: crate::server::ToolHandler,
@@ -699,7 +651,7 @@ fn with_widget_token(
         let (tokens, declared, scopes) = (tokens.clone(), declared.clone(), scopes.clone());
         Box::pin(async move {
             let mut result = fut.await?;
-            let wsid = crate::server::session::random_hex(12);
+            let wsid = crate::random::random_hex(12);
             let meta = action::token_meta(
                 &tokens,
                 user.as_ref(),

@@ -393,6 +393,7 @@ impl Tool {
         }
         ToolEntry {
             descriptor: d,
+            policy: policy.clone(),
             handler: self.handler,
         }
     }

@@ -105,11 +105,7 @@ impl IntrospectionVerifier {
                 ))
             }
         }
-        let exp = match claims.get("exp") {
-            None => None,
-            Some(Value::Number(n)) => n.as_f64().map(|f| f as u64),
-            Some(_) => return Err(AuthError::invalid("exp is not a number")),
-        };
+        let exp = super::numeric_date(&claims, "exp")?.map(|f| f as u64);
         if exp.is_some_and(|e| (e as f64) <= super::now_secs()) {
             return Err(AuthError::invalid("the token has expired"));
         }

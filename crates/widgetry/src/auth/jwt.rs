@@ -540,17 +540,7 @@ impl JwtVerifier {
                 self.inner.audiences[0]
             )));
         }
-        let num = |k: &str| -> Result<Option<f64>, AuthError> {
-            match claims.get(k) {
-                None => Ok(None),
-                Some(Value::Number(n)) => n
-                    .as_f64()
-                    .filter(|f| f.is_finite())
-                    .map(Some)
-                    .ok_or_else(|| AuthError::invalid(format!("{k} is not a finite number"))),
-                Some(_) => Err(AuthError::invalid(format!("{k} is not a number"))),
-            }
-        };
+        let num = |k: &str| super::numeric_date(&claims, k);
         let exp = num("exp")?.ok_or_else(|| AuthError::invalid("the token has no exp claim"))?;
         if exp + leeway <= now {
             return Err(AuthError::invalid("the token has expired"));

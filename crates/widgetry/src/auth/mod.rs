@@ -17,7 +17,6 @@
 //! RFC 9728 metadata is served at `/.well-known/oauth-protected-resource` and its
 //! path-suffixed form.
 
-pub mod embedded;
 pub mod introspect;
 pub mod jwt;
 pub mod widget_token;
@@ -28,14 +27,13 @@ use std::pin::Pin;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::Router;
-use http::{HeaderMap, HeaderValue, StatusCode};
+use http::{HeaderMap, StatusCode};
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
-pub use embedded::{AuthSetup, EmbeddedAuth};
+pub use crate::identity::{numeric_date, Auth, AuthError, Caller, Refusal, User};
+use crate::identity::scopes;
+use crate::protocol::types::{CallToolResult, JsonObject};
 pub use introspect::IntrospectionVerifier;
 pub use jwt::{JwtVerifier, JwtVerifierBuilder, KeySource};
 
@@ -47,166 +45,6 @@ pub(crate) fn now_secs() -> f64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs_f64())
         .unwrap_or(0.0)
-}
-
-/// A tool's authentication policy.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Auth {
-    /// Anyone may call it; a signed-in caller is still passed to the handler.
-    None,
-    /// Anyone may call it; signed-in callers get more. The scopes are advertised.
-    Optional(Vec<String>),
-    /// Only signed-in callers holding every scope.
-    Required(Vec<String>),
-}
-
-fn scopes<I, S>(list: I) -> Vec<String>
-where
-    I: IntoIterator<Item = S>,
-    S: Into<String>,
-{
-    list.into_iter().map(Into::into).collect()
-}
-
-impl Auth {
-    /// Signed-in callers with all of `scopes` only.
-    pub fn required<I: IntoIterator<Item = S>, S: Into<String>>(list: I) -> Self {
-        Auth::Required(scopes(list))
-    }
-    /// Everyone; signed-in callers are recognised. `scopes` are advertised for sign-in.
-    pub fn optional<I: IntoIterator<Item = S>, S: Into<String>>(list: I) -> Self {
-        Auth::Optional(scopes(list))
-    }
-    /// Everyone.
-    pub fn none() -> Self {
-        Auth::None
-    }
-    /// The scopes named by the policy.
-    pub fn scopes(&self) -> &[String] {
-        match self {
-            Auth::None => &[],
-            Auth::Optional(s) | Auth::Required(s) => s,
-        }
-    }
-    /// The Apps SDK `securitySchemes` value.
-    pub fn security_schemes(&self) -> Value {
-        match self {
-            Auth::None => json!([{"type": "noauth"}]),
-            Auth::Optional(s) => json!([{"type": "noauth"}, {"type": "oauth2", "scopes": s}]),
-            Auth::Required(s) => json!([{"type": "oauth2", "scopes": s}]),
-        }
-    }
-}
-
-/// Why a token was not accepted.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum AuthError {
-    /// The token is malformed, forged, expired or not meant for this resource.
-    #[error("invalid token: {0}")]
-    InvalidToken(String),
-    /// The token cannot be checked right now (issuer keys not loaded, introspection down).
-    #[error("authorization temporarily unavailable: {0}")]
-    Unavailable(String),
-}
-
-impl AuthError {
-    /// An [`AuthError::InvalidToken`].
-    pub fn invalid(msg: impl Into<String>) -> Self {
-        AuthError::InvalidToken(msg.into())
-    }
-}
-
-/// The verified caller, available to handlers through
-/// [`RequestContext::user`](crate::RequestContext::user).
-#[derive(Debug, Clone, PartialEq)]
-pub struct User {
-    /// The `sub` claim.
-    pub subject: String,
-    /// Granted scopes, from `scope` (space-separated) and/or `permissions` (Auth0).
-    pub scopes: Vec<String>,
-    /// The OAuth client the token was issued to (`client_id` or `azp`).
-    pub client_id: Option<String>,
-    /// Expiry, seconds since the Unix epoch.
-    pub expires_at: Option<u64>,
-    /// Every claim of the token.
-    pub claims: Map<String, Value>,
-}
-
-impl User {
-    /// Builds a user from verified claims, checking the types of `sub`, `scope`,
-    /// `permissions`, `client_id` and `azp`.
-    pub fn from_claims(
-        claims: Map<String, Value>,
-        expires_at: Option<u64>,
-    ) -> Result<Self, AuthError> {
-        let subject = match claims.get("sub") {
-            Some(Value::String(s)) if !s.trim().is_empty() => s.clone(),
-            Some(Value::String(_)) => return Err(AuthError::invalid("sub is empty")),
-            Some(_) => return Err(AuthError::invalid("sub is not a string")),
-            None => return Err(AuthError::invalid("the token has no sub claim")),
-        };
-        let mut scopes: Vec<String> = Vec::new();
-        match claims.get("scope") {
-            None => {}
-            Some(Value::String(s)) => scopes.extend(s.split_whitespace().map(str::to_string)),
-            Some(_) => return Err(AuthError::invalid("scope is not a space-separated string")),
-        }
-        match claims.get("permissions") {
-            None => {}
-            Some(Value::Array(list)) => {
-                for p in list {
-                    match p.as_str() {
-                        Some(p) => scopes.push(p.to_string()),
-                        None => {
-                            return Err(AuthError::invalid(
-                                "permissions contains a non-string value",
-                            ))
-                        }
-                    }
-                }
-            }
-            Some(_) => return Err(AuthError::invalid("permissions is not an array of strings")),
-        }
-        scopes.sort();
-        scopes.dedup();
-        let client_id = match claims.get("client_id").or_else(|| claims.get("azp")) {
-            None => None,
-            Some(Value::String(s)) => Some(s.clone()),
-            Some(_) => return Err(AuthError::invalid("client_id is not a string")),
-        };
-        Ok(Self {
-            subject,
-            scopes,
-            client_id,
-            expires_at,
-            claims,
-        })
-    }
-
-    /// Whether the caller holds `scope`.
-    pub fn has_scope(&self, scope: &str) -> bool {
-        self.scopes.iter().any(|s| s == scope)
-    }
-
-    /// Whether the caller holds every scope in `needed`.
-    pub fn has_scopes(&self, needed: &[String]) -> bool {
-        needed.iter().all(|s| self.has_scope(s))
-    }
-
-    /// A claim by name.
-    pub fn claim(&self, name: &str) -> Option<&Value> {
-        self.claims.get(name)
-    }
-
-    /// The `name` claim, if it is a string.
-    pub fn name(&self) -> Option<&str> {
-        self.claim("name").and_then(Value::as_str)
-    }
-
-    /// The `email` claim, if it is a string.
-    pub fn email(&self) -> Option<&str> {
-        self.claim("email").and_then(Value::as_str)
-    }
 }
 
 /// Checks bearer tokens. Implement it to plug in any token format.
@@ -265,11 +103,71 @@ pub struct AuthConfig {
     pub leeway: Duration,
     /// The verifier; default: a [`JwtVerifier`] discovering the issuer's JWKS.
     pub verifier: Option<Arc<dyn Verifier>>,
-    /// Answer an anonymous call to a protected tool with HTTP 401 and `WWW-Authenticate`
-    /// (for generic MCP clients that only sign in on a 401) instead of the `isError`
-    /// result with `mcp/www_authenticate` that ChatGPT expects on mixed servers.
-    /// Default off; `AUTH_CHALLENGE_WITH_401=1` turns it on.
-    pub challenge_with_401: bool,
+    /// How a refused tool call is challenged (`AUTH_CHALLENGE`): by default, decided per
+    /// request from what the client says about itself (see [`ChallengeMode::Auto`]).
+    pub challenge: ChallengeMode,
+}
+
+/// How a tool call refused for lack of sign-in or scope is answered.
+///
+/// ChatGPT shows its sign-in for a tool *result* with `isError: true` and
+/// `_meta["mcp/www_authenticate"]`; generic MCP clients (the official Python and
+/// TypeScript SDKs, Claude, MCP Inspector) start OAuth only on an HTTP 401 (or step up
+/// scopes on a 403) with `WWW-Authenticate`. [`Auto`](ChallengeMode::Auto) serves both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ChallengeMode {
+    /// The result form for clients that identify as ChatGPT — request `_meta` with
+    /// `openai/*` keys, or an `initialize` `clientInfo.name` starting with `openai` or
+    /// containing `chatgpt` — and HTTP 401/403 for every other client. The default;
+    /// `AUTH_CHALLENGE=auto`.
+    #[default]
+    Auto,
+    /// Always HTTP 401/403 with `WWW-Authenticate` (`AUTH_CHALLENGE=http`, or the older
+    /// `AUTH_CHALLENGE_WITH_401=1`).
+    Http,
+    /// Always the `isError` result with `_meta["mcp/www_authenticate"]`
+    /// (`AUTH_CHALLENGE=result`).
+    ToolResult,
+}
+
+impl ChallengeMode {
+    /// Reads `AUTH_CHALLENGE` (`auto`, `http`, `result`) and the older
+    /// `AUTH_CHALLENGE_WITH_401=1` (same as `http`); `Auto` when neither is set.
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        if let Some(mode) = var("AUTH_CHALLENGE") {
+            return Self::parse(&mode).ok_or_else(|| {
+                ConfigError(format!(
+                    "AUTH_CHALLENGE must be auto, http or result, got {mode:?}"
+                ))
+            });
+        }
+        Ok(if var("AUTH_CHALLENGE_WITH_401").is_some_and(|v| v.trim() == "1") {
+            Self::Http
+        } else {
+            Self::Auto
+        })
+    }
+
+    /// Parses `auto`, `http` (or `401`) and `result`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "auto" | "" => Some(Self::Auto),
+            "http" | "401" => Some(Self::Http),
+            "result" | "tool-result" | "tool_result" => Some(Self::ToolResult),
+            _ => None,
+        }
+    }
+}
+
+/// Whether a client identified itself as ChatGPT, by its request `_meta` (`openai/*`
+/// keys) or its `initialize` client name. A hint for the form of a challenge, never for
+/// authorization.
+pub fn is_chatgpt(request_meta: Option<&JsonObject>, client_name: Option<&str>) -> bool {
+    request_meta.is_some_and(|m| m.keys().any(|k| k.starts_with("openai/")))
+        || client_name.is_some_and(|n| {
+            let n = n.to_ascii_lowercase();
+            n.starts_with("openai") || n.contains("chatgpt")
+        })
 }
 
 impl std::fmt::Debug for AuthConfig {
@@ -301,7 +199,7 @@ impl AuthConfig {
             resource_name: None,
             leeway: Duration::from_secs(60),
             verifier: None,
-            challenge_with_401: false,
+            challenge: ChallengeMode::Auto,
         })
     }
 
@@ -329,7 +227,7 @@ impl AuthConfig {
             }
             c.audience = aud.trim().to_string();
         }
-        c.challenge_with_401 = var("AUTH_CHALLENGE_WITH_401").is_some_and(|v| v.trim() == "1");
+        c.challenge = ChallengeMode::from_vars(&var)?;
         if let Some(s) = var("AUTH_REQUIRED_SCOPES") {
             c.default_scopes = s
                 .split([' ', ','])
@@ -365,14 +263,19 @@ impl AuthConfig {
         self.leeway = d;
         self
     }
+    /// Sets how refused tool calls are challenged.
+    pub fn challenge(mut self, mode: ChallengeMode) -> Self {
+        self.challenge = mode;
+        self
+    }
     /// Names the resource in its metadata.
     pub fn resource_name(mut self, name: impl Into<String>) -> Self {
         self.resource_name = Some(name.into());
         self
     }
 
-    /// `origin` and `path` of the resource URL.
-    fn split_resource(&self) -> (&str, &str) {
+    /// `origin` and `path` of the resource URL (`https://a.example`, `/mcp`).
+    pub fn split_resource(&self) -> (&str, &str) {
         let r = self.resource.trim_end_matches('/');
         let after = r.find("://").map(|i| i + 3).unwrap_or(0);
         match r[after..].find('/') {
@@ -388,51 +291,20 @@ impl AuthConfig {
     }
 }
 
-/// What the HTTP layer learned about the caller.
-#[derive(Debug, Clone)]
-pub enum Caller {
-    /// No token.
-    Anonymous,
-    /// A verified user.
-    User(Arc<User>),
-    /// A token that could not be checked right now.
-    Unverifiable(String),
-}
-
-/// The HTTP answer of a refusal.
-#[derive(Debug)]
-pub struct Refusal {
-    /// 401 or 403.
-    pub status: StatusCode,
-    /// The `WWW-Authenticate` value.
-    pub challenge: String,
-    /// What to say in the body.
-    pub message: String,
-}
-
-impl Refusal {
-    /// As an HTTP response with a JSON-RPC error body.
-    pub fn into_response(self, id: Option<&crate::protocol::jsonrpc::Id>) -> Response {
-        let err = crate::protocol::jsonrpc::RpcError::new(-32001, self.message);
-        let mut r = crate::transport::http::rpc_error(self.status, id, err);
-        if let Ok(v) = HeaderValue::from_str(&self.challenge) {
-            r.headers_mut().insert(http::header::WWW_AUTHENTICATE, v);
-        }
-        r
-    }
-}
-
-/// Outcome of the per-tool check.
-#[derive(Debug)]
-pub enum Gate {
+/// The per-tool decision on one call.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verdict {
     /// Run the tool.
     Allow,
-    /// Refuse at the HTTP level.
+    /// Refuse at the transport level (HTTP 401/403 with a challenge).
     Refuse(Refusal),
-    /// Answer with this tool result (`isError: true`, challenge in `_meta`).
-    Result(Value),
+    /// Answer with this tool result instead of running the tool (`isError: true`, the
+    /// challenge in `_meta["mcp/www_authenticate"]`).
+    Answer(CallToolResult),
 }
 
+/// Most verified tokens kept in the cache; beyond it, expired entries go first, then
+/// the whole cache is dropped (a bound, not an LRU: only valid tokens get in).
 const CACHE_CAP: usize = 50_000;
 
 /// Longest time a verified token is trusted from the cache without re-verification (s).
@@ -441,12 +313,11 @@ const CACHE_RECHECK: f64 = 30.0;
 /// Verified tokens by SHA-256: the user and the time (epoch seconds) to re-verify.
 type TokenCache = HashMap<[u8; 32], (Arc<User>, f64)>;
 
-/// Runtime auth state: the verifier, the token cache, the tool policies.
+/// Runtime resource-server state: the verifier, the token cache, the challenges.
 pub struct AuthState {
     config: AuthConfig,
     verifier: Arc<dyn Verifier>,
     cache: RwLock<TokenCache>,
-    policies: HashMap<String, Auth>,
     all_protected: bool,
     scopes_supported: Vec<String>,
     challenge_scopes: String,
@@ -479,8 +350,9 @@ fn describe(s: &str) -> String {
 }
 
 impl AuthState {
-    /// Builds the state for a set of tool policies (already defaulted).
-    pub fn new(config: AuthConfig, policies: HashMap<String, Auth>) -> Self {
+    /// Builds the state for the effective policies of every tool of a server.
+    pub fn new<'a>(config: AuthConfig, policies: impl IntoIterator<Item = &'a Auth>) -> Self {
+        let policies: Vec<&Auth> = policies.into_iter().collect();
         let verifier: Arc<dyn Verifier> = match &config.verifier {
             Some(v) => v.clone(),
             None => Arc::new(
@@ -490,9 +362,9 @@ impl AuthState {
             ),
         };
         let all_protected =
-            !policies.is_empty() && policies.values().all(|p| matches!(p, Auth::Required(_)));
+            !policies.is_empty() && policies.iter().all(|p| matches!(p, Auth::Required(_)));
         let mut scopes_supported: Vec<String> = config.default_scopes.clone();
-        for p in policies.values() {
+        for p in &policies {
             scopes_supported.extend(p.scopes().iter().cloned());
         }
         scopes_supported.sort();
@@ -501,7 +373,7 @@ impl AuthState {
         // scopes, else every scope a tool requires.
         let challenge_scopes = if config.default_scopes.is_empty() {
             let mut needed: Vec<String> = policies
-                .values()
+                .iter()
                 .filter(|p| matches!(p, Auth::Required(_)))
                 .flat_map(|p| p.scopes().iter().cloned())
                 .collect();
@@ -517,7 +389,6 @@ impl AuthState {
             config,
             verifier,
             cache: RwLock::new(HashMap::new()),
-            policies,
             all_protected,
             scopes_supported,
         }
@@ -528,14 +399,10 @@ impl AuthState {
         &self.config
     }
 
-    /// Whether every tool requires sign-in.
+    /// Whether every tool requires sign-in (anonymous requests are then refused with
+    /// HTTP 401 before anything is dispatched).
     pub fn all_protected(&self) -> bool {
         self.all_protected
-    }
-
-    /// A tool's effective policy.
-    pub fn policy(&self, tool: &str) -> Option<&Auth> {
-        self.policies.get(tool)
     }
 
     /// Builds a `Bearer` challenge (comma-separated, quoted parameters).
@@ -587,51 +454,75 @@ impl AuthState {
         Ok(user)
     }
 
-    /// Reads and verifies the bearer token of a request. An invalid token is refused
-    /// with 401 whatever the request is; a missing one only when every tool is protected.
+    /// How many verified tokens are cached (never more than a fixed bound).
+    pub fn cached_tokens(&self) -> usize {
+        self.cache.read().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    /// Reads and verifies the bearer token of a request's headers.
+    ///
+    /// Two `Authorization` headers are refused with 400 `invalid_request`, an invalid
+    /// token with 401 `invalid_token` whatever the request is, and a missing one with a
+    /// 401 challenge (no `error`, RFC 6750 §3.1) only when every tool is protected.
     pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Caller, Refusal> {
-        let Some(value) = headers.get(http::header::AUTHORIZATION) else {
+        let mut values = headers.get_all(http::header::AUTHORIZATION).iter();
+        let Some(value) = values.next() else {
             if self.all_protected {
                 return Err(Refusal {
                     status: StatusCode::UNAUTHORIZED,
-                    challenge: self.challenge(None, Some(&self.challenge_scopes)),
+                    challenge: Some(self.challenge(None, Some(&self.challenge_scopes))),
                     message: "unauthorized: this server requires sign-in; follow the WWW-Authenticate resource_metadata".into(),
                 });
             }
             return Ok(Caller::Anonymous);
         };
+        if values.next().is_some() {
+            let desc = "send exactly one Authorization header";
+            return Err(Refusal {
+                status: StatusCode::BAD_REQUEST,
+                challenge: Some(self.challenge(Some(("invalid_request", desc)), None)),
+                message: format!("invalid request: {desc}"),
+            });
+        }
         let invalid = |desc: &str| Refusal {
             status: StatusCode::UNAUTHORIZED,
-            challenge: self.challenge(Some(("invalid_token", desc)), None),
+            challenge: Some(self.challenge(Some(("invalid_token", desc)), None)),
             message: format!("unauthorized: {desc}"),
         };
-        let value = value
+        let token = value
             .to_str()
-            .map_err(|_| invalid("the Authorization header is not ASCII"))?;
-        let Some((scheme, token)) = value.split_once(' ') else {
-            return Err(invalid(
-                "the Authorization header must be \"Bearer <token>\"",
-            ));
-        };
-        if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
-            return Err(invalid(
-                "the Authorization header must be \"Bearer <token>\"",
-            ));
-        }
-        match self.verify(token.trim()).await {
+            .ok()
+            .and_then(bearer_token)
+            .ok_or_else(|| invalid("the Authorization header must be \"Bearer <token>\""))?;
+        match self.verify(token).await {
             Ok(u) => Ok(Caller::User(u)),
             Err(AuthError::InvalidToken(d)) => Err(invalid(&d)),
             Err(AuthError::Unavailable(d)) => Ok(Caller::Unverifiable(d)),
         }
     }
 
-    /// Decides whether `caller` may call `tool`.
-    pub fn gate(&self, tool: &str, caller: &Caller) -> Gate {
-        let Some(Auth::Required(needed)) = self.policies.get(tool) else {
-            return Gate::Allow;
+    /// Whether a refused call of this request is answered in the tool-result form
+    /// (ChatGPT) rather than with HTTP 401/403, following [`AuthConfig::challenge`].
+    pub fn result_challenge(
+        &self,
+        request_meta: Option<&JsonObject>,
+        client_name: Option<&str>,
+    ) -> bool {
+        match self.config.challenge {
+            ChallengeMode::Http => false,
+            ChallengeMode::ToolResult => true,
+            ChallengeMode::Auto => is_chatgpt(request_meta, client_name),
+        }
+    }
+
+    /// Decides whether `caller` may call the tool `tool` whose policy is `policy`;
+    /// `result_form` picks the form of a challenge (see [`Self::result_challenge`]).
+    pub fn check(&self, tool: &str, policy: &Auth, caller: &Caller, result_form: bool) -> Verdict {
+        let Auth::Required(needed) = policy else {
+            return Verdict::Allow;
         };
         match caller {
-            Caller::User(u) if u.has_scopes(needed) => Gate::Allow,
+            Caller::User(u) if u.has_scopes(needed) => Verdict::Allow,
             Caller::User(u) => {
                 let mut all: Vec<String> = u.scopes.clone();
                 all.extend(needed.iter().cloned());
@@ -643,32 +534,44 @@ impl AuthState {
                     .map(String::as_str)
                     .collect();
                 let desc = format!("tool {tool:?} needs scope {}", missing.join(" "));
-                Gate::Refuse(Refusal {
-                    status: StatusCode::FORBIDDEN,
-                    challenge: self
-                        .challenge(Some(("insufficient_scope", &desc)), Some(&all.join(" "))),
-                    message: format!("forbidden: {desc}"),
-                })
-            }
-            Caller::Anonymous if self.config.challenge_with_401 => Gate::Refuse(Refusal {
-                status: StatusCode::UNAUTHORIZED,
-                challenge: self.challenge(None, Some(&needed.join(" "))),
-                message: format!("unauthorized: sign in to use {tool}"),
-            }),
-            Caller::Anonymous => {
-                let desc = format!("Sign in to use {tool}");
                 let challenge =
-                    self.challenge(Some(("insufficient_scope", &desc)), Some(&needed.join(" ")));
-                Gate::Result(json!({
-                    "content": [{"type": "text", "text": format!("Authentication required: sign in to use {tool}.")}],
-                    "isError": true,
-                    "_meta": {"mcp/www_authenticate": [challenge]},
-                }))
+                    self.challenge(Some(("insufficient_scope", &desc)), Some(&all.join(" ")));
+                if result_form {
+                    Verdict::Answer(challenge_result(
+                        format!("Permission needed: {desc}. Sign in again to grant it."),
+                        challenge,
+                    ))
+                } else {
+                    Verdict::Refuse(Refusal {
+                        status: StatusCode::FORBIDDEN,
+                        challenge: Some(challenge),
+                        message: format!("forbidden: {desc}"),
+                    })
+                }
             }
-            Caller::Unverifiable(why) => Gate::Result(json!({
-                "content": [{"type": "text", "text": format!("Sign-in is temporarily unavailable, try again shortly ({why}).")}],
-                "isError": true,
-            })),
+            Caller::Anonymous => {
+                let scope = if needed.is_empty() {
+                    self.challenge_scopes.clone()
+                } else {
+                    needed.join(" ")
+                };
+                let challenge = self.challenge(None, Some(&scope));
+                if result_form {
+                    Verdict::Answer(challenge_result(
+                        format!("Authentication required: sign in to use {tool}."),
+                        challenge,
+                    ))
+                } else {
+                    Verdict::Refuse(Refusal {
+                        status: StatusCode::UNAUTHORIZED,
+                        challenge: Some(challenge),
+                        message: format!("unauthorized: sign in to use {tool}"),
+                    })
+                }
+            }
+            Caller::Unverifiable(why) => Verdict::Answer(CallToolResult::error(format!(
+                "Sign-in is temporarily unavailable, try again shortly ({why})."
+            ))),
         }
     }
 
@@ -685,61 +588,25 @@ impl AuthState {
         }
         m
     }
-
-    /// Routes for `/.well-known/oauth-protected-resource` (and its path-suffixed form),
-    /// with CORS for GET and OPTIONS.
-    pub fn metadata_router(self: &Arc<Self>) -> Router {
-        let (_, path) = self.config.split_resource();
-        let doc = self.metadata().to_string();
-        let handler = move || {
-            let doc = doc.clone();
-            async move {
-                let mut r = (StatusCode::OK, doc).into_response();
-                let h = r.headers_mut();
-                h.insert(
-                    http::header::CONTENT_TYPE,
-                    HeaderValue::from_static("application/json"),
-                );
-                cors(h);
-                r
-            }
-        };
-        let preflight = || async {
-            let mut r = StatusCode::NO_CONTENT.into_response();
-            cors(r.headers_mut());
-            r
-        };
-        let mut router = Router::new().route(
-            "/.well-known/oauth-protected-resource",
-            get(handler.clone()).options(preflight),
-        );
-        if !path.is_empty() {
-            router = router.route(
-                &format!("/.well-known/oauth-protected-resource{path}"),
-                get(handler).options(preflight),
-            );
-        }
-        router
-    }
 }
 
-fn cors(h: &mut HeaderMap) {
-    h.insert(
-        http::header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
-    );
-    h.insert(
-        http::header::ACCESS_CONTROL_ALLOW_METHODS,
-        HeaderValue::from_static("GET, OPTIONS"),
-    );
-    h.insert(
-        http::header::ACCESS_CONTROL_ALLOW_HEADERS,
-        HeaderValue::from_static("authorization, content-type, mcp-protocol-version"),
-    );
-    h.insert(
-        http::header::ACCESS_CONTROL_MAX_AGE,
-        HeaderValue::from_static("86400"),
-    );
+/// The token of an `Authorization: Bearer <token>` value (scheme case-insensitive), or
+/// `None` for any other shape.
+pub fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() && !token.contains(' '))
+        .then_some(token)
+}
+
+/// An `isError` tool result carrying a challenge in `_meta["mcp/www_authenticate"]`.
+fn challenge_result(text: String, challenge: String) -> CallToolResult {
+    let mut r = CallToolResult::error(text);
+    r.meta = Some(Map::from_iter([(
+        "mcp/www_authenticate".to_string(),
+        json!([challenge]),
+    )]));
+    r
 }
 
 #[cfg(test)]
@@ -809,7 +676,7 @@ mod tests {
     #[test]
     fn challenges_are_comma_separated_and_quoted() {
         let c = AuthConfig::new("https://issuer.example/", "http://127.0.0.1:8000/mcp").unwrap();
-        let s = AuthState::new(c, HashMap::new());
+        let s = AuthState::new(c, []);
         let ch = s.challenge(Some(("invalid_token", "bad \"sig\" é\\")), Some("a b"));
         assert_eq!(
             ch,

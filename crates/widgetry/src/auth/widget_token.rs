@@ -214,7 +214,7 @@ impl WidgetTokens {
             "wsid": wsid,
             "iat": now.floor(),
             "exp": exp,
-            "jti": crate::server::session::random_hex(12),
+            "jti": crate::random::random_hex(12),
             "profile": profile,
         });
         let header = json!({"alg": "ES256", "typ": WIDGET_TOKEN_TYPE, "kid": self.inner.kid});
@@ -308,9 +308,8 @@ impl WidgetTokens {
         {
             return Err(bad("the widget token is for another app"));
         }
-        let exp = claims
-            .get("exp")
-            .and_then(Value::as_f64)
+        let exp = crate::identity::numeric_date(&claims, "exp")
+            .map_err(|e| bad(&e.to_string()))?
             .ok_or_else(|| bad("the widget token has no exp"))?;
         let now = now_secs();
         if exp <= now {

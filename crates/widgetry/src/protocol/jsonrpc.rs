@@ -183,21 +183,30 @@ pub struct Request<'a> {
     pub params: Option<&'a RawValue>,
 }
 
-impl Request<'_> {
+impl<'a> Request<'a> {
     /// Parses `params` (or `{}` when absent) into `T`, mapping failures to `-32602`
-    /// with serde's description of the offending field.
-    pub fn parse_params<T: serde::de::DeserializeOwned>(&self) -> Result<T, RpcError> {
+    /// with serde's description of the offending field. Params that are not a JSON
+    /// object are refused whatever `T` is (serde would read a struct from an array).
+    pub fn parse_params<T: Deserialize<'a>>(&self) -> Result<T, RpcError> {
         parse_params(self.params, &self.method)
     }
 }
 
-/// Parses raw params (absent → `{}`) into `T`, failures becoming `-32602`.
-pub fn parse_params<T: serde::de::DeserializeOwned>(
-    params: Option<&RawValue>,
+/// Parses raw params (absent → `{}`) into `T`, failures becoming `-32602`. Only a JSON
+/// object is accepted: MCP defines every method's params as one.
+pub fn parse_params<'a, T: Deserialize<'a>>(
+    params: Option<&'a RawValue>,
     method: &str,
 ) -> Result<T, RpcError> {
-    let text = params.map(|p| p.get()).unwrap_or("{}");
-    let text = if text == "null" { "{}" } else { text };
+    let text = match params.map(|p| p.get()) {
+        None | Some("null") => "{}",
+        Some(t) => t,
+    };
+    if !text.starts_with('{') {
+        return Err(RpcError::invalid_params(format!(
+            "invalid params for {method}: params must be a JSON object"
+        )));
+    }
     serde_json::from_str(text)
         .map_err(|e| RpcError::invalid_params(format!("invalid params for {method}: {e}")))
 }
@@ -326,11 +335,17 @@ pub fn decode(body: &[u8]) -> Result<Message<'_>, DecodeError> {
             return Err(fail("invalid request: \"method\" is empty".into()));
         }
         if let Some(p) = env.params {
-            let b = p.get().as_bytes().first().copied();
-            if !matches!(b, Some(b'{') | Some(b'[')) && p.get() != "null" {
-                return Err(fail(
-                    "invalid request: \"params\" must be an object or an array".into(),
-                ));
+            // JSON-RPC also allows by-position (array) params, but MCP defines every
+            // method's params as an object: anything else is refused before it can be
+            // read two ways.
+            if !p.get().starts_with('{') && p.get() != "null" {
+                return Err(DecodeError {
+                    id: id.clone(),
+                    error: RpcError::invalid_params(format!(
+                        "invalid params for {method}: \"params\" must be a JSON object, got {}",
+                        truncate(p.get(), 40)
+                    )),
+                });
             }
         }
         let req = Request {

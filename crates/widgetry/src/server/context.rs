@@ -10,6 +10,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use super::session::SessionRuntime;
+use crate::identity::{Caller, User};
 use crate::protocol::jsonrpc::{self, Id, RpcError};
 use crate::protocol::types::JsonObject;
 use crate::protocol::ProtocolVersion;
@@ -34,6 +35,7 @@ impl Outbox {
 
 /// Everything a transport knows about a request before dispatch.
 pub(crate) struct Env {
+    pub caller: Caller,
     pub session: Option<Arc<SessionRuntime>>,
     pub out: Option<Outbox>,
     pub version: ProtocolVersion,
@@ -76,6 +78,7 @@ impl RequestContext {
             None,
             None,
             Env {
+                caller: Caller::Anonymous,
                 session: None,
                 out: None,
                 version: ProtocolVersion::negotiate(crate::protocol::LATEST_HANDSHAKE_VERSION),
@@ -146,18 +149,20 @@ impl RequestContext {
         self.inner.env.session.as_ref().map(|s| s.id())
     }
 
-    /// The HTTP request's extensions (empty on stdio). The auth layer stores the user here.
+    /// The HTTP request's extensions (empty on stdio), for values your own tower layers
+    /// attach to requests.
     pub fn extensions(&self) -> &http::Extensions {
         &self.inner.env.extensions
     }
 
+    /// Who called: anonymous, a verified user, or a token that could not be checked.
+    pub fn caller(&self) -> &Caller {
+        &self.inner.env.caller
+    }
+
     /// The verified caller, when the request carried a valid token.
-    pub fn user(&self) -> Option<&crate::auth::User> {
-        self.inner
-            .env
-            .extensions
-            .get::<Arc<crate::auth::User>>()
-            .map(|u| &**u)
+    pub fn user(&self) -> Option<&User> {
+        self.inner.env.caller.user().map(|u| &**u)
     }
 
     /// A token cancelled when the client sends `notifications/cancelled` for this request

@@ -3,6 +3,7 @@
 //! resolve the session and call [`Server::dispatch`]; nothing here knows about HTTP.
 
 pub mod context;
+mod dispatch;
 pub mod session;
 
 use std::collections::HashMap;
@@ -11,15 +12,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
-use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
-use context::Env;
 pub use context::RequestContext;
+pub(crate) use dispatch::{object_args, Authorized, Failure};
+pub use dispatch::MAX_CLIENT_INFO_BYTES;
 pub use session::{SessionManager, SessionRuntime};
 
-use crate::protocol::jsonrpc::{self, code, Request, RpcError};
+use crate::auth::{AuthConfig, AuthState};
+use crate::identity::Auth;
+use crate::protocol::jsonrpc::{self, RpcError};
 use crate::protocol::types::*;
 use crate::protocol::{ProtocolVersion, SUPPORTED_VERSIONS};
 
@@ -80,17 +83,6 @@ pub(crate) fn empty_args() -> Box<RawValue> {
     RawValue::from_string("{}".to_string()).unwrap_or_else(|_| unreachable!("{{}} is JSON"))
 }
 
-/// Checks that raw arguments are a JSON object (absent/`null` → `{}`).
-pub(crate) fn object_args(raw: Option<&RawValue>) -> Result<Box<RawValue>, String> {
-    match raw.map(|r| r.get().trim_start()) {
-        None | Some("null") => Ok(empty_args()),
-        Some(t) if t.starts_with('{') => Ok(raw.map(|r| r.to_owned()).unwrap_or_else(empty_args)),
-        Some(t) => {
-            let v: Value = serde_json::from_str(t).unwrap_or(Value::Null);
-            Err(format!("expected an object, got {}", json_type(&v)))
-        }
-    }
-}
 /// Reads a resource: `(ctx, uri, template variables)` → contents.
 pub type ResourceReader = Arc<
     dyn Fn(
@@ -117,11 +109,14 @@ pub type CompletionHandler = Arc<
         + Sync,
 >;
 
-/// A registered tool: its descriptor and handler.
+/// A registered tool: its descriptor, its auth policy and its handler.
 #[derive(Clone)]
 pub struct ToolEntry {
     /// What `tools/list` shows.
     pub descriptor: ToolDescriptor,
+    /// Who may call it, checked by the engine between the tool's lookup and its
+    /// handler, on every transport. [`Auth::None`] for raw tools.
+    pub policy: Auth,
     /// The handler.
     pub handler: ToolHandler,
 }
@@ -130,6 +125,7 @@ impl std::fmt::Debug for ToolEntry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ToolEntry")
             .field("descriptor", &self.descriptor)
+            .field("policy", &self.policy)
             .finish_non_exhaustive()
     }
 }
@@ -189,9 +185,18 @@ pub struct ServerBuilder {
     prompts: Vec<PromptEntry>,
     completion: Option<CompletionHandler>,
     config: ServerConfig,
+    auth: Option<AuthConfig>,
 }
 
 impl ServerBuilder {
+    /// Makes the server an OAuth 2.1 resource server trusting `config`'s issuer: each
+    /// tool's [`ToolEntry::policy`] is then enforced against the caller's verified token.
+    /// Without it, a tool whose policy is not [`Auth::None`] always refuses (fail closed).
+    pub fn auth(mut self, config: AuthConfig) -> Self {
+        self.auth = Some(config);
+        self
+    }
+
     /// Sets the `instructions` sent at initialization.
     pub fn instructions(mut self, text: impl Into<String>) -> Self {
         self.instructions = Some(text.into());
@@ -217,6 +222,7 @@ impl ServerBuilder {
         let handler = Arc::new(handler);
         self.add_tool(ToolEntry {
             descriptor,
+            policy: Auth::None,
             handler: Arc::new(move |ctx, args: Box<RawValue>| {
                 match serde_json::from_str::<JsonObject>(args.get()) {
                     Ok(map) => Box::pin(handler(ctx, map)),
@@ -339,8 +345,21 @@ impl ServerBuilder {
             .enumerate()
             .map(|(i, t)| (t.descriptor.name.clone(), i))
             .collect();
+        let auth = self
+            .auth
+            .map(|c| Arc::new(AuthState::new(c, self.tools.iter().map(|t| &t.policy))));
+        let mut discover = json!({
+            "supportedVersions": SUPPORTED_VERSIONS,
+            "capabilities": capabilities,
+            "serverInfo": self.info,
+        });
+        if let Some(i) = &self.instructions {
+            discover["instructions"] = json!(i);
+        }
         Server {
             inner: Arc::new(Inner {
+                discover: serde_json::to_vec(&discover).unwrap_or_default(),
+                auth,
                 info: self.info,
                 instructions: self.instructions,
                 capabilities,
@@ -399,6 +418,8 @@ fn decode_cursor(cursor: &str, pages: usize) -> Result<usize, RpcError> {
 }
 
 struct Inner {
+    auth: Option<Arc<AuthState>>,
+    discover: Vec<u8>,
     info: Implementation,
     instructions: Option<String>,
     capabilities: Value,
@@ -430,49 +451,6 @@ impl std::fmt::Debug for Server {
     }
 }
 
-#[derive(Deserialize)]
-struct ListParams {
-    #[serde(default)]
-    cursor: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct CallToolParams<'a> {
-    #[serde(borrow)]
-    name: std::borrow::Cow<'a, str>,
-    #[serde(borrow, default)]
-    arguments: Option<&'a RawValue>,
-    #[serde(rename = "_meta", default)]
-    meta: Option<JsonObject>,
-}
-
-#[derive(Deserialize)]
-struct UriParams {
-    uri: String,
-    #[serde(rename = "_meta", default)]
-    meta: Option<JsonObject>,
-}
-
-#[derive(Deserialize)]
-struct GetPromptParams {
-    name: String,
-    #[serde(default)]
-    arguments: Option<HashMap<String, Value>>,
-    #[serde(rename = "_meta", default)]
-    meta: Option<JsonObject>,
-}
-
-#[derive(Deserialize)]
-struct SetLevelParams {
-    level: String,
-}
-
-#[derive(Deserialize)]
-struct MetaOnly {
-    #[serde(rename = "_meta", default)]
-    meta: Option<JsonObject>,
-}
-
 impl Server {
     /// Starts building a server with its `serverInfo`.
     pub fn builder(name: impl Into<String>, version: impl Into<String>) -> ServerBuilder {
@@ -489,7 +467,14 @@ impl Server {
             prompts: Vec::new(),
             completion: None,
             config: ServerConfig::default(),
+            auth: None,
         }
+    }
+
+    /// The resource-server state, when the server was built with
+    /// [`ServerBuilder::auth`].
+    pub fn auth(&self) -> Option<&Arc<AuthState>> {
+        self.inner.auth.as_ref()
     }
 
     /// The server's `serverInfo`.
@@ -527,185 +512,6 @@ impl Server {
         }
         serde_json::to_vec(&v).unwrap_or_default()
     }
-
-    fn discover_result(&self) -> Vec<u8> {
-        let mut v = json!({
-            "supportedVersions": SUPPORTED_VERSIONS,
-            "capabilities": self.inner.capabilities,
-            "serverInfo": self.inner.info,
-        });
-        if let Some(i) = &self.inner.instructions {
-            v["instructions"] = json!(i);
-        }
-        serde_json::to_vec(&v).unwrap_or_default()
-    }
-
-    /// Answers one request (everything but `initialize`, which the transport handles
-    /// because it creates the session). Returns the serialized `result`.
-    pub(crate) async fn dispatch(&self, req: &Request<'_>, env: Env) -> Result<Vec<u8>, RpcError> {
-        let stateless = env.version.is_stateless();
-        let mut out = self.dispatch_inner(req, env).await?;
-        if stateless && out.first() == Some(&b'{') {
-            // 2026-07-28 results carry a resultType.
-            let tail = out.split_off(1);
-            out.extend_from_slice(br#""resultType":"complete""#);
-            if tail.first() != Some(&b'}') {
-                out.push(b',');
-            }
-            out.extend_from_slice(&tail);
-        }
-        Ok(out)
-    }
-
-    async fn dispatch_inner(&self, req: &Request<'_>, env: Env) -> Result<Vec<u8>, RpcError> {
-        let inner = &self.inner;
-        match &*req.method {
-            "tools/call" => self.call_tool(req, env).await,
-            "tools/list" => list_page(&inner.tool_pages, req),
-            "ping" => Ok(b"{}".to_vec()),
-            "server/discover" => Ok(self.discover_result()),
-            "resources/list" => list_page(&inner.resource_pages, req),
-            "resources/templates/list" => list_page(&inner.template_pages, req),
-            "resources/read" => self.read_resource(req, env).await,
-            "resources/subscribe" | "resources/unsubscribe" => {
-                let p: UriParams = req.parse_params()?;
-                if let Some(s) = &env.session {
-                    if req.method == "resources/subscribe" {
-                        s.subscribe(&p.uri);
-                    } else {
-                        s.unsubscribe(&p.uri);
-                    }
-                }
-                Ok(b"{}".to_vec())
-            }
-            "prompts/list" => list_page(&inner.prompt_pages, req),
-            "prompts/get" => self.get_prompt(req, env).await,
-            "completion/complete" => {
-                let p: CompleteRequest = req.parse_params()?;
-                let meta = req.parse_params::<MetaOnly>().ok().and_then(|m| m.meta);
-                let completion = match &inner.completion {
-                    Some(h) => h(RequestContext::new(req.id.clone(), meta, env), p).await?,
-                    None => Completion::default(),
-                };
-                to_vec(&json!({ "completion": completion }))
-            }
-            "logging/setLevel" => {
-                let p: SetLevelParams = req.parse_params()?;
-                let idx = session::log_level_index(&p.level).ok_or_else(|| {
-                    RpcError::invalid_params(format!(
-                        "invalid log level {:?}: use one of {}",
-                        p.level,
-                        session::LOG_LEVELS.join(", ")
-                    ))
-                })?;
-                if let Some(s) = &env.session {
-                    let _record = s.set_log_level(idx);
-                }
-                Ok(b"{}".to_vec())
-            }
-            "initialize" => Err(RpcError::invalid_request(
-                "initialize must be the first request of a session",
-            )),
-            other => Err(RpcError::method_not_found(other)),
-        }
-    }
-
-    async fn call_tool(&self, req: &Request<'_>, env: Env) -> Result<Vec<u8>, RpcError> {
-        let text = req.params.map(|p| p.get()).unwrap_or("{}");
-        let p: CallToolParams<'_> = serde_json::from_str(text)
-            .map_err(|e| RpcError::invalid_params(format!("invalid params for tools/call: {e}")))?;
-        let Some(tool) = self.tool(&p.name) else {
-            return Err(RpcError::invalid_params(format!(
-                "unknown tool: {:?}",
-                p.name
-            )));
-        };
-        let args = object_args(p.arguments).map_err(|m| {
-            RpcError::invalid_params(format!("invalid arguments for tool {:?}: {m}", p.name))
-        })?;
-        let ctx = RequestContext::new(req.id.clone(), p.meta, env);
-        let result = match (tool.handler)(ctx, args).await {
-            Ok(r) => r,
-            Err(ToolError::InvalidParams(m)) => {
-                return Err(RpcError::invalid_params(format!(
-                    "invalid arguments for tool {:?}: {m}",
-                    p.name
-                )))
-            }
-            Err(ToolError::Failed(m)) => CallToolResult::error(m),
-            Err(ToolError::Result(r)) => *r,
-        };
-        to_vec(&result)
-    }
-
-    async fn read_resource(&self, req: &Request<'_>, env: Env) -> Result<Vec<u8>, RpcError> {
-        let p: UriParams = req.parse_params()?;
-        let ctx = RequestContext::new(req.id.clone(), p.meta, env);
-        if let Some(r) = self
-            .inner
-            .resources
-            .iter()
-            .find(|r| r.resource.uri == p.uri)
-        {
-            let contents = (r.read)(ctx, p.uri, HashMap::new()).await?;
-            return to_vec(&json!({ "contents": contents }));
-        }
-        for t in &self.inner.templates {
-            if let Some(vars) = match_template(&t.template.uri_template, &p.uri) {
-                let contents = (t.read)(ctx, p.uri, vars).await?;
-                return to_vec(&json!({ "contents": contents }));
-            }
-        }
-        Err(RpcError::new(
-            code::RESOURCE_NOT_FOUND,
-            format!("resource not found: {:?}", p.uri),
-        )
-        .with_data(json!({ "uri": p.uri })))
-    }
-
-    async fn get_prompt(&self, req: &Request<'_>, env: Env) -> Result<Vec<u8>, RpcError> {
-        let p: GetPromptParams = req.parse_params()?;
-        let Some(entry) = self.inner.prompts.iter().find(|e| e.prompt.name == p.name) else {
-            return Err(RpcError::invalid_params(format!(
-                "unknown prompt: {:?}",
-                p.name
-            )));
-        };
-        let mut args = HashMap::new();
-        for (k, v) in p.arguments.unwrap_or_default() {
-            let s = match v {
-                Value::String(s) => s,
-                other => other.to_string(),
-            };
-            args.insert(k, s);
-        }
-        for a in &entry.prompt.arguments {
-            if a.required && !args.contains_key(&a.name) {
-                return Err(RpcError::invalid_params(format!(
-                    "prompt {:?} needs argument {:?}",
-                    p.name, a.name
-                )));
-            }
-        }
-        let ctx = RequestContext::new(req.id.clone(), p.meta, env);
-        let result = (entry.handler)(ctx, args).await?;
-        to_vec(&result)
-    }
-}
-
-fn list_page(pages: &[Vec<u8>], req: &Request<'_>) -> Result<Vec<u8>, RpcError> {
-    let idx = match req.params {
-        None => 0,
-        Some(_) => match req.parse_params::<ListParams>()?.cursor {
-            None => 0,
-            Some(c) => decode_cursor(&c, pages.len())?,
-        },
-    };
-    Ok(pages[idx].clone())
-}
-
-fn to_vec<T: serde::Serialize>(v: &T) -> Result<Vec<u8>, RpcError> {
-    serde_json::to_vec(v).map_err(|e| RpcError::internal(format!("cannot serialize result: {e}")))
 }
 
 /// The JSON type name of a value, for error messages.
@@ -752,21 +558,6 @@ pub fn match_template(template: &str, uri: &str) -> Option<HashMap<String, Strin
         }
     }
     rest.is_empty().then_some(vars)
-}
-
-/// Parses the request's `_meta` protocol version (2026-07-28 stateless requests).
-pub(crate) fn meta_protocol_version(req: &Request<'_>) -> Option<String> {
-    let p = req.params?;
-    #[derive(Deserialize)]
-    struct M {
-        #[serde(rename = "_meta", default)]
-        meta: Option<HashMap<String, Value>>,
-    }
-    let m: M = serde_json::from_str(p.get()).ok()?;
-    m.meta?
-        .get(crate::protocol::META_PROTOCOL_VERSION)?
-        .as_str()
-        .map(str::to_string)
 }
 
 /// Encodes the JSON-RPC response for a dispatch outcome.

@@ -8,7 +8,7 @@
 //! served within that window.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::atomic::{AtomicI64, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -18,6 +18,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use widgetry_store::{now_ms, SessionRecord, SessionStore, StoreError};
 
+use crate::identity::Caller;
 use crate::protocol::jsonrpc::{Id, RpcError};
 use crate::protocol::ProtocolVersion;
 
@@ -26,6 +27,21 @@ pub const REVALIDATE_AFTER: Duration = Duration::from_secs(1);
 
 /// How many SSE events a session keeps for replay after a disconnect.
 const EVENT_LOG_CAP: usize = 512;
+
+/// Most resources one session may subscribe to.
+pub const MAX_SUBSCRIPTIONS: usize = 64;
+
+/// Who may use a session: its creator's subject, or anyone until a signed-in caller
+/// first uses a session created anonymously (then it is theirs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Access {
+    /// The caller may use the session.
+    Allowed,
+    /// The caller may use it and has just become its owner (persist the record).
+    Claimed,
+    /// Another user's session: answer as if it did not exist.
+    Denied,
+}
 
 /// MCP logging levels, in increasing severity.
 pub const LOG_LEVELS: [&str; 8] = [
@@ -46,20 +62,7 @@ pub fn log_level_index(level: &str) -> Option<u8> {
 
 /// A fresh, cryptographically random session id (32 hex characters, visible ASCII).
 pub fn new_session_id() -> String {
-    random_hex(16)
-}
-
-/// `n` random bytes from the OS, as lowercase hex.
-pub fn random_hex(n: usize) -> String {
-    let mut buf = vec![0u8; n];
-    // getrandom only fails when the OS has no entropy source at all; abort loudly then.
-    getrandom::fill(&mut buf).expect("the operating system's random source is unavailable");
-    let mut s = String::with_capacity(n * 2);
-    for b in buf {
-        s.push(char::from_digit((b >> 4) as u32, 16).unwrap_or('0'));
-        s.push(char::from_digit((b & 15) as u32, 16).unwrap_or('0'));
-    }
-    s
+    crate::random::random_hex(16)
 }
 
 /// A response awaited for a request this server sent to the client.
@@ -75,12 +78,15 @@ struct LoggedEvent {
 pub struct SessionRuntime {
     id: Arc<str>,
     version: ProtocolVersion,
+    owner: Mutex<Option<Arc<str>>>,
+    client_name: Option<String>,
+    /// Who created it, for the per-client session cap (subject or address).
+    creator: Arc<str>,
     log_level: AtomicU8,
     record: Mutex<SessionRecord>,
     checked_at: Mutex<Instant>,
     inflight: Mutex<HashMap<Id, CancellationToken>>,
     pending: Mutex<HashMap<Id, PendingReply>>,
-    next_request_id: AtomicI64,
     next_stream: AtomicU64,
     /// Open SSE connections by stream id (0 is the standalone GET stream).
     streams: Mutex<HashMap<u64, mpsc::UnboundedSender<Bytes>>>,
@@ -111,15 +117,18 @@ impl SessionRuntime {
             .as_deref()
             .and_then(log_level_index)
             .unwrap_or(0);
+        let doc = ClientDoc::read(&record.client);
         Self {
             id: record.id.as_str().into(),
             version,
+            owner: Mutex::new(doc.owner.map(Arc::from)),
+            client_name: doc.name,
+            creator: doc.creator.unwrap_or_default().into(),
             log_level: AtomicU8::new(level),
             record: Mutex::new(record),
             checked_at: Mutex::new(Instant::now()),
             inflight: Mutex::new(HashMap::new()),
             pending: Mutex::new(HashMap::new()),
-            next_request_id: AtomicI64::new(1),
             next_stream: AtomicU64::new(1),
             streams: Mutex::new(HashMap::new()),
             events: Mutex::new(VecDeque::new()),
@@ -128,14 +137,23 @@ impl SessionRuntime {
         }
     }
 
-    /// A session that lives only in this process (stdio, legacy SSE connections).
+    /// A session that lives only in this process (stdio, legacy SSE connections),
+    /// owned by `caller` when signed in.
     pub fn ephemeral(version: ProtocolVersion) -> Arc<Self> {
+        Self::ephemeral_for(version, &Caller::Anonymous, "")
+    }
+
+    pub(crate) fn ephemeral_for(
+        version: ProtocolVersion,
+        caller: &Caller,
+        creator: &str,
+    ) -> Arc<Self> {
         let now = now_ms();
         Arc::new(Self::from_record(
             SessionRecord {
                 id: new_session_id(),
                 protocol_version: version.as_str().to_string(),
-                client: "{}".into(),
+                client: ClientDoc::write("null", "null", caller.subject(), creator),
                 log_level: None,
                 created_at_ms: now,
                 expires_at_ms: u64::MAX,
@@ -152,6 +170,48 @@ impl SessionRuntime {
     /// The negotiated protocol version.
     pub fn version(&self) -> ProtocolVersion {
         self.version
+    }
+
+    /// The client's `clientInfo.name` from `initialize`.
+    pub fn client_name(&self) -> Option<&str> {
+        self.client_name.as_deref()
+    }
+
+    /// The subject of the user who owns the session (`None` while anonymous).
+    pub fn owner(&self) -> Option<Arc<str>> {
+        lock(&self.owner).clone()
+    }
+
+    pub(crate) fn creator(&self) -> &str {
+        &self.creator
+    }
+
+    /// Decides whether `caller` may use the session; a signed-in caller of an
+    /// anonymous session becomes its owner.
+    pub(crate) fn access(&self, caller: &Caller) -> Access {
+        let mut owner = lock(&self.owner);
+        match (owner.as_deref(), caller.subject()) {
+            (Some(o), Some(s)) if o == s => Access::Allowed,
+            (Some(_), _) => Access::Denied,
+            (None, None) => Access::Allowed,
+            (None, Some(s)) => {
+                *owner = Some(s.into());
+                let mut rec = lock(&self.record);
+                rec.client = ClientDoc::with_owner(&rec.client, s);
+                Access::Claimed
+            }
+        }
+    }
+
+    /// Adopts an owner another instance recorded.
+    fn sync_owner(&self, record: &SessionRecord) {
+        if let Some(o) = ClientDoc::read(&record.client).owner {
+            let mut owner = lock(&self.owner);
+            if owner.is_none() {
+                *owner = Some(o.into());
+                lock(&self.record).client = record.client.clone();
+            }
+        }
     }
 
     /// Whether a log message at `level` passes the level set by the client.
@@ -194,14 +254,10 @@ impl SessionRuntime {
         }
     }
 
+    /// An unguessable id for a request to the client, so nobody but the session's
+    /// client can answer it.
     pub(crate) fn next_request_id(&self) -> Id {
-        Id::Str(
-            format!(
-                "widgetry-{}",
-                self.next_request_id.fetch_add(1, Ordering::Relaxed)
-            )
-            .into(),
-        )
+        Id::Str(format!("widgetry-{}", crate::random::random_hex(12)).into())
     }
 
     pub(crate) fn add_pending(&self, id: Id, tx: PendingReply) {
@@ -224,8 +280,16 @@ impl SessionRuntime {
         }
     }
 
-    pub(crate) fn subscribe(&self, uri: &str) {
-        lock(&self.subscriptions).insert(uri.to_string());
+    /// Subscribes to `uri`; refused beyond [`MAX_SUBSCRIPTIONS`].
+    pub(crate) fn subscribe(&self, uri: &str) -> Result<(), RpcError> {
+        let mut subs = lock(&self.subscriptions);
+        if subs.len() >= MAX_SUBSCRIPTIONS && !subs.contains(uri) {
+            return Err(RpcError::invalid_request(format!(
+                "too many subscriptions: a session may watch at most {MAX_SUBSCRIPTIONS} resources; unsubscribe from one first"
+            )));
+        }
+        subs.insert(uri.to_string());
+        Ok(())
     }
 
     pub(crate) fn unsubscribe(&self, uri: &str) {
@@ -297,6 +361,44 @@ impl SessionRuntime {
     }
 }
 
+/// The session record's `client` document: what the client said at `initialize`
+/// (`clientInfo`, `capabilities`) and who the session belongs to (`owner`, the creator's
+/// subject once signed in; `creator`, the key of the per-client session cap).
+struct ClientDoc {
+    name: Option<String>,
+    owner: Option<String>,
+    creator: Option<String>,
+}
+
+impl ClientDoc {
+    fn read(text: &str) -> Self {
+        let v: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(text).unwrap_or_default();
+        let s = |v: Option<&serde_json::Value>| v.and_then(|v| v.as_str()).map(str::to_string);
+        Self {
+            name: s(v.get("clientInfo").and_then(|c| c.get("name"))),
+            owner: s(v.get("owner")),
+            creator: s(v.get("creator")),
+        }
+    }
+
+    /// `client_info` and `capabilities` are JSON texts (checked by the caller).
+    fn write(client_info: &str, capabilities: &str, owner: Option<&str>, creator: &str) -> String {
+        format!(
+            r#"{{"clientInfo":{client_info},"capabilities":{capabilities},"owner":{},"creator":{}}}"#,
+            serde_json::Value::from(owner),
+            serde_json::Value::from(creator),
+        )
+    }
+
+    fn with_owner(text: &str, owner: &str) -> String {
+        let mut v: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(text).unwrap_or_default();
+        v.insert("owner".into(), owner.into());
+        serde_json::Value::Object(v).to_string()
+    }
+}
+
 /// Formats one SSE event: optional `id:` line, `event: message`, `data:` line.
 pub fn sse_frame(id: Option<(u64, u64)>, data: &[u8]) -> Bytes {
     let mut out = Vec::with_capacity(data.len() + 48);
@@ -322,10 +424,61 @@ pub fn parse_event_id(s: &str) -> Option<(u64, u64)> {
     Some((a.parse().ok()?, b.parse().ok()?))
 }
 
+/// Why a session could not be created.
+#[derive(Debug, thiserror::Error)]
+pub enum CreateError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// This instance holds as many sessions as it may.
+    #[error("too many sessions on this server (at most {0}); try again later")]
+    Full(usize),
+    /// This client (user or address) holds as many sessions as it may.
+    #[error("too many sessions for this client (at most {0}); end one with DELETE or let it expire")]
+    ClientFull(usize),
+}
+
+/// Limits on sessions (see [`HttpConfig`](crate::HttpConfig)).
+#[derive(Debug, Clone, Copy)]
+pub struct SessionLimits {
+    /// Sessions live on one instance.
+    pub total: usize,
+    /// Sessions live on one instance for one creator (user, else client address).
+    pub per_client: usize,
+}
+
+impl Default for SessionLimits {
+    fn default() -> Self {
+        Self {
+            total: 50_000,
+            per_client: 1_000,
+        }
+    }
+}
+
+impl SessionLimits {
+    /// Checks whether one more session may be created, given the creators of the live
+    /// ones.
+    pub(crate) fn admit<'a>(
+        &self,
+        creator: &str,
+        live: impl ExactSizeIterator<Item = &'a str>,
+    ) -> Result<(), CreateError> {
+        if live.len() >= self.total {
+            return Err(CreateError::Full(self.total));
+        }
+        if live.filter(|c| *c == creator).count() >= self.per_client {
+            return Err(CreateError::ClientFull(self.per_client));
+        }
+        Ok(())
+    }
+}
+
 /// Creates, finds and ends sessions, backed by a [`SessionStore`].
 pub struct SessionManager {
     store: Arc<dyn SessionStore>,
     ttl: Duration,
+    limits: SessionLimits,
     live: RwLock<HashMap<Arc<str>, Arc<SessionRuntime>>>,
 }
 
@@ -340,24 +493,39 @@ impl std::fmt::Debug for SessionManager {
 impl SessionManager {
     /// A manager over `store` with sessions expiring after `ttl` without use.
     pub fn new(store: Arc<dyn SessionStore>, ttl: Duration) -> Self {
+        Self::with_limits(store, ttl, SessionLimits::default())
+    }
+
+    /// A manager with explicit session limits.
+    pub fn with_limits(store: Arc<dyn SessionStore>, ttl: Duration, limits: SessionLimits) -> Self {
         Self {
             store,
             ttl,
+            limits,
             live: RwLock::new(HashMap::new()),
         }
     }
 
-    /// Creates and persists a session.
-    pub async fn create(
+    /// Creates and persists a session for `caller` (its owner when signed in).
+    /// `client_info` and `capabilities` are the JSON texts sent at `initialize`;
+    /// `creator` keys the per-client limit (the caller's subject, else its address).
+    pub(crate) async fn create(
         &self,
         version: ProtocolVersion,
-        client: String,
-    ) -> Result<Arc<SessionRuntime>, StoreError> {
+        client_info: &str,
+        capabilities: &str,
+        caller: &Caller,
+        creator: &str,
+    ) -> Result<Arc<SessionRuntime>, CreateError> {
+        {
+            let live = self.live.read().unwrap_or_else(|p| p.into_inner());
+            self.limits.admit(creator, live.values().map(|r| r.creator()))?;
+        }
         let now = now_ms();
         let record = SessionRecord {
             id: new_session_id(),
             protocol_version: version.as_str().to_string(),
-            client,
+            client: ClientDoc::write(client_info, capabilities, caller.subject(), creator),
             log_level: None,
             created_at_ms: now,
             expires_at_ms: now + self.ttl.as_millis() as u64,
@@ -399,6 +567,7 @@ impl SessionManager {
         }
         let rt = match cached {
             Some(rt) => {
+                rt.sync_owner(&record);
                 *lock(&rt.checked_at) = Instant::now();
                 rt
             }

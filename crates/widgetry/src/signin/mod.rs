@@ -33,7 +33,7 @@ use widgetry_store::{KvStore, Namespace};
 
 use crate::app::{AllowedOrigins, AppBuilder, NoInput, Reply, Tool, Visibility, Widget};
 use crate::auth::{Auth, BoxFuture};
-use crate::server::session::random_hex;
+use crate::random::random_hex;
 use crate::{RequestContext, ToolError};
 
 /// The sign-in widget: credentials, a six-digit verification code, success.

@@ -7,14 +7,12 @@
 //! the response switches to SSE on the spot. The fast path therefore costs no more than
 //! a plain JSON handler.
 
-// Refusals are returned as the ready HTTP `Response`, built once per refused request;
-// boxing them would only add an allocation to the error path.
+// Handlers return the ready HTTP `Response` of a refusal from their helpers; boxing it
+// would only add an allocation to the error path.
 #![allow(clippy::result_large_err)]
 
-use std::convert::Infallible;
 use std::sync::Arc;
 
-use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -22,20 +20,18 @@ use axum::Router;
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::StatusCode;
-use http_body_util::{BodyExt, Limited};
-use serde_json::value::RawValue;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::{handle_notification, HttpConfig, InitializeParams};
-use crate::auth::{Caller, Gate};
+use super::layers::{self, caller, client_key, read_body};
+use super::response::{self, bad_request, rpc_error};
+use super::{handle_notification, HttpConfig};
+use crate::identity::Caller;
 use crate::protocol::jsonrpc::{self, code, Id, Message, RpcError};
 use crate::protocol::{ProtocolVersion, DEFAULT_HTTP_VERSION};
 use crate::server::context::{Env, Outbox};
-use crate::server::session::{parse_event_id, sse_frame};
-use crate::server::{
-    encode_outcome, meta_protocol_version, Server, SessionManager, SessionRuntime,
-};
+use crate::server::session::{parse_event_id, sse_frame, Access};
+use crate::server::{encode_outcome, Authorized, Failure, Server, SessionManager, SessionRuntime};
 
 /// Header carrying the session id.
 pub const SESSION_HEADER: &str = "mcp-session-id";
@@ -89,26 +85,46 @@ impl HttpState {
     }
 }
 
-/// Builds the router for the MCP endpoints (Streamable HTTP and, when enabled, legacy
-/// SSE), plus a background sweeper of expired sessions.
+/// Builds the router for the MCP endpoints (Streamable HTTP, the `GET <path>/tools`
+/// listing and, when enabled, legacy SSE) behind the guard, body-limit and bearer
+/// layers, plus the RFC 9728 metadata routes when the server has auth, and starts a
+/// background sweeper of expired sessions.
 pub fn router(server: Server, config: HttpConfig) -> (Router, Arc<HttpState>) {
     let state = Arc::new(HttpState {
-        sessions: SessionManager::new(config.session_store.clone(), config.session_ttl),
+        sessions: SessionManager::with_limits(
+            config.session_store.clone(),
+            config.session_ttl,
+            config.session_limits,
+        ),
         server,
         legacy: Default::default(),
         config,
     });
     spawn_sweeper(&state);
-    let mut r = Router::new().route(
-        &state.config.path,
-        get(get_stream).post(post_message).delete(delete_session),
-    );
+    let listing = format!("{}/tools", state.config.path.trim_end_matches('/'));
+    let mut r = Router::new()
+        .route(
+            &state.config.path,
+            get(get_stream).post(post_message).delete(delete_session),
+        )
+        .route(&listing, get(super::listing::tool_listing));
     if state.config.legacy_sse {
         r = r
             .route("/sse", get(super::sse::get_sse))
             .route("/messages", axum::routing::post(super::sse::post_messages));
     }
-    (r.with_state(state.clone()), state)
+    let auth = state.server.auth().cloned();
+    let r = layers::apply(
+        r,
+        state.config.guard.clone(),
+        state.config.max_body_bytes,
+        auth.clone(),
+    );
+    let mut r = r.with_state(state.clone());
+    if let Some(auth) = &auth {
+        r = r.merge(super::well_known::router(auth));
+    }
+    (r, state)
 }
 
 fn spawn_sweeper(state: &Arc<HttpState>) {
@@ -133,89 +149,6 @@ fn spawn_sweeper(state: &Arc<HttpState>) {
     });
 }
 
-/// A JSON-RPC error as an HTTP response.
-pub(crate) fn rpc_error(status: StatusCode, id: Option<&Id>, error: RpcError) -> Response {
-    let mut resp = Response::new(Body::from(jsonrpc::encode_error(id, &error)));
-    *resp.status_mut() = status;
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    resp
-}
-
-fn json_response(body: Vec<u8>, session: Option<&str>) -> Response {
-    let mut resp = Response::new(Body::from(body));
-    let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    if let Some(id) = session.and_then(|s| HeaderValue::from_str(s).ok()) {
-        h.insert(SESSION_HEADER, id);
-    }
-    resp
-}
-
-fn sse_response(rx: mpsc::UnboundedReceiver<Bytes>) -> Response {
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|b| (Ok::<_, Infallible>(b), rx))
-    });
-    let mut resp = Response::new(Body::from_stream(stream));
-    let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/event-stream"),
-    );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
-    resp
-}
-
-/// Sends SSE comments while the stream is open, so idle proxies keep it.
-pub(crate) fn keep_alive(tx: mpsc::UnboundedSender<Bytes>, every: std::time::Duration) {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
-        tick.tick().await;
-        loop {
-            tick.tick().await;
-            if tx.send(Bytes::from_static(b": keep-alive\n\n")).is_err() {
-                return;
-            }
-        }
-    });
-}
-
-pub(crate) fn guard(state: &HttpState, headers: &HeaderMap) -> Result<(), Response> {
-    state.config.guard.check(headers).map_err(|e| {
-        rpc_error(
-            StatusCode::FORBIDDEN,
-            None,
-            RpcError::invalid_request(e.to_string()),
-        )
-    })
-}
-
-/// Reads a body up to the configured limit.
-pub(crate) async fn read_body(state: &HttpState, body: Body) -> Result<Bytes, Response> {
-    let limit = state.config.max_body_bytes;
-    match Limited::new(body, limit).collect().await {
-        Ok(c) => Ok(c.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(rpc_error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            None,
-            RpcError::invalid_request(format!(
-                "request body too large: the limit is {limit} bytes (HttpConfig::max_body_bytes)"
-            )),
-        )),
-        Err(e) => Err(rpc_error(
-            StatusCode::BAD_REQUEST,
-            None,
-            RpcError::invalid_request(format!("could not read the request body: {e}")),
-        )),
-    }
-}
-
 fn header_str<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
     h.get(name).and_then(|v| v.to_str().ok())
 }
@@ -230,144 +163,92 @@ fn accepts(h: &HeaderMap, mime: &str) -> bool {
     }
 }
 
-fn store_unavailable(e: impl std::fmt::Display) -> Response {
-    rpc_error(
-        StatusCode::SERVICE_UNAVAILABLE,
-        None,
-        RpcError::new(code::SERVER_UNAVAILABLE, e.to_string()),
-    )
-}
-
-/// Authenticates the request when auth is configured: puts the verified user into the
-/// extensions and returns the caller; refuses invalid tokens (and, on a server whose
-/// every tool is protected, missing ones) with 401.
-pub(crate) async fn authenticate(
-    state: &HttpState,
-    headers: &HeaderMap,
-    extensions: &mut http::Extensions,
-    id: Option<&Id>,
-) -> Result<Option<Caller>, Response> {
-    let Some(auth) = &state.config.auth else {
-        return Ok(None);
-    };
-    match auth.authenticate(headers).await {
-        Ok(caller) => {
-            if let Caller::User(u) = &caller {
-                extensions.insert(u.clone());
-            }
-            Ok(Some(caller))
-        }
-        Err(refusal) => Err(refusal.into_response(id)),
-    }
-}
-
-/// The per-tool check of a `tools/call`: `Ok(None)` to run it, `Ok(Some(result))` to
-/// answer with a ready tool result, `Err` to refuse at the HTTP level.
-pub(crate) fn gate_tool_call(
-    state: &HttpState,
-    caller: Option<&Caller>,
-    req: &jsonrpc::Request<'_>,
-) -> Result<Option<serde_json::Value>, Response> {
-    let (Some(auth), Some(caller)) = (&state.config.auth, caller) else {
-        return Ok(None);
-    };
-    if req.method != "tools/call" {
-        return Ok(None);
-    }
-    #[derive(serde::Deserialize)]
-    struct Named<'a> {
-        #[serde(borrow)]
-        name: std::borrow::Cow<'a, str>,
-    }
-    let Some(named) = req
-        .params
-        .and_then(|p| serde_json::from_str::<Named<'_>>(p.get()).ok())
-    else {
-        return Ok(None);
-    };
-    match auth.gate(&named.name, caller) {
-        Gate::Allow => Ok(None),
-        Gate::Result(v) => Ok(Some(v)),
-        Gate::Refuse(r) => Err(r.into_response(req.id.as_ref())),
-    }
-}
-
-/// Resolves the session named by the request; `required` decides whether a missing
-/// header is an error (400).
+/// Resolves the session named by the request and admits `caller` to it; `required`
+/// decides whether a missing header is an error (400). A session that does not exist
+/// and one that belongs to another user get the same 404.
 async fn resolve_session(
     state: &HttpState,
     headers: &HeaderMap,
     required: bool,
+    caller: &Caller,
 ) -> Result<Option<Arc<SessionRuntime>>, Response> {
-    match header_str(headers, SESSION_HEADER) {
-        None if required => Err(rpc_error(
-            StatusCode::BAD_REQUEST,
-            None,
-            RpcError::invalid_request(
+    let Some(id) = header_str(headers, SESSION_HEADER) else {
+        if required {
+            return Err(bad_request(
+                StatusCode::BAD_REQUEST,
                 "bad request: missing Mcp-Session-Id header; send initialize first and echo the session id it returns",
-            ),
-        )),
+            ));
+        }
+        return Ok(None);
+    };
+    let session = match state.sessions.get(id).await {
+        Ok(Some(s)) => s,
+        Ok(None) => return Err(response::session_not_found()),
+        Err(e) => return Err(response::store_unavailable(e)),
+    };
+    match session.access(caller) {
+        Access::Allowed => Ok(Some(session)),
+        Access::Claimed => {
+            if session.is_persistent() {
+                if let Err(e) = state.sessions.save(session.record()).await {
+                    return Err(response::store_unavailable(e));
+                }
+            }
+            Ok(Some(session))
+        }
+        Access::Denied => Err(response::session_not_found()),
+    }
+}
+
+/// Renders a failure of the engine path: refusals with their status and challenge,
+/// JSON-RPC errors as an ordinary JSON-RPC response.
+fn failure(f: Failure, id: &Id) -> Response {
+    match f {
+        Failure::Refused(r) => response::refusal(r, Some(id)),
+        Failure::Rpc(e) => response::json(jsonrpc::encode_error(Some(id), &e), None),
+    }
+}
+
+/// Checks the request headers a POST must carry; returns the `MCP-Protocol-Version`.
+fn check_post_headers(h: &HeaderMap) -> Result<Option<ProtocolVersion>, Response> {
+    if let Some(ct) = h.get(header::CONTENT_TYPE) {
+        let ct = ct.to_str().unwrap_or("");
+        let ct_trim = ct.trim_start().as_bytes();
+        if !(ct_trim.len() >= 16 && ct_trim[..16].eq_ignore_ascii_case(b"application/json")) {
+            return Err(bad_request(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                format!("unsupported Content-Type {ct:?}: send application/json"),
+            ));
+        }
+    }
+    if !accepts(h, "application/json") && !accepts(h, "text/event-stream") {
+        return Err(bad_request(
+            StatusCode::NOT_ACCEPTABLE,
+            "not acceptable: the Accept header must list application/json and text/event-stream",
+        ));
+    }
+    match header_str(h, VERSION_HEADER) {
         None => Ok(None),
-        Some(id) => match state.sessions.get(id).await {
-            Ok(Some(s)) => Ok(Some(s)),
-            Ok(None) => Err(rpc_error(
-                StatusCode::NOT_FOUND,
-                None,
-                RpcError::invalid_request(
-                    "session not found: it expired or was ended; send initialize to start a new one",
+        Some(v) => ProtocolVersion::parse(v).map(Some).ok_or_else(|| {
+            bad_request(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "unsupported MCP-Protocol-Version {v:?}; supported: {}",
+                    crate::protocol::SUPPORTED_VERSIONS.join(", ")
                 ),
-            )),
-            Err(e) => Err(store_unavailable(e)),
-        },
+            )
+        }),
     }
 }
 
 async fn post_message(State(state): State<Arc<HttpState>>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
-    if let Err(r) = guard(&state, &parts.headers) {
-        return r;
-    }
-    if let Some(ct) = parts.headers.get(header::CONTENT_TYPE) {
-        let ct = ct.to_str().unwrap_or("");
-        let ct_trim = ct.trim_start().as_bytes();
-        if !(ct_trim.len() >= 16 && ct_trim[..16].eq_ignore_ascii_case(b"application/json")) {
-            return rpc_error(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                None,
-                RpcError::invalid_request(format!(
-                    "unsupported Content-Type {ct:?}: send application/json"
-                )),
-            );
-        }
-    }
-    let accepts_json = accepts(&parts.headers, "application/json");
-    let accepts_sse = accepts(&parts.headers, "text/event-stream");
-    if !accepts_json && !accepts_sse {
-        return rpc_error(
-            StatusCode::NOT_ACCEPTABLE,
-            None,
-            RpcError::invalid_request(
-                "not acceptable: the Accept header must list application/json and text/event-stream",
-            ),
-        );
-    }
-    let header_version = match header_str(&parts.headers, VERSION_HEADER) {
-        None => None,
-        Some(v) => match ProtocolVersion::parse(v) {
-            Some(v) => Some(v),
-            None => {
-                return rpc_error(
-                    StatusCode::BAD_REQUEST,
-                    None,
-                    RpcError::invalid_request(format!(
-                        "unsupported MCP-Protocol-Version {v:?}; supported: {}",
-                        crate::protocol::SUPPORTED_VERSIONS.join(", ")
-                    )),
-                )
-            }
-        },
+    let header_version = match check_post_headers(&parts.headers) {
+        Ok(v) => v,
+        Err(r) => return r,
     };
-    let body = match read_body(&state, body).await {
+    let accepts_sse = accepts(&parts.headers, "text/event-stream");
+    let body = match read_body(body, state.config.max_body_bytes).await {
         Ok(b) => b,
         Err(r) => return r,
     };
@@ -375,40 +256,25 @@ async fn post_message(State(state): State<Arc<HttpState>>, req: Request) -> Resp
         Ok(m) => m,
         Err(e) => return rpc_error(StatusCode::BAD_REQUEST, e.id.as_ref(), e.error),
     };
-    let (mut parts, msg) = (parts, msg);
-    let msg_id = match &msg {
-        Message::Request(r) => r.id.clone(),
-        _ => None,
-    };
-    let caller = match authenticate(
-        &state,
-        &parts.headers,
-        &mut parts.extensions,
-        msg_id.as_ref(),
-    )
-    .await
-    {
-        Ok(c) => c,
-        Err(resp) => return resp,
-    };
+    let caller = caller(&parts.extensions);
     match msg {
         Message::Request(r) if r.method == "initialize" => {
-            initialize(&state, &parts.headers, r).await
+            initialize(&state, &parts.extensions, &caller, r).await
         }
         Message::Request(r) => {
-            let meta_version = if header_version.is_none_or(|v| v.is_stateless()) {
-                meta_protocol_version(&r)
-            } else {
-                None
+            let id = r.id.clone().unwrap_or(Id::Num(0));
+            let parsed = match state.server.parse(&r) {
+                Ok(p) => p,
+                Err(f) => return failure(f, &id),
             };
-            let version = match (header_version, meta_version.as_deref()) {
+            let version = match (header_version, parsed.meta_protocol_version()) {
                 (Some(v), _) => v,
                 (None, Some(m)) => match ProtocolVersion::parse(m) {
                     Some(v) => v,
                     None => {
                         return rpc_error(
                             StatusCode::BAD_REQUEST,
-                            r.id.as_ref(),
+                            Some(&id),
                             RpcError::invalid_request(format!(
                                 "unsupported protocol version {m:?} in _meta"
                             )),
@@ -419,12 +285,15 @@ async fn post_message(State(state): State<Arc<HttpState>>, req: Request) -> Resp
                     .unwrap_or_else(|| ProtocolVersion::negotiate(DEFAULT_HTTP_VERSION)),
             };
             if version.is_stateless() {
-                if let Err(resp) = check_routing_headers(&parts.headers, &r) {
+                let name = parsed.name(&state.server);
+                if let Err(resp) = check_routing_headers(&parts.headers, &r.method, name, &id) {
                     return resp;
                 }
             }
+            let is_set_level = r.method == "logging/setLevel";
             let stateless = state.config.stateless || version.is_stateless();
-            let session = match resolve_session(&state, &parts.headers, !stateless).await {
+            let session = match resolve_session(&state, &parts.headers, !stateless, &caller).await
+            {
                 Ok(s) => s,
                 Err(resp) => return resp,
             };
@@ -433,43 +302,34 @@ async fn post_message(State(state): State<Arc<HttpState>>, req: Request) -> Resp
                 .map(|s| s.version())
                 .filter(|_| !version.is_stateless())
                 .unwrap_or(version);
-            match gate_tool_call(&state, caller.as_ref(), &r) {
-                Ok(None) => {}
-                Ok(Some(result)) => {
-                    let id = r.id.clone().unwrap_or(Id::Num(0));
-                    let bytes = serde_json::to_vec(&result).unwrap_or_default();
-                    return json_response(jsonrpc::encode_result(&id, &bytes), None);
-                }
-                Err(resp) => return resp,
-            }
-            let is_set_level = r.method == "logging/setLevel";
-            let id = r.id.clone().unwrap_or(Id::Num(0));
-            let owned = OwnedRequest {
-                id: id.clone(),
-                method: r.method.to_string(),
-                params: r.params.map(|p| p.to_owned()),
+            let authorized = match state.server.authorize(parsed, &caller, session.as_deref()) {
+                Ok(a) => a,
+                Err(f) => return failure(f, &id),
             };
-            drop(r);
             let resp = run_request(
                 &state,
-                owned,
-                session.clone(),
-                version,
-                accepts_sse,
-                parts.extensions,
+                id,
+                authorized,
+                RequestEnv {
+                    caller,
+                    session: session.clone(),
+                    version,
+                    accepts_sse,
+                    extensions: parts.extensions,
+                },
             )
             .await;
             if is_set_level {
                 if let Some(s) = session.filter(|s| s.is_persistent()) {
                     if let Err(e) = state.sessions.save(s.record()).await {
-                        return store_unavailable(e);
+                        return response::store_unavailable(e);
                     }
                 }
             }
             resp
         }
         Message::Notification(n) => {
-            let session = match resolve_session(&state, &parts.headers, false).await {
+            let session = match resolve_session(&state, &parts.headers, false, &caller).await {
                 Ok(s) => s,
                 Err(resp) => return resp,
             };
@@ -477,7 +337,7 @@ async fn post_message(State(state): State<Arc<HttpState>>, req: Request) -> Resp
             StatusCode::ACCEPTED.into_response()
         }
         Message::Response { id, outcome } => {
-            let session = match resolve_session(&state, &parts.headers, true).await {
+            let session = match resolve_session(&state, &parts.headers, true, &caller).await {
                 Ok(s) => s,
                 Err(resp) => return resp,
             };
@@ -489,36 +349,31 @@ async fn post_message(State(state): State<Arc<HttpState>>, req: Request) -> Resp
     }
 }
 
-/// 2026-07-28 routing headers must agree with the body when present.
-fn check_routing_headers(h: &HeaderMap, r: &jsonrpc::Request<'_>) -> Result<(), Response> {
+/// 2026-07-28 routing headers must agree with the parsed request when present.
+fn check_routing_headers(
+    h: &HeaderMap,
+    method: &str,
+    name: Option<&str>,
+    id: &Id,
+) -> Result<(), Response> {
     let bad = |msg: String| {
         Err(rpc_error(
             StatusCode::BAD_REQUEST,
-            r.id.as_ref(),
+            Some(id),
             RpcError::invalid_request(msg),
         ))
     };
     if let Some(m) = header_str(h, METHOD_HEADER) {
-        if m != r.method {
+        if m != method {
             return bad(format!(
-                "Mcp-Method header {m:?} does not match the body's method {:?}",
-                r.method
+                "Mcp-Method header {m:?} does not match the body's method {method:?}"
             ));
         }
     }
-    if let Some(name) = header_str(h, NAME_HEADER) {
-        #[derive(serde::Deserialize)]
-        struct Named {
-            name: Option<String>,
-            uri: Option<String>,
-        }
-        let body_name = r
-            .params
-            .and_then(|p| serde_json::from_str::<Named>(p.get()).ok())
-            .and_then(|n| n.name.or(n.uri));
-        if body_name.as_deref() != Some(name) {
+    if let Some(header_name) = header_str(h, NAME_HEADER) {
+        if name != Some(header_name) {
             return bad(format!(
-                "Mcp-Name header {name:?} does not match the body's name/uri {body_name:?}"
+                "Mcp-Name header {header_name:?} does not match the body's name/uri {name:?}"
             ));
         }
     }
@@ -527,31 +382,36 @@ fn check_routing_headers(h: &HeaderMap, r: &jsonrpc::Request<'_>) -> Result<(), 
 
 async fn initialize(
     state: &Arc<HttpState>,
-    headers: &HeaderMap,
+    extensions: &http::Extensions,
+    caller: &Caller,
     r: jsonrpc::Request<'_>,
 ) -> Response {
     let id = r.id.clone().unwrap_or(Id::Num(0));
-    let params: InitializeParams = match r.parse_params() {
-        Ok(p) => p,
+    let init = match state.server.initialize(&r) {
+        Ok(i) => i,
         Err(e) => return rpc_error(StatusCode::BAD_REQUEST, Some(&id), e),
     };
-    let _ = headers;
-    let version = ProtocolVersion::negotiate(&params.protocol_version);
-    let result = state.server.initialize_result(version);
     if state.config.stateless {
-        return json_response(jsonrpc::encode_result(&id, &result), None);
+        return response::json(jsonrpc::encode_result(&id, &init.result), None);
     }
-    match state.sessions.create(version, params.client_json()).await {
-        Ok(s) => json_response(jsonrpc::encode_result(&id, &result), Some(s.id())),
-        Err(e) => store_unavailable(e),
+    let creator = client_key(caller, extensions);
+    match state
+        .sessions
+        .create(init.version, init.client_info, init.capabilities, caller, &creator)
+        .await
+    {
+        Ok(s) => response::json(jsonrpc::encode_result(&id, &init.result), Some(s.id())),
+        Err(e) => response::create_failed(Some(&id), e),
     }
 }
 
-/// A request detached from the body buffer, so its handler can outlive the POST.
-struct OwnedRequest {
-    id: Id,
-    method: String,
-    params: Option<Box<RawValue>>,
+/// What the handler of one request runs with, besides the request itself.
+struct RequestEnv {
+    caller: Caller,
+    session: Option<Arc<SessionRuntime>>,
+    version: ProtocolVersion,
+    accepts_sse: bool,
+    extensions: http::Extensions,
 }
 
 /// A token that is never cancelled, shared by requests that cannot be cancelled.
@@ -562,12 +422,17 @@ fn never_cancelled() -> CancellationToken {
 
 async fn run_request(
     state: &Arc<HttpState>,
-    owned: OwnedRequest,
-    session: Option<Arc<SessionRuntime>>,
-    version: ProtocolVersion,
-    accepts_sse: bool,
-    extensions: http::Extensions,
+    id: Id,
+    request: Authorized,
+    renv: RequestEnv,
 ) -> Response {
+    let RequestEnv {
+        caller,
+        session,
+        version,
+        accepts_sse,
+        extensions,
+    } = renv;
     let (tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
     // Only session requests can be cancelled (notifications/cancelled names a session's
     // request); stateless ones share a token that is never cancelled.
@@ -576,7 +441,6 @@ async fn run_request(
         None => never_cancelled(),
     };
     let cancellable = session.is_some();
-    let id = owned.id.clone();
     if let Some(s) = &session {
         s.register_inflight(id.clone(), cancel.clone());
     }
@@ -585,6 +449,7 @@ async fn run_request(
         _ => Outbox::Channel(tx),
     };
     let env = Env {
+        caller,
         session: session.clone(),
         out: Some(outbox),
         version,
@@ -594,16 +459,11 @@ async fn run_request(
     };
     let server = state.server.clone();
     let mut fut = Box::pin(async move {
-        let req = jsonrpc::Request {
-            id: Some(owned.id.clone()),
-            method: owned.method.as_str().into(),
-            params: owned.params.as_deref(),
-        };
         if !cancellable {
-            return Some(server.dispatch(&req, env).await);
+            return Some(server.run(request, env).await);
         }
         tokio::select! {
-            r = server.dispatch(&req, env) => Some(r),
+            r = server.run(request, env) => Some(r),
             _ = cancel.cancelled() => None,
         }
     });
@@ -615,21 +475,19 @@ async fn run_request(
             if let Some(s) = &session { s.finish_inflight(&id); }
             let mut queued = Vec::new();
             while let Ok(m) = rx.try_recv() { queued.push(m); }
-            let response = match outcome {
+            let answer = match outcome {
                 Some(o) => encode_outcome(&id, &o),
                 None => jsonrpc::encode_error(Some(&id), &RpcError::new(code::REQUEST_CANCELLED, "request cancelled")),
             };
             if queued.is_empty() || !accepts_sse {
-                return json_response(response, None);
+                return response::json(answer, None);
             }
             // Notifications raced the result: send them all as one SSE body.
             let mut body = Vec::new();
-            for m in queued.iter().chain(std::iter::once(&response)) {
+            for m in queued.iter().chain(std::iter::once(&answer)) {
                 body.extend_from_slice(&sse_frame(None, m));
             }
-            let mut resp = sse_response_from_bytes(body);
-            resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-            return resp;
+            return response::sse_complete(body);
         }
         Some(m) = rx.recv() => m,
     };
@@ -676,51 +534,34 @@ async fn run_request(
             s.detach_stream(sid);
         }
     });
-    sse_response(sse_rx)
+    response::sse(sse_rx)
 }
 
-fn sse_response_from_bytes(body: Vec<u8>) -> Response {
-    let mut resp = Response::new(Body::from(body));
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/event-stream"),
-    );
-    resp
-}
-
-async fn get_stream(State(state): State<Arc<HttpState>>, headers: HeaderMap) -> Response {
-    if let Err(r) = guard(&state, &headers) {
-        return r;
-    }
+async fn get_stream(State(state): State<Arc<HttpState>>, req: Request) -> Response {
+    let headers = req.headers();
     if state.config.stateless {
-        let mut r = rpc_error(
+        let mut r = bad_request(
             StatusCode::METHOD_NOT_ALLOWED,
-            None,
-            RpcError::invalid_request(
-                "this server is stateless: it has no GET stream; POST messages instead",
-            ),
+            "this server is stateless: it has no GET stream; POST messages instead",
         );
         r.headers_mut()
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
         return r;
     }
-    if !accepts(&headers, "text/event-stream") {
-        return rpc_error(
+    if !accepts(headers, "text/event-stream") {
+        return bad_request(
             StatusCode::NOT_ACCEPTABLE,
-            None,
-            RpcError::invalid_request("not acceptable: GET needs Accept: text/event-stream"),
+            "not acceptable: GET needs Accept: text/event-stream",
         );
     }
-    if let Err(r) = authenticate(&state, &headers, &mut http::Extensions::new(), None).await {
-        return r;
-    }
-    let session = match resolve_session(&state, &headers, true).await {
+    let caller = caller(req.extensions());
+    let session = match resolve_session(&state, headers, true, &caller).await {
         Ok(Some(s)) => s,
-        Ok(None) => return unreachable_session(),
+        Ok(None) => return response::session_not_found(),
         Err(r) => return r,
     };
     let (tx, rx) = mpsc::unbounded_channel::<Bytes>();
-    let resume = header_str(&headers, "last-event-id").and_then(parse_event_id);
+    let resume = header_str(headers, "last-event-id").and_then(parse_event_id);
     match resume {
         Some((stream, seq)) => {
             for frame in session.replay(stream, seq) {
@@ -732,44 +573,32 @@ async fn get_stream(State(state): State<Arc<HttpState>>, headers: HeaderMap) -> 
             } else {
                 // The stream already completed: replay only, then close.
                 drop(tx);
-                return sse_response(rx);
+                return response::sse(rx);
             }
         }
         None => session.attach_stream(0, tx.clone()),
     }
-    keep_alive(tx, state.config.keep_alive);
-    sse_response(rx)
+    response::keep_alive(tx, state.config.keep_alive);
+    response::sse(rx)
 }
 
-fn unreachable_session() -> Response {
-    rpc_error(
-        StatusCode::BAD_REQUEST,
-        None,
-        RpcError::invalid_request("missing Mcp-Session-Id header"),
-    )
-}
-
-async fn delete_session(State(state): State<Arc<HttpState>>, headers: HeaderMap) -> Response {
-    if let Err(r) = guard(&state, &headers) {
-        return r;
-    }
-    if let Err(r) = authenticate(&state, &headers, &mut http::Extensions::new(), None).await {
-        return r;
-    }
-    let Some(id) = header_str(&headers, SESSION_HEADER) else {
-        return rpc_error(
+async fn delete_session(State(state): State<Arc<HttpState>>, req: Request) -> Response {
+    let caller = caller(req.extensions());
+    let headers = req.headers();
+    if header_str(headers, SESSION_HEADER).is_none() {
+        return bad_request(
             StatusCode::BAD_REQUEST,
-            None,
-            RpcError::invalid_request("bad request: DELETE needs the Mcp-Session-Id header"),
+            "bad request: DELETE needs the Mcp-Session-Id header",
         );
+    }
+    let session = match resolve_session(&state, headers, true, &caller).await {
+        Ok(Some(s)) => s,
+        Ok(None) => return response::session_not_found(),
+        Err(r) => return r,
     };
-    match state.sessions.delete(id).await {
+    match state.sessions.delete(session.id()).await {
         Ok(true) => StatusCode::NO_CONTENT.into_response(),
-        Ok(false) => rpc_error(
-            StatusCode::NOT_FOUND,
-            None,
-            RpcError::invalid_request("session not found: it expired or was already ended"),
-        ),
-        Err(e) => store_unavailable(e),
+        Ok(false) => response::session_not_found(),
+        Err(e) => response::store_unavailable(e),
     }
 }

@@ -1,25 +1,29 @@
 //! Transports: Streamable HTTP (`/mcp`), legacy HTTP+SSE (`/sse` + `/messages`) and
-//! stdio. All of them decode JSON-RPC, resolve the session and hand requests to the same
-//! [`Server`](crate::server::Server).
+//! stdio. All of them decode JSON-RPC, resolve the session and hand each request to the
+//! same engine path ([`Server`](crate::server::Server): parse → authorize → run); they
+//! only render what it answers.
 
 pub mod guard;
 pub mod http;
+pub(crate) mod layers;
+mod listing;
+pub(crate) mod response;
 pub mod sse;
 pub mod stdio;
+pub(crate) mod well_known;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
-use serde_json::value::RawValue;
-use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 use widgetry_store::{MemorySessionStore, SessionStore};
 
-use crate::protocol::jsonrpc::{self, Id, Message};
-use crate::protocol::ProtocolVersion;
+use crate::identity::{Caller, Refusal};
+use crate::protocol::jsonrpc::{self, Id, Message, RpcError};
 use crate::server::context::{Env, Outbox};
-use crate::server::{Server, SessionRuntime};
+use crate::server::session::SessionLimits;
+use crate::server::{Authorized, Failure, Server, SessionRuntime};
 pub use guard::Guard;
 
 /// The default request body limit: 4 MiB.
@@ -44,8 +48,9 @@ pub struct HttpConfig {
     pub legacy_sse: bool,
     /// Interval of SSE keep-alive comments on long-lived streams.
     pub keep_alive: Duration,
-    /// The resource-server state when auth is configured (set by the app builder).
-    pub auth: Option<Arc<crate::auth::AuthState>>,
+    /// How many sessions (Streamable HTTP and legacy SSE) may be open on one instance,
+    /// in total and per client.
+    pub session_limits: SessionLimits,
 }
 
 impl std::fmt::Debug for HttpConfig {
@@ -86,7 +91,7 @@ impl Default for HttpConfig {
             session_store: Arc::new(MemorySessionStore::new()),
             legacy_sse: true,
             keep_alive: Duration::from_secs(20),
-            auth: None,
+            session_limits: SessionLimits::default(),
         }
     }
 }
@@ -125,29 +130,13 @@ impl HttpConfig {
 }
 
 #[derive(Deserialize)]
-pub(crate) struct InitializeParams {
-    #[serde(rename = "protocolVersion")]
-    pub protocol_version: String,
-    #[serde(default)]
-    pub capabilities: Option<Value>,
-    #[serde(rename = "clientInfo", default)]
-    pub client_info: Option<Value>,
-}
-
-impl InitializeParams {
-    pub(crate) fn client_json(&self) -> String {
-        serde_json::json!({"clientInfo": self.client_info, "capabilities": self.capabilities})
-            .to_string()
-    }
-}
-
-#[derive(Deserialize)]
 struct CancelledParams {
     #[serde(rename = "requestId")]
     request_id: Id,
 }
 
 /// Handles a notification the engine understands (cancellation); others are ignored.
+/// The caller has already been admitted to `session`.
 pub(crate) fn handle_notification(
     session: Option<&Arc<SessionRuntime>>,
     req: &jsonrpc::Request<'_>,
@@ -159,64 +148,95 @@ pub(crate) fn handle_notification(
     }
 }
 
-/// Runs one message on a connection-bound session (legacy SSE, stdio): requests are
-/// answered through `reply`, notifications and responses are applied. The message is
-/// processed on a spawned task so a slow tool never blocks the connection.
-pub(crate) fn spawn_on_session(
-    server: Server,
-    session: Arc<SessionRuntime>,
-    body: Vec<u8>,
-    outbox: Outbox,
-    extensions: ::http::Extensions,
-) {
-    let msg = match jsonrpc::decode(&body) {
-        Ok(m) => m,
-        Err(e) => {
-            outbox.send(jsonrpc::encode_error(e.id.as_ref(), &e.error));
-            return;
-        }
-    };
+/// What a connection-bound session (legacy SSE, stdio) does with one message.
+pub(crate) enum Job {
+    /// Nothing more (a notification or a response, already applied).
+    Done,
+    /// Answer `initialize` with this result.
+    Reply(Id, Vec<u8>),
+    /// Run an authorized request.
+    Run(Id, Authorized),
+}
+
+/// Parses and authorizes one decoded message for a connection-bound session whose
+/// caller has already been admitted. Errors carry the id to answer with.
+pub(crate) fn accept(
+    server: &Server,
+    session: &Arc<SessionRuntime>,
+    msg: Message<'_>,
+    caller: &Caller,
+) -> Result<Job, (Option<Id>, Failure)> {
     match msg {
-        Message::Notification(n) => handle_notification(Some(&session), &n),
+        Message::Notification(n) => {
+            handle_notification(Some(session), &n);
+            Ok(Job::Done)
+        }
         Message::Response { id, outcome } => {
             session.resolve_pending(&id, outcome);
+            Ok(Job::Done)
         }
         Message::Request(r) => {
             let id = r.id.clone().unwrap_or(Id::Num(0));
-            let method = r.method.to_string();
-            let params: Option<Box<RawValue>> = r.params.map(|p| p.to_owned());
-            let cancel = CancellationToken::new();
-            session.register_inflight(id.clone(), cancel.clone());
-            tokio::spawn(async move {
-                let req = jsonrpc::Request {
-                    id: Some(id.clone()),
-                    method: method.as_str().into(),
-                    params: params.as_deref(),
-                };
-                let outcome = if method == "initialize" {
-                    req.parse_params::<InitializeParams>().map(|p| {
-                        server.initialize_result(ProtocolVersion::negotiate(&p.protocol_version))
-                    })
-                } else {
-                    let env = Env {
-                        session: Some(session.clone()),
-                        out: Some(outbox.clone()),
-                        version: session.version(),
-                        cancel: cancel.clone(),
-                        extensions,
-                        client_request_timeout: server.config().client_request_timeout,
-                    };
-                    tokio::select! {
-                        r = server.dispatch(&req, env) => r,
-                        _ = cancel.cancelled() => {
-                            session.finish_inflight(&id);
-                            return;
-                        }
-                    }
-                };
-                session.finish_inflight(&id);
-                outbox.send(crate::server::encode_outcome(&id, &outcome));
-            });
+            let fail = |f: Failure| (Some(id.clone()), f);
+            if r.method == "initialize" {
+                let init = server.initialize(&r).map_err(|e| fail(Failure::Rpc(e)))?;
+                return Ok(Job::Reply(id, init.result));
+            }
+            let parsed = server.parse(&r).map_err(fail)?;
+            let authorized = server.authorize(parsed, caller, Some(session)).map_err(fail)?;
+            Ok(Job::Run(id, authorized))
         }
     }
+}
+
+/// A refusal where there is no HTTP status to carry it (stdio, a legacy SSE stream):
+/// a JSON-RPC error whose `data` holds the status and the challenge.
+pub(crate) fn refusal_error(r: Refusal) -> RpcError {
+    let data = serde_json::json!({
+        "status": r.status.as_u16(),
+        "www_authenticate": r.challenge,
+    });
+    RpcError::new(r.rpc_code(), r.message).with_data(data)
+}
+
+/// Runs an accepted job on a spawned task (so a slow tool never blocks the connection),
+/// answering through `outbox`.
+pub(crate) fn spawn_job(
+    server: Server,
+    session: Arc<SessionRuntime>,
+    job: Job,
+    outbox: Outbox,
+    caller: Caller,
+    extensions: ::http::Extensions,
+) {
+    let (id, request) = match job {
+        Job::Done => return,
+        Job::Reply(id, result) => {
+            outbox.send(jsonrpc::encode_result(&id, &result));
+            return;
+        }
+        Job::Run(id, request) => (id, request),
+    };
+    let cancel = CancellationToken::new();
+    session.register_inflight(id.clone(), cancel.clone());
+    tokio::spawn(async move {
+        let env = Env {
+            caller,
+            session: Some(session.clone()),
+            out: Some(outbox.clone()),
+            version: session.version(),
+            cancel: cancel.clone(),
+            extensions,
+            client_request_timeout: server.config().client_request_timeout,
+        };
+        let outcome = tokio::select! {
+            r = server.run(request, env) => r,
+            _ = cancel.cancelled() => {
+                session.finish_inflight(&id);
+                return;
+            }
+        };
+        session.finish_inflight(&id);
+        outbox.send(crate::server::encode_outcome(&id, &outcome));
+    });
 }

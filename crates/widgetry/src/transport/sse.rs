@@ -2,8 +2,9 @@
 //! sends an `endpoint` event naming `/messages?sessionId=…`; each `POST` there is
 //! answered `202 Accepted` and its response arrives as an `event: message` on the stream.
 //!
-//! A legacy session lives as long as its stream: it is bound to one connection and one
-//! instance, as the protocol requires.
+//! A legacy session lives as long as its stream: it is bound to one connection, one
+//! instance, and the caller who opened it. Auth refusals of a POST are answered on the
+//! POST itself (401/403 with the challenge), where clients look for them.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -15,14 +16,15 @@ use http::StatusCode;
 use serde::Deserialize;
 use tokio::sync::mpsc;
 
-use super::http::{
-    authenticate, gate_tool_call, guard, keep_alive, read_body, rpc_error, HttpState,
-};
-use super::spawn_on_session;
-use crate::protocol::jsonrpc::RpcError;
+use super::http::HttpState;
+use super::layers::{caller, client_key, read_body};
+use super::response::{self, bad_request, rpc_error};
+use super::{accept, spawn_job};
+use crate::protocol::jsonrpc;
 use crate::protocol::ProtocolVersion;
 use crate::server::context::Outbox;
-use crate::server::SessionRuntime;
+use crate::server::session::{Access, CreateError, SessionLimits};
+use crate::server::{Failure, SessionRuntime};
 
 /// Open legacy sessions by id.
 #[derive(Default)]
@@ -31,36 +33,28 @@ pub struct LegacySessions {
 }
 
 impl LegacySessions {
-    fn insert(&self, s: Arc<SessionRuntime>) {
-        self.map
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(s.id().to_string(), s);
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<SessionRuntime>>> {
+        self.map.lock().unwrap_or_else(|p| p.into_inner())
+    }
+    /// Inserts a session if the limits allow one more for `creator`.
+    fn insert(&self, s: Arc<SessionRuntime>, limits: &SessionLimits) -> Result<(), CreateError> {
+        let mut map = self.lock();
+        limits.admit(s.creator(), map.values().map(|r| r.creator()))?;
+        map.insert(s.id().to_string(), s);
+        Ok(())
     }
     fn get(&self, id: &str) -> Option<Arc<SessionRuntime>> {
-        self.map
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(id)
-            .cloned()
+        self.lock().get(id).cloned()
     }
     fn remove(&self, id: &str) {
-        self.map
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(id);
+        self.lock().remove(id);
     }
     pub(crate) fn all(&self) -> Vec<Arc<SessionRuntime>> {
-        self.map
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .values()
-            .cloned()
-            .collect()
+        self.lock().values().cloned().collect()
     }
     /// How many legacy streams are open.
     pub fn len(&self) -> usize {
-        self.map.lock().unwrap_or_else(|p| p.into_inner()).len()
+        self.lock().len()
     }
     /// Whether no legacy stream is open.
     pub fn is_empty(&self) -> bool {
@@ -69,15 +63,14 @@ impl LegacySessions {
 }
 
 pub(crate) async fn get_sse(State(state): State<Arc<HttpState>>, req: Request) -> Response {
-    if let Err(r) = guard(&state, req.headers()) {
-        return r;
+    let caller = caller(req.extensions());
+    let creator = client_key(&caller, req.extensions());
+    let version =
+        ProtocolVersion::parse("2024-11-05").unwrap_or_else(|| ProtocolVersion::negotiate(""));
+    let session = SessionRuntime::ephemeral_for(version, &caller, &creator);
+    if let Err(e) = state.legacy.insert(session.clone(), &state.config.session_limits) {
+        return response::create_failed(None, e);
     }
-    if let Err(r) = authenticate(&state, req.headers(), &mut http::Extensions::new(), None).await {
-        return r;
-    }
-    let session = SessionRuntime::ephemeral(
-        ProtocolVersion::parse("2024-11-05").unwrap_or_else(|| ProtocolVersion::negotiate("")),
-    );
     let (tx, rx) = mpsc::unbounded_channel::<Bytes>();
     let endpoint = format!(
         "event: endpoint\ndata: /messages?sessionId={}\n\n",
@@ -85,7 +78,6 @@ pub(crate) async fn get_sse(State(state): State<Arc<HttpState>>, req: Request) -
     );
     let _ = tx.send(Bytes::from(endpoint));
     session.attach_stream(0, tx.clone());
-    state.legacy.insert(session.clone());
 
     // When the client goes away the channel closes; drop the session then.
     let st = state.clone();
@@ -95,22 +87,8 @@ pub(crate) async fn get_sse(State(state): State<Arc<HttpState>>, req: Request) -
         watch.closed().await;
         st.legacy.remove(&id);
     });
-    keep_alive(tx, state.config.keep_alive);
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv()
-            .await
-            .map(|b| (Ok::<_, std::convert::Infallible>(b), rx))
-    });
-    let mut resp = Response::new(axum::body::Body::from_stream(stream));
-    resp.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static("text/event-stream"),
-    );
-    resp.headers_mut().insert(
-        http::header::CACHE_CONTROL,
-        http::HeaderValue::from_static("no-cache"),
-    );
-    resp
+    response::keep_alive(tx, state.config.keep_alive);
+    response::sse(rx)
 }
 
 #[derive(Deserialize)]
@@ -124,57 +102,40 @@ pub(crate) async fn post_messages(
     Query(q): Query<MessagesQuery>,
     req: Request,
 ) -> Response {
-    if let Err(r) = guard(&state, req.headers()) {
-        return r;
-    }
     let Some(id) = q.session_id else {
-        return rpc_error(
+        return bad_request(
             StatusCode::BAD_REQUEST,
-            None,
-            RpcError::invalid_request(
-                "missing sessionId query parameter; use the URL from the endpoint event",
-            ),
+            "missing sessionId query parameter; use the URL from the endpoint event",
         );
     };
-    let Some(session) = state.legacy.get(&id) else {
-        return rpc_error(
-            StatusCode::NOT_FOUND,
-            None,
-            RpcError::invalid_request("session not found: open GET /sse again"),
-        );
+    let caller = caller(req.extensions());
+    let session = match state.legacy.get(&id) {
+        Some(s) if s.access(&caller) != Access::Denied => s,
+        _ => return response::session_not_found(),
     };
-    let (mut parts, body) = req.into_parts();
-    let body = match read_body(&state, body).await {
+    let (parts, body) = req.into_parts();
+    let body = match read_body(body, state.config.max_body_bytes).await {
         Ok(b) => b,
         Err(r) => return r,
     };
-    let msg = match crate::protocol::jsonrpc::decode(&body) {
+    let msg = match jsonrpc::decode(&body) {
         Ok(m) => m,
         Err(e) => return rpc_error(StatusCode::BAD_REQUEST, e.id.as_ref(), e.error),
     };
-    let caller = match authenticate(&state, &parts.headers, &mut parts.extensions, None).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    if let crate::protocol::jsonrpc::Message::Request(r) = &msg {
-        match gate_tool_call(&state, caller.as_ref(), r) {
-            Ok(None) => {}
-            Ok(Some(result)) => {
-                let id = r.id.clone().unwrap_or(crate::protocol::jsonrpc::Id::Num(0));
-                let bytes = serde_json::to_vec(&result).unwrap_or_default();
-                session.send_standalone(&crate::protocol::jsonrpc::encode_result(&id, &bytes));
-                return (StatusCode::ACCEPTED, "Accepted").into_response();
-            }
-            Err(resp) => return resp,
+    match accept(&state.server, &session, msg, &caller) {
+        Ok(job) => spawn_job(
+            state.server.clone(),
+            session.clone(),
+            job,
+            Outbox::Standalone(session),
+            caller,
+            parts.extensions,
+        ),
+        Err((id, Failure::Refused(r))) => return response::refusal(r, id.as_ref()),
+        Err((id, Failure::Rpc(e))) => {
+            session.send_standalone(&jsonrpc::encode_error(id.as_ref(), &e));
         }
     }
-    drop(msg);
-    spawn_on_session(
-        state.server.clone(),
-        session.clone(),
-        body.to_vec(),
-        Outbox::Standalone(session),
-        parts.extensions,
-    );
     (StatusCode::ACCEPTED, "Accepted").into_response()
 }
+

@@ -1,14 +1,20 @@
 //! stdio: newline-delimited JSON-RPC on standard input and output, for local hosts that
 //! launch the server as a subprocess. Nothing but MCP messages is written to stdout; logs
 //! go to stderr.
+//!
+//! stdio carries no bearer token, so its caller is anonymous: on a server with auth,
+//! tools that require sign-in refuse here exactly as they do for an anonymous HTTP
+//! caller (a JSON-RPC error carrying the challenge, or the challenge result).
 
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
 
-use super::spawn_on_session;
+use super::{accept, refusal_error, spawn_job};
+use crate::identity::Caller;
+use crate::protocol::jsonrpc;
 use crate::protocol::ProtocolVersion;
 use crate::server::context::Outbox;
-use crate::server::{Server, SessionRuntime};
+use crate::server::{Failure, Server, SessionRuntime};
 
 /// The longest line accepted on stdin (a larger message is answered with an error).
 pub const MAX_LINE_BYTES: usize = super::DEFAULT_MAX_BODY_BYTES;
@@ -49,23 +55,37 @@ where
             // Skip the rest of the oversized line, then report it.
             let mut sink = Vec::new();
             lines.read_until(b'\n', &mut sink).await?;
-            let err = crate::protocol::jsonrpc::RpcError::invalid_request(format!(
+            let err = jsonrpc::RpcError::invalid_request(format!(
                 "message too large: the limit is {MAX_LINE_BYTES} bytes"
             ));
-            let _ = tx.send(crate::protocol::jsonrpc::encode_error(None, &err));
+            let _ = tx.send(jsonrpc::encode_error(None, &err));
             continue;
         }
         let line = buf.trim_ascii();
         if line.is_empty() {
             continue;
         }
-        spawn_on_session(
-            server.clone(),
-            session.clone(),
-            line.to_vec(),
-            Outbox::Channel(tx.clone()),
-            http::Extensions::new(),
-        );
+        let accepted = match jsonrpc::decode(line) {
+            Ok(msg) => accept(&server, &session, msg, &Caller::Anonymous),
+            Err(e) => Err((e.id, Failure::Rpc(e.error))),
+        };
+        match accepted {
+            Ok(job) => spawn_job(
+                server.clone(),
+                session.clone(),
+                job,
+                Outbox::Channel(tx.clone()),
+                Caller::Anonymous,
+                http::Extensions::new(),
+            ),
+            Err((id, failure)) => {
+                let err = match failure {
+                    Failure::Rpc(e) => e,
+                    Failure::Refused(r) => refusal_error(r),
+                };
+                let _ = tx.send(jsonrpc::encode_error(id.as_ref(), &err));
+            }
+        }
     }
     // Let in-flight requests finish writing before returning.
     drop(tx);

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use serde_json::{json, Map, Value};
 use widgetry_authz::{AuthorizationServer, AuthzConfig};
 
-use super::{AuthConfig, AuthError, BoxFuture, ConfigError, User, Verifier};
+use crate::auth::{AuthConfig, AuthError, BoxFuture, ConfigError, User, Verifier};
 use crate::signin::{Account, Directory};
 
 /// The embedded server and the resource-server configuration that trusts it.
@@ -97,7 +97,7 @@ impl EmbeddedAuth {
         store: &str,
         scopes_supported: &[&str],
     ) -> Result<Self, ConfigError> {
-        super::check_url("the resource (RESOURCE_SERVER_URL)", resource)?;
+        crate::auth::check_url("the resource (RESOURCE_SERVER_URL)", resource)?;
         let issuer = origin_of(resource).to_string();
         let mut config = AuthzConfig::new(issuer, resource.to_string());
         config.scopes_supported = scopes_supported.iter().map(|s| s.to_string()).collect();
@@ -136,8 +136,12 @@ impl EmbeddedAuth {
         let mut c = AuthConfig::new(self.server.issuer().to_string(), self.resource.clone())
             .expect("the embedded server's issuer and resource are validated URLs");
         c.verifier = Some(Arc::new(EmbeddedVerifier { auth: self.clone() }));
-        c.challenge_with_401 =
-            std::env::var("AUTH_CHALLENGE_WITH_401").is_ok_and(|v| v.trim() == "1");
+        // An unreadable AUTH_CHALLENGE falls back to the default, with a warning.
+        c.challenge =
+            crate::auth::ChallengeMode::from_vars(|k| std::env::var(k).ok()).unwrap_or_else(|e| {
+                tracing::warn!("{e}; using AUTH_CHALLENGE=auto");
+                crate::auth::ChallengeMode::Auto
+            });
         c
     }
 
