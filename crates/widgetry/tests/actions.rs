@@ -171,11 +171,34 @@ async fn initialize(s: &TestServer, bearer: Option<&str>) -> String {
     r.header("mcp-session-id").unwrap().to_string()
 }
 
+/// A session of the caller's own: sessions belong to the user who created them (the
+/// fixture's is alice's). A bearer that cannot open one (refused) uses alice's session,
+/// so the request reaches the server as written.
+async fn session_for(f: &Fixture, bearer: Option<&str>) -> String {
+    if bearer == Some("alice-token") {
+        return f.sid.clone();
+    }
+    let mut b = f.server.request("POST", "/mcp");
+    if let Some(t) = bearer {
+        b = b.header("authorization", bearer_value(t));
+    }
+    let body = json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{}}});
+    let r = f
+        .server
+        .send(b.body(Full::new(Bytes::from(body.to_string()))).unwrap())
+        .await;
+    match r.header("mcp-session-id") {
+        Some(id) if r.status == 200 => id.to_string(),
+        _ => f.sid.clone(),
+    }
+}
+
 async fn call_tool(f: &Fixture, bearer: Option<&str>, name: &str, args: Value) -> HttpReply {
+    let sid = session_for(f, bearer).await;
     let mut b = f
         .server
         .request("POST", "/mcp")
-        .header("mcp-session-id", &f.sid)
+        .header("mcp-session-id", &sid)
         .header("mcp-protocol-version", "2025-06-18");
     if let Some(t) = bearer {
         b = b.header("authorization", bearer_value(t));

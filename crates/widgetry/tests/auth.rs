@@ -192,7 +192,32 @@ async fn call(s: &TestServer, sid: &str, authorization: Option<&str>, tool: &str
     call_id(s, Some(sid), authorization, 7, tool).await
 }
 
-/// `tools/call` of `tool` with JSON-RPC id `id`, in session `sid` if any.
+/// Sessions belong to the user who first uses them: a call made with another user's
+/// token than the one the test's session was created for goes to a session of that
+/// user's own (created once per server and `Authorization` value). When no session can
+/// be created with that header (a bad token), the given session is used, so the
+/// request reaches the server as the test wrote it.
+async fn session_of(s: &TestServer, sid: Option<&str>, authorization: Option<&str>) -> Option<String> {
+    use std::sync::Mutex;
+    static OWNED: Mutex<Vec<(String, String, String)>> = Mutex::new(Vec::new());
+    let (Some(sid), Some(a)) = (sid, authorization) else {
+        return sid.map(str::to_string);
+    };
+    let key = (s.addr.to_string(), a.to_string());
+    if let Some((_, _, id)) = OWNED.lock().unwrap().iter().find(|(k, h, _)| (k, h) == (&key.0, &key.1)) {
+        return Some(id.clone());
+    }
+    let r = post(s, None, Some(a), init_body()).await;
+    let id = match r.header("mcp-session-id").filter(|_| r.status == 200) {
+        Some(id) => id.to_string(),
+        None => sid.to_string(),
+    };
+    OWNED.lock().unwrap().push((key.0, key.1, id.clone()));
+    Some(id)
+}
+
+/// `tools/call` of `tool` with JSON-RPC id `id`, in session `sid` if any (see
+/// [`session_of`]).
 async fn call_id(
     s: &TestServer,
     sid: Option<&str>,
@@ -200,9 +225,10 @@ async fn call_id(
     id: i64,
     tool: &str,
 ) -> HttpReply {
+    let sid = session_of(s, sid, authorization).await;
     post(
         s,
-        sid,
+        sid.as_deref(),
         authorization,
         rpc(id, "tools/call", json!({"name": tool, "arguments": {}})),
     )
@@ -216,9 +242,10 @@ async fn call_as(s: &TestServer, sid: &str, token: &str, tool: &str) -> HttpRepl
 
 /// `tools/list` (id `id`) in session `sid`.
 async fn list_tools(s: &TestServer, sid: &str, authorization: Option<&str>, id: i64) -> HttpReply {
+    let sid = session_of(s, Some(sid), authorization).await;
     post(
         s,
-        Some(sid),
+        sid.as_deref(),
         authorization,
         rpc(id, "tools/list", json!({})),
     )
@@ -512,7 +539,24 @@ async fn anonymous_callers_get_public_and_free_tier_and_a_challenge_for_protecte
         let flexible = ok_content(&call(s, &sid, None, FLEXIBLE).await);
         assert_eq!(flexible["signed_in"], false, "free tier: {flexible}");
 
+        // A generic MCP client (no ChatGPT hints) gets the HTTP 401 the official SDKs
+        // start OAuth on; no `error` since it sent no credentials (RFC 6750 §3.1).
         let r = call(s, &sid, None, PROTECTED).await;
+        assert_eq!(r.status, 401, "{}", r.text());
+        let c = challenge_of(&r);
+        assert_eq!(c["resource_metadata"], app.metadata_url);
+        assert!(!c.contains_key("error"), "{c:?}");
+        assert_eq!(scope_list(&c["scope"]), ["read:data", "user"]);
+
+        // ChatGPT (request `_meta` with `openai/*` hints) gets the isError result with
+        // `mcp/www_authenticate` that makes it show its sign-in.
+        let r = post(
+            s,
+            Some(&sid),
+            None,
+            rpc(7, "tools/call", json!({"name": PROTECTED, "arguments": {}, "_meta": {"openai/locale": "en-US", "openai/userAgent": "ChatGPT"}})),
+        )
+        .await;
         assert_eq!(
             r.status,
             200,
@@ -533,8 +577,10 @@ async fn anonymous_callers_get_public_and_free_tier_and_a_challenge_for_protecte
         let (scheme, params) = parse_challenge(list[0].as_str().unwrap());
         assert_eq!(scheme, "Bearer");
         assert_eq!(params["resource_metadata"], app.metadata_url);
-        assert!(!params["error"].is_empty(), "{params:?}");
-        assert!(!params["error_description"].is_empty(), "{params:?}");
+        assert!(
+            !params.contains_key("error"),
+            "RFC 6750 §3.1: no error code for a request without credentials: {params:?}"
+        );
         if let Some(scope) = params.get("scope") {
             assert_eq!(scope_list(scope), ["read:data", "user"], "{params:?}");
         }
@@ -591,8 +637,9 @@ async fn a_fully_protected_server_answers_401_with_resource_metadata_and_scope_w
             !c.contains_key("error"),
             "RFC 6750 §3.1: no error code when the request had no credentials: {c:?}"
         );
+        // Refused by the bearer layer before the body is read: no id to echo.
         let body = r.json();
-        assert_eq!(body["id"], 0, "{body}");
+        assert_eq!(body["id"], json!(null), "{body}");
         assert!(body["error"]["message"].is_string(), "{body}");
 
         // Every other method and endpoint as well.
@@ -1096,7 +1143,8 @@ async fn bad_tokens_are_refused_with_401_invalid_token_and_the_reason() {
                 let body = r.json();
                 // The JSON-RPC body names the reason too (it need not be byte-equal
                 // to the header's description, which has a restricted character set).
-                if body["id"] != 7
+                // The bearer layer refuses before reading the body: no id to echo.
+                if !body["id"].is_null()
                     || !body["error"]["message"]
                         .as_str()
                         .unwrap_or("")
@@ -1559,8 +1607,15 @@ async fn challenge_descriptions_use_only_the_characters_rfc6750_allows() {
                 failures.push(format!("{what}: error_description {desc:?} has {bad:?}"));
             }
         }
-        // The challenge in a tool result follows the same rule.
-        let v = call(s, &sid, None, PROTECTED).await.json();
+        // The challenge in a tool result (ChatGPT's form) follows the same rule.
+        let v = post(
+            s,
+            session_of(s, Some(&sid), user_only(json!({})).as_deref()).await.as_deref(),
+            user_only(json!({})).as_deref(),
+            rpc(7, "tools/call", json!({"name": PROTECTED, "arguments": {}, "_meta": {"openai/locale": "en-US"}})),
+        )
+        .await
+        .json();
         let ch = v["result"]["_meta"]["mcp/www_authenticate"][0]
             .as_str()
             .unwrap_or("")
@@ -1569,8 +1624,8 @@ async fn challenge_descriptions_use_only_the_characters_rfc6750_allows() {
             .1
             .remove("error_description")
             .unwrap_or_default();
-        if desc.contains(['"', '\\']) || !desc.is_ascii() {
-            failures.push(format!("anonymous: {desc:?}"));
+        if desc.is_empty() || desc.contains(['"', '\\']) || !desc.is_ascii() {
+            failures.push(format!("result form: {desc:?} in {v}"));
         }
         assert!(failures.is_empty(), "{}", failures.join("\n"));
     })
@@ -1661,8 +1716,17 @@ async fn the_legacy_sse_transport_applies_the_same_policies() {
             s.send(b.body(Full::new(Bytes::from(body))).unwrap())
         };
 
-        // Anonymous → the challenge result arrives on the stream.
-        assert_eq!(post_legacy(101, PROTECTED, None).await.status, 202);
+        // Anonymous, a generic client → 401 with the challenge on the POST itself.
+        let r = post_legacy(100, PROTECTED, None).await;
+        assert_eq!(r.status, 401, "{}", r.text());
+        assert!(!challenge_of(&r).contains_key("error"));
+        // Anonymous ChatGPT → the challenge result arrives on the stream.
+        let chatgpt = {
+            let b = s.request("POST", &endpoint);
+            let body = rpc(101, "tools/call", json!({"name": PROTECTED, "arguments": {}, "_meta": {"openai/locale": "en-US"}})).to_string();
+            s.send(b.body(Full::new(Bytes::from(body))).unwrap()).await
+        };
+        assert_eq!(chatgpt.status, 202, "{}", chatgpt.text());
         let events = common::read_events_until(&mut body, &mut buf, |v| v["id"] == 101).await;
         let v = &events.iter().find(|(_, v)| v["id"] == 101).unwrap().1;
         assert_eq!(v["result"]["isError"], true, "{v}");
@@ -1675,8 +1739,8 @@ async fn the_legacy_sse_transport_applies_the_same_policies() {
         let r = post_legacy(102, PUBLIC, Some(bearer(&none))).await;
         assert_eq!(r.status, 401);
         assert_eq!(challenge_of(&r)["error"], "invalid_token");
-        // Not enough scope → 403.
-        let partial = token_with(&issuer, Alg::RS256, &app.resource, "x", "user", json!({}));
+        // Not enough scope → 403 (the session becomes this user's on first use).
+        let partial = token_with(&issuer, Alg::RS256, &app.resource, "legacy", "user", json!({}));
         assert_eq!(
             post_legacy(103, PROTECTED, Some(bearer(&partial)))
                 .await
@@ -1693,6 +1757,10 @@ async fn the_legacy_sse_transport_applies_the_same_policies() {
         let events = common::read_events_until(&mut body, &mut buf, |v| v["id"] == 104).await;
         let v = &events.iter().find(|(_, v)| v["id"] == 104).unwrap().1;
         assert_eq!(v["result"]["structuredContent"]["subject"], "legacy", "{v}");
+        // The session is now the user's: another user, or nobody, cannot post to it.
+        let intruder = good_token(&issuer, Alg::RS256, &app.resource, "intruder");
+        assert_eq!(post_legacy(105, PUBLIC, Some(bearer(&intruder))).await.status, 404);
+        assert_eq!(post_legacy(106, PUBLIC, None).await.status, 404);
     })
     .await;
 }
@@ -2095,8 +2163,8 @@ async fn tools_without_a_policy_inherit_the_default_scopes_from_the_environment(
         assert_eq!(inherits["securitySchemes"], want);
         assert_eq!(inherits["_meta"]["securitySchemes"], want);
 
-        let r = call_id(s, Some(&sid), None, 2, "inherits").await.json();
-        assert_eq!(r["result"]["isError"], true, "{r}");
+        let r = call_id(s, Some(&sid), None, 2, "inherits").await;
+        assert_eq!(r.status, 401, "{}", r.text());
         assert_eq!(app.runs.load(Ordering::SeqCst), 0);
 
         let token = good_token(&issuer, Alg::RS256, &app.resource, "env-user");

@@ -501,8 +501,15 @@ mod tests {
             err_code(r#"{"jsonrpc":"2.0","id":1.5,"method":"x"}"#),
             code::INVALID_REQUEST
         );
+        // MCP params are objects: any other shape is -32602 before dispatch.
+        for params in ["3", "[]", r#"["server_time",{}]"#, r#""x""#, "true"] {
+            let body = format!(r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{params}}}"#);
+            let e = decode(body.as_bytes()).unwrap_err();
+            assert_eq!(e.error.code, code::INVALID_PARAMS, "{params}");
+            assert_eq!(e.id, Some(Id::Num(1)), "{params}");
+        }
         assert_eq!(
-            err_code(r#"{"jsonrpc":"2.0","id":1,"method":"x","params":3}"#),
+            err_code(r#"{"jsonrpc":"2.0","id":1,"method":"x","params":{},"params":[]}"#),
             code::INVALID_REQUEST
         );
         assert_eq!(
