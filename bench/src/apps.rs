@@ -178,8 +178,8 @@ async fn spawn_server(router: Router) -> io::Result<SocketAddr> {
 /// Starts every server on the current runtime (call inside the server runtime).
 pub async fn start() -> io::Result<(Targets, Credentials)> {
     let (stateless, _) =
-        widgetry::transport::http::router(echo_server(), HttpConfig::default().stateless(true));
-    let (session, _) = widgetry::transport::http::router(echo_server(), HttpConfig::default());
+        widgetry::transport::router(echo_server(), HttpConfig::default().stateless(true));
+    let (session, _) = widgetry::transport::router(echo_server(), HttpConfig::default());
     let (access_token, jwks, key) = crate::auth_apps::rs256_token_and_jwks();
     let action_listener = TcpListener::bind("127.0.0.1:0").await?;
     let action = action_listener.local_addr()?;

@@ -85,12 +85,12 @@ pub async fn run(call_body: &'static str, expected: &Bytes) -> Result<(), String
     const N: u32 = 50_000;
     const REPS: usize = 5;
     let mut baseline = apps::baseline_router();
-    let (mut stateless, _) = widgetry::transport::http::router(
+    let (mut stateless, _) = widgetry::transport::router(
         apps::echo_server(),
         widgetry::HttpConfig::default().stateless(true),
     );
     let (mut session, _) =
-        widgetry::transport::http::router(apps::echo_server(), widgetry::HttpConfig::default());
+        widgetry::transport::router(apps::echo_server(), widgetry::HttpConfig::default());
     let init = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"widgetry-bench","version":"0.1.0"}}}"#;
     let (status, headers, body) = call(&mut session, request(init, None)).await;
     let sid = headers

@@ -16,7 +16,7 @@
 //!         Ok::<_, ToolError>(CallToolResult::text("hello"))
 //!     })
 //!     .build();
-//! let (router, _state) = widgetry::transport::http::router(server, Default::default());
+//! let (router, _state) = widgetry::transport::router(server, Default::default());
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8000").await?;
 //! widgetry::serve(listener, router).await
 //! # }

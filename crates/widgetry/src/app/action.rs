@@ -23,7 +23,8 @@ use crate::auth::widget_token::{WidgetTokenError, WidgetTokens};
 use crate::identity::{Auth, Caller, User};
 use crate::protocol::ProtocolVersion;
 use crate::server::context::Env;
-use crate::server::{Failure, RequestContext, Server, ToolError};
+use crate::server::dispatch::Failure;
+use crate::server::{RequestContext, Server, ToolError};
 
 /// Name of the private tool through which widgets renew their tokens.
 pub const REFRESH_TOOL: &str = "widgetry_refresh_widget_token";
@@ -311,7 +312,7 @@ async fn run_action(st: &ActionState, name: &str, headers: &HeaderMap, body: Bod
                 )
             }
         };
-        match crate::server::object_args(Some(raw)) {
+        match crate::server::dispatch::object_args(Some(raw)) {
             Ok(a) => a,
             Err(m) => {
                 return json_error(

@@ -273,7 +273,7 @@ fn attr_escape(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::app::Widget;
+    use crate::app::widget::Widget;
 
     fn build(spec: Widget) -> Arc<WidgetBuild> {
         Arc::new(WidgetBuild::new(

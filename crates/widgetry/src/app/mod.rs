@@ -44,7 +44,7 @@ pub use widget::{Csp, EmbeddedWidgets, Widget, MIME_MCP_APP, MIME_SKYBRIDGE};
 use crate::protocol::jsonrpc::{code, RpcError};
 use crate::protocol::types::{ResourceContents, ResourceTemplate};
 use crate::server::{Server, ServerBuilder};
-use crate::transport::http::HttpState;
+use crate::transport::HttpState;
 use crate::HttpConfig;
 
 /// Embeds the widgets built by `widgetry_bundle::build_script` in `build.rs`.
@@ -607,7 +607,7 @@ impl App {
     /// protected-resource metadata, widget actions, extensions and the host page.
     pub fn router(&self) -> (Router, Arc<HttpState>) {
         let (mut router, state) =
-            crate::transport::http::router(self.server.clone(), self.http.clone());
+            crate::transport::router(self.server.clone(), self.http.clone());
         if let Some(a) = &self.actions {
             router = router.merge(action::router(a.clone()));
         }

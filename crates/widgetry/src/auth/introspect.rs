@@ -5,7 +5,8 @@ use bytes::Bytes;
 use http_body_util::Full;
 use serde_json::{Map, Value};
 
-use super::{AuthError, BoxFuture, User, Verifier};
+use super::verifier::{now_secs, BoxFuture, Verifier};
+use crate::identity::{numeric_date, AuthError, User};
 use crate::http_client::HttpClient;
 
 /// Verifies opaque tokens by asking the authorization server's introspection endpoint.
@@ -105,8 +106,8 @@ impl IntrospectionVerifier {
                 ))
             }
         }
-        let exp = super::numeric_date(&claims, "exp")?.map(|f| f as u64);
-        if exp.is_some_and(|e| (e as f64) <= super::now_secs()) {
+        let exp = numeric_date(&claims, "exp")?.map(|f| f as u64);
+        if exp.is_some_and(|e| (e as f64) <= now_secs()) {
             return Err(AuthError::invalid("the token has expired"));
         }
         User::from_claims(claims, exp)

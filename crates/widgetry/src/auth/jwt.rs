@@ -15,7 +15,8 @@ use base64::Engine as _;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{Map, Value};
 
-use super::{AuthError, BoxFuture, User, Verifier};
+use super::verifier::{now_secs, BoxFuture, Verifier};
+use crate::identity::{numeric_date, AuthError, User};
 use crate::http_client::HttpClient;
 
 /// Largest token accepted (bytes).
@@ -503,7 +504,7 @@ impl JwtVerifier {
     }
 
     fn check_claims(&self, claims: Map<String, Value>) -> Result<User, AuthError> {
-        let now = super::now_secs();
+        let now = now_secs();
         let leeway = self.inner.leeway.as_secs_f64();
         match claims.get("iss") {
             Some(Value::String(iss)) if *iss == self.inner.issuer => {}
@@ -540,7 +541,7 @@ impl JwtVerifier {
                 self.inner.audiences[0]
             )));
         }
-        let num = |k: &str| super::numeric_date(&claims, k);
+        let num = |k: &str| numeric_date(&claims, k);
         let exp = num("exp")?.ok_or_else(|| AuthError::invalid("the token has no exp claim"))?;
         if exp + leeway <= now {
             return Err(AuthError::invalid("the token has expired"));

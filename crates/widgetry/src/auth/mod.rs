@@ -19,13 +19,12 @@
 
 pub mod introspect;
 pub mod jwt;
+mod verifier;
 pub mod widget_token;
 
 use std::collections::HashMap;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use http::{HeaderMap, StatusCode};
 use serde_json::{json, Map, Value};
@@ -35,36 +34,9 @@ pub use crate::identity::{numeric_date, Auth, AuthError, Caller, Refusal, User};
 use crate::identity::scopes;
 use crate::protocol::types::{CallToolResult, JsonObject};
 pub use introspect::IntrospectionVerifier;
+pub(crate) use verifier::now_secs;
+pub use verifier::{BoxFuture, FnVerifier, Verifier};
 pub use jwt::{JwtVerifier, JwtVerifierBuilder, KeySource};
-
-/// A boxed, sendable future.
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
-
-pub(crate) fn now_secs() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
-}
-
-/// Checks bearer tokens. Implement it to plug in any token format.
-pub trait Verifier: Send + Sync + 'static {
-    /// Verifies a token and returns its user, or says why it is refused.
-    fn verify<'a>(&'a self, token: &'a str) -> BoxFuture<'a, Result<User, AuthError>>;
-}
-
-/// A [`Verifier`] from an async closure.
-pub struct FnVerifier<F>(pub F);
-
-impl<F, Fut> Verifier for FnVerifier<F>
-where
-    F: Fn(String) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Result<User, AuthError>> + Send + 'static,
-{
-    fn verify<'a>(&'a self, token: &'a str) -> BoxFuture<'a, Result<User, AuthError>> {
-        Box::pin((self.0)(token.to_string()))
-    }
-}
 
 /// Why the auth configuration is unusable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -18,7 +18,8 @@ use ring::rand::SystemRandom;
 use ring::signature::{self, EcdsaKeyPair, KeyPair, UnparsedPublicKey};
 use serde_json::{json, Map, Value};
 
-use super::{now_secs, User};
+use super::verifier::now_secs;
+use crate::identity::User;
 
 /// The `typ` of widget tokens.
 pub const WIDGET_TOKEN_TYPE: &str = "widget+jwt";

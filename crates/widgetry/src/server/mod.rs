@@ -3,7 +3,7 @@
 //! resolve the session and call [`Server::dispatch`]; nothing here knows about HTTP.
 
 pub mod context;
-mod dispatch;
+pub(crate) mod dispatch;
 pub mod session;
 
 use std::collections::HashMap;
@@ -16,8 +16,6 @@ use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
 pub use context::RequestContext;
-pub(crate) use dispatch::{object_args, Authorized, Failure};
-pub use dispatch::MAX_CLIENT_INFO_BYTES;
 pub use session::{SessionManager, SessionRuntime};
 
 use crate::auth::{AuthConfig, AuthState};

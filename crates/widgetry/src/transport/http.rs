@@ -15,139 +15,24 @@ use std::sync::Arc;
 
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::Router;
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::StatusCode;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::layers::{self, caller, client_key, read_body};
+pub use super::headers::{METHOD_HEADER, NAME_HEADER, SESSION_HEADER, VERSION_HEADER};
+use super::layers::{caller, client_key, read_body};
+use super::messages::handle_notification;
 use super::response::{self, bad_request, rpc_error};
-use super::{handle_notification, HttpConfig};
+use super::state::HttpState;
 use crate::identity::Caller;
 use crate::protocol::jsonrpc::{self, code, Id, Message, RpcError};
 use crate::protocol::{ProtocolVersion, DEFAULT_HTTP_VERSION};
 use crate::server::context::{Env, Outbox};
 use crate::server::session::{parse_event_id, sse_frame, Access};
-use crate::server::{encode_outcome, Authorized, Failure, Server, SessionManager, SessionRuntime};
-
-/// Header carrying the session id.
-pub const SESSION_HEADER: &str = "mcp-session-id";
-/// Header carrying the protocol version.
-pub const VERSION_HEADER: &str = "mcp-protocol-version";
-/// 2026-07-28 routing header naming the method.
-pub const METHOD_HEADER: &str = "mcp-method";
-/// 2026-07-28 routing header naming the tool, prompt or resource.
-pub const NAME_HEADER: &str = "mcp-name";
-
-/// Shared state of the HTTP transports.
-pub struct HttpState {
-    pub(crate) server: Server,
-    pub(crate) config: HttpConfig,
-    pub(crate) sessions: SessionManager,
-    pub(crate) legacy: super::sse::LegacySessions,
-}
-
-impl std::fmt::Debug for HttpState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HttpState")
-            .field("config", &self.config)
-            .finish_non_exhaustive()
-    }
-}
-
-impl HttpState {
-    /// The engine.
-    pub fn server(&self) -> &Server {
-        &self.server
-    }
-    /// The session manager.
-    pub fn sessions(&self) -> &SessionManager {
-        &self.sessions
-    }
-
-    /// Sends `notifications/resources/updated` to every session on this instance that
-    /// subscribed to `uri`; returns how many were notified.
-    pub fn notify_resource_updated(&self, uri: &str) -> usize {
-        let msg = jsonrpc::encode_notification(
-            "notifications/resources/updated",
-            &serde_json::json!({ "uri": uri }),
-        );
-        self.sessions
-            .live_sessions()
-            .into_iter()
-            .chain(self.legacy.all())
-            .filter(|s| s.is_subscribed(uri))
-            .filter(|s| s.send_standalone(&msg))
-            .count()
-    }
-}
-
-/// Builds the router for the MCP endpoints (Streamable HTTP, the `GET <path>/tools`
-/// listing and, when enabled, legacy SSE) behind the guard, body-limit and bearer
-/// layers, plus the RFC 9728 metadata routes when the server has auth, and starts a
-/// background sweeper of expired sessions.
-pub fn router(server: Server, config: HttpConfig) -> (Router, Arc<HttpState>) {
-    let state = Arc::new(HttpState {
-        sessions: SessionManager::with_limits(
-            config.session_store.clone(),
-            config.session_ttl,
-            config.session_limits,
-        ),
-        server,
-        legacy: Default::default(),
-        config,
-    });
-    spawn_sweeper(&state);
-    let listing = format!("{}/tools", state.config.path.trim_end_matches('/'));
-    let mut r = Router::new()
-        .route(
-            &state.config.path,
-            get(get_stream).post(post_message).delete(delete_session),
-        )
-        .route(&listing, get(super::listing::tool_listing));
-    if state.config.legacy_sse {
-        r = r
-            .route("/sse", get(super::sse::get_sse))
-            .route("/messages", axum::routing::post(super::sse::post_messages));
-    }
-    let auth = state.server.auth().cloned();
-    let r = layers::apply(
-        r,
-        state.config.guard.clone(),
-        state.config.max_body_bytes,
-        auth.clone(),
-    );
-    let mut r = r.with_state(state.clone());
-    if let Some(auth) = &auth {
-        r = r.merge(super::well_known::router(auth));
-    }
-    (r, state)
-}
-
-fn spawn_sweeper(state: &Arc<HttpState>) {
-    let weak = Arc::downgrade(state);
-    let period = (state.config.session_ttl / 4).clamp(
-        std::time::Duration::from_secs(1),
-        std::time::Duration::from_secs(60),
-    );
-    if tokio::runtime::Handle::try_current().is_err() {
-        return;
-    }
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(period);
-        tick.tick().await;
-        loop {
-            tick.tick().await;
-            let Some(state) = weak.upgrade() else { return };
-            if let Err(e) = state.sessions.sweep().await {
-                tracing::warn!("session sweep failed: {e}");
-            }
-        }
-    });
-}
+use crate::server::dispatch::{Authorized, Failure};
+use crate::server::{encode_outcome, SessionRuntime};
 
 fn header_str<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
     h.get(name).and_then(|v| v.to_str().ok())
@@ -241,7 +126,7 @@ fn check_post_headers(h: &HeaderMap) -> Result<Option<ProtocolVersion>, Response
     }
 }
 
-async fn post_message(State(state): State<Arc<HttpState>>, req: Request) -> Response {
+pub(crate) async fn post_message(State(state): State<Arc<HttpState>>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let header_version = match check_post_headers(&parts.headers) {
         Ok(v) => v,
@@ -537,7 +422,7 @@ async fn run_request(
     response::sse(sse_rx)
 }
 
-async fn get_stream(State(state): State<Arc<HttpState>>, req: Request) -> Response {
+pub(crate) async fn get_stream(State(state): State<Arc<HttpState>>, req: Request) -> Response {
     let headers = req.headers();
     if state.config.stateless {
         let mut r = bad_request(
@@ -582,7 +467,7 @@ async fn get_stream(State(state): State<Arc<HttpState>>, req: Request) -> Respon
     response::sse(rx)
 }
 
-async fn delete_session(State(state): State<Arc<HttpState>>, req: Request) -> Response {
+pub(crate) async fn delete_session(State(state): State<Arc<HttpState>>, req: Request) -> Response {
     let caller = caller(req.extensions());
     let headers = req.headers();
     if header_str(headers, SESSION_HEADER).is_none() {

@@ -8,7 +8,7 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use super::http::HttpState;
+use super::state::HttpState;
 
 pub(crate) async fn tool_listing(State(state): State<Arc<HttpState>>) -> Response {
     let tools: Vec<_> = state

@@ -11,7 +11,7 @@ use http::header::{self, HeaderValue};
 use http::StatusCode;
 use tokio::sync::mpsc;
 
-use super::http::SESSION_HEADER;
+use super::headers::SESSION_HEADER;
 use crate::identity::Refusal;
 use crate::protocol::jsonrpc::{self, code, Id, RpcError};
 use crate::server::session::CreateError;

@@ -6,8 +6,7 @@
 //! instance, and the caller who opened it. Auth refusals of a POST are answered on the
 //! POST itself (401/403 with the challenge), where clients look for them.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::extract::{Query, Request, State};
 use axum::response::{IntoResponse, Response};
@@ -16,51 +15,16 @@ use http::StatusCode;
 use serde::Deserialize;
 use tokio::sync::mpsc;
 
-use super::http::HttpState;
 use super::layers::{caller, client_key, read_body};
+use super::messages::{accept, spawn_job};
 use super::response::{self, bad_request, rpc_error};
-use super::{accept, spawn_job};
+use super::state::HttpState;
 use crate::protocol::jsonrpc;
 use crate::protocol::ProtocolVersion;
 use crate::server::context::Outbox;
-use crate::server::session::{Access, CreateError, SessionLimits};
-use crate::server::{Failure, SessionRuntime};
-
-/// Open legacy sessions by id.
-#[derive(Default)]
-pub struct LegacySessions {
-    map: Mutex<HashMap<String, Arc<SessionRuntime>>>,
-}
-
-impl LegacySessions {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<SessionRuntime>>> {
-        self.map.lock().unwrap_or_else(|p| p.into_inner())
-    }
-    /// Inserts a session if the limits allow one more for `creator`.
-    fn insert(&self, s: Arc<SessionRuntime>, limits: &SessionLimits) -> Result<(), CreateError> {
-        let mut map = self.lock();
-        limits.admit(s.creator(), map.values().map(|r| r.creator()))?;
-        map.insert(s.id().to_string(), s);
-        Ok(())
-    }
-    fn get(&self, id: &str) -> Option<Arc<SessionRuntime>> {
-        self.lock().get(id).cloned()
-    }
-    fn remove(&self, id: &str) {
-        self.lock().remove(id);
-    }
-    pub(crate) fn all(&self) -> Vec<Arc<SessionRuntime>> {
-        self.lock().values().cloned().collect()
-    }
-    /// How many legacy streams are open.
-    pub fn len(&self) -> usize {
-        self.lock().len()
-    }
-    /// Whether no legacy stream is open.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
+use crate::server::session::Access;
+use crate::server::dispatch::Failure;
+use crate::server::SessionRuntime;
 
 pub(crate) async fn get_sse(State(state): State<Arc<HttpState>>, req: Request) -> Response {
     let caller = caller(req.extensions());

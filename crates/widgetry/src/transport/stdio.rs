@@ -9,15 +9,16 @@
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
 
-use super::{accept, refusal_error, spawn_job};
+use super::messages::{accept, refusal_error, spawn_job};
 use crate::identity::Caller;
 use crate::protocol::jsonrpc;
 use crate::protocol::ProtocolVersion;
 use crate::server::context::Outbox;
-use crate::server::{Failure, Server, SessionRuntime};
+use crate::server::dispatch::Failure;
+use crate::server::{Server, SessionRuntime};
 
 /// The longest line accepted on stdin (a larger message is answered with an error).
-pub const MAX_LINE_BYTES: usize = super::DEFAULT_MAX_BODY_BYTES;
+pub const MAX_LINE_BYTES: usize = super::config::DEFAULT_MAX_BODY_BYTES;
 
 /// Serves `server` on the process's stdin/stdout until stdin closes.
 pub async fn serve_stdio(server: Server) -> std::io::Result<()> {

@@ -16,12 +16,12 @@ pub type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector,
 pub struct TestServer {
     pub addr: SocketAddr,
     pub client: HttpClient,
-    pub state: std::sync::Arc<widgetry::transport::http::HttpState>,
+    pub state: std::sync::Arc<widgetry::transport::HttpState>,
 }
 
 impl TestServer {
     pub async fn start(server: widgetry::Server, config: widgetry::HttpConfig) -> Self {
-        let (router, state) = widgetry::transport::http::router(server, config);
+        let (router, state) = widgetry::transport::router(server, config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move {
