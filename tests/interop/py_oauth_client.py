@@ -4,25 +4,32 @@
 Signs in to a Widgetry app's embedded authorization server with the SDK's own
 OAuth client (`mcp.client.auth.OAuthClientProvider`) over Streamable HTTP, calls
 the protected `protected-widget` tool, refreshes the tokens, calls it again, and
-prints ONE JSON line on stdout (see `_summary`). Any failure, including the
+prints ONE JSON line on stdout (see `_run`). Any failure, including the
 overall timeout, exits non-zero with the error on stderr and nothing on stdout.
 
-The sign-in run (no --token-file, or the file does not exist yet):
+The sign-in run (no --token-file, or the file does not exist yet), with the
+server's default settings:
 
-1. Connects anonymously. The showcase is a mixed server (public and protected
-   tools), so anonymous requests pass and `protected-widget` answers
-   `isError: true` with the RFC 6750 challenge in `_meta["mcp/www_authenticate"]`
-   (what ChatGPT reads) instead of an HTTP 401.
-2. Hands that challenge to the SDK's provider exactly as an HTTP 401 would carry
-   it (the SDK only reacts to a 401/403 status). From there everything is the
-   SDK's: protected-resource metadata from the challenge's `resource_metadata`,
-   authorization-server metadata, dynamic client registration, PKCE authorize,
-   token exchange. Its `redirect_handler` plays the user's browser with httpx
-   against the loopback server: GET the authorization URL, fill in and POST the
-   sign-in form (CSRF field, cookie), approve the consent form, and capture the
-   redirect to `http://127.0.0.1:<port>/callback?code=…&state=…&iss=…`;
-   `callback_handler` returns `(code, state)` (no callback listener needed).
-3. Reconnects with the tokens, lists the tools, calls `protected-widget`.
+1. ChatGPT-shaped check, on a session of its own without any auth: an anonymous
+   `tools/call` of `protected-widget` whose params carry
+   `_meta: {"openai/locale": "en-US"}` (how ChatGPT identifies itself) gets a
+   tool result with `isError: true` and the RFC 6750 challenge in
+   `_meta["mcp/www_authenticate"]`, not an HTTP 401.
+2. The SDK's own way: a Streamable HTTP session whose httpx client has
+   `auth=OAuthClientProvider(...)`. `initialize` passes anonymously (the
+   showcase is a mixed server: public and protected tools); `call_tool` of
+   `protected-widget` gets an HTTP 401 with
+   `WWW-Authenticate: Bearer resource_metadata="…", scope="…"`, and the SDK's
+   provider takes it from there by itself: protected-resource metadata from the
+   challenge's `resource_metadata`, authorization-server metadata, dynamic
+   client registration, PKCE authorize, token exchange, and the retry of the
+   call with its new access token, which succeeds. Its `redirect_handler` plays
+   the user's browser with httpx against the loopback server: GET the
+   authorization URL, fill in and POST the sign-in form (CSRF field, cookie),
+   approve the consent form, and capture the redirect to
+   `http://127.0.0.1:<port>/callback?code=…&state=…&iss=…`; `callback_handler`
+   returns `(code, state)` (no callback listener needed).
+3. Lists the tools on the same, now signed-in, session.
 4. Refresh: the SDK refreshes when it knows the access token has expired, so the
    client marks it expired (`token_expiry_time` in the past); the SDK's next
    request goes to the token endpoint with `grant_type=refresh_token` first.
@@ -32,8 +39,8 @@ The resume run (--token-file exists, written by an earlier run): loads the
 tokens, the client registration and the discovered metadata from the file (an
 app persists these; the SDK keeps metadata in memory only, and without it would
 refresh at `<origin>/token`), calls `protected-widget` with the stored access
-token, then forces a refresh as above and calls again. It never signs in: the
-JSON reports `signIns` so a test can assert 0.
+token, lists the tools, then forces a refresh as above and calls again. It never
+signs in: the JSON reports `signIns` so a test can assert 0.
 
 With --token-file, the tokens, registration and metadata are written back at the
 end of every successful run.
@@ -318,48 +325,55 @@ class Run:
         pending, self._pending = self._pending, None
         return pending
 
-    async def _log(self, response: httpx.Response) -> None:
-        req = response.request
-        entry: dict[str, Any] = {
-            "by": "sdk",
-            "method": req.method,
-            "host": f"{req.url.host}:{req.url.port}",
-            "path": req.url.path,
-            "status": response.status_code,
-        }
-        if req.method == "POST" and req.url.path.endswith("/token"):
-            try:
-                entry["grant_type"] = parse_qs(req.content.decode())["grant_type"][0]
-            except Exception:  # noqa: BLE001 - a log detail only
-                pass
-        self.traffic.append(entry)
+    def _logger(self, by: str):
+        """An httpx response hook that records each request (the SDK's own included: httpx runs
+        the hook for every request an auth flow sends) in `traffic`."""
+        mcp_path = urlparse(self.opts.url).path
 
-    def _http(self, auth: Any) -> httpx.AsyncClient:
+        async def log(response: httpx.Response) -> None:
+            req = response.request
+            entry: dict[str, Any] = {
+                "by": by,
+                "method": req.method,
+                "host": f"{req.url.host}:{req.url.port}",
+                "path": req.url.path,
+                "status": response.status_code,
+            }
+            if req.url.path == mcp_path:
+                entry["bearer"] = req.headers.get("authorization", "").startswith("Bearer ")
+                if response.status_code in (401, 403):
+                    entry["www_authenticate"] = response.headers.get("www-authenticate")
+            if req.method == "POST" and req.url.path.endswith("/token"):
+                try:
+                    entry["grant_type"] = parse_qs(req.content.decode())["grant_type"][0]
+                except Exception:  # noqa: BLE001 - a log detail only
+                    pass
+            self.traffic.append(entry)
+
+        return log
+
+    def _http(self, auth: Any, by: str = "sdk") -> httpx.AsyncClient:
         return httpx.AsyncClient(
             auth=auth,
             timeout=httpx.Timeout(15, read=30),
             follow_redirects=False,
-            event_hooks={"response": [self._log]},
+            event_hooks={"response": [self._logger(by)]},
         )
 
-    async def _session(self, auth: Any):
-        from mcp import ClientSession
-
+    def _transport(self, http: httpx.AsyncClient):
         try:
             from mcp.client.streamable_http import streamable_http_client
         except ImportError:  # mcp < 1.24
-            streamable_http_client = None
-        http = self._http(auth)
-        if streamable_http_client is not None:
-            transport = streamable_http_client(self.opts.url, http_client=http)
-        else:  # pragma: no cover - older SDKs
             from mcp.client.streamable_http import streamablehttp_client
 
-            transport = streamablehttp_client(self.opts.url, auth=auth)
-        return http, transport, ClientSession
+            return streamablehttp_client(self.opts.url, auth=http.auth)
+        return streamable_http_client(self.opts.url, http_client=http)
 
-    async def _call(self, session, message: str) -> dict[str, Any]:
-        result = await session.call_tool(TOOL, {"message": message})
+    async def _call(self, session, message: str, meta: dict[str, Any] | None = None) -> dict[str, Any]:
+        if meta is None:
+            result = await session.call_tool(TOOL, {"message": message})
+        else:
+            result = await session.call_tool(TOOL, {"message": message}, meta=meta)
         d = _dump(result)
         return {
             "isError": d.get("isError", False),
@@ -368,60 +382,38 @@ class Run:
             "_meta": d.get("_meta"),
         }
 
-    # -- step 1: anonymous call, the tool-level challenge
-    async def anonymous_challenge(self) -> tuple[dict[str, Any], str, str | None]:
-        http, transport, ClientSession = await self._session(self.provider)
-        async with http, transport as streams:
+    # -- step 1: a ChatGPT-shaped anonymous call gets the tool-level challenge
+    async def chatgpt_challenge(self) -> dict[str, Any]:
+        """An anonymous `tools/call` whose `_meta` has an `openai/*` key, on a session of its own
+        with no auth at all: the server should answer with a tool result (`isError` and
+        `_meta["mcp/www_authenticate"]`), which is what ChatGPT reads, not an HTTP 401."""
+        from mcp import ClientSession
+
+        async with self._http(None, by="chatgpt") as http, self._transport(http) as streams:
             async with ClientSession(streams[0], streams[1]) as session:
-                init = await session.initialize()
-                result = await self._call(session, self.opts.message)
-        if not result["isError"]:
-            _fail(f"the anonymous call of {TOOL} succeeded; expected a sign-in challenge: {result}")
+                await session.initialize()
+                result = await self._call(session, self.opts.message, meta={"openai/locale": "en-US"})
         challenges = (result.get("_meta") or {}).get("mcp/www_authenticate") or []
-        if not challenges:
-            _fail(f'the anonymous call of {TOOL} carries no _meta["mcp/www_authenticate"]: {result}')
-        return result, challenges[0], getattr(init, "protocolVersion", None)
+        return {"isError": result["isError"], "text": result["text"], "wwwAuthenticate": challenges}
 
-    # -- step 2: the SDK's OAuth flow, started by the challenge
-    async def sign_in(self, challenge: str, protocol_version: str | None) -> None:
-        """Feeds `challenge` to the SDK's provider as the 401 answer to an MCP request and
-        lets its flow run: each request it makes is sent for it, until it retries the
-        original request with its new access token."""
-        headers = {"content-type": "application/json", "accept": "application/json, text/event-stream"}
-        if protocol_version:
-            headers["mcp-protocol-version"] = protocol_version
-        request = httpx.Request("POST", self.opts.url, headers=headers, content=b"{}")
-        flow = self.provider.async_auth_flow(request)
-        async with self._http(None) as http:
-            try:
-                outgoing = await flow.__anext__()
-                if outgoing is not request:
-                    _fail("the SDK did not start with the MCP request")
-                response = httpx.Response(401, headers={"WWW-Authenticate": challenge}, request=request)
-                u = urlparse(self.opts.url)
-                self.traffic.append({"by": "challenge", "method": "POST", "host": u.netloc, "path": u.path, "status": 401})
-                while True:
-                    outgoing = await flow.asend(response)
-                    if outgoing is request:
-                        break  # the SDK now retries the MCP request with its token: the flow is done
-                    response = await http.send(outgoing)
-            except StopAsyncIteration:
-                _fail("the SDK's OAuth flow ended without retrying the request")
-            finally:
-                await flow.aclose()
-        if not (self.storage.tokens and self.storage.tokens.access_token):
-            _fail("the SDK's OAuth flow stored no access token")
-        if "authorization" not in {k.lower() for k in request.headers.keys()}:
-            _fail("the SDK did not put its new token on the retried request")
+    # -- steps 2-4 (sign-in run) or the resume run: one session with the SDK's OAuth provider
+    async def session(self, stored_first: bool) -> dict[str, Any]:
+        """On a sign-in run the first `call_tool` gets HTTP 401 and the SDK's provider signs in
+        and retries it by itself; on a resume run it goes out with the stored access token."""
+        from mcp import ClientSession
 
-    # -- steps 3-4: authorized session, refresh
-    async def authorized(self, stored_first: bool) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        http, transport, ClientSession = await self._session(self.provider)
-        async with http, transport as streams:
+        async with self._http(self.provider) as http, self._transport(http) as streams:
             async with ClientSession(streams[0], streams[1]) as session:
                 init = await session.initialize()
                 out["protocolVersion"] = getattr(init, "protocolVersion", None)
+                sign_ins_before = self.sign_ins
+                out["storedTokenCall" if stored_first else "first"] = await self._call(session, self.opts.message)
+                if not stored_first and self.sign_ins == sign_ins_before:
+                    _fail(f"the SDK did not sign in for {TOOL}: {self.traffic}")
+                if not (self.storage.tokens and self.storage.tokens.access_token):
+                    _fail("the SDK's OAuth flow stored no access token")
+
                 tools: list[str] = []
                 cursor = None
                 while True:
@@ -431,7 +423,6 @@ class Run:
                     if not cursor:
                         break
                 out["tools"] = tools
-                out["storedTokenCall" if stored_first else "first"] = await self._call(session, self.opts.message)
 
                 before = self.storage.tokens
                 refreshes_before = self._refreshes()
@@ -449,6 +440,17 @@ class Run:
                     "expiresIn": getattr(after, "expires_in", None),
                 }
         return out
+
+    def anonymous(self) -> dict[str, Any] | None:
+        """The MCP endpoint's refusal that started the SDK's sign-in: the first 401 to the SDK."""
+        for t in self.traffic:
+            if t["by"] == "sdk" and "www_authenticate" in t and t["status"] == 401:
+                return {
+                    "status": t["status"],
+                    "bearer": t.get("bearer"),
+                    "wwwAuthenticate": t["www_authenticate"],
+                }
+        return None
 
     def _refreshes(self, ok_only: bool = False) -> int:
         return sum(
@@ -501,13 +503,15 @@ async def _run(opts: argparse.Namespace) -> dict[str, Any]:
     }
     if resume:
         run.load(token_file)
-        out.update(await run.authorized(stored_first=True))
+        out.update(await run.session(stored_first=True))
     else:
-        anonymous, challenge, version = await run.anonymous_challenge()
-        out["anonymous"] = {"isError": anonymous["isError"], "text": anonymous["text"]}
-        out["challenge"] = challenge
-        await run.sign_in(challenge, version)
-        out.update(await run.authorized(stored_first=False))
+        out["chatgpt"] = await run.chatgpt_challenge()
+        out.update(await run.session(stored_first=False))
+        anonymous = run.anonymous()
+        if anonymous is None:
+            _fail(f"the SDK signed in without an HTTP 401 from the MCP endpoint: {run.traffic}")
+        out["anonymous"] = anonymous
+        out["challenge"] = anonymous["wwwAuthenticate"]
     tokens = run.storage.tokens
     out["signIns"] = run.sign_ins
     out["browserSteps"] = run.browser_steps

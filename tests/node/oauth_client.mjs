@@ -7,20 +7,25 @@
 // including the overall timeout, exits non-zero with the error on stderr and
 // nothing on stdout.
 //
-// The sign-in run (no --token-file, or the file does not exist yet):
-//   1. Connects anonymously (StreamableHTTPClientTransport with an
-//      authProvider that holds no tokens). The showcase is a mixed server, so
-//      `protected-widget` answers `isError: true` with the RFC 6750 challenge
-//      in `_meta["mcp/www_authenticate"]` rather than an HTTP 401.
-//   2. Reads the challenge with the SDK's extractWWWAuthenticateParams and
-//      starts the SDK's `auth()` with its resource_metadata and scope, as the
-//      transport does on a 401: protected-resource metadata, authorization
-//      server metadata, dynamic registration, PKCE; the provider's
-//      redirectToAuthorization plays the user's browser with fetch (manual
-//      redirects, cookie, the sign-in form with its CSRF field, the consent
-//      form) and captures the redirect to http://127.0.0.1:<port>/callback.
-//      Then `transport.finishAuth(code)` exchanges the code, and the client
-//      reconnects with the tokens.
+// The sign-in run (no --token-file, or the file does not exist yet), with the
+// server's default settings:
+//   1. ChatGPT-shaped check, on a connection of its own without an
+//      authProvider: an anonymous `tools/call` of `protected-widget` whose
+//      params carry `_meta: {"openai/locale": "en-US"}` gets a tool result with
+//      `isError: true` and the challenge in `_meta["mcp/www_authenticate"]`.
+//   2. The SDK's own way: StreamableHTTPClientTransport with an authProvider
+//      that holds no tokens. `initialize` passes anonymously (the showcase is
+//      a mixed server); `callTool` of `protected-widget` gets an HTTP 401 with
+//      `WWW-Authenticate: Bearer resource_metadata="…", scope="…"`, and the
+//      transport runs the SDK's `auth()` by itself: protected-resource
+//      metadata, authorization-server metadata, dynamic registration, PKCE;
+//      the provider's redirectToAuthorization plays the user's browser with
+//      fetch (manual redirects, cookie, the sign-in form with its CSRF field,
+//      the consent form) and captures the redirect to
+//      http://127.0.0.1:<port>/callback. The call then rejects with the SDK's
+//      UnauthorizedError; as in the SDK's examples, the client finishes with
+//      `transport.finishAuth(code)` (the code exchange) and reconnects with
+//      the tokens.
 //   3. Lists the tools and calls `protected-widget`.
 //   4. Refresh: the SDK refreshes when the server refuses its access token
 //      with a 401. The client makes its stored access token unusable (one
@@ -42,7 +47,7 @@ import { createRequire } from "node:module";
 
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
-import { auth, extractWWWAuthenticateParams } from "@modelcontextprotocol/sdk/client/auth.js";
+import { UnauthorizedError } from "@modelcontextprotocol/sdk/client/auth.js";
 
 const TIMEOUT_MS = 40_000;
 const TOOL = "protected-widget";
@@ -306,11 +311,16 @@ class Provider {
 
 // ---------------------------------------------------------------- the flow
 
-function loggingFetch(log) {
+/** `fetch` that records each request in `log`; the SDK uses it for its OAuth requests too. */
+function loggingFetch(log, mcpUrl, by = "sdk") {
   return async (input, init = {}) => {
     const res = await fetch(input, init);
     const url = new URL(typeof input === "string" || input instanceof URL ? input : input.url);
-    const entry = { by: "sdk", method: init.method ?? "GET", host: url.host, path: url.pathname, status: res.status };
+    const entry = { by, method: init.method ?? "GET", host: url.host, path: url.pathname, status: res.status };
+    if (url.pathname === mcpUrl.pathname) {
+      entry.bearer = (new Headers(init.headers ?? {}).get("authorization") ?? "").startsWith("Bearer ");
+      if (res.status === 401 || res.status === 403) entry.www_authenticate = res.headers.get("www-authenticate");
+    }
     if (url.pathname.endsWith("/token") && init.body) {
       const body = init.body instanceof URLSearchParams ? init.body : new URLSearchParams(String(init.body));
       entry.grant_type = body.get("grant_type");
@@ -356,6 +366,25 @@ function spoil(token) {
   return token.slice(0, i) + (token[i] === "A" ? "B" : "A") + token.slice(i + 1);
 }
 
+/** An anonymous tools/call as ChatGPT sends it (`openai/*` in `_meta`), on a connection of its own. */
+async function chatgptChallenge(opts, log) {
+  const transport = new StreamableHTTPClientTransport(opts.url, { fetch: loggingFetch(log, opts.url, "chatgpt") });
+  const client = new Client({ name: "widgetry-ts-oauth-interop", version: "0.1.0" }, { capabilities: {} });
+  await client.connect(transport);
+  try {
+    const r = await client.callTool({
+      name: TOOL,
+      arguments: { message: opts.message },
+      _meta: { "openai/locale": "en-US" },
+    });
+    const text = (r.content ?? []).filter((c) => c.type === "text").map((c) => c.text).join(" ");
+    return { isError: r.isError ?? false, text, wwwAuthenticate: r._meta?.["mcp/www_authenticate"] ?? [] };
+  } finally {
+    await transport.terminateSession?.().catch(() => {});
+    await client.close().catch(() => {});
+  }
+}
+
 async function authorizedSession(opts, provider, fetchFn, log, out, storedFirst) {
   const { client, protocolVersion } = await connect(opts.url, provider, fetchFn);
   try {
@@ -367,6 +396,7 @@ async function authorizedSession(opts, provider, fetchFn, log, out, storedFirst)
     const refreshes = (okOnly) =>
       log.filter((t) => t.grant_type === "refresh_token" && (!okOnly || t.status === 200)).length;
     const requestsBefore = refreshes(false);
+    const logBefore = log.length;
     provider.saveTokens({ ...before, access_token: spoil(before.access_token) });
     out.afterRefresh = await callTool(client, `${opts.message} again`);
     const after = provider.tokens();
@@ -376,7 +406,9 @@ async function authorizedSession(opts, provider, fetchFn, log, out, storedFirst)
       accessTokenChanged: !!after && after.access_token !== before.access_token && after.access_token !== spoil(before.access_token),
       refreshTokenRotated: !!after?.refresh_token && after.refresh_token !== before.refresh_token,
       expiresIn: after?.expires_in ?? null,
-      rejectedWith: log.some((t) => t.by === "sdk" && t.path === opts.url.pathname && t.status === 401) ? 401 : null,
+      rejectedWith: log.slice(logBefore).some((t) => t.by === "sdk" && t.path === opts.url.pathname && t.status === 401)
+        ? 401
+        : null,
     };
   } finally {
     await client.close().catch(() => {});
@@ -385,7 +417,7 @@ async function authorizedSession(opts, provider, fetchFn, log, out, storedFirst)
 
 async function run(opts) {
   const log = [];
-  const fetchFn = loggingFetch(log);
+  const fetchFn = loggingFetch(log, opts.url);
   const redirectUri = `http://127.0.0.1:${opts.url.port || 80}/callback`;
   const provider = new Provider({ redirectUri, scope: opts.scope, email: opts.email, password: opts.password, log });
   const resume = !!opts.tokenFile && existsSync(opts.tokenFile);
@@ -396,29 +428,35 @@ async function run(opts) {
     provider.data = { tokens: saved.tokens, clientInformation: saved.clientInformation, discovery: saved.discovery };
     await authorizedSession(opts, provider, fetchFn, log, out, true);
   } else {
-    // 1. Anonymous: the tool-level challenge.
+    // 1. ChatGPT-shaped: the tool-level challenge.
+    out.chatgpt = await chatgptChallenge(opts, log);
+
+    // 2. The SDK's own way: the protected call gets a 401 and the transport runs auth().
     const anon = await connect(opts.url, provider, fetchFn);
-    let result;
+    let unauthorized;
     try {
-      result = await callTool(anon.client, opts.message);
+      const result = await callTool(anon.client, opts.message);
+      throw new Error(`the anonymous call of ${TOOL} did not get an HTTP 401: ${JSON.stringify(result)}`);
+    } catch (e) {
+      if (!(e instanceof UnauthorizedError)) throw e;
+      unauthorized = e;
+    }
+    if (provider.signIns !== 1) throw new Error(`the SDK did not sign in on the 401 (${provider.signIns} sign-ins)`);
+    try {
+      await anon.transport.finishAuth(provider.takeCode());
     } finally {
       await anon.client.close().catch(() => {});
     }
-    if (!result.isError) throw new Error(`the anonymous call of ${TOOL} succeeded; expected a challenge: ${JSON.stringify(result)}`);
-    const challenge = result._meta?.["mcp/www_authenticate"]?.[0];
-    if (!challenge) throw new Error(`no _meta["mcp/www_authenticate"] on the anonymous call: ${JSON.stringify(result)}`);
-    out.anonymous = { isError: result.isError, text: result.text };
-    out.challenge = challenge;
-
-    // 2. The SDK's OAuth flow from the challenge, then the code exchange.
-    log.push({ by: "challenge", method: "POST", host: opts.url.host, path: opts.url.pathname, status: 401 });
-    const { resourceMetadataUrl, scope } = extractWWWAuthenticateParams(
-      new Response(null, { status: 401, headers: { "WWW-Authenticate": challenge } }),
-    );
-    const started = await auth(provider, { serverUrl: opts.url, resourceMetadataUrl, scope, fetchFn });
-    if (started !== "REDIRECT") throw new Error(`auth() returned ${started}, expected REDIRECT`);
-    await anon.transport.finishAuth(provider.takeCode());
     if (!provider.tokens()?.access_token) throw new Error("finishAuth stored no access token");
+    const refusal = log.find((t) => t.by === "sdk" && t.path === opts.url.pathname && t.status === 401);
+    if (!refusal) throw new Error(`no HTTP 401 from the MCP endpoint in ${JSON.stringify(log)}`);
+    out.anonymous = {
+      status: refusal.status,
+      bearer: refusal.bearer,
+      wwwAuthenticate: refusal.www_authenticate,
+      error: unauthorized.constructor.name,
+    };
+    out.challenge = refusal.www_authenticate;
 
     // 3-4. Reconnect with the tokens; protected call; refresh.
     await authorizedSession(opts, provider, fetchFn, log, out, false);

@@ -5,15 +5,22 @@
 //! unset) with a fresh data directory and a chosen demo password, and runs one of
 //!
 //! - `tests/interop/py_oauth_client.py`: the Python `mcp` SDK's `OAuthClientProvider`;
-//! - `tests/node/oauth_client.mjs`: the TypeScript SDK's `auth()` / `authProvider`.
+//! - `tests/node/oauth_client.mjs`: the TypeScript SDK's `StreamableHTTPClientTransport`
+//!   with an `authProvider`.
 //!
-//! A sign-in run connects anonymously, gets the protected tool's challenge
-//! (`_meta["mcp/www_authenticate"]`: the showcase is a mixed server), and lets the SDK's
-//! OAuth client do the rest: metadata discovery from the challenge, dynamic registration,
-//! PKCE authorization (the client script fills in the sign-in and consent forms as a
-//! browser would), the code exchange, the protected call, a refresh, another call. A
-//! resume run (`--token-file` written by an earlier run) reuses the stored tokens: the
-//! old access token, then a refresh. Both print one JSON line that the tests check.
+//! The showcase runs with its default settings (no `AUTH_CHALLENGE` or
+//! `AUTH_CHALLENGE_WITH_401`): the form of a challenge is decided per request. A sign-in
+//! run first checks the ChatGPT shape on a session of its own: an anonymous `tools/call`
+//! of the protected tool with `openai/*` in its `_meta` gets `isError: true` and
+//! `_meta["mcp/www_authenticate"]`. Then it signs in the SDK's own way: on an SDK session
+//! with the SDK's OAuth provider, the anonymous call of the protected tool gets an HTTP 401
+//! with `WWW-Authenticate`, and the SDK's OAuth client does the rest by itself: metadata
+//! discovery from the challenge, dynamic registration, PKCE authorization (the client
+//! script fills in the sign-in and consent forms as a browser would), the code exchange,
+//! the call with the new token (Python retries it itself; TypeScript finishes with
+//! `finishAuth` and reconnects, as its examples do), a refresh, another call. A resume
+//! run (`--token-file` written by an earlier run) reuses the stored tokens: the old access
+//! token, then a refresh. Both print one JSON line that the tests check.
 //!
 //! The clients are installed by `./scripts/test.sh` (`.venv`, `tests/node/node_modules`);
 //! `WIDGETRY_PYTHON` and `WIDGETRY_NODE_DIR` override where they are looked for. The
@@ -40,6 +47,9 @@ const SETUP_HINT: &str =
     "run ./scripts/test.sh (or ./scripts/test.sh --setup-only) to install the official SDK clients";
 const POSTGRES_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 const POSTGRES_BASE_URL: &str = "postgres://postgres@127.0.0.1:5432";
+/// Settings that change the form of a challenge; the showcase inherits this process's
+/// environment, and these tests are about the default (`auto`).
+const CHALLENGE_ENV: [&str; 2] = ["AUTH_CHALLENGE", "AUTH_CHALLENGE_WITH_401"];
 
 /// The test's time budget.
 #[derive(Clone, Copy)]
@@ -178,6 +188,12 @@ fn restart(config: &ShowcaseConfig, deadline: Deadline) -> Showcase {
 /// this shell has set) and waits for `listening on` and the demo user; `Err` when it
 /// exited before (the port may have been taken meanwhile).
 fn try_start(config: &ShowcaseConfig, deadline: Deadline) -> Result<Showcase, String> {
+    for var in CHALLENGE_ENV {
+        assert!(
+            std::env::var_os(var).is_none(),
+            "unset {var}: these tests run the showcase with its default challenge settings"
+        );
+    }
     let mut launch = Showcase::on_port(config.port)
         .env("WIDGETRY_DATA_DIR", &config.data_dir)
         .env("WIDGETRY_DEMO_PASSWORD", PASSWORD)
@@ -390,18 +406,85 @@ fn assert_refreshed(v: &Value, sdk: Sdk) {
     assert_eq!(refreshes, 1, "{sdk:?}: {:#?}", traffic(v));
 }
 
-/// A sign-in run: the whole flow through the SDK's OAuth client; returns the user id.
-fn assert_sign_in_run(v: &Value, sdk: Sdk, showcase: &Showcase) -> String {
-    assert_eq!(v["mode"], "sign-in", "{sdk:?}: {v}");
-    assert_eq!(v["anonymous"]["isError"], true, "{sdk:?}: {v}");
-    let challenge = v["challenge"].as_str().unwrap_or_default();
+/// Where the first `traffic` entry matching `pred` is.
+fn position(v: &Value, pred: impl Fn(&Value) -> bool) -> Option<usize> {
+    v["traffic"].as_array()?.iter().position(pred)
+}
+
+fn is_mcp(t: &Value, by: &str, method: &str, status: u16, bearer: bool) -> bool {
+    t["by"] == by
+        && t["method"] == method
+        && t["path"] == "/mcp"
+        && t["status"] == status
+        && t["bearer"] == bearer
+}
+
+/// An anonymous challenge: `Bearer` with the metadata URL and the tool's scopes, and no
+/// `error=` (no token was sent, RFC 6750 section 3.1).
+fn assert_challenge(challenge: &str, sdk: Sdk, showcase: &Showcase, what: &str) {
     let metadata = format!(
         "resource_metadata=\"{}/.well-known/oauth-protected-resource/mcp\"",
         showcase.base()
     );
     assert!(
-        challenge.starts_with("Bearer ") && challenge.contains(&metadata) && challenge.contains("scope=\"user read:data\""),
-        "{sdk:?}: the anonymous call's challenge should name the metadata and the scopes: {challenge}"
+        challenge.starts_with("Bearer ")
+            && challenge.contains(&metadata)
+            && challenge.contains("scope=\"user read:data\"")
+            && !challenge.contains("error="),
+        "{sdk:?}: {what} should name the metadata and the scopes, without error=: {challenge:?}"
+    );
+}
+
+/// A sign-in run: the whole flow through the SDK's OAuth client; returns the user id.
+fn assert_sign_in_run(v: &Value, sdk: Sdk, showcase: &Showcase) -> String {
+    assert_eq!(v["mode"], "sign-in", "{sdk:?}: {v}");
+
+    // ChatGPT (openai/* in the request's _meta): the challenge comes in the tool result.
+    let chatgpt = &v["chatgpt"];
+    assert_eq!(
+        chatgpt["isError"], true,
+        "{sdk:?}: ChatGPT-shaped call: {chatgpt}"
+    );
+    assert_challenge(
+        chatgpt["wwwAuthenticate"][0].as_str().unwrap_or_default(),
+        sdk,
+        showcase,
+        "the ChatGPT-shaped call's _meta[\"mcp/www_authenticate\"]",
+    );
+    assert!(
+        position(v, |t| t["by"] == "chatgpt" && t["status"] == 401).is_none(),
+        "{sdk:?}: the ChatGPT-shaped session got an HTTP 401:\n{}",
+        traffic(v).join("\n")
+    );
+
+    // Any other client: HTTP 401 from the MCP endpoint, which starts the SDK's own flow.
+    assert_eq!(v["anonymous"]["status"], 401, "{sdk:?}: {v}");
+    assert_eq!(v["anonymous"]["bearer"], false, "{sdk:?}: {v}");
+    assert_eq!(
+        v["challenge"], v["anonymous"]["wwwAuthenticate"],
+        "{sdk:?}: {v}"
+    );
+    assert_challenge(
+        v["challenge"].as_str().unwrap_or_default(),
+        sdk,
+        showcase,
+        "the 401's WWW-Authenticate",
+    );
+    let refused = position(v, |t| is_mcp(t, "sdk", "POST", 401, false));
+    let discovery = position(v, |t| {
+        t["by"] == "sdk" && t["path"] == "/.well-known/oauth-protected-resource/mcp"
+    });
+    let exchange = position(v, |t| t["grant_type"] == "authorization_code");
+    let signed_in_call = exchange
+        .and_then(|e| position(v, |t| is_mcp(t, "sdk", "POST", 200, true)).filter(|&c| c > e));
+    assert!(
+        refused.is_some()
+            && refused < discovery
+            && discovery < exchange
+            && signed_in_call.is_some(),
+        "{sdk:?}: expected the anonymous POST /mcp 401, then discovery, the code exchange and \
+         a POST /mcp with the new bearer token:\n{}",
+        traffic(v).join("\n")
     );
     assert!(
         v["tools"]
