@@ -179,7 +179,10 @@ fn decode_survives_mutated_messages_and_answers_with_standard_codes() {
         let outcome = catch_unwind(AssertUnwindSafe(|| -> Result<usize, String> {
             match jsonrpc::decode(&body) {
                 Err(e) => {
-                    if ![code::PARSE_ERROR, code::INVALID_REQUEST].contains(&e.error.code) {
+                    // -32602: params that are not an object (MCP's params always are).
+                    if ![code::PARSE_ERROR, code::INVALID_REQUEST, code::INVALID_PARAMS]
+                        .contains(&e.error.code)
+                    {
                         return Err(format!("non-standard decode error code {}", e.error.code));
                     }
                     if e.error.message.is_empty() {
@@ -203,8 +206,7 @@ fn decode_survives_mutated_messages_and_answers_with_standard_codes() {
                                 return Err("empty method accepted".into());
                             }
                             if let Some(p) = r.params {
-                                let first = p.get().as_bytes().first().copied();
-                                if !matches!(first, Some(b'{') | Some(b'[')) {
+                                if !p.get().starts_with('{') {
                                     return Err(format!("params accepted as {}", p.get()));
                                 }
                             }
@@ -806,7 +808,7 @@ async fn bearer_headers_never_authenticate_anything_but_a_valid_token() {
     let v = verifier(&signer);
     let good = signer.sign(&good_claims());
     let config = AuthConfig::new(ISS, AUD).unwrap().verifier(v);
-    let state = Arc::new(AuthState::new(config, HashMap::new()));
+    let state = Arc::new(AuthState::new(config, []));
 
     let mut rng = Rng::new(0xbea7e7);
     let (mut users, mut refused) = (0usize, 0usize);
@@ -859,10 +861,35 @@ async fn bearer_headers_never_authenticate_anything_but_a_valid_token() {
                     http::StatusCode::UNAUTHORIZED,
                     "run {run}: {shown:?}"
                 );
-                assert!(refusal.challenge.starts_with("Bearer "), "run {run}");
+                assert!(
+                    refusal.challenge.as_deref().unwrap_or("").starts_with("Bearer "),
+                    "run {run}"
+                );
             }
         }
     }
     println!("[fuzz] bearer header: {BEARER_RUNS} executions: {users} users, {refused} refused");
     assert!(users > 100 && refused > 100);
+
+    // Two Authorization headers are refused with 400 invalid_request, in either order,
+    // even when one of them carries the valid token.
+    for pair in [
+        [format!("Bearer {good}"), "Bearer x".to_string()],
+        ["Bearer x".to_string(), format!("Bearer {good}")],
+        [format!("Bearer {good}"), format!("Bearer {good}")],
+    ] {
+        let mut headers = http::HeaderMap::new();
+        for v in &pair {
+            headers.append(http::header::AUTHORIZATION, v.parse().unwrap());
+        }
+        let refusal = state
+            .authenticate(&headers)
+            .await
+            .expect_err("two Authorization headers must be refused");
+        assert_eq!(refusal.status, http::StatusCode::BAD_REQUEST);
+        assert!(
+            refusal.challenge.as_deref().unwrap_or("").contains("error=\"invalid_request\""),
+            "{refusal:?}"
+        );
+    }
 }

@@ -46,8 +46,13 @@ async fn start() -> (Arc<TestServer>, Counters) {
 /// the documented way.
 async fn http_controls(anon: &mut Link, a: &mut Link, b: &mut Link, c: &Counters, r: &mut Report) {
     control(anon, PUBLIC, Control::Runs, c, r).await;
+    // A generic client gets the HTTP 401 the SDKs sign in on; ChatGPT (request
+    // `_meta` with `openai/*` hints) the isError challenge result.
+    control(anon, SIGNIN, Control::Refused(401), c, r).await;
+    control(anon, SCOPED, Control::Refused(401), c, r).await;
     control(anon, SIGNIN, Control::ChallengeResult, c, r).await;
     control(anon, SCOPED, Control::ChallengeResult, c, r).await;
+    control(a, SCOPED, Control::ChallengeResult, c, r).await;
     control(a, PUBLIC, Control::Runs, c, r).await;
     control(a, SIGNIN, Control::Runs, c, r).await;
     control(a, SCOPED, Control::Refused(403), c, r).await;

@@ -1419,7 +1419,8 @@ pub async fn attack(link: &mut Link, shapes: &[Shape], counters: &Counters, repo
 pub enum Control {
     /// The tool runs once and answers a non-error result.
     Runs,
-    /// The tool does not run; a tool result with `isError` and the sign-in challenge.
+    /// Sent as ChatGPT sends it (`openai/*` request `_meta`): the tool does not run; a
+    /// tool result with `isError` and the sign-in challenge.
     ChallengeResult,
     /// The tool does not run; the POST is refused with this HTTP status.
     Refused(u16),
@@ -1436,8 +1437,12 @@ pub async fn control(
     report: &mut Report,
 ) {
     let who = link.who();
+    let hints = match expect {
+        Control::ChallengeResult => ",\"openai/locale\":\"en-US\"",
+        _ => "",
+    };
     let body = format!(
-        "{{\"jsonrpc\":\"2.0\",\"id\":\"control\",\"method\":\"tools/call\",\"params\":{{\"name\":\"{tool}\",\"arguments\":{{}},\"_meta\":{{\"io.modelcontextprotocol/protocolVersion\":\"2026-07-28\"}}}}}}"
+        "{{\"jsonrpc\":\"2.0\",\"id\":\"control\",\"method\":\"tools/call\",\"params\":{{\"name\":\"{tool}\",\"arguments\":{{}},\"_meta\":{{\"io.modelcontextprotocol/protocolVersion\":\"2026-07-28\"{hints}}}}}}}"
     );
     let i = TOOLS.iter().position(|t| *t == tool).unwrap();
     let before = counters.snapshot()[i];
