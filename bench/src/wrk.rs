@@ -1123,4 +1123,15 @@ fn report(summaries: &[Summary], starts: &[(&'static str, Vec<(f64, f64)>)]) {
         f1(start_ms[0]),
         f1(start_ms[1]),
     );
+    // The same ratios from server CPU time per request (reference / scenario): what the
+    // throughput ratios would be with a core to itself; steadier on a shared machine.
+    println!(
+        "bench: mode=wrk-cpu public_ratio={} session_ratio={} protected_ratio={} protected_vs_verify_ratio={} anon_401_ratio={} action_ratio={}",
+        f3(cpu_ratio(PUBLIC, BASE_PUBLIC)),
+        f3(cpu_ratio(SESSION, BASE_PUBLIC)),
+        f3(cpu_ratio(PROTECTED, BASE_PUBLIC)),
+        f3(cpu_ratio(PROTECTED, VERIFY)),
+        f3(cpu_ratio(W401, BASE_401)),
+        f3(cpu_ratio(ACTION, BASE_PUBLIC)),
+    );
 }
