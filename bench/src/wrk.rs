@@ -1101,13 +1101,14 @@ fn report(summaries: &[Summary], starts: &[(&'static str, Vec<(f64, f64)>)]) {
             "warning: other processes used {busy:.0}% of a core during the runs: figures are noisy"
         );
     }
-    if let Some(w) = summaries
-        .iter()
-        .filter_map(|s| s.med(|r| r.wrk_pct))
-        .reduce(f64::max)
-    {
-        if w >= 95.0 {
-            println!("warning: wrk used {w:.0}% of its core in some scenario: it may have been the bottleneck");
+    for s in summaries {
+        if let Some(w) = s.med(|r| r.wrk_pct) {
+            if w >= 90.0 {
+                println!(
+                    "warning: {}: wrk used {w:.0}% of its core: wrk, not the server, may have set the pace (compare server CPU/req)",
+                    s.scn.name
+                );
+            }
         }
     }
     let f3 = |x: Option<f64>| x.map_or("n/a".into(), |v| format!("{v:.3}"));
