@@ -159,7 +159,7 @@ pub fn baseline_router() -> Router {
 
 /// Serves like `widgetry::serve` (TCP_NODELAY on every accepted socket) but without
 /// installing signal handlers, so Ctrl-C still stops the benchmark.
-async fn serve(listener: TcpListener, router: Router) {
+pub async fn serve(listener: TcpListener, router: Router) {
     let listener = listener.tap_io(|tcp| {
         let _ = tcp.set_nodelay(true);
     });

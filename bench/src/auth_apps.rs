@@ -37,6 +37,23 @@ fn pem_der(pem: &str) -> Vec<u8> {
 
 /// An RS256 access token for `bench-user` with scope `bench`, and the issuer's JWKS.
 pub fn rs256_token_and_jwks() -> (String, Value, DecodingKey) {
+    let (token, n, e) = rs256_token_and_components();
+    let (jwks, key) = jwks_and_key(&n, &e).expect("the fixture's RSA components");
+    (token, jwks, key)
+}
+
+/// The JWKS and the decoding key of the RSA public key `(n, e)` (base64url), as the
+/// issuer would publish them. The wrk mode hands `(n, e)` to the server processes so
+/// they skip parsing the private key.
+pub fn jwks_and_key(n: &str, e: &str) -> Result<(Value, DecodingKey), String> {
+    let jwks = json!({"keys": [{"kty": "RSA", "kid": "bench-1", "use": "sig", "alg": "RS256", "n": n, "e": e}]});
+    let key = DecodingKey::from_rsa_components(n, e).map_err(|e| format!("RSA components: {e}"))?;
+    Ok((jwks, key))
+}
+
+/// An RS256 access token for `bench-user` with scope `bench`, and the public key's
+/// `(n, e)` in base64url.
+pub fn rs256_token_and_components() -> (String, String, String) {
     let kp = RsaKeyPair::from_pkcs8(&pem_der(RSA_PEM)).expect("the fixture is a PKCS#8 RSA key");
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -60,10 +77,11 @@ pub fn rs256_token_and_jwks() -> (String, Value, DecodingKey) {
     let token = format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig));
     let c = ring::rsa::PublicKeyComponents::<Vec<u8>>::from(kp.public());
     let (n, e) = (URL_SAFE_NO_PAD.encode(&c.n), URL_SAFE_NO_PAD.encode(&c.e));
-    let jwks = json!({"keys": [{"kty": "RSA", "kid": "bench-1", "use": "sig", "alg": "RS256", "n": n, "e": e}]});
-    let key = DecodingKey::from_rsa_components(&n, &e).expect("RSA components");
-    (token, jwks, key)
+    (token, n, e)
 }
+
+/// The challenge the bare handler sends with its 401 (the same shape as widgetry's).
+pub const BARE_CHALLENGE: &str = "Bearer resource_metadata=\"http://127.0.0.1/.well-known/oauth-protected-resource/mcp\", scope=\"bench\"";
 
 #[derive(Deserialize, JsonSchema)]
 struct EchoIn {
@@ -111,7 +129,8 @@ struct Params {
 }
 
 /// The bare axum handler that verifies the RS256 token on every call (key parsed once),
-/// then answers like the public baseline.
+/// then answers like the public baseline. Without a token it answers 401 with a
+/// `WWW-Authenticate` challenge (the wrk mode's `baseline-401`).
 pub fn baseline_verify_router(key: DecodingKey) -> Router {
     let state = Arc::new(key);
     Router::new().route(
@@ -124,7 +143,11 @@ pub fn baseline_verify_router(key: DecodingKey) -> Router {
                     .and_then(|v| v.to_str().ok())
                     .and_then(|v| v.strip_prefix("Bearer "))
                 else {
-                    return StatusCode::UNAUTHORIZED.into_response();
+                    return (
+                        StatusCode::UNAUTHORIZED,
+                        [(header::WWW_AUTHENTICATE, HeaderValue::from_static(BARE_CHALLENGE))],
+                    )
+                        .into_response();
                 };
                 let mut v = Validation::new(Algorithm::RS256);
                 v.set_issuer(&[ISSUER]);

@@ -8,12 +8,17 @@
 //! and with sessions) on a one-thread server runtime, and loads them from a one-thread
 //! load-generator runtime over loopback keep-alive connections. Scenarios run
 //! interleaved in rounds; the report gives the median of the rounds. See BENCHMARKS.md.
+//!
+//! `--wrk` runs each server in a child process (`widgetry-bench serve <server>`) pinned
+//! to CPU 0 and loads it with Debian's `wrk` pinned to CPU 1 (see `wrk.rs`).
 
 mod apps;
 mod auth_apps;
+mod child;
 mod cpu;
 mod load;
 mod micro;
+mod wrk;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -50,10 +55,13 @@ struct Args {
     scenario: String,
     max_other: f64,
     handler_cost: bool,
+    wrk: bool,
+    start_runs: usize,
 }
 
 const USAGE: &str = "\
 usage: cargo run --release -p widgetry-bench -- [options]
+       widgetry-bench serve <server> [--port P]   (one server, for the wrk mode)
 
   --connections N   concurrent keep-alive connections (default 32)
   --seconds S       measured seconds per scenario and round (default 2)
@@ -66,7 +74,16 @@ usage: cargo run --release -p widgetry-bench -- [options]
                     a core is left out of the medians, as long as at least half
                     of the rounds remain (default 25)
   --handler-cost    instead of the load runs, measure the in-process CPU cost of
-                    one tools/call through each router (no network, ~3 s)";
+                    one tools/call through each router (no network, ~3 s)
+  --wrk             wrk mode: each server in a child process pinned to CPU 0,
+                    loaded by Debian's wrk (apt-get install wrk) pinned to CPU 1;
+                    whole seconds only. Scenarios: all | public | session | 401 |
+                    protected | action, or names (baseline-public,
+                    widgetry-public, widgetry-session, baseline-401,
+                    widgetry-401, widgetry-protected, baseline-verify-per-call,
+                    widgetry-action)
+  --start-runs N    wrk mode: runs of start -> first protected 200 per server
+                    (default 5; 0 skips them)";
 
 fn parse_args() -> Result<Args, String> {
     let mut a = Args {
@@ -77,6 +94,8 @@ fn parse_args() -> Result<Args, String> {
         scenario: "all".into(),
         max_other: 25.0,
         handler_cost: false,
+        wrk: false,
+        start_runs: 5,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -85,6 +104,10 @@ fn parse_args() -> Result<Args, String> {
         }
         if flag == "--handler-cost" {
             a.handler_cost = true;
+            continue;
+        }
+        if flag == "--wrk" {
+            a.wrk = true;
             continue;
         }
         let (name, inline) = match flag.split_once('=') {
@@ -132,6 +155,14 @@ fn parse_args() -> Result<Args, String> {
                     .ok_or_else(|| bad(&v))?;
             }
             "--scenario" => a.scenario = value()?,
+            "--start-runs" => {
+                let v = value()?;
+                a.start_runs = v
+                    .parse()
+                    .ok()
+                    .filter(|n| *n <= 1000)
+                    .ok_or_else(|| bad(&v))?;
+            }
             "--max-other" => {
                 let v = value()?;
                 a.max_other = v
@@ -280,6 +311,10 @@ impl Summary {
 }
 
 fn main() -> ExitCode {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    if argv.first().is_some_and(|a| a == "serve") {
+        return child::main(&argv[1..]);
+    }
     let args = match parse_args() {
         Ok(a) => a,
         Err(e) => {
@@ -291,6 +326,13 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if args.wrk {
+        if args.handler_cost {
+            eprintln!("bench: --wrk and --handler-cost do not go together");
+            return ExitCode::from(2);
+        }
+        return wrk::main(&args);
+    }
     let names = match selected(&args.scenario) {
         Ok(n) => n,
         Err(e) => {
