@@ -92,14 +92,14 @@ async fn serve(kind: &str, port: u16) -> Result<(), String> {
     let router = match kind {
         "baseline" => apps::baseline_router(),
         "widgetry-stateless" => {
-            widgetry::transport::http::router(
+            widgetry::transport::router(
                 apps::echo_server(),
                 HttpConfig::default().stateless(true),
             )
             .0
         }
         "widgetry-session" => {
-            widgetry::transport::http::router(apps::echo_server(), HttpConfig::default()).0
+            widgetry::transport::router(apps::echo_server(), HttpConfig::default()).0
         }
         "widgetry-protected" => auth_apps::protected_router(rsa_from_env()?.0),
         "baseline-verify-per-call" => auth_apps::baseline_verify_router(rsa_from_env()?.1),
