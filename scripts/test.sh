@@ -9,8 +9,9 @@
 #   3. tests/node packages from package-lock.json (npm ci) and the Node 20
 #      patch of the MCP conformance CLI
 #   4. .venv with tests/interop/requirements.txt (official MCP Python SDK)
-#   5. cargo build --workspace --all-targets --locked
-#   6. cargo test --workspace --locked
+#   5. cargo fmt --check, cargo clippy -D warnings, cargo doc -D warnings
+#      (the lints of [workspace.lints] in Cargo.toml)
+#   6. cargo build --workspace --all-targets --locked; cargo test --workspace --locked
 #   7. scripts/conformance.sh (MCP conformance suite, active scenarios)
 #   8. scripts/conformance-client.sh (the widgetry CLI's OAuth client against
 #      the suite's client auth scenarios)
@@ -29,7 +30,7 @@ SETUP_ONLY=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --setup-only) SETUP_ONLY=1; shift ;;
-    -h | --help) sed -n '2,21p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,22p' "$0"; exit 0 ;;
     *) die "unknown argument '$1' (see --help)" ;;
   esac
 done
@@ -168,6 +169,13 @@ if [ "$SETUP_ONLY" = 1 ]; then
 fi
 
 need_cmd cargo "install the Rust toolchain (rustup)"
+
+step "lints: cargo fmt --check, clippy and doc with warnings denied"
+cargo fmt --all --check || die "cargo fmt --check failed: run 'cargo fmt --all'"
+cargo clippy --workspace --all-targets --locked -- -D warnings ||
+  die "cargo clippy found warnings (denied in CI; see above)"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --lib --locked ||
+  die "cargo doc found warnings (denied in CI; see above)"
 
 step "cargo build --workspace --all-targets --locked"
 cargo build --workspace --all-targets --locked || die "cargo build failed (see the compiler output above)"

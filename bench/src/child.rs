@@ -92,11 +92,8 @@ async fn serve(kind: &str, port: u16) -> Result<(), String> {
     let router = match kind {
         "baseline" => apps::baseline_router(),
         "widgetry-stateless" => {
-            widgetry::transport::router(
-                apps::echo_server(),
-                HttpConfig::default().stateless(true),
-            )
-            .0
+            widgetry::transport::router(apps::echo_server(), HttpConfig::default().stateless(true))
+                .0
         }
         "widgetry-session" => {
             widgetry::transport::router(apps::echo_server(), HttpConfig::default()).0

@@ -479,7 +479,7 @@ async fn sign_in_form_with_missing_or_wrong_csrf_token_or_cookie_is_refused() {
     let csrf = page.hidden("csrf");
     let url = ts.url("/oauth/authorize/sign-in");
     type Form<'a> = Vec<(&'a str, &'a str)>;
-    let cases: [(&str, Form, &str); 3] = [
+    let cases: [(&str, Form<'_>, &str); 3] = [
         (
             "missing token",
             vec![

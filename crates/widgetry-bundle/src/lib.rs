@@ -123,7 +123,7 @@ fn mime_for(path: &Path) -> &'static str {
         .as_deref()
     {
         Some("png") => "image/png",
-        Some("jpg") | Some("jpeg") => "image/jpeg",
+        Some("jpg" | "jpeg") => "image/jpeg",
         Some("gif") => "image/gif",
         Some("svg") => "image/svg+xml",
         Some("webp") => "image/webp",
@@ -132,7 +132,7 @@ fn mime_for(path: &Path) -> &'static str {
         Some("woff") => "font/woff",
         Some("ttf") => "font/ttf",
         Some("css") => "text/css",
-        Some("js") | Some("mjs") => "text/javascript",
+        Some("js" | "mjs") => "text/javascript",
         Some("json") => "application/json",
         _ => "application/octet-stream",
     }

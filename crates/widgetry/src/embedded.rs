@@ -137,8 +137,8 @@ impl EmbeddedAuth {
             .expect("the embedded server's issuer and resource are validated URLs");
         c.verifier = Some(Arc::new(EmbeddedVerifier { auth: self.clone() }));
         // An unreadable AUTH_CHALLENGE falls back to the default, with a warning.
-        c.challenge =
-            crate::auth::ChallengeMode::from_vars(|k| std::env::var(k).ok()).unwrap_or_else(|e| {
+        c.challenge = crate::auth::ChallengeMode::from_vars(|k| std::env::var(k).ok())
+            .unwrap_or_else(|e| {
                 tracing::warn!("{e}; using AUTH_CHALLENGE=auto");
                 crate::auth::ChallengeMode::Auto
             });

@@ -170,7 +170,6 @@ impl User {
     }
 }
 
-
 /// The latest `exp`/`nbf`/`iat` accepted: 9999-12-31T23:59:59Z. Larger values (2^64,
 /// 1e30, anything not representable as an `i64` of seconds) are not real dates and are
 /// refused rather than read as "never expires".

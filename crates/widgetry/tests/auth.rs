@@ -197,14 +197,23 @@ async fn call(s: &TestServer, sid: &str, authorization: Option<&str>, tool: &str
 /// user's own (created once per server and `Authorization` value). When no session can
 /// be created with that header (a bad token), the given session is used, so the
 /// request reaches the server as the test wrote it.
-async fn session_of(s: &TestServer, sid: Option<&str>, authorization: Option<&str>) -> Option<String> {
+async fn session_of(
+    s: &TestServer,
+    sid: Option<&str>,
+    authorization: Option<&str>,
+) -> Option<String> {
     use std::sync::Mutex;
     static OWNED: Mutex<Vec<(String, String, String)>> = Mutex::new(Vec::new());
     let (Some(sid), Some(a)) = (sid, authorization) else {
         return sid.map(str::to_string);
     };
     let key = (s.addr.to_string(), a.to_string());
-    if let Some((_, _, id)) = OWNED.lock().unwrap().iter().find(|(k, h, _)| (k, h) == (&key.0, &key.1)) {
+    if let Some((_, _, id)) = OWNED
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|(k, h, _)| (k, h) == (&key.0, &key.1))
+    {
         return Some(id.clone());
     }
     let r = post(s, None, Some(a), init_body()).await;
@@ -1610,9 +1619,15 @@ async fn challenge_descriptions_use_only_the_characters_rfc6750_allows() {
         // The challenge in a tool result (ChatGPT's form) follows the same rule.
         let v = post(
             s,
-            session_of(s, Some(&sid), user_only(json!({})).as_deref()).await.as_deref(),
+            session_of(s, Some(&sid), user_only(json!({})).as_deref())
+                .await
+                .as_deref(),
             user_only(json!({})).as_deref(),
-            rpc(7, "tools/call", json!({"name": PROTECTED, "arguments": {}, "_meta": {"openai/locale": "en-US"}})),
+            rpc(
+                7,
+                "tools/call",
+                json!({"name": PROTECTED, "arguments": {}, "_meta": {"openai/locale": "en-US"}}),
+            ),
         )
         .await
         .json();
@@ -1723,7 +1738,12 @@ async fn the_legacy_sse_transport_applies_the_same_policies() {
         // Anonymous ChatGPT → the challenge result arrives on the stream.
         let chatgpt = {
             let b = s.request("POST", &endpoint);
-            let body = rpc(101, "tools/call", json!({"name": PROTECTED, "arguments": {}, "_meta": {"openai/locale": "en-US"}})).to_string();
+            let body = rpc(
+                101,
+                "tools/call",
+                json!({"name": PROTECTED, "arguments": {}, "_meta": {"openai/locale": "en-US"}}),
+            )
+            .to_string();
             s.send(b.body(Full::new(Bytes::from(body))).unwrap()).await
         };
         assert_eq!(chatgpt.status, 202, "{}", chatgpt.text());
@@ -1740,7 +1760,14 @@ async fn the_legacy_sse_transport_applies_the_same_policies() {
         assert_eq!(r.status, 401);
         assert_eq!(challenge_of(&r)["error"], "invalid_token");
         // Not enough scope → 403 (the session becomes this user's on first use).
-        let partial = token_with(&issuer, Alg::RS256, &app.resource, "legacy", "user", json!({}));
+        let partial = token_with(
+            &issuer,
+            Alg::RS256,
+            &app.resource,
+            "legacy",
+            "user",
+            json!({}),
+        );
         assert_eq!(
             post_legacy(103, PROTECTED, Some(bearer(&partial)))
                 .await
@@ -1759,7 +1786,12 @@ async fn the_legacy_sse_transport_applies_the_same_policies() {
         assert_eq!(v["result"]["structuredContent"]["subject"], "legacy", "{v}");
         // The session is now the user's: another user, or nobody, cannot post to it.
         let intruder = good_token(&issuer, Alg::RS256, &app.resource, "intruder");
-        assert_eq!(post_legacy(105, PUBLIC, Some(bearer(&intruder))).await.status, 404);
+        assert_eq!(
+            post_legacy(105, PUBLIC, Some(bearer(&intruder)))
+                .await
+                .status,
+            404
+        );
         assert_eq!(post_legacy(106, PUBLIC, None).await.status, 404);
     })
     .await;

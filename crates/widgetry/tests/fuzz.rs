@@ -180,8 +180,12 @@ fn decode_survives_mutated_messages_and_answers_with_standard_codes() {
             match jsonrpc::decode(&body) {
                 Err(e) => {
                     // -32602: params that are not an object (MCP's params always are).
-                    if ![code::PARSE_ERROR, code::INVALID_REQUEST, code::INVALID_PARAMS]
-                        .contains(&e.error.code)
+                    if ![
+                        code::PARSE_ERROR,
+                        code::INVALID_REQUEST,
+                        code::INVALID_PARAMS,
+                    ]
+                    .contains(&e.error.code)
                     {
                         return Err(format!("non-standard decode error code {}", e.error.code));
                     }
@@ -862,7 +866,11 @@ async fn bearer_headers_never_authenticate_anything_but_a_valid_token() {
                     "run {run}: {shown:?}"
                 );
                 assert!(
-                    refusal.challenge.as_deref().unwrap_or("").starts_with("Bearer "),
+                    refusal
+                        .challenge
+                        .as_deref()
+                        .unwrap_or("")
+                        .starts_with("Bearer "),
                     "run {run}"
                 );
             }
@@ -888,7 +896,11 @@ async fn bearer_headers_never_authenticate_anything_but_a_valid_token() {
             .expect_err("two Authorization headers must be refused");
         assert_eq!(refusal.status, http::StatusCode::BAD_REQUEST);
         assert!(
-            refusal.challenge.as_deref().unwrap_or("").contains("error=\"invalid_request\""),
+            refusal
+                .challenge
+                .as_deref()
+                .unwrap_or("")
+                .contains("error=\"invalid_request\""),
             "{refusal:?}"
         );
     }

@@ -74,11 +74,8 @@ fn paths(text: &str, children: &[&str]) -> Vec<Vec<String>> {
                     if let Some(end) = end {
                         let group: String = bytes[j + 1..end].iter().collect();
                         for item in group.split(',') {
-                            let first: String = item
-                                .trim()
-                                .chars()
-                                .take_while(|&c| is_ident(c))
-                                .collect();
+                            let first: String =
+                                item.trim().chars().take_while(|&c| is_ident(c)).collect();
                             if !first.is_empty() && first != "self" {
                                 let mut p = segs.clone();
                                 p.push(first);
@@ -174,7 +171,9 @@ fn no_module_imports_one_that_imports_it_back() {
         }
     }
     assert!(
-        edges.get("crate::transport::http").is_some_and(|e| e.contains("crate::server")),
+        edges
+            .get("crate::transport::http")
+            .is_some_and(|e| e.contains("crate::server")),
         "the scanner must see the transport's use of the engine: {edges:#?}"
     );
     // The crate root re-exports everything: it is the facade, not a layer.
@@ -203,5 +202,9 @@ fn no_module_imports_one_that_imports_it_back() {
     }
     cycles.sort();
     cycles.dedup();
-    assert!(cycles.is_empty(), "import cycles:\n  {}", cycles.join("\n  "));
+    assert!(
+        cycles.is_empty(),
+        "import cycles:\n  {}",
+        cycles.join("\n  ")
+    );
 }

@@ -340,7 +340,7 @@ async fn main() -> std::io::Result<()> {
         return widgetry::transport::stdio::serve_stdio(server).await;
     }
     let config = widgetry::HttpConfig::default().stateless(stateless);
-    let (router, _state) = widgetry::transport::http::router(server, config);
+    let (router, _state) = widgetry::transport::router(server, config);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     let addr = listener.local_addr()?;
     println!("listening on http://{addr}/mcp");

@@ -449,7 +449,9 @@ async fn main() {
 
 /// Creates the demo user on first start; returns its email and, when just created (or
 /// set through `WIDGETRY_DEMO_PASSWORD`), its password.
-async fn demo_user(e: &widgetry::embedded::EmbeddedAuth) -> Result<(String, Option<String>), String> {
+async fn demo_user(
+    e: &widgetry::embedded::EmbeddedAuth,
+) -> Result<(String, Option<String>), String> {
     let email = "demo@widgetry.dev".to_string();
     let fixed = std::env::var("WIDGETRY_DEMO_PASSWORD")
         .ok()

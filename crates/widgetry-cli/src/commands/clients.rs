@@ -108,7 +108,7 @@ pub fn parse(lexer: &mut Lexer) -> Result<Parsed<Config>, UsageError> {
     }
     let action = match sub {
         None => return Ok(Parsed::Help(help())),
-        Some("list") | Some("ls") => {
+        Some("list" | "ls") => {
             if positional.len() > 1 {
                 return Err(UsageError(format!(
                     "unexpected argument {:?}",
@@ -141,7 +141,7 @@ pub fn parse(lexer: &mut Lexer) -> Result<Parsed<Config>, UsageError> {
                 refresh,
             }
         }
-        Some("remove") | Some("rm") => {
+        Some("remove" | "rm") => {
             let [_, id] = positional.as_slice() else {
                 return Err(UsageError(
                     "usage: widgetry clients remove <CLIENT_ID>".into(),

@@ -280,7 +280,7 @@ pub fn parse(lexer: &mut Lexer) -> Result<Parsed<Config>, UsageError> {
             }
             Action::List { json }
         }
-        Some("remove") | Some("rm") => {
+        Some("remove" | "rm") => {
             only(
                 "--name/--password/--scopes",
                 name.is_none() && password.is_none() && scopes.is_empty(),

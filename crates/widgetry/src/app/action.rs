@@ -340,7 +340,9 @@ async fn run_action(st: &ActionState, name: &str, headers: &HeaderMap, body: Bod
             };
             return json_error(r.status, code, &r.message);
         }
-        Err(Failure::Rpc(e)) => return json_error(StatusCode::BAD_REQUEST, "invalid_request", &e.message),
+        Err(Failure::Rpc(e)) => {
+            return json_error(StatusCode::BAD_REQUEST, "invalid_request", &e.message)
+        }
     };
     let env = Env {
         caller,

@@ -32,7 +32,6 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-
 use axum::Router;
 use serde_json::json;
 
@@ -606,8 +605,7 @@ impl App {
     /// The HTTP router: `/mcp`, legacy `/sse` + `/messages`, `GET /mcp/tools`, the
     /// protected-resource metadata, widget actions, extensions and the host page.
     pub fn router(&self) -> (Router, Arc<HttpState>) {
-        let (mut router, state) =
-            crate::transport::router(self.server.clone(), self.http.clone());
+        let (mut router, state) = crate::transport::router(self.server.clone(), self.http.clone());
         if let Some(a) = &self.actions {
             router = router.merge(action::router(a.clone()));
         }

@@ -6,8 +6,8 @@ use http_body_util::Full;
 use serde_json::{Map, Value};
 
 use super::verifier::{now_secs, BoxFuture, Verifier};
-use crate::identity::{numeric_date, AuthError, User};
 use crate::http_client::HttpClient;
+use crate::identity::{numeric_date, AuthError, User};
 
 /// Verifies opaque tokens by asking the authorization server's introspection endpoint.
 #[derive(Debug, Clone)]

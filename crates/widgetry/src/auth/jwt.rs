@@ -3,7 +3,7 @@
 //! Accepts RS256, ES256 and EdDSA only (never `none`, never HS*), checks every claim's
 //! type and value (`iss` exact, `aud` contains this resource, `exp`/`nbf`/`iat` with
 //! leeway, `sub` present), looks keys up by `kid`, caches the JWKS and refetches it on an
-//! unknown `kid` at most once per [`JwtVerifier::refetch_interval`]. The JWKS location is
+//! unknown `kid` at most once per refetch interval ([`JwtVerifierBuilder::refetch_interval`]). The JWKS location is
 //! discovered from the issuer's RFC 8414 / OIDC metadata in the background, retried
 //! until it answers, so the server starts even when the issuer is down.
 
@@ -16,8 +16,8 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{Map, Value};
 
 use super::verifier::{now_secs, BoxFuture, Verifier};
-use crate::identity::{numeric_date, AuthError, User};
 use crate::http_client::HttpClient;
+use crate::identity::{numeric_date, AuthError, User};
 
 /// Largest token accepted (bytes).
 pub const MAX_TOKEN_BYTES: usize = 8 * 1024;

@@ -30,13 +30,13 @@ use http::{HeaderMap, StatusCode};
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
-pub use crate::identity::{numeric_date, Auth, AuthError, Caller, Refusal, User};
 use crate::identity::scopes;
+pub use crate::identity::{numeric_date, Auth, AuthError, Caller, Refusal, User};
 use crate::protocol::types::{CallToolResult, JsonObject};
 pub use introspect::IntrospectionVerifier;
+pub use jwt::{JwtVerifier, JwtVerifierBuilder, KeySource};
 pub(crate) use verifier::now_secs;
 pub use verifier::{BoxFuture, FnVerifier, Verifier};
-pub use jwt::{JwtVerifier, JwtVerifierBuilder, KeySource};
 
 /// Why the auth configuration is unusable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -113,11 +113,13 @@ impl ChallengeMode {
                 ))
             });
         }
-        Ok(if var("AUTH_CHALLENGE_WITH_401").is_some_and(|v| v.trim() == "1") {
-            Self::Http
-        } else {
-            Self::Auto
-        })
+        Ok(
+            if var("AUTH_CHALLENGE_WITH_401").is_some_and(|v| v.trim() == "1") {
+                Self::Http
+            } else {
+                Self::Auto
+            },
+        )
     }
 
     /// Parses `auto`, `http` (or `401`) and `result`.

@@ -35,4 +35,3 @@ where
         Box::pin((self.0)(token.to_string()))
     }
 }
-

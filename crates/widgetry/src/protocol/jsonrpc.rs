@@ -503,7 +503,8 @@ mod tests {
         );
         // MCP params are objects: any other shape is -32602 before dispatch.
         for params in ["3", "[]", r#"["server_time",{}]"#, r#""x""#, "true"] {
-            let body = format!(r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{params}}}"#);
+            let body =
+                format!(r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{params}}}"#);
             let e = decode(body.as_bytes()).unwrap_err();
             assert_eq!(e.error.code, code::INVALID_PARAMS, "{params}");
             assert_eq!(e.id, Some(Id::Num(1)), "{params}");

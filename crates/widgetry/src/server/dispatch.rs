@@ -52,7 +52,10 @@ enum Op {
     /// A ready result (lists, ping, discover, a challenge result).
     Answer(Vec<u8>),
     /// Run the tool at this index with these arguments (a JSON object).
-    CallTool { index: usize, args: Box<RawValue> },
+    CallTool {
+        index: usize,
+        args: Box<RawValue>,
+    },
     ReadResource(String),
     Subscribe(String),
     Unsubscribe(String),
@@ -150,7 +153,9 @@ struct CompleteParams {
 pub(crate) fn object_args(raw: Option<&RawValue>) -> Result<Box<RawValue>, String> {
     match raw.map(|r| r.get().trim_start()) {
         None | Some("null") => Ok(super::empty_args()),
-        Some(t) if t.starts_with('{') => Ok(raw.map(|r| r.to_owned()).unwrap_or_else(super::empty_args)),
+        Some(t) if t.starts_with('{') => {
+            Ok(raw.map(|r| r.to_owned()).unwrap_or_else(super::empty_args))
+        }
         Some(t) => {
             let v: Value = serde_json::from_str(t).unwrap_or(Value::Null);
             Err(format!("expected an object, got {}", super::json_type(&v)))
@@ -164,15 +169,26 @@ impl Server {
     pub(crate) fn parse(&self, req: &Request<'_>) -> Result<Parsed, Failure> {
         let inner = &self.inner;
         let id = req.id.clone();
-        let done = |meta: Option<JsonObject>, op: Op| Ok(Parsed { id: id.clone(), meta, op });
+        let done = |meta: Option<JsonObject>, op: Op| {
+            Ok(Parsed {
+                id: id.clone(),
+                meta,
+                op,
+            })
+        };
         match &*req.method {
             "tools/call" => {
                 let p: CallToolParams<'_> = req.parse_params()?;
                 let Some(&index) = inner.tool_index.get(&*p.name) else {
-                    return Err(RpcError::invalid_params(format!("unknown tool: {:?}", p.name)).into());
+                    return Err(
+                        RpcError::invalid_params(format!("unknown tool: {:?}", p.name)).into(),
+                    );
                 };
                 let args = object_args(p.arguments).map_err(|m| {
-                    RpcError::invalid_params(format!("invalid arguments for tool {:?}: {m}", p.name))
+                    RpcError::invalid_params(format!(
+                        "invalid arguments for tool {:?}: {m}",
+                        p.name
+                    ))
                 })?;
                 done(p.meta, Op::CallTool { index, args })
             }
@@ -204,7 +220,9 @@ impl Server {
             "prompts/get" => {
                 let p: GetPromptParams = req.parse_params()?;
                 let Some(index) = inner.prompts.iter().position(|e| e.prompt.name == p.name) else {
-                    return Err(RpcError::invalid_params(format!("unknown prompt: {:?}", p.name)).into());
+                    return Err(
+                        RpcError::invalid_params(format!("unknown prompt: {:?}", p.name)).into(),
+                    );
                 };
                 let mut args = HashMap::new();
                 for (k, v) in p.arguments.unwrap_or_default() {
@@ -251,7 +269,11 @@ impl Server {
     /// A call of the tool `name` with `args` (a JSON object) arriving outside JSON-RPC —
     /// an endpoint that is a tool under another URL, such as a widget action. The same
     /// lookup as `tools/call`; [`Self::authorize`] and [`Self::run`] follow as for it.
-    pub(crate) fn parse_tool_call(&self, name: &str, args: Box<RawValue>) -> Result<Parsed, Failure> {
+    pub(crate) fn parse_tool_call(
+        &self,
+        name: &str,
+        args: Box<RawValue>,
+    ) -> Result<Parsed, Failure> {
         let Some(&index) = self.inner.tool_index.get(name) else {
             return Err(RpcError::invalid_params(format!("unknown tool: {name:?}")).into());
         };
@@ -275,7 +297,13 @@ impl Server {
             return Ok(Authorized(parsed));
         };
         let tool = &self.inner.tools[*index];
-        match self.check_tool(&tool.descriptor.name, &tool.policy, caller, parsed.meta(), session)? {
+        match self.check_tool(
+            &tool.descriptor.name,
+            &tool.policy,
+            caller,
+            parsed.meta(),
+            session,
+        )? {
             None => Ok(Authorized(parsed)),
             Some(answer) => Ok(Authorized(Parsed {
                 op: Op::Answer(to_vec(&answer)?),
@@ -372,8 +400,11 @@ impl Server {
                         return to_vec(&json!({ "contents": contents }));
                     }
                 }
-                Err(RpcError::new(code::RESOURCE_NOT_FOUND, format!("resource not found: {uri:?}"))
-                    .with_data(json!({ "uri": uri })))
+                Err(RpcError::new(
+                    code::RESOURCE_NOT_FOUND,
+                    format!("resource not found: {uri:?}"),
+                )
+                .with_data(json!({ "uri": uri })))
             }
             Op::Subscribe(uri) => {
                 if let Some(s) = &env.session {

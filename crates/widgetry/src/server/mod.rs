@@ -1,6 +1,7 @@
-//! The MCP server engine: registries of tools, resources and prompts, and the dispatcher
-//! that answers every MCP method. Transports (HTTP, legacy SSE, stdio) decode messages,
-//! resolve the session and call [`Server::dispatch`]; nothing here knows about HTTP.
+//! The MCP server engine: registries of tools (each with its auth policy), resources and
+//! prompts, and the one request path that answers every MCP method (parse → authorize →
+//! run, in `dispatch`). Transports (HTTP, legacy SSE, stdio) decode messages, resolve
+//! the session and call that path; nothing here knows about HTTP.
 
 pub mod context;
 pub(crate) mod dispatch;

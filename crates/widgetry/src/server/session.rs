@@ -434,7 +434,9 @@ pub enum CreateError {
     #[error("too many sessions on this server (at most {0}); try again later")]
     Full(usize),
     /// This client (user or address) holds as many sessions as it may.
-    #[error("too many sessions for this client (at most {0}); end one with DELETE or let it expire")]
+    #[error(
+        "too many sessions for this client (at most {0}); end one with DELETE or let it expire"
+    )]
     ClientFull(usize),
 }
 
@@ -519,7 +521,8 @@ impl SessionManager {
     ) -> Result<Arc<SessionRuntime>, CreateError> {
         {
             let live = self.live.read().unwrap_or_else(|p| p.into_inner());
-            self.limits.admit(creator, live.values().map(|r| r.creator()))?;
+            self.limits
+                .admit(creator, live.values().map(|r| r.creator()))?;
         }
         let now = now_ms();
         let record = SessionRecord {

@@ -634,7 +634,7 @@ impl SignIn {
         }
         match (body.step.as_str(), s.state.as_str()) {
             (_, "done") => ok(json!({"next": "done", "name": s.name, "email": s.email})),
-            ("credentials", "credentials") | ("credentials", "code") => {
+            ("credentials", "credentials" | "code") => {
                 let (Some(email), Some(password)) =
                     (body.email.as_deref(), body.password.as_deref())
                 else {

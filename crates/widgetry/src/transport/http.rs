@@ -30,8 +30,8 @@ use crate::identity::Caller;
 use crate::protocol::jsonrpc::{self, code, Id, Message, RpcError};
 use crate::protocol::{ProtocolVersion, DEFAULT_HTTP_VERSION};
 use crate::server::context::{Env, Outbox};
-use crate::server::session::{parse_event_id, sse_frame, Access};
 use crate::server::dispatch::{Authorized, Failure};
+use crate::server::session::{parse_event_id, sse_frame, Access};
 use crate::server::{encode_outcome, SessionRuntime};
 
 fn header_str<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -177,8 +177,7 @@ pub(crate) async fn post_message(State(state): State<Arc<HttpState>>, req: Reque
             }
             let is_set_level = r.method == "logging/setLevel";
             let stateless = state.config.stateless || version.is_stateless();
-            let session = match resolve_session(&state, &parts.headers, !stateless, &caller).await
-            {
+            let session = match resolve_session(&state, &parts.headers, !stateless, &caller).await {
                 Ok(s) => s,
                 Err(resp) => return resp,
             };
@@ -282,7 +281,13 @@ async fn initialize(
     let creator = client_key(caller, extensions);
     match state
         .sessions
-        .create(init.version, init.client_info, init.capabilities, caller, &creator)
+        .create(
+            init.version,
+            init.client_info,
+            init.capabilities,
+            caller,
+            &creator,
+        )
         .await
     {
         Ok(s) => response::json(jsonrpc::encode_result(&id, &init.result), Some(s.id())),

@@ -63,7 +63,8 @@ pub(crate) async fn body_limit(State(limit): State<usize>, req: Request, next: N
     if declared.is_some_and(|n| n > limit as u64) {
         return too_large(limit);
     }
-    next.run(req.map(|b| Body::new(Limited::new(b, limit)))).await
+    next.run(req.map(|b| Body::new(Limited::new(b, limit))))
+        .await
 }
 
 /// Reads a body behind [`body_limit`]: 413 when it outgrows the limit, 400 when it

@@ -68,7 +68,9 @@ pub(crate) fn accept(
                 return Ok(Job::Reply(id, init.result));
             }
             let parsed = server.parse(&r).map_err(fail)?;
-            let authorized = server.authorize(parsed, caller, Some(session)).map_err(fail)?;
+            let authorized = server
+                .authorize(parsed, caller, Some(session))
+                .map_err(fail)?;
             Ok(Job::Run(id, authorized))
         }
     }

@@ -1,10 +1,11 @@
 //! Transports: Streamable HTTP (`/mcp`), legacy HTTP+SSE (`/sse` + `/messages`) and
 //! stdio. All of them decode JSON-RPC, resolve the session and hand each request to the
-//! same engine path ([`Server`](crate::server::Server): parse → authorize → run); they
-//! only render what it answers.
+//! same engine path ([`crate::server::Server`]: parse → authorize → run); they only
+//! render what it answers.
 //!
-//! [`router`] assembles the HTTP endpoints behind their layers ([`layers`]): the guard,
-//! the body limit and the bearer check are applied once, here, to every MCP route.
+//! [`router`] assembles the HTTP endpoints behind their tower layers: the Host/Origin
+//! guard, the body limit and the bearer check are applied once, here, to every MCP
+//! route.
 
 mod config;
 pub mod guard;

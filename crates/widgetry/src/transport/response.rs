@@ -58,7 +58,11 @@ pub(crate) fn create_failed(id: Option<&Id>, e: CreateError) -> Response {
         CreateError::ClientFull(_) => StatusCode::TOO_MANY_REQUESTS,
         CreateError::Full(_) | CreateError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
     };
-    rpc_error(status, id, RpcError::new(code::SERVER_UNAVAILABLE, e.to_string()))
+    rpc_error(
+        status,
+        id,
+        RpcError::new(code::SERVER_UNAVAILABLE, e.to_string()),
+    )
 }
 
 /// 404 for a session that does not exist, has ended, or is not the caller's (the same

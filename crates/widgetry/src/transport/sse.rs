@@ -22,8 +22,8 @@ use super::state::HttpState;
 use crate::protocol::jsonrpc;
 use crate::protocol::ProtocolVersion;
 use crate::server::context::Outbox;
-use crate::server::session::Access;
 use crate::server::dispatch::Failure;
+use crate::server::session::Access;
 use crate::server::SessionRuntime;
 
 pub(crate) async fn get_sse(State(state): State<Arc<HttpState>>, req: Request) -> Response {
@@ -32,7 +32,10 @@ pub(crate) async fn get_sse(State(state): State<Arc<HttpState>>, req: Request) -
     let version =
         ProtocolVersion::parse("2024-11-05").unwrap_or_else(|| ProtocolVersion::negotiate(""));
     let session = SessionRuntime::ephemeral_for(version, &caller, &creator);
-    if let Err(e) = state.legacy.insert(session.clone(), &state.config.session_limits) {
+    if let Err(e) = state
+        .legacy
+        .insert(session.clone(), &state.config.session_limits)
+    {
         return response::create_failed(None, e);
     }
     let (tx, rx) = mpsc::unbounded_channel::<Bytes>();
@@ -102,4 +105,3 @@ pub(crate) async fn post_messages(
     }
     (StatusCode::ACCEPTED, "Accepted").into_response()
 }
-

@@ -63,7 +63,11 @@ impl LegacySessions {
         self.map.lock().unwrap_or_else(|p| p.into_inner())
     }
     /// Inserts a session if the limits allow one more for `creator`.
-    pub(crate) fn insert(&self, s: Arc<SessionRuntime>, limits: &SessionLimits) -> Result<(), CreateError> {
+    pub(crate) fn insert(
+        &self,
+        s: Arc<SessionRuntime>,
+        limits: &SessionLimits,
+    ) -> Result<(), CreateError> {
         let mut map = self.lock();
         limits.admit(s.creator(), map.values().map(|r| r.creator()))?;
         map.insert(s.id().to_string(), s);
@@ -110,4 +114,3 @@ pub(crate) fn spawn_sweeper(state: &Arc<HttpState>) {
         }
     });
 }
-

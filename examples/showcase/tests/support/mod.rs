@@ -24,7 +24,9 @@ pub const DEMO_EMAIL: &str = "demo@widgetry.dev";
 
 /// Variables of the calling shell that would point the showcase at other servers or stores;
 /// every test decides those itself.
-const CLEARED_ENV: [&str; 6] = [
+const CLEARED_ENV: [&str; 8] = [
+    "AUTH_CHALLENGE",
+    "AUTH_CHALLENGE_WITH_401",
     "AUTHORIZATION_SERVER_URL",
     "RESOURCE_SERVER_URL",
     "AUTH_AUDIENCE",
