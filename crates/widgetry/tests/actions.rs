@@ -457,7 +457,7 @@ async fn cors_allows_widget_origins_only() {
         "http://localhost:5173",
     ] {
         let r = f.server.send(preflight(allowed)).await;
-        assert_eq!(r.status, 204, "{allowed}");
+        assert!(matches!(r.status, 200 | 204), "{allowed}: {}", r.status);
         assert_eq!(r.header("access-control-allow-origin"), Some(allowed));
         assert!(r
             .header("access-control-allow-headers")

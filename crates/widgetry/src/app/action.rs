@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::post;
 use axum::Router;
 use http::{HeaderMap, HeaderValue, StatusCode};
@@ -18,6 +18,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
+use super::origins::{json_error, read_body, widget_endpoint, AllowedOrigins};
 use super::tool::{IntoReply, Tool};
 use crate::auth::widget_token::{WidgetTokenError, WidgetTokens};
 use crate::identity::{Auth, Caller, User};
@@ -119,108 +120,19 @@ pub(crate) struct ActionState {
     pub origins: AllowedOrigins,
 }
 
-/// Origins allowed to call the action endpoints (CORS).
-#[derive(Debug, Clone, Default)]
-pub struct AllowedOrigins {
-    /// Exact origins.
-    pub exact: Vec<String>,
-    /// Allow any loopback origin and the sandboxed-iframe `null` origin (development).
-    pub dev: bool,
-}
-
-impl AllowedOrigins {
-    /// Whether `origin` may call the endpoints.
-    pub fn allows(&self, origin: &str) -> bool {
-        let o = origin.trim_end_matches('/').to_ascii_lowercase();
-        if self
-            .exact
-            .iter()
-            .any(|e| e.trim_end_matches('/').eq_ignore_ascii_case(&o))
-        {
-            return true;
-        }
-        // ChatGPT renders widgets on sandbox subdomains of oaiusercontent.com.
-        if let Some(host) = o.strip_prefix("https://") {
-            let host = crate::transport::guard::host_name(host);
-            if host == "chatgpt.com" || host.ends_with(".oaiusercontent.com") {
-                return true;
-            }
-        }
-        if self.dev {
-            if o == "null" {
-                return true;
-            }
-            if let Some((_, authority)) = o.split_once("://") {
-                return crate::transport::guard::is_loopback_host(
-                    crate::transport::guard::host_name(authority),
-                );
-            }
-        }
-        false
-    }
-}
-
-fn json_error(status: StatusCode, code: &str, description: &str) -> Response {
-    let mut r = Response::new(Body::from(
-        json!({"error": code, "error_description": description}).to_string(),
-    ));
-    *r.status_mut() = status;
-    r.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    r
-}
-
-fn with_cors(mut r: Response, origin: Option<&str>) -> Response {
-    if let Some(o) = origin.and_then(|o| HeaderValue::from_str(o).ok()) {
-        let h = r.headers_mut();
-        h.insert(http::header::ACCESS_CONTROL_ALLOW_ORIGIN, o);
-        h.insert(http::header::VARY, HeaderValue::from_static("Origin"));
-        h.insert(
-            http::header::ACCESS_CONTROL_ALLOW_METHODS,
-            HeaderValue::from_static("POST, OPTIONS"),
-        );
-        h.insert(
-            http::header::ACCESS_CONTROL_ALLOW_HEADERS,
-            HeaderValue::from_static("authorization, content-type"),
-        );
-        h.insert(
-            http::header::ACCESS_CONTROL_MAX_AGE,
-            HeaderValue::from_static("600"),
-        );
-    }
-    r
-}
-
-/// The `/widget/actions/{name}` routes.
+/// The `/widget/actions/{name}` routes, behind the widget-endpoint layers (origin
+/// refusal, CORS, body limit).
 pub(crate) fn router(state: Arc<ActionState>) -> Router {
-    Router::new()
-        .route(
-            "/widget/actions/{name}",
-            post(call_action).options(preflight),
-        )
-        .with_state(state)
-}
-
-fn origin_of(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get(http::header::ORIGIN)
-        .and_then(|v| v.to_str().ok())
-}
-
-async fn preflight(State(st): State<Arc<ActionState>>, headers: HeaderMap) -> Response {
-    match origin_of(&headers) {
-        Some(o) if st.origins.allows(o) => {
-            with_cors(StatusCode::NO_CONTENT.into_response(), Some(o))
-        }
-        Some(_) => json_error(
-            StatusCode::FORBIDDEN,
-            "origin_not_allowed",
-            "this origin may not call widget actions",
-        ),
-        None => StatusCode::NO_CONTENT.into_response(),
-    }
+    let origins = state.origins.clone();
+    let r = Router::new()
+        .route("/widget/actions/{name}", post(call_action))
+        .with_state(state);
+    widget_endpoint(
+        r,
+        Arc::new(move |o: &str| origins.allows(o)),
+        vec![http::header::AUTHORIZATION, http::header::CONTENT_TYPE],
+        MAX_ACTION_BODY,
+    )
 }
 
 async fn call_action(
@@ -229,18 +141,7 @@ async fn call_action(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let origin = origin_of(&headers).map(str::to_string);
-    if let Some(o) = &origin {
-        if !st.origins.allows(o) {
-            return json_error(
-                StatusCode::FORBIDDEN,
-                "origin_not_allowed",
-                &format!("origin {o} may not call widget actions"),
-            );
-        }
-    }
-    let resp = run_action(&st, &name, &headers, body).await;
-    with_cors(resp, origin.as_deref())
+    run_action(&st, &name, &headers, body).await
 }
 
 async fn run_action(st: &ActionState, name: &str, headers: &HeaderMap, body: Body) -> Response {
@@ -286,19 +187,10 @@ async fn run_action(st: &ActionState, name: &str, headers: &HeaderMap, body: Bod
         }
         (None, _) => None,
     };
-    let bytes =
-        match http_body_util::BodyExt::collect(http_body_util::Limited::new(body, MAX_ACTION_BODY))
-            .await
-        {
-            Ok(c) => c.to_bytes(),
-            Err(_) => {
-                return json_error(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "invalid_request",
-                    "the request body is too large or unreadable",
-                )
-            }
-        };
+    let bytes = match read_body(body, MAX_ACTION_BODY).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
     let args = if bytes.iter().all(u8::is_ascii_whitespace) {
         crate::server::empty_args()
     } else {

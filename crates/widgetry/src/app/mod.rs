@@ -25,6 +25,7 @@
 
 mod action;
 mod host;
+pub(crate) mod origins;
 mod tool;
 mod widget;
 
@@ -35,7 +36,8 @@ use std::sync::Arc;
 use axum::Router;
 use serde_json::json;
 
-pub use action::{Action, AllowedOrigins, REFRESH_TOOL};
+pub use action::{Action, REFRESH_TOOL};
+pub use origins::AllowedOrigins;
 pub use tool::{IntoReply, NoInput, Reply, Tool, Visibility, MAX_STATUS_TEXT};
 use widget::WidgetBuild;
 pub use widget::{Csp, EmbeddedWidgets, Widget, MIME_MCP_APP, MIME_SKYBRIDGE};

@@ -22,6 +22,10 @@ use crate::identity::{numeric_date, AuthError, User};
 /// Largest token accepted (bytes).
 pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
 
+/// How long a verification waits for the first key fetch, so a token that arrives just
+/// after start-up is verified as soon as the keys are in instead of being refused.
+pub const FIRST_KEYS_WAIT: Duration = Duration::from_secs(3);
+
 /// Where the verifier gets its keys.
 #[derive(Debug, Clone)]
 pub enum KeySource {
@@ -58,6 +62,8 @@ struct Inner {
     refresh: tokio::sync::Mutex<()>,
     client: HttpClient,
     started: std::sync::atomic::AtomicBool,
+    /// Signalled whenever keys are installed.
+    installed: tokio::sync::Notify,
 }
 
 /// Verifies JWT access tokens issued by one issuer for this resource.
@@ -131,6 +137,7 @@ impl JwtVerifierBuilder {
                 refresh: tokio::sync::Mutex::new(()),
                 client: self.client.unwrap_or_default(),
                 started: std::sync::atomic::AtomicBool::new(false),
+                installed: tokio::sync::Notify::new(),
             }),
         };
         if let KeySource::Static(jwks) = &self.source {
@@ -284,6 +291,8 @@ impl JwtVerifier {
         ks.by_kid = by_kid;
         ks.fetched_at = Some(Instant::now());
         ks.last_error = None;
+        drop(ks);
+        self.inner.installed.notify_waiters();
         Ok(n)
     }
 
@@ -375,6 +384,8 @@ impl JwtVerifier {
                         .write()
                         .unwrap_or_else(|p| p.into_inner())
                         .last_error = Some(e);
+                    // Requests waiting for the first keys stop waiting: the issuer failed.
+                    self.inner.installed.notify_waiters();
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_secs(30));
                 }
@@ -465,6 +476,17 @@ impl JwtVerifier {
         };
         if !self.has_keys() {
             self.start_fetching();
+            // The first fetch is under way (start-up) and has not failed yet: wait for
+            // it, bounded, instead of refusing a token that arrived a moment early.
+            let loaded = async {
+                let installed = self.inner.installed.notified();
+                if !self.has_keys() && self.read_keys().last_error.is_none() {
+                    installed.await;
+                }
+            };
+            let _ = tokio::time::timeout(FIRST_KEYS_WAIT, loaded).await;
+        }
+        if !self.has_keys() {
             let err = self
                 .read_keys()
                 .last_error

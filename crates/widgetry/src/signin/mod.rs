@@ -24,13 +24,14 @@ use axum::extract::{ConnectInfo, State};
 use axum::response::Response;
 use axum::routing::post;
 use axum::Router;
-use http::{HeaderMap, HeaderValue, StatusCode};
+use http::{HeaderValue, StatusCode};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use widgetry_store::{KvStore, Namespace};
 
+use crate::app::origins::{read_body, widget_endpoint};
 use crate::app::{AllowedOrigins, AppBuilder, NoInput, Reply, Tool, Visibility, Widget};
 use crate::auth::{Auth, BoxFuture};
 use crate::random::random_hex;
@@ -743,14 +744,25 @@ impl SignIn {
         }
     }
 
-    /// `POST /api/session/authenticate`, with CORS for widget origins.
+    /// `POST /api/session/authenticate`, behind the widget-endpoint layers (origin
+    /// refusal, CORS for widget origins, a 16 KiB body limit).
     pub fn router(&self) -> Router {
-        Router::new()
-            .route(
-                "/api/session/authenticate",
-                post(submit_route).options(preflight_route),
-            )
-            .with_state(self.clone())
+        let me = self.clone();
+        let r = Router::new()
+            .route("/api/session/authenticate", post(submit_route))
+            .with_state(self.clone());
+        widget_endpoint(
+            r,
+            Arc::new(move |o: &str| {
+                me.inner
+                    .origins
+                    .read()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .allows(o)
+            }),
+            vec![http::header::CONTENT_TYPE],
+            MAX_SUBMIT_BODY,
+        )
     }
 }
 
@@ -774,104 +786,23 @@ fn mask(email: &str) -> String {
     }
 }
 
-fn cors(mut r: Response, origin: Option<&str>) -> Response {
-    if let Some(o) = origin.and_then(|o| HeaderValue::from_str(o).ok()) {
-        let h = r.headers_mut();
-        h.insert(http::header::ACCESS_CONTROL_ALLOW_ORIGIN, o);
-        h.insert(http::header::VARY, HeaderValue::from_static("Origin"));
-        h.insert(
-            http::header::ACCESS_CONTROL_ALLOW_METHODS,
-            HeaderValue::from_static("POST, OPTIONS"),
-        );
-        h.insert(
-            http::header::ACCESS_CONTROL_ALLOW_HEADERS,
-            HeaderValue::from_static("content-type"),
-        );
-    }
-    r
-}
-
 fn client_addr(connect: Option<&ConnectInfo<SocketAddr>>) -> String {
     connect
         .map(|c| c.0.ip().to_string())
         .unwrap_or_else(|| "unknown".into())
 }
 
-async fn preflight_route(State(s): State<SignIn>, headers: HeaderMap) -> Response {
-    let origin = headers
-        .get(http::header::ORIGIN)
-        .and_then(|v| v.to_str().ok());
-    match origin {
-        Some(o)
-            if s.inner
-                .origins
-                .read()
-                .unwrap_or_else(|p| p.into_inner())
-                .allows(o) =>
-        {
-            let mut r = Response::new(Body::empty());
-            *r.status_mut() = StatusCode::NO_CONTENT;
-            cors(r, Some(o))
-        }
-        Some(_) => err(
-            StatusCode::FORBIDDEN,
-            "origin_not_allowed",
-            "This origin may not sign in.",
-            Value::Null,
-        ),
-        None => Response::new(Body::empty()),
-    }
-}
+/// Largest sign-in request body.
+const MAX_SUBMIT_BODY: usize = 16 * 1024;
 
 async fn submit_route(State(s): State<SignIn>, req: axum::extract::Request) -> Response {
     let (parts, body) = req.into_parts();
-    let headers = parts.headers;
     let connect = parts.extensions.get::<ConnectInfo<SocketAddr>>().cloned();
-    let body = match http_body_util::BodyExt::collect(http_body_util::Limited::new(body, 16 * 1024))
-        .await
-    {
-        Ok(b) => b.to_bytes(),
-        Err(_) => {
-            return err(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "invalid_request",
-                "The request is too large.",
-                Value::Null,
-            )
-        }
+    let body = match read_body(body, MAX_SUBMIT_BODY).await {
+        Ok(b) => b,
+        Err(r) => return r,
     };
-    let origin = headers
-        .get(http::header::ORIGIN)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    if let Some(o) = &origin {
-        if !s
-            .inner
-            .origins
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .allows(o)
-        {
-            return err(
-                StatusCode::FORBIDDEN,
-                "origin_not_allowed",
-                "This origin may not sign in.",
-                Value::Null,
-            );
-        }
-    }
-    if body.len() > 16 * 1024 {
-        return cors(
-            err(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "invalid_request",
-                "The request is too large.",
-                Value::Null,
-            ),
-            origin.as_deref(),
-        );
-    }
-    let resp = match serde_json::from_slice::<Submit>(&body) {
+    match serde_json::from_slice::<Submit>(&body) {
         Ok(b) => s.submit(b, &client_addr(connect.as_ref())).await,
         Err(e) => err(
             StatusCode::BAD_REQUEST,
@@ -879,6 +810,5 @@ async fn submit_route(State(s): State<SignIn>, req: axum::extract::Request) -> R
             &format!("The request is malformed: {e}"),
             Value::Null,
         ),
-    };
-    cors(resp, origin.as_deref())
+    }
 }

@@ -53,8 +53,19 @@ fn too_large(limit: usize) -> Response {
     )
 }
 
-/// Caps the request body at `limit` bytes.
+/// Caps the request body at `limit` bytes (JSON-RPC errors).
 pub(crate) async fn body_limit(State(limit): State<usize>, req: Request, next: Next) -> Response {
+    limit_body(req, next, limit, too_large).await
+}
+
+/// The body limit with any error body: a declared `Content-Length` over `limit` is
+/// answered `too_large(limit)` at once; the body is wrapped so it cannot grow past it.
+pub(crate) async fn limit_body(
+    req: Request,
+    next: Next,
+    limit: usize,
+    too_large: impl Fn(usize) -> Response,
+) -> Response {
     let declared = req
         .headers()
         .get(http::header::CONTENT_LENGTH)
@@ -70,6 +81,16 @@ pub(crate) async fn body_limit(State(limit): State<usize>, req: Request, next: N
 /// Reads a body behind [`body_limit`]: 413 when it outgrows the limit, 400 when it
 /// cannot be read.
 pub(crate) async fn read_body(body: Body, limit: usize) -> Result<Bytes, Response> {
+    collect_limited(body, limit, too_large).await
+}
+
+/// Reads a body behind [`limit_body`]: `too_large(limit)` when it outgrew the limit,
+/// 400 when it cannot be read.
+pub(crate) async fn collect_limited(
+    body: Body,
+    limit: usize,
+    too_large: impl Fn(usize) -> Response,
+) -> Result<Bytes, Response> {
     match body.collect().await {
         Ok(c) => Ok(c.to_bytes()),
         Err(e) => {
