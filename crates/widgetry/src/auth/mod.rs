@@ -265,6 +265,16 @@ impl AuthConfig {
     }
 }
 
+/// What [`AuthState::read_bearer`] found without waiting.
+#[derive(Debug)]
+pub enum Bearer<'h> {
+    /// The answer: a caller (anonymous, or a user from the cache) or a refusal.
+    Done(Result<Caller, Refusal>),
+    /// A well-formed token not in the cache: verify it with
+    /// [`AuthState::verify_bearer`].
+    Verify(&'h str),
+}
+
 /// The per-tool decision on one call.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Verdict {
@@ -395,20 +405,21 @@ impl AuthState {
         format!("Bearer {}", parts.join(", "))
     }
 
+    /// The user of a token verified recently (see the cache rules above), if any.
+    pub fn cached(&self, token: &str) -> Option<Arc<User>> {
+        let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let cache = self.cache.read().unwrap_or_else(|p| p.into_inner());
+        let (u, until) = cache.get(&key)?;
+        (*until > now_secs()).then(|| u.clone())
+    }
+
     /// Verifies a token through the cache.
     pub async fn verify(&self, token: &str) -> Result<Arc<User>, AuthError> {
+        if let Some(u) = self.cached(token) {
+            return Ok(u);
+        }
         let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         let now = now_secs();
-        if let Some((u, until)) = self
-            .cache
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&key)
-        {
-            if *until > now {
-                return Ok(u.clone());
-            }
-        }
         let user = Arc::new(self.verifier.verify(token).await?);
         // Cached until expiry, but re-verified at least every CACHE_RECHECK so a revoked
         // token (embedded server, introspection) stops working soon after.
@@ -439,39 +450,60 @@ impl AuthState {
     /// token with 401 `invalid_token` whatever the request is, and a missing one with a
     /// 401 challenge (no `error`, RFC 6750 §3.1) only when every tool is protected.
     pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Caller, Refusal> {
+        match self.read_bearer(headers) {
+            Bearer::Done(outcome) => outcome,
+            Bearer::Verify(token) => self.verify_bearer(token).await,
+        }
+    }
+
+    /// The synchronous part of [`Self::authenticate`]: everything but a token that is
+    /// not in the cache (then [`Bearer::Verify`], to finish with
+    /// [`Self::verify_bearer`]).
+    pub fn read_bearer<'h>(&self, headers: &'h HeaderMap) -> Bearer<'h> {
         let mut values = headers.get_all(http::header::AUTHORIZATION).iter();
         let Some(value) = values.next() else {
             if self.all_protected {
-                return Err(Refusal {
+                return Bearer::Done(Err(Refusal {
                     status: StatusCode::UNAUTHORIZED,
                     challenge: Some(self.challenge(None, Some(&self.challenge_scopes))),
                     message: "unauthorized: this server requires sign-in; follow the WWW-Authenticate resource_metadata".into(),
-                });
+                }));
             }
-            return Ok(Caller::Anonymous);
+            return Bearer::Done(Ok(Caller::Anonymous));
         };
         if values.next().is_some() {
             let desc = "send exactly one Authorization header";
-            return Err(Refusal {
+            return Bearer::Done(Err(Refusal {
                 status: StatusCode::BAD_REQUEST,
                 challenge: Some(self.challenge(Some(("invalid_request", desc)), None)),
                 message: format!("invalid request: {desc}"),
-            });
+            }));
         }
-        let invalid = |desc: &str| Refusal {
+        let Some(token) = value.to_str().ok().and_then(bearer_token) else {
+            return Bearer::Done(Err(
+                self.invalid_token("the Authorization header must be \"Bearer <token>\"")
+            ));
+        };
+        match self.cached(token) {
+            Some(u) => Bearer::Done(Ok(Caller::User(u))),
+            None => Bearer::Verify(token),
+        }
+    }
+
+    /// Verifies a bearer token (through the cache) into a caller or a 401.
+    pub async fn verify_bearer(&self, token: &str) -> Result<Caller, Refusal> {
+        match self.verify(token).await {
+            Ok(u) => Ok(Caller::User(u)),
+            Err(AuthError::InvalidToken(d)) => Err(self.invalid_token(&d)),
+            Err(AuthError::Unavailable(d)) => Ok(Caller::Unverifiable(d)),
+        }
+    }
+
+    fn invalid_token(&self, desc: &str) -> Refusal {
+        Refusal {
             status: StatusCode::UNAUTHORIZED,
             challenge: Some(self.challenge(Some(("invalid_token", desc)), None)),
             message: format!("unauthorized: {desc}"),
-        };
-        let token = value
-            .to_str()
-            .ok()
-            .and_then(bearer_token)
-            .ok_or_else(|| invalid("the Authorization header must be \"Bearer <token>\""))?;
-        match self.verify(token).await {
-            Ok(u) => Ok(Caller::User(u)),
-            Err(AuthError::InvalidToken(d)) => Err(invalid(&d)),
-            Err(AuthError::Unavailable(d)) => Ok(Caller::Unverifiable(d)),
         }
     }
 

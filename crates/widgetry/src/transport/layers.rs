@@ -1,48 +1,186 @@
-//! The cross-cutting HTTP concerns of the MCP endpoints, as tower layers applied once to
-//! their router (never called by hand from a handler):
+//! The cross-cutting HTTP concerns of the MCP endpoints, as one tower layer ([`Edge`])
+//! applied once to their router (never called by hand from a handler). In order:
 //!
-//! 1. [`guard`]: `Host`/`Origin` validation (DNS-rebinding protection) → 403;
-//! 2. [`body_limit`]: a declared `Content-Length` over the limit → 413 at once, and a
-//!    body that grows past it fails when read ([`read_body`]) → 413;
-//! 3. [`bearer`]: the `Authorization` header verified into a [`Caller`] request
-//!    extension, or refused (400 for two headers, 401 for a bad token, 401 for no token
-//!    when every tool needs sign-in).
+//! 1. `Host`/`Origin` validation (DNS-rebinding protection) → 403;
+//! 2. a declared `Content-Length` over the body limit → 413 at once; a body of unknown
+//!    length is wrapped so it fails when read past the limit ([`read_body`]) → 413;
+//! 3. the `Authorization` header verified into a [`Caller`] request extension (absent
+//!    means anonymous), or refused: 400 for two headers, 401 for a bad token, 401 for no
+//!    token when every tool needs sign-in.
+//!
+//! The common cases — no token, or a token in the verified-token cache — are decided
+//! synchronously and cost no allocation; only a token seen for the first time waits
+//! for its verifier.
 
+use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Request, State};
-use axum::middleware::{self, Next};
+use axum::extract::{ConnectInfo, Request};
+use axum::middleware::Next;
 use axum::response::Response;
-use axum::Router;
 use bytes::Bytes;
+use futures_util::future::BoxFuture;
 use http::StatusCode;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
+use pin_project_lite::pin_project;
+use tower_layer::Layer;
+use tower_service::Service;
 
 use super::guard::Guard;
 use super::response::{bad_request, refusal};
-use crate::auth::AuthState;
+use crate::auth::{AuthState, Bearer};
 use crate::identity::Caller;
 
-/// Applies the three layers to `router`, guard outermost.
-pub(crate) fn apply<S: Clone + Send + Sync + 'static>(
-    router: Router<S>,
-    guard: Guard,
-    max_body_bytes: usize,
+/// The MCP endpoints' layer: guard, body limit and bearer check.
+#[derive(Clone)]
+pub(crate) struct Edge {
+    guard: Arc<Guard>,
+    limit: usize,
     auth: Option<Arc<AuthState>>,
-) -> Router<S> {
-    router
-        .layer(middleware::from_fn_with_state(auth, bearer))
-        .layer(middleware::from_fn_with_state(max_body_bytes, body_limit))
-        .layer(middleware::from_fn_with_state(Arc::new(guard), self::guard))
 }
 
-/// Refuses requests whose `Host` or `Origin` the guard does not allow (403).
-pub(crate) async fn guard(State(guard): State<Arc<Guard>>, req: Request, next: Next) -> Response {
-    match guard.check(req.headers()) {
-        Ok(()) => next.run(req).await,
-        Err(e) => bad_request(StatusCode::FORBIDDEN, e.to_string()),
+impl Edge {
+    pub(crate) fn new(guard: Guard, limit: usize, auth: Option<Arc<AuthState>>) -> Self {
+        Self {
+            guard: Arc::new(guard),
+            limit,
+            auth,
+        }
+    }
+
+    /// Everything decided without waiting: `Err` is the answer; `Ok(Some(token))` a
+    /// token to verify first.
+    #[allow(clippy::result_large_err)] // the refusal is the ready response, built once
+    fn check(&self, req: &mut Request) -> Result<Option<String>, Response> {
+        if let Err(e) = self.guard.check(req.headers()) {
+            return Err(bad_request(StatusCode::FORBIDDEN, e.to_string()));
+        }
+        let declared = req
+            .headers()
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        match declared {
+            Some(n) if n > self.limit as u64 => return Err(too_large(self.limit)),
+            // hyper delivers exactly the declared length: nothing to wrap.
+            Some(_) => {}
+            None => {
+                let limit = self.limit;
+                let body = std::mem::take(req.body_mut());
+                *req.body_mut() = Body::new(Limited::new(body, limit));
+            }
+        }
+        let Some(auth) = &self.auth else {
+            return Ok(None);
+        };
+        match auth.read_bearer(req.headers()) {
+            Bearer::Done(Ok(caller)) => {
+                put_caller(req, caller);
+                Ok(None)
+            }
+            Bearer::Done(Err(r)) => Err(refusal(r, None)),
+            Bearer::Verify(token) => Ok(Some(token.to_owned())),
+        }
+    }
+}
+
+fn put_caller(req: &mut Request, caller: Caller) {
+    // Absence means anonymous: most requests then carry no extension map at all.
+    if !matches!(caller, Caller::Anonymous) {
+        req.extensions_mut().insert(caller);
+    }
+}
+
+impl<S> Layer<S> for Edge {
+    type Service = EdgeService<S>;
+    fn layer(&self, inner: S) -> EdgeService<S> {
+        EdgeService {
+            edge: self.clone(),
+            inner,
+        }
+    }
+}
+
+/// [`Edge`] around an inner service.
+#[derive(Clone)]
+pub(crate) struct EdgeService<S> {
+    edge: Edge,
+    inner: S,
+}
+
+impl<S> Service<Request> for EdgeService<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = EdgeFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request) -> Self::Future {
+        match self.edge.check(&mut req) {
+            Err(resp) => EdgeFuture::Ready {
+                response: Some(resp),
+            },
+            Ok(None) => EdgeFuture::Inner {
+                future: self.inner.call(req),
+            },
+            Ok(Some(token)) => {
+                // A token seen for the first time: verify, then call a clone of the
+                // inner service (this service has been used for this call).
+                let auth = self.edge.auth.clone();
+                let clone = self.inner.clone();
+                let mut inner = std::mem::replace(&mut self.inner, clone);
+                EdgeFuture::Verify {
+                    future: Box::pin(async move {
+                        let Some(auth) = auth else {
+                            return inner.call(req).await;
+                        };
+                        match auth.verify_bearer(&token).await {
+                            Ok(caller) => {
+                                put_caller(&mut req, caller);
+                                inner.call(req).await
+                            }
+                            Err(r) => Ok(refusal(r, None)),
+                        }
+                    }),
+                }
+            }
+        }
+    }
+}
+
+pin_project! {
+    /// The future of [`EdgeService`]: a ready refusal, the inner call, or a
+    /// verification followed by the inner call.
+    #[project = EdgeProj]
+    pub(crate) enum EdgeFuture<F> {
+        Ready { response: Option<Response> },
+        Inner { #[pin] future: F },
+        Verify { future: BoxFuture<'static, Result<Response, Infallible>> },
+    }
+}
+
+impl<F> Future for EdgeFuture<F>
+where
+    F: Future<Output = Result<Response, Infallible>>,
+{
+    type Output = Result<Response, Infallible>;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            EdgeProj::Ready { response } => Poll::Ready(Ok(response.take().unwrap_or_default())),
+            EdgeProj::Inner { future } => future.poll(cx),
+            EdgeProj::Verify { future } => future.as_mut().poll(cx),
+        }
     }
 }
 
@@ -51,11 +189,6 @@ fn too_large(limit: usize) -> Response {
         StatusCode::PAYLOAD_TOO_LARGE,
         format!("request body too large: the limit is {limit} bytes (HttpConfig::max_body_bytes)"),
     )
-}
-
-/// Caps the request body at `limit` bytes (JSON-RPC errors).
-pub(crate) async fn body_limit(State(limit): State<usize>, req: Request, next: Next) -> Response {
-    limit_body(req, next, limit, too_large).await
 }
 
 /// The body limit with any error body: a declared `Content-Length` over `limit` is
@@ -109,24 +242,7 @@ pub(crate) async fn collect_limited(
     }
 }
 
-/// Verifies the bearer token into a [`Caller`] extension (anonymous without auth).
-pub(crate) async fn bearer(
-    State(auth): State<Option<Arc<AuthState>>>,
-    mut req: Request,
-    next: Next,
-) -> Response {
-    let caller = match &auth {
-        None => Caller::Anonymous,
-        Some(a) => match a.authenticate(req.headers()).await {
-            Ok(c) => c,
-            Err(r) => return refusal(r, None),
-        },
-    };
-    req.extensions_mut().insert(caller);
-    next.run(req).await
-}
-
-/// The caller the [`bearer`] layer established.
+/// The caller the [`Edge`] layer established (anonymous when it put none).
 pub(crate) fn caller(ext: &http::Extensions) -> Caller {
     ext.get::<Caller>().cloned().unwrap_or_default()
 }

@@ -63,12 +63,11 @@ pub fn router(server: Server, config: HttpConfig) -> (Router, Arc<HttpState>) {
             .route("/messages", post(sse::post_messages));
     }
     let auth = state.server.auth().cloned();
-    let r = layers::apply(
-        r,
+    let r = r.layer(layers::Edge::new(
         state.config.guard.clone(),
         state.config.max_body_bytes,
         auth.clone(),
-    );
+    ));
     let mut r = r.with_state(state.clone());
     if let Some(auth) = &auth {
         r = r.merge(well_known::router(auth));
