@@ -16,6 +16,14 @@ use tower_service::Service;
 use crate::apps;
 
 fn request(body: &'static str, session: Option<&HeaderValue>) -> Request<Body> {
+    request_as(body, session, None)
+}
+
+fn request_as(
+    body: &'static str,
+    session: Option<&HeaderValue>,
+    authorization: Option<&HeaderValue>,
+) -> Request<Body> {
     let mut req = Request::post(apps::MCP_PATH)
         .body(Body::from(Bytes::from_static(body.as_bytes())))
         .expect("a valid request");
@@ -32,6 +40,9 @@ fn request(body: &'static str, session: Option<&HeaderValue>) -> Request<Body> {
     );
     if let Some(s) = session {
         h.insert(HeaderName::from_static("mcp-session-id"), s.clone());
+    }
+    if let Some(a) = authorization {
+        h.insert(hyper::header::AUTHORIZATION, a.clone());
     }
     req
 }
@@ -55,6 +66,7 @@ async fn measure(
     router: &mut Router,
     body: &'static str,
     session: Option<&HeaderValue>,
+    authorization: Option<&HeaderValue>,
     expected: &Bytes,
     n: u32,
     reps: usize,
@@ -63,7 +75,7 @@ async fn measure(
     for rep in 0..=reps {
         let t = Instant::now();
         for _ in 0..n {
-            let (status, _, b) = call(router, request(body, session)).await;
+            let (status, _, b) = call(router, request_as(body, session, authorization)).await;
             if status != StatusCode::OK || b != *expected {
                 return Err(format!(
                     "unexpected answer {status}: {}",
@@ -98,9 +110,23 @@ pub async fn run(call_body: &'static str, expected: &Bytes) -> Result<(), String
         .cloned()
         .ok_or_else(|| format!("initialize answered {status} without a session: {body:?}"))?;
 
-    let b = measure(&mut baseline, call_body, None, expected, N, REPS).await?;
-    let s = measure(&mut stateless, call_body, None, expected, N, REPS).await?;
-    let w = measure(&mut session, call_body, Some(&sid), expected, N, REPS).await?;
+    let (token, jwks, _) = crate::auth_apps::rs256_token_and_jwks();
+    let mut protected = crate::auth_apps::protected_router(jwks);
+    let bearer = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|e| e.to_string())?;
+
+    let b = measure(&mut baseline, call_body, None, None, expected, N, REPS).await?;
+    let s = measure(&mut stateless, call_body, None, None, expected, N, REPS).await?;
+    let w = measure(&mut session, call_body, Some(&sid), None, expected, N, REPS).await?;
+    let p = measure(
+        &mut protected,
+        call_body,
+        None,
+        Some(&bearer),
+        expected,
+        N,
+        REPS,
+    )
+    .await?;
     println!(
         "in-process cost of one tools/call through the router (no network; median of {REPS} x {N} calls):"
     );
@@ -108,6 +134,7 @@ pub async fn run(call_body: &'static str, expected: &Bytes) -> Result<(), String
         (crate::BASELINE, b),
         (crate::STATELESS, s),
         (crate::SESSION, w),
+        (crate::PROTECTED, p),
     ] {
         println!(
             "  {name:<20} {:>6.2} µs  (+{:.2} µs over the baseline)",

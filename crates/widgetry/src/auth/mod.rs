@@ -4,18 +4,21 @@
 //! tools without one inherit the server default. Bearer tokens (from the
 //! `Authorization` header only) are verified by a [`Verifier`] (JWT against a JWKS,
 //! RFC 7662 introspection, or your own) and cached by their SHA-256 until they expire,
-//! so a repeated token costs microseconds. Refusals say precisely why:
+//! so a repeated token costs microseconds. This module decides; it never builds an HTTP
+//! response: a refusal is a [`Refusal`] (or a [`Verdict::Answer`] tool result) that the
+//! transport renders. Refusals say precisely why:
 //!
 //! | situation | answer |
 //! |---|---|
 //! | no token, every tool protected | HTTP 401 `WWW-Authenticate: Bearer resource_metadata="…", scope="…"` |
 //! | token present but invalid/expired | HTTP 401 `error="invalid_token"` with a description |
-//! | token lacks a tool's scopes | HTTP 403 `error="insufficient_scope"`, `scope=` granted + needed |
-//! | no token, protected tool on a mixed server | `isError: true` with `_meta["mcp/www_authenticate"]` |
+//! | two `Authorization` headers | HTTP 400 `error="invalid_request"` |
+//! | no token, protected tool on a mixed server | ChatGPT: `isError: true` with `_meta["mcp/www_authenticate"]`; other clients: HTTP 401 (see [`ChallengeMode`]) |
+//! | token lacks a tool's scopes | ChatGPT: `isError: true` with an `insufficient_scope` challenge; other clients: HTTP 403 `error="insufficient_scope"`, `scope=` granted + needed |
 //! | issuer keys not loaded yet | `isError: true` for protected tools only; public tools work |
 //!
-//! RFC 9728 metadata is served at `/.well-known/oauth-protected-resource` and its
-//! path-suffixed form.
+//! The RFC 9728 document ([`AuthState::metadata`]) is served by the transport at
+//! `/.well-known/oauth-protected-resource` and its path-suffixed form.
 
 pub mod introspect;
 pub mod jwt;

@@ -71,6 +71,30 @@ enum Op {
 #[derive(Debug)]
 pub(crate) struct Authorized(Parsed);
 
+impl Authorized {
+    /// The answer, when it is ready (lists, ping, discover, a challenge result): no
+    /// handler to call, nothing to send, no waiting. Otherwise the request back.
+    pub(crate) fn ready(self, stateless: bool) -> Result<Vec<u8>, Authorized> {
+        match self.0.op {
+            Op::Answer(bytes) => Ok(with_result_type(bytes, stateless)),
+            _ => Err(self),
+        }
+    }
+}
+
+/// 2026-07-28 results carry `resultType`.
+fn with_result_type(mut out: Vec<u8>, stateless: bool) -> Vec<u8> {
+    if stateless && out.first() == Some(&b'{') {
+        let tail = out.split_off(1);
+        out.extend_from_slice(br#""resultType":"complete""#);
+        if tail.first() != Some(&b'}') {
+            out.push(b',');
+        }
+        out.extend_from_slice(&tail);
+    }
+    out
+}
+
 impl Parsed {
     /// The request's `_meta`, parsed once.
     pub(crate) fn meta(&self) -> Option<&JsonObject> {
@@ -355,16 +379,8 @@ impl Server {
     /// results carry `resultType`.
     pub(crate) async fn run(&self, request: Authorized, env: Env) -> Result<Vec<u8>, RpcError> {
         let stateless = env.version.is_stateless();
-        let mut out = self.run_op(request.0, env).await?;
-        if stateless && out.first() == Some(&b'{') {
-            let tail = out.split_off(1);
-            out.extend_from_slice(br#""resultType":"complete""#);
-            if tail.first() != Some(&b'}') {
-                out.push(b',');
-            }
-            out.extend_from_slice(&tail);
-        }
-        Ok(out)
+        let out = self.run_op(request.0, env).await?;
+        Ok(with_result_type(out, stateless))
     }
 
     async fn run_op(&self, parsed: Parsed, env: Env) -> Result<Vec<u8>, RpcError> {
@@ -441,7 +457,11 @@ impl Server {
 }
 
 fn to_vec<T: serde::Serialize>(v: &T) -> Result<Vec<u8>, RpcError> {
-    serde_json::to_vec(v).map_err(|e| RpcError::internal(format!("cannot serialize result: {e}")))
+    // Most results fit: one allocation instead of a series of doublings.
+    let mut out = Vec::with_capacity(512);
+    serde_json::to_writer(&mut out, v)
+        .map_err(|e| RpcError::internal(format!("cannot serialize result: {e}")))?;
+    Ok(out)
 }
 
 /// Largest `clientInfo`, and largest `capabilities`, accepted at `initialize` (bytes of

@@ -323,6 +323,11 @@ async fn run_request(
         accepts_sse,
         extensions,
     } = renv;
+    // Nothing to run (lists, ping, a challenge): no channel, no cancellation, no task.
+    let request = match request.ready(version.is_stateless()) {
+        Ok(result) => return response::json(jsonrpc::encode_result(&id, &result), None),
+        Err(request) => request,
+    };
     let (tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
     // Only session requests can be cancelled (notifications/cancelled names a session's
     // request); stateless ones share a token that is never cancelled.
