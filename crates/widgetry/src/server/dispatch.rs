@@ -71,13 +71,21 @@ enum Op {
 #[derive(Debug)]
 pub(crate) struct Authorized(Parsed);
 
+/// An authorized request split by whether it needs running.
+pub(crate) enum Ready {
+    /// The serialized result, already known.
+    Answer(Vec<u8>),
+    /// A handler to run.
+    Run(Authorized),
+}
+
 impl Authorized {
     /// The answer, when it is ready (lists, ping, discover, a challenge result): no
     /// handler to call, nothing to send, no waiting. Otherwise the request back.
-    pub(crate) fn ready(self, stateless: bool) -> Result<Vec<u8>, Authorized> {
+    pub(crate) fn ready(self, stateless: bool) -> Ready {
         match self.0.op {
-            Op::Answer(bytes) => Ok(with_result_type(bytes, stateless)),
-            _ => Err(self),
+            Op::Answer(bytes) => Ready::Answer(with_result_type(bytes, stateless)),
+            _ => Ready::Run(self),
         }
     }
 }

@@ -30,7 +30,7 @@ use crate::identity::Caller;
 use crate::protocol::jsonrpc::{self, code, Id, Message, RpcError};
 use crate::protocol::{ProtocolVersion, DEFAULT_HTTP_VERSION};
 use crate::server::context::{Env, Outbox};
-use crate::server::dispatch::{Authorized, Failure};
+use crate::server::dispatch::{Authorized, Failure, Ready};
 use crate::server::session::{parse_event_id, sse_frame, Access};
 use crate::server::{encode_outcome, SessionRuntime};
 
@@ -325,8 +325,8 @@ async fn run_request(
     } = renv;
     // Nothing to run (lists, ping, a challenge): no channel, no cancellation, no task.
     let request = match request.ready(version.is_stateless()) {
-        Ok(result) => return response::json(jsonrpc::encode_result(&id, &result), None),
-        Err(request) => request,
+        Ready::Answer(result) => return response::json(jsonrpc::encode_result(&id, &result), None),
+        Ready::Run(request) => request,
     };
     let (tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
     // Only session requests can be cancelled (notifications/cancelled names a session's
