@@ -330,7 +330,15 @@ function unwrap(r) {
   return r.structuredContent !== undefined ? r.structuredContent : r;
 }
 
-const viaTool = (name, input) => api.callTool(name, input).then(unwrap);
+// A host that relays a tools/call the server refused with HTTP 401/403 (what generic MCP
+// clients get instead of ChatGPT's isError challenge) reports it as a failed call: the
+// widget is signed out (or lost a scope) either way.
+const REFUSED = /\b40[13]\b|-32001|unauthori[sz]ed|insufficient_scope|forbidden/i;
+const viaTool = (name, input) => api.callTool(name, input).then(unwrap, (e) => {
+  const err = toError(e);
+  if (err.name === 'WidgetryAuthError' || !REFUSED.test(err.message)) throw err;
+  throw authError('Sign in to do this.', /insufficient_scope|\b403\b|forbidden/i.test(err.message) ? 'scope_lost' : 'signed_out');
+});
 
 async function postAction(g, name, input) {
   return fetch(`${g.endpoint}/${encodeURIComponent(name)}`, {
