@@ -18,6 +18,7 @@ mod child;
 mod cpu;
 mod load;
 mod micro;
+mod rounds;
 mod wrk;
 
 use std::process::ExitCode;
@@ -502,48 +503,21 @@ fn run(args: &Args, names: &[&'static str]) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Leaves out the rounds during which other processes (someone's compile) used more
-/// than `max_other` % of a core in any scenario, when at least half of the rounds (and
-/// two) stay. A whole round goes, so the scenarios stay paired.
+/// Leaves out the rounds during which other processes used more than `max_other` % of
+/// a core (see [`rounds::kept_rounds`]).
 fn drop_disturbed_rounds(summaries: Vec<Summary>, max_other: f64) -> Vec<Summary> {
-    let rounds = summaries[0].rounds.len();
-    let clean: Vec<bool> = (0..rounds)
-        .map(|i| {
-            summaries
-                .iter()
-                .all(|s| s.rounds[i].cpu.other_pct.is_none_or(|o| o <= max_other))
-        })
+    let other: Vec<Vec<Option<f64>>> = summaries
+        .iter()
+        .map(|s| s.rounds.iter().map(|r| r.cpu.other_pct).collect())
         .collect();
-    let kept = clean.iter().filter(|c| **c).count();
-    if kept == rounds {
+    let Some(kept) = rounds::kept_rounds(&other, max_other) else {
         return summaries;
-    }
-    let dropped: Vec<String> = (0..rounds)
-        .filter(|i| !clean[*i])
-        .map(|i| (i + 1).to_string())
-        .collect();
-    if kept < 2 || kept * 2 < rounds {
-        println!(
-            "warning: other processes used more than {max_other:.0}% of a core in rounds {}: too many to leave out; the figures are noisy",
-            dropped.join(", ")
-        );
-        return summaries;
-    }
-    println!(
-        "note: rounds {} left out (other processes used more than {max_other:.0}% of a core)",
-        dropped.join(", ")
-    );
+    };
     summaries
         .into_iter()
         .map(|s| Summary {
             name: s.name,
-            rounds: s
-                .rounds
-                .into_iter()
-                .zip(&clean)
-                .filter(|(_, c)| **c)
-                .map(|(r, _)| r)
-                .collect(),
+            rounds: rounds::keep(s.rounds, &kept),
         })
         .collect()
 }

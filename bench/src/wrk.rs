@@ -947,43 +947,17 @@ fn run_in(args: &Args, scns: &[Scn], keys: &Keys, dir: PathBuf) -> Result<ExitCo
 }
 
 fn drop_disturbed(summaries: Vec<Summary>, max_other: f64) -> Vec<Summary> {
-    let rounds = summaries[0].rounds.len();
-    let clean: Vec<bool> = (0..rounds)
-        .map(|i| {
-            summaries
-                .iter()
-                .all(|s| s.rounds[i].other_pct.is_none_or(|o| o <= max_other))
-        })
+    let other: Vec<Vec<Option<f64>>> = summaries
+        .iter()
+        .map(|s| s.rounds.iter().map(|r| r.other_pct).collect())
         .collect();
-    let kept = clean.iter().filter(|c| **c).count();
-    if kept == rounds {
+    let Some(kept) = crate::rounds::kept_rounds(&other, max_other) else {
         return summaries;
-    }
-    let dropped: Vec<String> = (0..rounds)
-        .filter(|i| !clean[*i])
-        .map(|i| (i + 1).to_string())
-        .collect();
-    if kept < 2 || kept * 2 < rounds {
-        println!(
-            "warning: other processes used more than {max_other:.0}% of a core in rounds {}: too many to leave out; the figures are noisy",
-            dropped.join(", ")
-        );
-        return summaries;
-    }
-    println!(
-        "note: rounds {} left out (other processes used more than {max_other:.0}% of a core)",
-        dropped.join(", ")
-    );
+    };
     summaries
         .into_iter()
         .map(|s| Summary {
-            rounds: s
-                .rounds
-                .into_iter()
-                .zip(&clean)
-                .filter(|(_, c)| **c)
-                .map(|(r, _)| r)
-                .collect(),
+            rounds: crate::rounds::keep(s.rounds, &kept),
             ..s
         })
         .collect()

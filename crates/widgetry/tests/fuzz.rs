@@ -13,14 +13,16 @@
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
+
+#[path = "common/signer.rs"]
+mod signer;
 
 use base64::Engine as _;
-use ring::rand::SystemRandom;
-use ring::signature::{Ed25519KeyPair, KeyPair, UnparsedPublicKey, ED25519};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
+use signer::{b64, now, Signer, KID};
 use widgetry::auth::{AuthState, Caller, JwtVerifier, Verifier};
 use widgetry::protocol::jsonrpc::{self, code, Message};
 use widgetry::AuthConfig;
@@ -404,63 +406,6 @@ fn positional_array_params_never_fill_a_params_struct() {
 
 const ISS: &str = "https://issuer.example/";
 const AUD: &str = "http://127.0.0.1:8000/mcp";
-const KID: &str = "k1";
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
-fn b64(bytes: &[u8]) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-}
-
-struct Signer {
-    key: Ed25519KeyPair,
-}
-
-impl Signer {
-    fn new() -> Self {
-        let pkcs8 = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).unwrap();
-        Signer {
-            key: Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).unwrap(),
-        }
-    }
-    fn public(&self) -> &[u8] {
-        self.key.public_key().as_ref()
-    }
-    fn jwks(&self) -> Value {
-        json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "use": "sig", "kid": KID, "x": b64(self.public())}]})
-    }
-    /// Signs raw header and claims text (anything an issuer could write).
-    fn sign_raw(&self, header: &str, claims: &str) -> String {
-        let input = format!("{}.{}", b64(header.as_bytes()), b64(claims.as_bytes()));
-        let sig = self.key.sign(input.as_bytes());
-        format!("{input}.{}", b64(sig.as_ref()))
-    }
-    fn sign(&self, claims: &Value) -> String {
-        self.sign_raw(
-            &json!({"alg": "EdDSA", "typ": "JWT", "kid": KID}).to_string(),
-            &claims.to_string(),
-        )
-    }
-    /// Whether `token` carries a valid signature of this key over exactly what it presents.
-    fn signature_matches(&self, token: &str) -> bool {
-        let parts: Vec<&str> = token.split('.').collect();
-        if parts.len() != 3 {
-            return false;
-        }
-        let Ok(sig) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(parts[2]) else {
-            return false;
-        };
-        let input = format!("{}.{}", parts[0], parts[1]);
-        UnparsedPublicKey::new(&ED25519, self.public())
-            .verify(input.as_bytes(), &sig)
-            .is_ok()
-    }
-}
 
 fn good_claims() -> Value {
     json!({"iss": ISS, "aud": AUD, "sub": "user-1", "scope": "user", "exp": now() + 600, "iat": now()})

@@ -60,6 +60,20 @@ async fn http_controls(anon: &mut Link, a: &mut Link, b: &mut Link, c: &Counters
     control(b, SCOPED, Control::Runs, c, r).await;
 }
 
+/// The controls, then every shape as the anonymous caller and as tok-a, over one
+/// transport's three links (anonymous, tok-a, tok-b).
+async fn attack_links(
+    links: [&mut Link; 3],
+    shapes: &[shapes::Shape],
+    c: &Counters,
+    report: &mut Report,
+) {
+    let [anon, a, b] = links;
+    http_controls(anon, a, b, c, report).await;
+    attack(anon, shapes, c, report).await;
+    attack(a, shapes, c, report).await;
+}
+
 #[tokio::test]
 async fn no_request_shape_reaches_a_refused_tool_over_streamable_http_sessions() {
     bounded(async {
@@ -69,9 +83,7 @@ async fn no_request_shape_reaches_a_refused_tool_over_streamable_http_sessions()
         let mut anon = Link::session(&s, Who::Anonymous).await;
         let mut a = Link::session(&s, Who::TokA).await;
         let mut b = Link::session(&s, Who::TokB).await;
-        http_controls(&mut anon, &mut a, &mut b, &c, &mut report).await;
-        attack(&mut anon, &shapes, &c, &mut report).await;
-        attack(&mut a, &shapes, &c, &mut report).await;
+        attack_links([&mut anon, &mut a, &mut b], &shapes, &c, &mut report).await;
         report.finish();
     })
     .await;
@@ -87,9 +99,7 @@ async fn no_request_shape_reaches_a_refused_tool_over_stateless_http() {
             let mut anon = Link::stateless(&s, Who::Anonymous, routed);
             let mut a = Link::stateless(&s, Who::TokA, routed);
             let mut b = Link::stateless(&s, Who::TokB, routed);
-            http_controls(&mut anon, &mut a, &mut b, &c, &mut report).await;
-            attack(&mut anon, &shapes, &c, &mut report).await;
-            attack(&mut a, &shapes, &c, &mut report).await;
+            attack_links([&mut anon, &mut a, &mut b], &shapes, &c, &mut report).await;
         }
         report.finish();
     })
@@ -105,9 +115,7 @@ async fn no_request_shape_reaches_a_refused_tool_over_legacy_sse() {
         let mut anon = Link::sse(&s, Who::Anonymous).await;
         let mut a = Link::sse(&s, Who::TokA).await;
         let mut b = Link::sse(&s, Who::TokB).await;
-        http_controls(&mut anon, &mut a, &mut b, &c, &mut report).await;
-        attack(&mut anon, &shapes, &c, &mut report).await;
-        attack(&mut a, &shapes, &c, &mut report).await;
+        attack_links([&mut anon, &mut a, &mut b], &shapes, &c, &mut report).await;
         report.finish();
     })
     .await;

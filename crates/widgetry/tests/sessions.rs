@@ -10,23 +10,23 @@
 mod common;
 #[path = "common/serve.rs"]
 mod serve;
+#[path = "common/signer.rs"]
+mod signer;
 
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use base64::Engine as _;
 use bytes::Bytes;
 use common::{read_events_until, HttpClient, Reply, TestServer};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use ring::rand::SystemRandom;
-use ring::signature::{Ed25519KeyPair, KeyPair};
 use schemars::JsonSchema;
 use serde::Serialize;
 use serde_json::{json, Value};
+use signer::{now, Signer};
 use widgetry::app::{App, NoInput, Tool};
 use widgetry::auth::{AuthError, AuthState, FnVerifier, JwtVerifier};
 use widgetry::server::session::{SessionLimits, MAX_SUBSCRIPTIONS};
@@ -1090,41 +1090,6 @@ async fn two_authorization_headers_are_refused_with_400_invalid_request_and_noth
     .await;
 }
 
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
-fn b64(bytes: &[u8]) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-}
-
-/// An Ed25519 issuer key signing arbitrary claims text.
-struct Signer {
-    key: Ed25519KeyPair,
-}
-
-impl Signer {
-    fn new() -> Self {
-        let pkcs8 = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).unwrap();
-        Signer {
-            key: Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).unwrap(),
-        }
-    }
-    fn jwks(&self) -> Value {
-        json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "use": "sig", "kid": "k1",
-            "x": b64(self.key.public_key().as_ref())}]})
-    }
-    fn sign_raw(&self, claims: &str) -> String {
-        let header = json!({"alg": "EdDSA", "typ": "JWT", "kid": "k1"}).to_string();
-        let input = format!("{}.{}", b64(header.as_bytes()), b64(claims.as_bytes()));
-        let sig = self.key.sign(input.as_bytes());
-        format!("{input}.{}", b64(sig.as_ref()))
-    }
-}
-
 #[tokio::test]
 async fn validly_signed_jwts_with_an_absurd_exp_are_refused_with_401_invalid_token() {
     bounded(async {
@@ -1143,7 +1108,7 @@ async fn validly_signed_jwts_with_an_absurd_exp_are_refused_with_401_invalid_tok
         let s = serve::serve_app(listener, &app);
 
         let base = format!(r#""iss":"{ISSUER}","aud":"{resource}","sub":"user-1","scope":"user""#);
-        let good = signer.sign_raw(&format!("{{{base},\"exp\":{}}}", now() + 600));
+        let good = signer.sign_claims(&format!("{{{base},\"exp\":{}}}", now() + 600));
         let sid = init_as(&s, Some(&good)).await;
         let r = post_as(&s, Some(&sid), Some(&good), &call(1, "whoami")).await;
         assert_eq!(said(&r.json()), "user-1");
@@ -1154,7 +1119,7 @@ async fn validly_signed_jwts_with_an_absurd_exp_are_refused_with_401_invalid_tok
             ("1e30", "1e30".to_string()),
             ("a string", format!("\"{}\"", now() + 600)),
         ] {
-            let token = signer.sign_raw(&format!("{{{base},\"exp\":{exp}}}"));
+            let token = signer.sign_claims(&format!("{{{base},\"exp\":{exp}}}"));
             let r = post_as(&s, Some(&sid), Some(&token), &call(2, "count")).await;
             assert_eq!(r.status, 401, "exp {what}: {}", r.text());
             let challenge = r.header("www-authenticate").unwrap_or("");
