@@ -7,15 +7,21 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{Request, State};
-use axum::middleware::{self, Next};
+use std::convert::Infallible;
+use std::task::{Context, Poll};
+
+use axum::extract::Request;
 use axum::response::Response;
 use axum::Router;
 use http::{HeaderName, HeaderValue, Method, StatusCode};
 use serde_json::json;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
+use tower_layer::Layer;
+use tower_service::Service;
+
 use crate::transport::guard::{host_name, is_loopback_host};
+use crate::transport::layers::{limit_request, EdgeFuture};
 
 /// Origins allowed to call widget endpoints (CORS).
 #[derive(Debug, Clone, Default)]
@@ -91,53 +97,74 @@ pub(crate) fn widget_endpoint<S: Clone + Send + Sync + 'static>(
         .allow_methods([Method::POST, Method::OPTIONS])
         .allow_headers(allow_headers)
         .max_age(Duration::from_secs(600));
-    router
-        .layer(middleware::from_fn_with_state(max_body, body_limit))
-        .layer(cors)
-        .layer(middleware::from_fn_with_state(
-            allowed,
-            refuse_other_origins,
-        ))
+    router.layer(cors).layer(WidgetEdge { allowed, max_body })
 }
 
-async fn refuse_other_origins(
-    State(allowed): State<OriginCheck>,
-    req: Request,
-    next: Next,
-) -> Response {
-    match req.headers().get(http::header::ORIGIN).map(|o| o.to_str()) {
-        Some(Ok(o)) if allowed(o) => next.run(req).await,
-        None => next.run(req).await,
-        Some(o) => json_error(
-            StatusCode::FORBIDDEN,
-            "origin_not_allowed",
-            &format!(
-                "origin {} may not call this endpoint",
-                o.unwrap_or("(not ASCII)")
-            ),
-        ),
+/// Refuses other origins (403) and caps the body (413), in one layer that calls the
+/// inner service directly.
+#[derive(Clone)]
+struct WidgetEdge {
+    allowed: OriginCheck,
+    max_body: usize,
+}
+
+impl<S> Layer<S> for WidgetEdge {
+    type Service = WidgetEdgeService<S>;
+    fn layer(&self, inner: S) -> WidgetEdgeService<S> {
+        WidgetEdgeService {
+            edge: self.clone(),
+            inner,
+        }
     }
 }
 
-async fn body_limit(State(limit): State<usize>, req: Request, next: Next) -> Response {
-    crate::transport::layers::limit_body(req, next, limit, |limit| {
-        json_error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "invalid_request",
-            &format!("the request body is larger than {limit} bytes"),
-        )
-    })
-    .await
+#[derive(Clone)]
+struct WidgetEdgeService<S> {
+    edge: WidgetEdge,
+    inner: S,
+}
+
+impl<S> Service<Request> for WidgetEdgeService<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = EdgeFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request) -> Self::Future {
+        let refused = match req.headers().get(http::header::ORIGIN).map(|o| o.to_str()) {
+            Some(Ok(o)) if (self.edge.allowed)(o) => None,
+            None => None,
+            Some(o) => Some(json_error(
+                StatusCode::FORBIDDEN,
+                "origin_not_allowed",
+                &format!(
+                    "origin {} may not call this endpoint",
+                    o.unwrap_or("(not ASCII)")
+                ),
+            )),
+        };
+        match refused.or_else(|| limit_request(&mut req, self.edge.max_body, too_large)) {
+            Some(response) => EdgeFuture::ready(response),
+            None => EdgeFuture::inner(self.inner.call(req)),
+        }
+    }
+}
+
+fn too_large(limit: usize) -> Response {
+    json_error(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "invalid_request",
+        &format!("the request body is larger than {limit} bytes"),
+    )
 }
 
 /// Reads a body behind [`widget_endpoint`]: the limit's 413, or 400 when unreadable.
 pub(crate) async fn read_body(body: Body, limit: usize) -> Result<bytes::Bytes, Response> {
-    crate::transport::layers::collect_limited(body, limit, |limit| {
-        json_error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "invalid_request",
-            &format!("the request body is larger than {limit} bytes"),
-        )
-    })
-    .await
+    crate::transport::layers::collect_limited(body, limit, too_large).await
 }

@@ -21,7 +21,6 @@ use std::task::{Context, Poll};
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request};
-use axum::middleware::Next;
 use axum::response::Response;
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
@@ -60,20 +59,8 @@ impl Edge {
         if let Err(e) = self.guard.check(req.headers()) {
             return Err(bad_request(StatusCode::FORBIDDEN, e.to_string()));
         }
-        let declared = req
-            .headers()
-            .get(http::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        match declared {
-            Some(n) if n > self.limit as u64 => return Err(too_large(self.limit)),
-            // hyper delivers exactly the declared length: nothing to wrap.
-            Some(_) => {}
-            None => {
-                let limit = self.limit;
-                let body = std::mem::take(req.body_mut());
-                *req.body_mut() = Body::new(Limited::new(body, limit));
-            }
+        if let Some(r) = limit_request(req, self.limit, too_large) {
+            return Err(r);
         }
         let Some(auth) = &self.auth else {
             return Ok(None);
@@ -170,6 +157,19 @@ pin_project! {
     }
 }
 
+impl<F> EdgeFuture<F> {
+    /// A ready answer.
+    pub(crate) fn ready(response: Response) -> Self {
+        EdgeFuture::Ready {
+            response: Some(response),
+        }
+    }
+    /// The inner service's answer.
+    pub(crate) fn inner(future: F) -> Self {
+        EdgeFuture::Inner { future }
+    }
+}
+
 impl<F> Future for EdgeFuture<F>
 where
     F: Future<Output = Result<Response, Infallible>>,
@@ -192,32 +192,36 @@ fn too_large(limit: usize) -> Response {
 }
 
 /// The body limit with any error body: a declared `Content-Length` over `limit` is
-/// answered `too_large(limit)` at once; the body is wrapped so it cannot grow past it.
-pub(crate) async fn limit_body(
-    req: Request,
-    next: Next,
+/// answered `too_large(limit)`; a body of unknown length is wrapped so it cannot grow
+/// past it (hyper delivers exactly a declared length: nothing to wrap then).
+pub(crate) fn limit_request(
+    req: &mut Request,
     limit: usize,
     too_large: impl Fn(usize) -> Response,
-) -> Response {
+) -> Option<Response> {
     let declared = req
         .headers()
         .get(http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
-        return too_large(limit);
+    match declared {
+        Some(n) if n > limit as u64 => Some(too_large(limit)),
+        Some(_) => None,
+        None => {
+            let body = std::mem::take(req.body_mut());
+            *req.body_mut() = Body::new(Limited::new(body, limit));
+            None
+        }
     }
-    next.run(req.map(|b| Body::new(Limited::new(b, limit))))
-        .await
 }
 
-/// Reads a body behind [`body_limit`]: 413 when it outgrows the limit, 400 when it
+/// Reads a body behind [`limit_request`]: 413 when it outgrows the limit, 400 when it
 /// cannot be read.
 pub(crate) async fn read_body(body: Body, limit: usize) -> Result<Bytes, Response> {
     collect_limited(body, limit, too_large).await
 }
 
-/// Reads a body behind [`limit_body`]: `too_large(limit)` when it outgrew the limit,
+/// Reads a body behind [`limit_request`]: `too_large(limit)` when it outgrew the limit,
 /// 400 when it cannot be read.
 pub(crate) async fn collect_limited(
     body: Body,
