@@ -35,7 +35,8 @@ fn form_escape(s: &str) -> String {
 
 impl IntrospectionVerifier {
     /// Introspects at `endpoint`, authenticating as `client_id`/`client_secret`
-    /// (client_secret_basic); active tokens must be meant for `audience` when they name one.
+    /// (client_secret_basic); active tokens must name `audience` in their `aud` (a token
+    /// without `aud` is refused: it could be meant for any resource).
     pub fn new(
         endpoint: impl Into<String>,
         client_id: impl Into<String>,
@@ -97,7 +98,11 @@ impl IntrospectionVerifier {
             }
         }
         match claims.get("aud") {
-            None => {}
+            None | Some(Value::Null) => {
+                return Err(AuthError::invalid(
+                    "the token names no audience, so it is not meant for this resource",
+                ))
+            }
             Some(Value::String(a)) if *a == self.audience => {}
             Some(Value::Array(l)) if l.iter().any(|a| a.as_str() == Some(&self.audience)) => {}
             Some(_) => {
