@@ -482,6 +482,21 @@ pub(crate) async fn register(inner: &Inner, body: &[u8]) -> Result<Value, Regist
     Ok(out)
 }
 
+/// Whether errors found before the user has signed in and consented may be redirected to
+/// `redirect_uri` (RFC 9700 §4.11.2: only to a trusted redirect URI, or the server is an
+/// open redirector). Trusted are:
+/// - every redirect URI of a pre-registered client (the operator added it), and
+/// - loopback redirect URIs (`http` on `127.0.0.1`, `[::1]` or `localhost`, as native
+///   apps and the `widgetry` CLI use, RFC 8252 §7.3): they lead back to the user's own
+///   machine, never to someone else's site.
+///
+/// Other redirect URIs of dynamic registrations and metadata-document clients are not:
+/// anyone can create those, so their errors are shown on an error page instead.
+pub(crate) fn redirect_trusted_before_sign_in(client: &ClientRecord, redirect_uri: &str) -> bool {
+    client.kind == ClientKind::PreRegistered
+        || Url::parse(redirect_uri).is_ok_and(|u| u.scheme == "http" && u.is_loopback_host())
+}
+
 /// Whether a stored client is still valid (dynamic registrations never used expire).
 pub(crate) fn is_live(client: &ClientRecord, inner: &Inner, now: i64) -> bool {
     !(client.kind == ClientKind::Dynamic

@@ -38,12 +38,34 @@ pub struct AuthzConfig {
     pub access_token_ttl: Duration,
     /// Lifetime of each refresh token; every rotation starts a new one (default 30 days).
     pub refresh_token_ttl: Duration,
+    /// How long a refresh token, once used, still works for the double-refresh race (the
+    /// client sent it twice before the first answer arrived; default 30 s). It stops
+    /// working earlier, as soon as one of its successors is used; presented after either,
+    /// it is token reuse and revokes the grant. Zero allows no second use at all.
+    pub refresh_token_grace: Duration,
     /// Lifetime of authorization codes (default 2 minutes).
     pub code_ttl: Duration,
     /// How long a user has to sign in and consent (default 15 minutes).
     pub authorization_request_ttl: Duration,
     /// Dynamic registrations never used within this time are deleted (default 24 hours).
     pub dcr_unused_ttl: Duration,
+    /// Ceiling on dynamic registrations not used yet (default 1,000): beyond it the
+    /// registration endpoint answers 429 until some are used or expire
+    /// ([`AuthzConfig::dcr_unused_ttl`]).
+    pub max_unused_registrations: u64,
+    /// Dynamic registrations one client address may make per
+    /// [`AuthzConfig::creation_rate_window`] (default 20); beyond it, 429.
+    pub registrations_per_address: u32,
+    /// Ceiling on authorization requests in progress (signed in and consented or not yet;
+    /// default 10,000): beyond it the authorization endpoint shows a "too many requests"
+    /// page (429) until some finish or expire.
+    pub max_pending_authorizations: u64,
+    /// Authorization requests one client address may start per
+    /// [`AuthzConfig::creation_rate_window`] (default 200); beyond it, 429.
+    pub pending_authorizations_per_address: u32,
+    /// The window of the per-address creation limits (default 1 hour). Behind a proxy,
+    /// set [`AuthzConfig::trust_forwarded_for`], or every caller shares one address.
+    pub creation_rate_window: Duration,
     /// Whether the RFC 7591 registration endpoint is open (default true).
     pub dynamic_registration: bool,
     /// Accept Client ID Metadata Documents served over `http` from `127.0.0.1`, `[::1]` or
@@ -86,9 +108,15 @@ impl AuthzConfig {
             default_scopes: Vec::new(),
             access_token_ttl: Duration::from_secs(15 * 60),
             refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
+            refresh_token_grace: Duration::from_secs(30),
             code_ttl: Duration::from_secs(120),
             authorization_request_ttl: Duration::from_secs(15 * 60),
             dcr_unused_ttl: Duration::from_secs(24 * 3600),
+            max_unused_registrations: 1_000,
+            registrations_per_address: 20,
+            max_pending_authorizations: 10_000,
+            pending_authorizations_per_address: 200,
+            creation_rate_window: Duration::from_secs(3600),
             dynamic_registration: true,
             allow_loopback_metadata_documents: false,
             metadata_document_timeout: Duration::from_secs(5),
@@ -156,10 +184,23 @@ impl AuthzConfig {
             ("authorization_request_ttl", self.authorization_request_ttl),
             ("sign_in_lockout", self.sign_in_lockout),
             ("metadata_document_timeout", self.metadata_document_timeout),
+            ("creation_rate_window", self.creation_rate_window),
         ] {
             if d.as_secs() == 0 {
                 return bad(format!("{name} must be at least one second"));
             }
+        }
+        if self.registrations_per_address == 0
+            || self.pending_authorizations_per_address == 0
+            || self.max_unused_registrations == 0
+            || self.max_pending_authorizations == 0
+        {
+            return bad(
+                "the creation limits (registrations_per_address, max_unused_registrations, \
+                 pending_authorizations_per_address, max_pending_authorizations) must be at \
+                 least 1"
+                    .into(),
+            );
         }
         if self.sign_in_max_failures == 0 {
             return bad("sign_in_max_failures must be at least 1".into());

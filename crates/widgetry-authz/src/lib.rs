@@ -35,6 +35,22 @@
 //! id; TOTP secrets are sealed the same way. Without it they are stored unsealed and rely
 //! on the store's access control; a new SQLite file is created with mode `0600`.
 //!
+//! # Refusals and limits
+//! - Errors found before the user has signed in (`prompt=none`, bad parameters) are
+//!   redirected to the client only when its redirect URI is trusted: every redirect URI of
+//!   a pre-registered client, and loopback ones (`http://127.0.0.1:…`, as native apps and
+//!   the `widgetry` CLI use). Dynamic registrations and metadata-document clients with other
+//!   redirect URIs get an error page instead (RFC 9700 §4.11.2: no open redirector).
+//! - A used refresh token works again only for the double-refresh race: within
+//!   [`AuthzConfig::refresh_token_grace`] and until its successor is used. Later it is
+//!   token reuse: `invalid_grant`, and the grant is revoked.
+//! - When the authorization request named `redirect_uri`, the token request must repeat
+//!   it (RFC 6749 §4.1.3): missing, `invalid_request`; different, `invalid_grant`.
+//! - Dynamic registrations and pending authorization requests are capped (how many may
+//!   exist) and limited per client address and [`AuthzConfig::creation_rate_window`];
+//!   beyond, registration answers 429 `temporarily_unavailable` and the authorization
+//!   endpoint a 429 page.
+//!
 //! # Serving
 //! [`AuthorizationServer::router`] routes absolute paths (the issuer's path included), so
 //! merge it at the root of the host. For per-address sign-in rate limits, serve it with
@@ -50,6 +66,7 @@ mod crypto;
 mod error;
 mod http;
 mod keys;
+mod limits;
 mod scope;
 mod store;
 mod tokens;
@@ -316,6 +333,11 @@ impl AuthorizationServer {
 async fn sweep(inner: &Inner) -> Result<u64, AuthzError> {
     let now = now();
     let unused_floor = now - inner.config.dcr_unused_ttl.as_secs() as i64;
-    let attempts_floor = now - inner.config.sign_in_lockout.as_secs() as i64;
+    // Counters live as long as the longest window that reads them.
+    let longest = inner
+        .config
+        .sign_in_lockout
+        .max(inner.config.creation_rate_window);
+    let attempts_floor = now - longest.as_secs() as i64;
     Ok(inner.store.sweep(now, unused_floor, attempts_floor).await?)
 }

@@ -552,6 +552,7 @@ async fn unknown_resource_is_invalid_target() {
                 ("grant_type", "authorization_code"),
                 ("code", &code),
                 ("code_verifier", &verifier),
+                ("redirect_uri", &client.redirect_uri),
                 ("resource", "https://elsewhere.example/mcp"),
             ],
         )

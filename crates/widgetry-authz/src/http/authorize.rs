@@ -6,7 +6,9 @@
 //! hash is stored with the request, and the request is bound to a `SameSite=Lax`,
 //! `HttpOnly` cookie: a POST must present the id, the current token and the cookie. Errors
 //! are redirected to the client (with `state` and `iss`) only once the client and its
-//! redirect URI are known; before that an error page is shown.
+//! redirect URI are known and, before the user has signed in, only when that redirect URI
+//! is trusted ([`crate::clients::redirect_trusted_before_sign_in`]); otherwise an error
+//! page is shown.
 
 use std::sync::Arc;
 
@@ -19,8 +21,9 @@ use axum::response::{IntoResponse, Response};
 use super::pages::{self, ConsentView, SecondFactorView, SignInView};
 use super::{client_address, cookie, error_page, html_response, Params};
 use super::{CONSENT_PATH, SECOND_FACTOR_PATH, SIGN_IN_PATH};
-use crate::clients::{is_live, looks_like_url};
+use crate::clients::{is_live, looks_like_url, redirect_trusted_before_sign_in};
 use crate::crypto::{constant_time_eq, hash, random_token};
+use crate::limits::admit_authorization_request;
 use crate::store::{
     AuthorizationRequest, ClientRecord, CodeRecord, GrantRecord, PendingAuthorization,
     PendingStage, UserRecord,
@@ -121,8 +124,10 @@ fn is_code_challenge(s: &str) -> bool {
 pub(super) async fn authorize(
     State(inner): State<Arc<Inner>>,
     headers: HeaderMap,
+    ext: Extensions,
     RawQuery(query): RawQuery,
 ) -> Response {
+    let addr = client_address(&inner, &headers, &ext);
     let bad = |title: &str, msg: &str| error_page(&inner, StatusCode::BAD_REQUEST, title, msg);
     let params = match Params::parse(query.unwrap_or_default().as_bytes()) {
         Ok(p) => p,
@@ -154,14 +159,34 @@ pub(super) async fn authorize(
             }
             Err(e) => return bad("Invalid sign-in request", &e),
         };
+    let redirect_uri_sent = matches!(params.single("redirect_uri"), Ok(Some(_)));
     let state = params.single("state").ok().flatten();
     let redirect = Redirect {
         uri: &redirect_uri,
         state,
         iss: &inner.config.issuer,
     };
+    // Before the user has signed in, errors go back to the client only if its redirect
+    // URI is trusted; otherwise they are shown here (no open redirector).
+    let trusted = redirect_trusted_before_sign_in(&client, &redirect_uri);
+    let fail = |code: &str, description: &str| {
+        if trusted {
+            redirect.error(code, description)
+        } else {
+            error_page(
+                &inner,
+                StatusCode::BAD_REQUEST,
+                "Sign-in request refused",
+                &format!(
+                    "The application {:?} sent a sign-in request that cannot be completed: \
+                     {description} (error {code}).",
+                    client.name
+                ),
+            )
+        }
+    };
     if let Some(name) = params.repeated(&["resource"]) {
-        return redirect.error("invalid_request", &format!("parameter {name} is repeated"));
+        return fail("invalid_request", &format!("parameter {name} is repeated"));
     }
     if params
         .single("prompt")
@@ -169,7 +194,7 @@ pub(super) async fn authorize(
         .flatten()
         .is_some_and(|p| p.split(' ').any(|v| v == "none"))
     {
-        return redirect.error(
+        return fail(
             "login_required",
             "prompt=none cannot be honoured: the user must sign in",
         );
@@ -177,26 +202,24 @@ pub(super) async fn authorize(
     match params.single("response_type") {
         Ok(Some("code")) => {}
         Ok(Some(_)) => {
-            return redirect.error(
+            return fail(
                 "unsupported_response_type",
                 "only response_type=code is supported",
             )
         }
-        _ => return redirect.error("invalid_request", "response_type=code is required"),
+        _ => return fail("invalid_request", "response_type=code is required"),
     }
     match params.single("code_challenge_method") {
         Ok(Some("S256")) => {}
         Ok(Some("plain")) => {
-            return redirect.error(
+            return fail(
                 "invalid_request",
                 "PKCE method plain is not allowed; use code_challenge_method=S256",
             )
         }
-        Ok(Some(_)) => {
-            return redirect.error("invalid_request", "code_challenge_method must be S256")
-        }
+        Ok(Some(_)) => return fail("invalid_request", "code_challenge_method must be S256"),
         _ => {
-            return redirect.error(
+            return fail(
                 "invalid_request",
                 "PKCE is required: send code_challenge and code_challenge_method=S256",
             )
@@ -205,11 +228,11 @@ pub(super) async fn authorize(
     let code_challenge =
         match params.single("code_challenge") {
             Ok(Some(c)) if is_code_challenge(c) => c.to_owned(),
-            Ok(Some(_)) => return redirect.error(
+            Ok(Some(_)) => return fail(
                 "invalid_request",
                 "code_challenge must be the base64url SHA-256 of the code verifier (43 characters)",
             ),
-            _ => return redirect.error("invalid_request", "PKCE is required: send code_challenge"),
+            _ => return fail("invalid_request", "PKCE is required: send code_challenge"),
         };
     let client_scopes: Option<Vec<String>> = client.scope.as_deref().map(|s| {
         s.split(' ')
@@ -220,7 +243,7 @@ pub(super) async fn authorize(
     let scopes = match params.single("scope") {
         Ok(Some(s)) => match crate::scope::parse_scope(s) {
             Ok(scopes) => scopes,
-            Err(e) => return redirect.error("invalid_scope", &e),
+            Err(e) => return fail("invalid_scope", &e),
         },
         _ => Vec::new(),
     };
@@ -241,11 +264,11 @@ pub(super) async fn authorize(
             .iter()
             .find(|s| !inner.config.scopes_supported.contains(s))
         {
-            return redirect.error("invalid_scope", &format!("scope {bad:?} is not supported"));
+            return fail("invalid_scope", &format!("scope {bad:?} is not supported"));
         }
         if let Some(allowed) = &client_scopes {
             if let Some(bad) = scopes.iter().find(|s| !allowed.contains(s)) {
-                return redirect.error(
+                return fail(
                     "invalid_scope",
                     &format!("scope {bad:?} is not registered for this client"),
                 );
@@ -258,12 +281,12 @@ pub(super) async fn authorize(
         [] => inner.config.resources[0].clone(),
         [r] if inner.config.resources.iter().any(|x| x == r) => (*r).to_owned(),
         [r] => {
-            return redirect.error(
+            return fail(
                 "invalid_target",
                 &format!("resource {r:?} is not served by this authorization server"),
             )
         }
-        _ => return redirect.error("invalid_target", "give one resource per request"),
+        _ => return fail("invalid_target", "give one resource per request"),
     };
 
     let (browser, new_cookie) = match cookie(&headers, cookie_name(&inner)) {
@@ -284,6 +307,7 @@ pub(super) async fn authorize(
             client_id: client.client_id.clone(),
             client_name: client.name.clone(),
             redirect_uri: redirect_uri.clone(),
+            redirect_uri_sent,
             state: state.map(str::to_owned),
             scopes,
             resource,
@@ -292,9 +316,17 @@ pub(super) async fn authorize(
         },
         expires_at: now() + inner.config.authorization_request_ttl.as_secs() as i64,
     };
+    if let Err(msg) = admit_authorization_request(&inner, addr.as_deref()).await {
+        return error_page(
+            &inner,
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many sign-in requests",
+            &msg,
+        );
+    }
     if let Err(e) = inner.store.insert_pending(pending.clone()).await {
         tracing::error!(error = %e, "storing an authorization request failed");
-        return redirect.error(
+        return fail(
             "temporarily_unavailable",
             "the request could not be stored; try again",
         );
@@ -847,6 +879,7 @@ pub(super) async fn consent(
         code_hash: hash(&code),
         grant_id: grant.id.clone(),
         redirect_uri: r.redirect_uri.clone(),
+        redirect_uri_sent: r.redirect_uri_sent,
         code_challenge: r.code_challenge.clone(),
         expires_at: now + inner.config.code_ttl.as_secs() as i64,
         used_at: None,

@@ -6,14 +6,14 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::header::{self, HeaderMap};
-use axum::http::StatusCode;
+use axum::http::{Extensions, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use super::{oauth_error, Params};
+use super::{client_address, oauth_error, Params};
 use crate::clients::{authenticate, AuthenticatedClient, PresentedCredentials};
 use crate::crypto::{constant_time_eq, hash};
 use crate::store::{CodeUse, RefreshRotation, RefreshTokenState};
@@ -226,11 +226,20 @@ async fn authorization_code(
             "the authorization code was issued to another client",
         );
     }
+    // RFC 6749 §4.1.3: required when the authorization request named it, and identical.
+    // Missing, it is a missing required parameter (§5.2 invalid_request); different, the
+    // grant does not match (invalid_grant).
     match form.single("redirect_uri").ok().flatten() {
         Some(uri) if uri != code.redirect_uri => {
             return bad_request(
                 "invalid_grant",
                 "redirect_uri differs from the authorization request",
+            )
+        }
+        None if code.redirect_uri_sent => {
+            return bad_request(
+                "invalid_request",
+                "redirect_uri is required: the authorization request named one",
             )
         }
         _ => {}
@@ -315,9 +324,10 @@ async fn refresh(inner: &Inner, client: &AuthenticatedClient, form: &Params) -> 
         return bad_request("invalid_target", "resource differs from the grant's");
     }
     let (token, successor) = new_refresh_token(inner, &grant.id);
+    let grace_floor = now - inner.config.refresh_token_grace.as_secs() as i64;
     let grant = match inner
         .store
-        .rotate_refresh_token(&presented_hash, successor, now)
+        .rotate_refresh_token(&presented_hash, successor, now, grace_floor)
         .await
     {
         Ok(RefreshRotation::Rotated(g)) => g,
@@ -327,7 +337,7 @@ async fn refresh(inner: &Inner, client: &AuthenticatedClient, form: &Params) -> 
         Ok(RefreshRotation::Reused { .. }) => {
             return bad_request(
                 "invalid_grant",
-                "the refresh token was already replaced; the grant is revoked (token reuse)",
+                "the refresh token was already used; the grant is revoked (token reuse)",
             )
         }
         Err(e) => return server_error(e),
@@ -468,7 +478,29 @@ async fn introspection(
 }
 
 /// `POST /oauth/register` (RFC 7591).
-pub(super) async fn register(State(inner): State<Arc<Inner>>, body: Bytes) -> Response {
+///
+/// Beyond the limits of [`crate::limits::admit_registration`] it answers 429 with
+/// `Retry-After` and the error `temporarily_unavailable` (RFC 7591 has no code for this).
+pub(super) async fn register(
+    State(inner): State<Arc<Inner>>,
+    headers: HeaderMap,
+    ext: Extensions,
+    body: Bytes,
+) -> Response {
+    let addr = client_address(&inner, &headers, &ext);
+    if let Err(description) = crate::limits::admit_registration(&inner, addr.as_deref()).await {
+        let mut res = oauth_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "temporarily_unavailable",
+            &description,
+        );
+        if let Ok(v) =
+            header::HeaderValue::from_str(&inner.config.creation_rate_window.as_secs().to_string())
+        {
+            res.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        return res;
+    }
     match crate::clients::register(&inner, &body).await {
         Ok(doc) => (
             StatusCode::CREATED,

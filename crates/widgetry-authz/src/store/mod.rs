@@ -163,6 +163,10 @@ pub struct AuthorizationRequest {
     pub client_name: String,
     /// The redirect URI the response goes to (already matched against the registration).
     pub redirect_uri: String,
+    /// Whether the request named `redirect_uri` (rather than relying on the client's only
+    /// registered one).
+    #[serde(default)]
+    pub redirect_uri_sent: bool,
     /// The client's `state`, returned unchanged.
     pub state: Option<String>,
     /// Requested scopes.
@@ -224,6 +228,9 @@ pub struct CodeRecord {
     pub grant_id: String,
     /// The redirect URI it was delivered to.
     pub redirect_uri: String,
+    /// Whether the authorization request named `redirect_uri` (then the token request
+    /// must repeat it, RFC 6749 §4.1.3).
+    pub redirect_uri_sent: bool,
     /// The PKCE S256 challenge.
     pub code_challenge: String,
     /// Expiry.
@@ -248,8 +255,8 @@ pub enum CodeUse {
 pub enum RefreshTokenState {
     /// Never used.
     Active,
-    /// Used once; it still works while none of its successors has been used (the
-    /// double-refresh race).
+    /// Used once; it still works for a short grace ([`crate::AuthzConfig::refresh_token_grace`])
+    /// while none of its successors has been used (the double-refresh race).
     Used,
     /// A successor (or a sibling) was used: presenting it again is token reuse.
     Superseded,
@@ -375,6 +382,11 @@ pub trait AuthzStore: Send + Sync + 'static {
         now: i64,
     ) -> BoxFuture<'a, StoreResult<()>>;
 
+    /// How many dynamic registrations created after `created_after` were never used.
+    fn count_unused_registrations(&self, created_after: i64) -> BoxFuture<'_, StoreResult<u64>>;
+
+    /// How many pending authorization requests are live at `now`.
+    fn count_pending(&self, now: i64) -> BoxFuture<'_, StoreResult<u64>>;
     /// Stores a new pending authorization request.
     fn insert_pending(&self, pending: PendingAuthorization) -> BoxFuture<'_, StoreResult<()>>;
     /// A live pending request.
@@ -427,13 +439,15 @@ pub trait AuthzStore: Send + Sync + 'static {
     ) -> BoxFuture<'a, StoreResult<Option<(RefreshTokenRecord, GrantRecord)>>>;
     /// Rotates a refresh token: `presented_hash` is replaced by `successor` (whose
     /// `parent_hash` must be `presented_hash`). The presented token stays usable until one
-    /// of its successors is first used (the double-refresh race); a token superseded that
-    /// way revokes the whole grant when presented again.
+    /// of its successors is first used, and only if its own first use was after
+    /// `grace_floor` (the double-refresh race); presented after either, it is token reuse:
+    /// the whole grant is revoked and [`RefreshRotation::Reused`] returned.
     fn rotate_refresh_token<'a>(
         &'a self,
         presented_hash: &'a str,
         successor: RefreshTokenRecord,
         now: i64,
+        grace_floor: i64,
     ) -> BoxFuture<'a, StoreResult<RefreshRotation>>;
 
     /// Records an issued access token's id, so revoking its grant can deny it.
@@ -462,7 +476,8 @@ pub trait AuthzStore: Send + Sync + 'static {
     fn extend_key_token_exp<'a>(&'a self, kid: &'a str, exp: i64)
         -> BoxFuture<'a, StoreResult<()>>;
 
-    /// A failure counter, if any.
+    /// A failure counter, if any (the same counters also count record creations per
+    /// address, under `register:` and `authorize:` keys).
     fn attempts<'a>(&'a self, key: &'a str) -> BoxFuture<'a, StoreResult<Option<AttemptCounter>>>;
     /// Counts one failure; a window that started at or before `window_floor` restarts at `now`.
     fn record_failure<'a>(

@@ -10,7 +10,14 @@ use super::{
     RefreshTokenRecord, RefreshTokenState, SigningKeyRecord, StoreError, StoreResult, UserRecord,
 };
 
-const SCHEMA_VERSION: &str = "1";
+const SCHEMA_VERSION: &str = "2";
+
+/// Upgrades from earlier schema versions: `(from, statements)`, applied in order inside
+/// the migration transaction.
+const UPGRADES: &[(&str, &str)] = &[(
+    "1",
+    "ALTER TABLE authz_codes ADD COLUMN redirect_uri_sent BIGINT NOT NULL DEFAULT 0",
+)];
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS authz_meta (
@@ -67,7 +74,8 @@ CREATE TABLE IF NOT EXISTS authz_codes (
     redirect_uri TEXT NOT NULL,
     code_challenge TEXT NOT NULL,
     expires_at BIGINT NOT NULL,
-    used_at BIGINT
+    used_at BIGINT,
+    redirect_uri_sent BIGINT NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS authz_codes_grant ON authz_codes(grant_id);
 CREATE TABLE IF NOT EXISTS authz_refresh_tokens (
@@ -132,7 +140,7 @@ macro_rules! grant_cols {
 }
 macro_rules! code_cols {
     () => {
-        "code_hash, grant_id, redirect_uri, code_challenge, expires_at, used_at"
+        "code_hash, grant_id, redirect_uri, code_challenge, expires_at, used_at, redirect_uri_sent"
     };
 }
 macro_rules! refresh_cols {
@@ -235,7 +243,7 @@ impl SqlStore {
             vals![SCHEMA_VERSION],
         )
         .await?;
-        let version = s
+        let mut version = s
             .query_opt(
                 "SELECT value FROM authz_meta WHERE name = 'schema_version'",
                 vals![],
@@ -243,6 +251,18 @@ impl SqlStore {
             .await?
             .map(|r| r.text(0))
             .transpose()?;
+        for (from, sql) in UPGRADES {
+            if version.as_deref() == Some(*from) {
+                s.batch(sql).await?;
+                let next = (from.parse::<u32>().unwrap_or(0) + 1).to_string();
+                s.execute(
+                    "UPDATE authz_meta SET value = $1 WHERE name = 'schema_version'",
+                    vals![next.as_str()],
+                )
+                .await?;
+                version = Some(next);
+            }
+        }
         if version.as_deref() != Some(SCHEMA_VERSION) {
             return Err(StoreError::Corrupt(format!(
                 "the authorization store has schema version {}, this build reads version \
@@ -292,6 +312,16 @@ impl SqlStore {
     async fn changed(&self, sql: &str, params: Vec<Val>) -> StoreResult<bool> {
         let mut s = self.db.session(false).await?;
         Ok(s.execute(sql, params).await? > 0)
+    }
+
+    /// A `SELECT COUNT(*)` in a session of its own.
+    async fn count(&self, sql: &str, params: Vec<Val>) -> StoreResult<u64> {
+        let mut s = self.db.session(false).await?;
+        let n = match s.query_opt(sql, params).await? {
+            Some(r) => r.int(0)?,
+            None => 0,
+        };
+        Ok(u64::try_from(n).unwrap_or(0))
     }
 
     /// Runs one statement in a session of its own.
@@ -402,6 +432,7 @@ fn code_from(r: &Row) -> StoreResult<CodeRecord> {
         code_challenge: r.text(3)?,
         expires_at: r.int(4)?,
         used_at: r.opt_int(5)?,
+        redirect_uri_sent: r.flag(6)?,
     })
 }
 
@@ -684,6 +715,21 @@ impl AuthzStore for SqlStore {
         ))
     }
 
+    fn count_unused_registrations(&self, created_after: i64) -> BoxFuture<'_, StoreResult<u64>> {
+        Box::pin(self.count(
+            "SELECT COUNT(*) FROM authz_clients WHERE kind = 'dynamic' \
+             AND last_used_at IS NULL AND created_at > $1",
+            vals![created_after],
+        ))
+    }
+
+    fn count_pending(&self, now: i64) -> BoxFuture<'_, StoreResult<u64>> {
+        Box::pin(self.count(
+            "SELECT COUNT(*) FROM authz_pending WHERE expires_at > $1",
+            vals![now],
+        ))
+    }
+
     fn insert_pending(&self, p: PendingAuthorization) -> BoxFuture<'_, StoreResult<()>> {
         Box::pin(async move {
             let request = json(&p.request)?;
@@ -784,14 +830,19 @@ impl AuthzStore for SqlStore {
             )
             .await?;
             s.execute(
-                insert!("authz_codes", code_cols, "VALUES ($1, $2, $3, $4, $5, $6)"),
+                insert!(
+                    "authz_codes",
+                    code_cols,
+                    "VALUES ($1, $2, $3, $4, $5, $6, $7)"
+                ),
                 vals![
                     c.code_hash,
                     c.grant_id,
                     c.redirect_uri,
                     c.code_challenge,
                     c.expires_at,
-                    c.used_at
+                    c.used_at,
+                    c.redirect_uri_sent
                 ],
             )
             .await?;
@@ -890,6 +941,7 @@ impl AuthzStore for SqlStore {
         presented_hash: &'a str,
         mut successor: RefreshTokenRecord,
         now: i64,
+        grace_floor: i64,
     ) -> BoxFuture<'a, StoreResult<RefreshRotation>> {
         Box::pin(async move {
             let mut s = self.db.session(true).await?;
@@ -914,7 +966,21 @@ impl AuthzStore for SqlStore {
             if grant.revoked_at.is_some() {
                 return Ok(RefreshRotation::Invalid);
             }
-            if token.state == RefreshTokenState::Superseded {
+            let grace_over = if token.state == RefreshTokenState::Used {
+                let used_at = s
+                    .query_opt(
+                        "SELECT used_at FROM authz_refresh_tokens WHERE token_hash = $1",
+                        vals![presented_hash],
+                    )
+                    .await?
+                    .map(|r| r.opt_int(0))
+                    .transpose()?
+                    .flatten();
+                used_at.is_none_or(|t| t <= grace_floor)
+            } else {
+                false
+            };
+            if token.state == RefreshTokenState::Superseded || grace_over {
                 revoke_grant_in(&mut s, &grant.id, now).await?;
                 s.commit().await?;
                 return Ok(RefreshRotation::Reused { grant_id: grant.id });
