@@ -2,7 +2,10 @@
 //! progress and log notifications, requests to the client (sampling, elicitation), and
 //! the HTTP request's extensions (where the auth layer puts the user).
 
-use std::sync::Arc;
+use std::collections::VecDeque;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::task::{Poll, Waker};
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -18,8 +21,10 @@ use crate::protocol::ProtocolVersion;
 /// Where a request's outgoing messages (notifications, server-to-client requests) go.
 #[derive(Clone)]
 pub(crate) enum Outbox {
-    /// A channel drained by the transport (a POST's SSE stream, stdio's writer).
+    /// A channel drained by the transport (stdio's writer).
     Channel(mpsc::UnboundedSender<Vec<u8>>),
+    /// A POST's own queue, drained by the transport (its JSON answer or SSE stream).
+    Queue(Arc<OutQueue>),
     /// The session's standalone stream (GET stream, legacy SSE connection).
     Standalone(Arc<SessionRuntime>),
 }
@@ -28,8 +33,92 @@ impl Outbox {
     pub(crate) fn send(&self, message: Vec<u8>) -> bool {
         match self {
             Outbox::Channel(tx) => tx.send(message).is_ok(),
+            Outbox::Queue(q) => q.push(message),
             Outbox::Standalone(s) => s.send_standalone(&message),
         }
+    }
+}
+
+/// The outgoing messages of one POST: one small allocation where a channel needs
+/// several. Filled by the handler, drained by the transport through [`QueueReceiver`];
+/// once the receiver is gone, sends fail as they would on a closed channel.
+pub(crate) struct OutQueue {
+    state: Mutex<QueueState>,
+}
+
+#[derive(Default)]
+struct QueueState {
+    items: VecDeque<Vec<u8>>,
+    waker: Option<Waker>,
+    closed: bool,
+}
+
+impl OutQueue {
+    /// A queue and its (only) receiver.
+    pub(crate) fn new() -> (Arc<OutQueue>, QueueReceiver) {
+        let q = Arc::new(OutQueue {
+            state: Mutex::new(QueueState::default()),
+        });
+        (q.clone(), QueueReceiver(q))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, QueueState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Queues a message; `false` once the receiver is gone.
+    fn push(&self, message: Vec<u8>) -> bool {
+        let waker = {
+            let mut st = self.lock();
+            if st.closed {
+                return false;
+            }
+            st.items.push_back(message);
+            st.waker.take()
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+        true
+    }
+}
+
+/// The receiving end of an [`OutQueue`]; dropping it closes the queue.
+pub(crate) struct QueueReceiver(Arc<OutQueue>);
+
+impl QueueReceiver {
+    /// A queued message, if any, without waiting.
+    pub(crate) fn try_recv(&self) -> Option<Vec<u8>> {
+        self.0.lock().items.pop_front()
+    }
+
+    /// The next message, waiting for it (forever when none ever comes: the caller waits
+    /// for the handler alongside).
+    pub(crate) fn recv(&self) -> impl Future<Output = Vec<u8>> + '_ {
+        std::future::poll_fn(move |cx| {
+            let mut st = self.0.lock();
+            match st.items.pop_front() {
+                Some(m) => Poll::Ready(m),
+                None => {
+                    if !st.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                        st.waker = Some(cx.waker().clone());
+                    }
+                    Poll::Pending
+                }
+            }
+        })
+    }
+}
+
+impl Drop for QueueReceiver {
+    fn drop(&mut self) {
+        let items = {
+            let mut st = self.0.lock();
+            st.closed = true;
+            st.waker = None;
+            std::mem::take(&mut st.items)
+        };
+        drop(items);
     }
 }
 

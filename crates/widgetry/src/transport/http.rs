@@ -29,7 +29,7 @@ use super::state::HttpState;
 use crate::identity::Caller;
 use crate::protocol::jsonrpc::{self, code, Id, Message, RpcError};
 use crate::protocol::{ProtocolVersion, DEFAULT_HTTP_VERSION};
-use crate::server::context::{Env, Outbox};
+use crate::server::context::{Env, OutQueue, Outbox};
 use crate::server::dispatch::{Authorized, Failure, Ready};
 use crate::server::session::{parse_event_id, sse_frame, Access};
 use crate::server::{encode_outcome, SessionRuntime};
@@ -328,7 +328,7 @@ async fn run_request(
         Ready::Answer(result) => return response::json(jsonrpc::encode_result(&id, &result), None),
         Ready::Run(request) => request,
     };
-    let (tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
+    let (queue, rx) = OutQueue::new();
     // Only session requests can be cancelled (notifications/cancelled names a session's
     // request); stateless ones share a token that is never cancelled.
     let cancel = match &session {
@@ -341,7 +341,7 @@ async fn run_request(
     }
     let outbox = match (&session, accepts_sse) {
         (Some(s), false) => Outbox::Standalone(s.clone()),
-        _ => Outbox::Channel(tx),
+        _ => Outbox::Queue(queue),
     };
     let env = Env {
         caller,
@@ -369,7 +369,7 @@ async fn run_request(
         outcome = &mut fut => {
             if let Some(s) = &session { s.finish_inflight(&id); }
             let mut queued = Vec::new();
-            while let Ok(m) = rx.try_recv() { queued.push(m); }
+            while let Some(m) = rx.try_recv() { queued.push(m); }
             let answer = match outcome {
                 Some(o) => encode_outcome(&id, &o),
                 None => jsonrpc::encode_error(Some(&id), &RpcError::new(code::REQUEST_CANCELLED, "request cancelled")),
@@ -384,7 +384,7 @@ async fn run_request(
             }
             return response::sse_complete(body);
         }
-        Some(m) = rx.recv() => m,
+        m = rx.recv() => m,
     };
 
     // The handler is talking: switch to SSE and keep driving it on its own task.
@@ -412,11 +412,11 @@ async fn run_request(
         let outcome = loop {
             tokio::select! {
                 biased;
-                Some(m) = rx.recv() => emit(&m),
+                m = rx.recv() => emit(&m),
                 outcome = &mut fut => break outcome,
             }
         };
-        while let Ok(m) = rx.try_recv() {
+        while let Some(m) = rx.try_recv() {
             emit(&m);
         }
         if let Some(s) = &sess {
