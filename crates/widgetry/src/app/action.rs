@@ -241,7 +241,7 @@ async fn run_action(st: &ActionState, name: &str, headers: &HeaderMap, body: Bod
         session: None,
         out: None,
         version: ProtocolVersion::negotiate(crate::protocol::LATEST_HANDSHAKE_VERSION),
-        cancel: CancellationToken::new(),
+        cancel: Some(CancellationToken::new()),
         extensions: http::Extensions::new(),
         client_request_timeout: Duration::from_secs(30),
     };

@@ -128,9 +128,16 @@ pub(crate) struct Env {
     pub session: Option<Arc<SessionRuntime>>,
     pub out: Option<Outbox>,
     pub version: ProtocolVersion,
-    pub cancel: CancellationToken,
+    /// `None` for a request that cannot be cancelled: it shares [`never_cancelled`].
+    pub cancel: Option<CancellationToken>,
     pub extensions: http::Extensions,
     pub client_request_timeout: Duration,
+}
+
+/// The token of the requests that cannot be cancelled: one, shared, never cancelled.
+fn never_cancelled() -> &'static CancellationToken {
+    static NEVER: std::sync::OnceLock<CancellationToken> = std::sync::OnceLock::new();
+    NEVER.get_or_init(CancellationToken::new)
 }
 
 struct Inner {
@@ -171,7 +178,7 @@ impl RequestContext {
                 session: None,
                 out: None,
                 version: ProtocolVersion::negotiate(crate::protocol::LATEST_HANDSHAKE_VERSION),
-                cancel: CancellationToken::new(),
+                cancel: Some(CancellationToken::new()),
                 extensions: http::Extensions::new(),
                 client_request_timeout: Duration::from_secs(60),
             },
@@ -257,12 +264,16 @@ impl RequestContext {
     /// A token cancelled when the client sends `notifications/cancelled` for this request
     /// or the session ends.
     pub fn cancellation(&self) -> &CancellationToken {
-        &self.inner.env.cancel
+        self.inner
+            .env
+            .cancel
+            .as_ref()
+            .unwrap_or_else(|| never_cancelled())
     }
 
     /// Whether the request was cancelled.
     pub fn is_cancelled(&self) -> bool {
-        self.inner.env.cancel.is_cancelled()
+        self.cancellation().is_cancelled()
     }
 
     fn send(&self, message: Vec<u8>) -> bool {
@@ -334,7 +345,7 @@ impl RequestContext {
         let outcome = tokio::select! {
             r = rx => r.map_err(|_| RpcError::internal("the session ended before the client answered")),
             _ = tokio::time::sleep(timeout) => Err(RpcError::internal(format!("the client did not answer {method} within {timeout:?}"))),
-            _ = self.inner.env.cancel.cancelled() => Err(RpcError::new(jsonrpc::code::REQUEST_CANCELLED, "request cancelled")),
+            _ = self.cancellation().cancelled() => Err(RpcError::new(jsonrpc::code::REQUEST_CANCELLED, "request cancelled")),
         };
         session.drop_pending(&id);
         let raw = outcome??;

@@ -304,12 +304,6 @@ struct RequestEnv {
     extensions: http::Extensions,
 }
 
-/// A token that is never cancelled, shared by requests that cannot be cancelled.
-fn never_cancelled() -> CancellationToken {
-    static NEVER: std::sync::OnceLock<CancellationToken> = std::sync::OnceLock::new();
-    NEVER.get_or_init(CancellationToken::new).clone()
-}
-
 async fn run_request(
     state: &Arc<HttpState>,
     id: Id,
@@ -330,15 +324,12 @@ async fn run_request(
     };
     let (queue, rx) = OutQueue::new();
     // Only session requests can be cancelled (notifications/cancelled names a session's
-    // request); stateless ones share a token that is never cancelled.
-    let cancel = match &session {
-        Some(_) => CancellationToken::new(),
-        None => never_cancelled(),
-    };
-    let cancellable = session.is_some();
-    if let Some(s) = &session {
-        s.register_inflight(id.clone(), cancel.clone());
-    }
+    // request); stateless ones share a token that is never cancelled (no token here).
+    let cancel = session.as_ref().map(|s| {
+        let token = CancellationToken::new();
+        s.register_inflight(id.clone(), token.clone());
+        token
+    });
     let outbox = match (&session, accepts_sse) {
         (Some(s), false) => Outbox::Standalone(s.clone()),
         _ => Outbox::Queue(queue),
@@ -354,9 +345,9 @@ async fn run_request(
     };
     let server = state.server.clone();
     let mut fut = Box::pin(async move {
-        if !cancellable {
+        let Some(cancel) = cancel else {
             return Some(server.run(request, env).await);
-        }
+        };
         tokio::select! {
             r = server.run(request, env) => Some(r),
             _ = cancel.cancelled() => None,

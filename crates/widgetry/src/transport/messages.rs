@@ -112,7 +112,7 @@ pub(crate) fn spawn_job(
             session: Some(session.clone()),
             out: Some(outbox.clone()),
             version: session.version(),
-            cancel: cancel.clone(),
+            cancel: Some(cancel.clone()),
             extensions,
             client_request_timeout: server.config().client_request_timeout,
         };
