@@ -88,7 +88,10 @@ impl Id {
     /// Writes the id as JSON into `out`.
     pub fn write_json(&self, out: &mut Vec<u8>) {
         match self {
-            Id::Num(n) => out.extend_from_slice(n.to_string().as_bytes()),
+            // Integers serialize infallibly into a Vec, without a temporary string.
+            Id::Num(n) => {
+                let _ = serde_json::to_writer(&mut *out, n);
+            }
             Id::Str(s) => {
                 // Strings serialize infallibly into a Vec.
                 let _ = serde_json::to_writer(&mut *out, &**s);
@@ -396,12 +399,23 @@ fn truncate(s: &str, max: usize) -> String {
 /// Encodes a success response around an already-serialized result.
 pub fn encode_result(id: &Id, result: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(result.len() + 40);
-    out.extend_from_slice(br#"{"jsonrpc":"2.0","id":"#);
-    id.write_json(&mut out);
-    out.extend_from_slice(br#","result":"#);
+    start_result(id, &mut out);
     out.extend_from_slice(result);
-    out.push(b'}');
+    end_result(&mut out);
     out
+}
+
+/// Writes the start of a success response into `out`: the result follows, then
+/// [`end_result`].
+pub(crate) fn start_result(id: &Id, out: &mut Vec<u8>) {
+    out.extend_from_slice(br#"{"jsonrpc":"2.0","id":"#);
+    id.write_json(out);
+    out.extend_from_slice(br#","result":"#);
+}
+
+/// Closes a success response begun with [`start_result`].
+pub(crate) fn end_result(out: &mut Vec<u8>) {
+    out.push(b'}');
 }
 
 /// Encodes an error response (`id` is `null` when the request's id was unreadable).

@@ -18,7 +18,7 @@ use super::session::{self, SessionRuntime};
 use super::{match_template, RequestContext, Server, ToolError};
 use crate::auth::Verdict;
 use crate::identity::{Auth, Caller, Refusal};
-use crate::protocol::jsonrpc::{code, Id, Request, RpcError};
+use crate::protocol::jsonrpc::{self, code, Id, Request, RpcError};
 use crate::protocol::types::{CallToolResult, CompleteRequest, Completion, JsonObject};
 use crate::protocol::{ProtocolVersion, META_PROTOCOL_VERSION};
 
@@ -92,15 +92,20 @@ impl Authorized {
 
 /// 2026-07-28 results carry `resultType`.
 fn with_result_type(mut out: Vec<u8>, stateless: bool) -> Vec<u8> {
-    if stateless && out.first() == Some(&b'{') {
-        let tail = out.split_off(1);
-        out.extend_from_slice(br#""resultType":"complete""#);
-        if tail.first() != Some(&b'}') {
-            out.push(b',');
-        }
-        out.extend_from_slice(&tail);
-    }
+    insert_result_type(&mut out, 0, stateless);
     out
+}
+
+/// Adds `resultType` to the result object that starts at `out[start]` (2026-07-28).
+fn insert_result_type(out: &mut Vec<u8>, start: usize, stateless: bool) {
+    if stateless && out.get(start) == Some(&b'{') {
+        let field: &[u8] = if out.get(start + 1) != Some(&b'}') {
+            br#""resultType":"complete","#
+        } else {
+            br#""resultType":"complete""#
+        };
+        out.splice(start + 1..start + 1, field.iter().copied());
+    }
 }
 
 impl Parsed {
@@ -387,15 +392,42 @@ impl Server {
     /// results carry `resultType`.
     pub(crate) async fn run(&self, request: Authorized, env: Env) -> Result<Vec<u8>, RpcError> {
         let stateless = env.version.is_stateless();
-        let out = self.run_op(request.0, env).await?;
+        let mut out = Vec::new();
+        self.run_op(request.0, env, &mut out).await?;
         Ok(with_result_type(out, stateless))
     }
 
-    async fn run_op(&self, parsed: Parsed, env: Env) -> Result<Vec<u8>, RpcError> {
+    /// Runs an authorized request and returns the whole JSON-RPC response to request
+    /// `id`: the result serialized straight after the envelope, or the error.
+    pub(crate) async fn respond(&self, id: &Id, request: Authorized, env: Env) -> Vec<u8> {
+        let stateless = env.version.is_stateless();
+        // Most responses fit: one allocation instead of a series of doublings.
+        let mut out = Vec::with_capacity(512);
+        jsonrpc::start_result(id, &mut out);
+        let start = out.len();
+        match self.run_op(request.0, env, &mut out).await {
+            Ok(()) => {
+                insert_result_type(&mut out, start, stateless);
+                jsonrpc::end_result(&mut out);
+                out
+            }
+            Err(e) => jsonrpc::encode_error(Some(id), &e),
+        }
+    }
+
+    /// Runs the request, appending its serialized result to `out`.
+    async fn run_op(&self, parsed: Parsed, env: Env, out: &mut Vec<u8>) -> Result<(), RpcError> {
         let inner = &self.inner;
         let Parsed { id, meta, op } = parsed;
         match op {
-            Op::Answer(bytes) => Ok(bytes),
+            Op::Answer(bytes) => {
+                if out.is_empty() {
+                    *out = bytes;
+                } else {
+                    out.extend_from_slice(&bytes);
+                }
+                Ok(())
+            }
             Op::CallTool { index, args } => {
                 let tool = &inner.tools[index];
                 let ctx = RequestContext::new(id, meta, env);
@@ -410,18 +442,18 @@ impl Server {
                     Err(ToolError::Failed(m)) => CallToolResult::error(m),
                     Err(ToolError::Result(r)) => *r,
                 };
-                to_vec(&result)
+                write(out, &result)
             }
             Op::ReadResource(uri) => {
                 let ctx = RequestContext::new(id, meta, env);
                 if let Some(r) = inner.resources.iter().find(|r| r.resource.uri == uri) {
                     let contents = (r.read)(ctx, uri, HashMap::new()).await?;
-                    return to_vec(&json!({ "contents": contents }));
+                    return write(out, &json!({ "contents": contents }));
                 }
                 for t in &inner.templates {
                     if let Some(vars) = match_template(&t.template.uri_template, &uri) {
                         let contents = (t.read)(ctx, uri, vars).await?;
-                        return to_vec(&json!({ "contents": contents }));
+                        return write(out, &json!({ "contents": contents }));
                     }
                 }
                 Err(RpcError::new(
@@ -434,31 +466,34 @@ impl Server {
                 if let Some(s) = &env.session {
                     s.subscribe(&uri)?;
                 }
-                Ok(b"{}".to_vec())
+                out.extend_from_slice(b"{}");
+                Ok(())
             }
             Op::Unsubscribe(uri) => {
                 if let Some(s) = &env.session {
                     s.unsubscribe(&uri);
                 }
-                Ok(b"{}".to_vec())
+                out.extend_from_slice(b"{}");
+                Ok(())
             }
             Op::GetPrompt { index, args } => {
                 let ctx = RequestContext::new(id, meta, env);
                 let result = (inner.prompts[index].handler)(ctx, args).await?;
-                to_vec(&result)
+                write(out, &result)
             }
             Op::Complete(request) => {
                 let completion = match &inner.completion {
                     Some(h) => h(RequestContext::new(id, meta, env), request).await?,
                     None => Completion::default(),
                 };
-                to_vec(&json!({ "completion": completion }))
+                write(out, &json!({ "completion": completion }))
             }
             Op::SetLevel(idx) => {
                 if let Some(s) = &env.session {
                     s.set_log_level(idx);
                 }
-                Ok(b"{}".to_vec())
+                out.extend_from_slice(b"{}");
+                Ok(())
             }
         }
     }
@@ -467,9 +502,17 @@ impl Server {
 fn to_vec<T: serde::Serialize>(v: &T) -> Result<Vec<u8>, RpcError> {
     // Most results fit: one allocation instead of a series of doublings.
     let mut out = Vec::with_capacity(512);
-    serde_json::to_writer(&mut out, v)
-        .map_err(|e| RpcError::internal(format!("cannot serialize result: {e}")))?;
+    write(&mut out, v)?;
     Ok(out)
+}
+
+/// Serializes `v` at the end of `out` (which gets 512 bytes when it has nothing yet).
+fn write<T: serde::Serialize>(out: &mut Vec<u8>, v: &T) -> Result<(), RpcError> {
+    if out.capacity() == 0 {
+        out.reserve(512);
+    }
+    serde_json::to_writer(&mut *out, v)
+        .map_err(|e| RpcError::internal(format!("cannot serialize result: {e}")))
 }
 
 /// Largest `clientInfo`, and largest `capabilities`, accepted at `initialize` (bytes of

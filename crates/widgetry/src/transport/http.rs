@@ -32,7 +32,7 @@ use crate::protocol::{ProtocolVersion, DEFAULT_HTTP_VERSION};
 use crate::server::context::{Env, OutQueue, Outbox};
 use crate::server::dispatch::{Authorized, Failure, Ready};
 use crate::server::session::{parse_event_id, sse_frame, Access};
-use crate::server::{encode_outcome, SessionRuntime};
+use crate::server::SessionRuntime;
 
 fn header_str<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
     h.get(name).and_then(|v| v.to_str().ok())
@@ -344,12 +344,13 @@ async fn run_request(
         client_request_timeout: state.server.config().client_request_timeout,
     };
     let server = state.server.clone();
+    let rid = id.clone();
     let mut fut = Box::pin(async move {
         let Some(cancel) = cancel else {
-            return Some(server.run(request, env).await);
+            return Some(server.respond(&rid, request, env).await);
         };
         tokio::select! {
-            r = server.run(request, env) => Some(r),
+            r = server.respond(&rid, request, env) => Some(r),
             _ = cancel.cancelled() => None,
         }
     });
@@ -362,7 +363,7 @@ async fn run_request(
             let mut queued = Vec::new();
             while let Some(m) = rx.try_recv() { queued.push(m); }
             let answer = match outcome {
-                Some(o) => encode_outcome(&id, &o),
+                Some(o) => o,
                 None => jsonrpc::encode_error(Some(&id), &RpcError::new(code::REQUEST_CANCELLED, "request cancelled")),
             };
             if queued.is_empty() || !accepts_sse {
@@ -414,7 +415,7 @@ async fn run_request(
             s.finish_inflight(&id);
         }
         if let Some(o) = outcome {
-            emit(&encode_outcome(&id, &o));
+            emit(&o);
         }
         if let (Some(s), Some(sid)) = (&sess, stream_id) {
             s.detach_stream(sid);
