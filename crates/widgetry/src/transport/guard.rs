@@ -42,7 +42,9 @@ impl std::fmt::Display for GuardError {
 /// Whether a host name (no port) is a loopback name.
 pub fn is_loopback_host(host: &str) -> bool {
     let h = host.trim_start_matches('[').trim_end_matches(']');
-    h.eq_ignore_ascii_case("localhost")
+    // The common names first, without parsing an address.
+    h == "127.0.0.1"
+        || h.eq_ignore_ascii_case("localhost")
         || h.parse::<std::net::IpAddr>()
             .is_ok_and(|ip| ip.is_loopback())
 }

@@ -22,6 +22,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 pub use super::headers::{METHOD_HEADER, NAME_HEADER, SESSION_HEADER, VERSION_HEADER};
+use super::headers::{METHOD_NAME, NAME_NAME, SESSION_NAME, VERSION_NAME};
 use super::layers::{caller, client_key, read_body};
 use super::messages::handle_notification;
 use super::response::{self, bad_request, rpc_error};
@@ -34,8 +35,36 @@ use crate::server::dispatch::{Authorized, Failure, Ready};
 use crate::server::session::{parse_event_id, sse_frame, Access};
 use crate::server::SessionRuntime;
 
-fn header_str<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+fn header_str(h: &HeaderMap, name: impl header::AsHeaderName) -> Option<&str> {
     h.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Whether the Accept header admits `application/json` and `text/event-stream`, read in
+/// one pass over its bytes (no header, or one that is not visible ASCII, admits
+/// everything).
+fn accepted(h: &HeaderMap) -> (bool, bool) {
+    let Some(a) = h.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else {
+        return (true, true);
+    };
+    let (mut json, mut sse) = (false, false);
+    for part in a.as_bytes().split(|&b| b == b',') {
+        // A visible-ASCII value: `trim_ascii` trims what `str::trim` would.
+        let t = part
+            .split(|&b| b == b';')
+            .next()
+            .unwrap_or(b"")
+            .trim_ascii();
+        json = json || media_matches(t, b"application/json");
+        sse = sse || media_matches(t, b"text/event-stream");
+        if json && sse {
+            break;
+        }
+    }
+    (json, sse)
+}
+
+fn media_matches(t: &[u8], mime: &[u8]) -> bool {
+    t == mime || t == b"*/*" || (t.ends_with(b"/*") && mime.starts_with(&t[..t.len() - 1]))
 }
 
 fn accepts(h: &HeaderMap, mime: &str) -> bool {
@@ -43,7 +72,7 @@ fn accepts(h: &HeaderMap, mime: &str) -> bool {
         None => true,
         Some(a) => a.split(',').any(|part| {
             let t = part.split(';').next().unwrap_or("").trim();
-            t == mime || t == "*/*" || (t.ends_with("/*") && mime.starts_with(&t[..t.len() - 1]))
+            media_matches(t.as_bytes(), mime.as_bytes())
         }),
     }
 }
@@ -57,7 +86,7 @@ async fn resolve_session(
     required: bool,
     caller: &Caller,
 ) -> Result<Option<Arc<SessionRuntime>>, Response> {
-    let Some(id) = header_str(headers, SESSION_HEADER) else {
+    let Some(id) = header_str(headers, &SESSION_NAME) else {
         if required {
             return Err(bad_request(
                 StatusCode::BAD_REQUEST,
@@ -94,8 +123,9 @@ fn failure(f: Failure, id: &Id) -> Response {
     }
 }
 
-/// Checks the request headers a POST must carry; returns the `MCP-Protocol-Version`.
-fn check_post_headers(h: &HeaderMap) -> Result<Option<ProtocolVersion>, Response> {
+/// Checks the request headers a POST must carry; returns the `MCP-Protocol-Version` and
+/// whether the client accepts an SSE answer.
+fn check_post_headers(h: &HeaderMap) -> Result<(Option<ProtocolVersion>, bool), Response> {
     if let Some(ct) = h.get(header::CONTENT_TYPE) {
         let ct = ct.to_str().unwrap_or("");
         let ct_trim = ct.trim_start().as_bytes();
@@ -106,15 +136,16 @@ fn check_post_headers(h: &HeaderMap) -> Result<Option<ProtocolVersion>, Response
             ));
         }
     }
-    if !accepts(h, "application/json") && !accepts(h, "text/event-stream") {
+    let (json, sse) = accepted(h);
+    if !json && !sse {
         return Err(bad_request(
             StatusCode::NOT_ACCEPTABLE,
             "not acceptable: the Accept header must list application/json and text/event-stream",
         ));
     }
-    match header_str(h, VERSION_HEADER) {
-        None => Ok(None),
-        Some(v) => ProtocolVersion::parse(v).map(Some).ok_or_else(|| {
+    let version = match header_str(h, &VERSION_NAME) {
+        None => None,
+        Some(v) => Some(ProtocolVersion::parse(v).ok_or_else(|| {
             bad_request(
                 StatusCode::BAD_REQUEST,
                 format!(
@@ -122,17 +153,17 @@ fn check_post_headers(h: &HeaderMap) -> Result<Option<ProtocolVersion>, Response
                     crate::protocol::SUPPORTED_VERSIONS.join(", ")
                 ),
             )
-        }),
-    }
+        })?),
+    };
+    Ok((version, sse))
 }
 
 pub(crate) async fn post_message(State(state): State<Arc<HttpState>>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
-    let header_version = match check_post_headers(&parts.headers) {
+    let (header_version, accepts_sse) = match check_post_headers(&parts.headers) {
         Ok(v) => v,
         Err(r) => return r,
     };
-    let accepts_sse = accepts(&parts.headers, "text/event-stream");
     let body = match read_body(body, state.config.max_body_bytes).await {
         Ok(b) => b,
         Err(r) => return r,
@@ -247,14 +278,14 @@ fn check_routing_headers(
             RpcError::invalid_request(msg),
         ))
     };
-    if let Some(m) = header_str(h, METHOD_HEADER) {
+    if let Some(m) = header_str(h, &METHOD_NAME) {
         if m != method {
             return bad(format!(
                 "Mcp-Method header {m:?} does not match the body's method {method:?}"
             ));
         }
     }
-    if let Some(header_name) = header_str(h, NAME_HEADER) {
+    if let Some(header_name) = header_str(h, &NAME_NAME) {
         if name != Some(header_name) {
             return bad(format!(
                 "Mcp-Name header {header_name:?} does not match the body's name/uri {name:?}"
@@ -472,7 +503,7 @@ pub(crate) async fn get_stream(State(state): State<Arc<HttpState>>, req: Request
 pub(crate) async fn delete_session(State(state): State<Arc<HttpState>>, req: Request) -> Response {
     let caller = caller(req.extensions());
     let headers = req.headers();
-    if header_str(headers, SESSION_HEADER).is_none() {
+    if header_str(headers, &SESSION_NAME).is_none() {
         return bad_request(
             StatusCode::BAD_REQUEST,
             "bad request: DELETE needs the Mcp-Session-Id header",
