@@ -228,8 +228,8 @@ pub(crate) async fn collect_limited(
     limit: usize,
     too_large: impl Fn(usize) -> Response,
 ) -> Result<Bytes, Response> {
-    match body.collect().await {
-        Ok(c) => Ok(c.to_bytes()),
+    match collect(body).await {
+        Ok(b) => Ok(b),
         Err(e) => {
             let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
             while let Some(s) = source {
@@ -244,6 +244,33 @@ pub(crate) async fn collect_limited(
             ))
         }
     }
+}
+
+/// A body's data frames as one buffer (trailers are dropped). A body that arrives as one
+/// frame — the usual case — is returned as is: no list of frames, no copy.
+async fn collect(mut body: Body) -> Result<Bytes, axum::Error> {
+    let mut first: Option<Bytes> = None;
+    let mut rest: Option<bytes::BytesMut> = None;
+    while let Some(frame) = body.frame().await {
+        let Ok(data) = frame?.into_data() else {
+            continue;
+        };
+        if let Some(buf) = &mut rest {
+            buf.extend_from_slice(&data);
+        } else if let Some(f) = first.take() {
+            let mut buf = bytes::BytesMut::with_capacity(f.len() + data.len());
+            buf.extend_from_slice(&f);
+            buf.extend_from_slice(&data);
+            rest = Some(buf);
+        } else {
+            first = Some(data);
+        }
+    }
+    Ok(match (rest, first) {
+        (Some(buf), _) => buf.freeze(),
+        (None, Some(f)) => f,
+        (None, None) => Bytes::new(),
+    })
 }
 
 /// The caller the [`Edge`] layer established (anonymous when it put none).
