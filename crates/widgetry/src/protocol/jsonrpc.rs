@@ -325,7 +325,13 @@ pub fn decode(body: &[u8]) -> Result<Message<'_>, DecodeError> {
     }
 
     if let Some(method_raw) = env.method {
-        let method: std::borrow::Cow<'_, str> = match serde_json::from_str(method_raw.get()) {
+        let method: Result<std::borrow::Cow<'_, str>, serde_json::Error> =
+            match plain_str(method_raw.get()) {
+                // A string without escapes or control characters is its own text.
+                Some(m) => Ok(std::borrow::Cow::Borrowed(m)),
+                None => serde_json::from_str(method_raw.get()),
+            };
+        let method = match method {
             Ok(m) => m,
             Err(_) => {
                 return Err(fail(format!(
@@ -382,6 +388,16 @@ pub fn decode(body: &[u8]) -> Result<Message<'_>, DecodeError> {
         }
     };
     Ok(Message::Response { id, outcome })
+}
+
+/// The text of a JSON string literal that has no escapes (nor control characters, which
+/// JSON forbids unescaped), else `None`.
+fn plain_str(raw: &str) -> Option<&str> {
+    let inner = raw.strip_prefix('"')?.strip_suffix('"')?;
+    inner
+        .bytes()
+        .all(|b| b != b'\\' && b >= 0x20)
+        .then_some(inner)
 }
 
 fn truncate(s: &str, max: usize) -> String {
