@@ -63,7 +63,9 @@ enum Op {
         index: usize,
         args: HashMap<String, String>,
     },
-    Complete(CompleteRequest),
+    /// Boxed: the largest params by far, and rare; every request's `Parsed` is moved
+    /// several times on its way to the handler.
+    Complete(Box<CompleteRequest>),
     SetLevel(u8),
 }
 
@@ -282,7 +284,7 @@ impl Server {
             }
             "completion/complete" => {
                 let p: CompleteParams = req.parse_params()?;
-                done(p.meta, Op::Complete(p.request))
+                done(p.meta, Op::Complete(Box::new(p.request)))
             }
             "logging/setLevel" => {
                 let p: SetLevelParams = req.parse_params()?;
@@ -483,7 +485,7 @@ impl Server {
             }
             Op::Complete(request) => {
                 let completion = match &inner.completion {
-                    Some(h) => h(RequestContext::new(id, meta, env), request).await?,
+                    Some(h) => h(RequestContext::new(id, meta, env), *request).await?,
                     None => Completion::default(),
                 };
                 write(out, &json!({ "completion": completion }))
