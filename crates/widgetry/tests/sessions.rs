@@ -1189,3 +1189,48 @@ async fn the_verified_token_cache_never_holds_more_than_50000_tokens() {
         "a cached token was re-verified"
     );
 }
+
+#[tokio::test]
+async fn parallel_first_uses_of_an_anonymous_session_give_it_to_exactly_one_user() {
+    bounded(async {
+        let Served { s, .. } = start().await;
+        for round in 0..5 {
+            let sid = init_as(&s, None).await;
+            // Alice and Bob race to be the first signed-in caller, ten requests each.
+            let mut calls = Vec::new();
+            for i in 0..20 {
+                let who = if i % 2 == 0 { ALICE } else { BOB };
+                let (s, sid) = (&s, sid.clone());
+                calls.push(async move {
+                    let r = post_as(s, Some(&sid), Some(who), &call(i, "whoami")).await;
+                    (who, r.status)
+                });
+            }
+            let results = futures_util::future::join_all(calls).await;
+            let served: Vec<&str> = results
+                .iter()
+                .filter(|(_, st)| *st == 200)
+                .map(|(w, _)| *w)
+                .collect();
+            let winner = served
+                .first()
+                .copied()
+                .expect("someone must get the session");
+            assert!(
+                served.iter().all(|w| *w == winner),
+                "round {round}: both users were served: {results:?}"
+            );
+            assert!(
+                results.iter().all(|(w, st)| *w == winner || *st == 404),
+                "round {round}: the loser must get 404: {results:?}"
+            );
+            // Afterwards the session stays the winner's.
+            let loser = if winner == ALICE { BOB } else { ALICE };
+            let r = post_as(&s, Some(&sid), Some(loser), &call(99, "whoami")).await;
+            assert_eq!(r.status, 404, "round {round}");
+            let r = post_as(&s, Some(&sid), Some(winner), &call(100, "whoami")).await;
+            assert_eq!(r.status, 200, "round {round}: {}", r.text());
+        }
+    })
+    .await;
+}
