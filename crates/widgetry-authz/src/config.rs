@@ -80,6 +80,9 @@ pub struct AuthzConfig {
     /// Longest a metadata document is cached, whatever its `Cache-Control` says
     /// (default 24 hours); documents without `max-age` are cached 5 minutes.
     pub metadata_document_max_age: Duration,
+    /// How long a document that could not be fetched or was invalid is answered from
+    /// memory instead of fetched again (default 1 minute).
+    pub metadata_document_failure_ttl: Duration,
     /// Lockouts and slow-downs of password and second-factor guesses on the sign-in page
     /// (per account and address pair, with ceilings per account and per address; see
     /// [`crate::throttle`]).
@@ -123,6 +126,7 @@ impl AuthzConfig {
             metadata_document_max_bytes: 5 * 1024,
             metadata_document_cache_entries: 256,
             metadata_document_max_age: Duration::from_secs(24 * 3600),
+            metadata_document_failure_ttl: Duration::from_secs(60),
             sign_in_throttle: crate::throttle::ThrottleRules::default(),
             key_encryption_key: None,
             trust_forwarded_for: false,

@@ -68,6 +68,7 @@ mod http;
 mod keys;
 mod limits;
 mod scope;
+mod special_addresses;
 mod store;
 pub mod throttle;
 mod tokens;

@@ -310,5 +310,8 @@ async fn a_version_1_store_is_upgraded_and_keeps_working() {
     let counters: i64 = conn
         .query_row("SELECT COUNT(*) FROM authz_counters", [], |r| r.get(0))
         .unwrap();
-    assert!(counters > 0, "the sign-in and creation limits count in the new table");
+    assert!(
+        counters > 0,
+        "the sign-in and creation limits count in the new table"
+    );
 }
