@@ -83,7 +83,8 @@ pub use clients::{Client, Clients, NewClient, RegisteredClient, TOKEN_ENDPOINT_A
 pub use config::AuthzConfig;
 pub use error::AuthzError;
 pub use http::{
-    AUTHORIZE_PATH, INTROSPECTION_PATH, JWKS_PATH, REGISTRATION_PATH, REVOCATION_PATH, TOKEN_PATH,
+    error_description, AUTHORIZE_PATH, INTROSPECTION_PATH, JWKS_PATH, REGISTRATION_PATH,
+    REVOCATION_PATH, TOKEN_PATH,
 };
 pub use keys::{AccessTokenClaims, ACCESS_TOKEN_TYP};
 pub use store::{
