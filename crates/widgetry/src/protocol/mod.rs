@@ -25,6 +25,41 @@ pub const DEFAULT_HTTP_VERSION: &str = "2025-03-26";
 /// `_meta` key carrying the protocol version in stateless requests.
 pub const META_PROTOCOL_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
 
+/// `_meta` key carrying the client's capabilities in stateless requests (2026-07-28).
+pub const META_CLIENT_CAPABILITIES: &str = "io.modelcontextprotocol/clientCapabilities";
+
+/// Whether `id` is a valid MCP extension identifier, `{vendor-prefix}/{extension-name}`
+/// (SEP-2133: the `_meta` key rules with a mandatory prefix). The prefix is dot-separated
+/// labels, each starting with a letter and ending with a letter or digit, with letters,
+/// digits and hyphens inside; the name starts and ends with a letter or digit, with
+/// letters, digits, `-`, `_` and `.` inside.
+///
+/// ```
+/// use widgetry::protocol::is_extension_id;
+/// assert!(is_extension_id("io.modelcontextprotocol/ui"));
+/// assert!(is_extension_id("com.example/websocket-transport"));
+/// assert!(!is_extension_id("ui"));
+/// assert!(!is_extension_id("com.example/"));
+/// assert!(!is_extension_id("1com.example/x"));
+/// ```
+pub fn is_extension_id(id: &str) -> bool {
+    let Some((prefix, name)) = id.split_once('/') else {
+        return false;
+    };
+    let label_ok = |l: &str| {
+        let b = l.as_bytes();
+        matches!(b.first(), Some(c) if c.is_ascii_alphabetic())
+            && matches!(b.last(), Some(c) if c.is_ascii_alphanumeric())
+            && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-')
+    };
+    let n = name.as_bytes();
+    prefix.split('.').all(label_ok)
+        && matches!(n.first(), Some(c) if c.is_ascii_alphanumeric())
+        && matches!(n.last(), Some(c) if c.is_ascii_alphanumeric())
+        && n.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+}
+
 /// A protocol version this server supports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ProtocolVersion(&'static str);

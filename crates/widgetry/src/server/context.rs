@@ -16,7 +16,7 @@ use super::session::SessionRuntime;
 use crate::identity::{Caller, User};
 use crate::protocol::jsonrpc::{self, Id, RpcError};
 use crate::protocol::types::JsonObject;
-use crate::protocol::ProtocolVersion;
+use crate::protocol::{ProtocolVersion, META_CLIENT_CAPABILITIES};
 
 /// Where a request's outgoing messages (notifications, server-to-client requests) go.
 #[derive(Clone)]
@@ -238,6 +238,34 @@ impl RequestContext {
     /// The protocol version of the request.
     pub fn protocol_version(&self) -> ProtocolVersion {
         self.inner.env.version
+    }
+
+    /// What the client declared for the MCP extension `name` (an extension identifier
+    /// such as `io.modelcontextprotocol/ui`): its settings object, or `None` when the
+    /// client did not declare it. On 2026-07-28 requests this is read from the request's
+    /// own `_meta["io.modelcontextprotocol/clientCapabilities"].extensions` (capabilities
+    /// are declared per request there); on older versions from the `capabilities` the
+    /// client sent at `initialize`. Self-declared by the client: use it to pick a
+    /// response's form, never for authorization.
+    ///
+    /// ```
+    /// # async fn tool(ctx: widgetry::server::RequestContext) {
+    /// let renders_apps = ctx
+    ///     .client_extension("io.modelcontextprotocol/ui")
+    ///     .and_then(|s| s.get("mimeTypes"))
+    ///     .and_then(|m| m.as_array())
+    ///     .is_some_and(|m| m.iter().any(|t| t == "text/html;profile=mcp-app"));
+    /// # let _ = renders_apps;
+    /// # }
+    /// ```
+    pub fn client_extension(&self, name: &str) -> Option<&Value> {
+        if self.inner.env.version.is_stateless() {
+            self.meta_value(META_CLIENT_CAPABILITIES)?
+                .get("extensions")?
+                .get(name)
+        } else {
+            self.inner.env.session.as_ref()?.client_extension(name)
+        }
     }
 
     /// The session id, when the request belongs to a session.

@@ -185,9 +185,53 @@ pub struct ServerBuilder {
     completion: Option<CompletionHandler>,
     config: ServerConfig,
     auth: Option<AuthConfig>,
+    extensions: JsonObject,
 }
 
 impl ServerBuilder {
+    /// Advertises support for the MCP extension `name` with its `settings` object: the
+    /// server's capabilities (in the `initialize` result and in `server/discover`) then
+    /// carry `"extensions": {name: settings}`, as SEP-2133 defines. An empty object
+    /// (`json!({})`) means no settings. What the client declared for an extension is
+    /// read in a handler with [`RequestContext::client_extension`].
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use widgetry::server::Server;
+    ///
+    /// let server = Server::builder("demo", "1.0.0")
+    ///     .extension("io.modelcontextprotocol/ui", json!({}))
+    ///     .build();
+    /// assert_eq!(
+    ///     server.capabilities()["extensions"]["io.modelcontextprotocol/ui"],
+    ///     json!({})
+    /// );
+    /// ```
+    ///
+    /// # Panics
+    /// When `name` is not an extension identifier (`{vendor-prefix}/{name}`, see
+    /// [`is_extension_id`](crate::protocol::is_extension_id)), when `settings` is not a
+    /// JSON object, or when the extension is advertised twice: programming errors caught
+    /// at start-up, never at request time.
+    pub fn extension(mut self, name: impl Into<String>, settings: Value) -> Self {
+        let name = name.into();
+        assert!(
+            crate::protocol::is_extension_id(&name),
+            "extension identifier {name:?} is not of the form {{vendor-prefix}}/{{extension-name}}"
+        );
+        assert!(
+            settings.is_object(),
+            "the settings of extension {name:?} must be a JSON object, not {}",
+            json_type(&settings)
+        );
+        assert!(
+            !self.extensions.contains_key(&name),
+            "extension {name:?} is advertised twice"
+        );
+        self.extensions.insert(name, settings);
+        self
+    }
+
     /// Makes the server an OAuth 2.1 resource server trusting `config`'s issuer: each
     /// tool's [`ToolEntry::policy`] is then enforced against the caller's verified token.
     /// Without it, a tool whose policy is not [`Auth::None`] always refuses (fail closed).
@@ -338,6 +382,9 @@ impl ServerBuilder {
         if !self.prompts.is_empty() {
             capabilities["prompts"] = json!({"listChanged": false});
         }
+        if !self.extensions.is_empty() {
+            capabilities["extensions"] = Value::Object(self.extensions);
+        }
         let tool_index = self
             .tools
             .iter()
@@ -467,6 +514,7 @@ impl Server {
             completion: None,
             config: ServerConfig::default(),
             auth: None,
+            extensions: JsonObject::new(),
         }
     }
 
@@ -497,6 +545,11 @@ impl Server {
     /// The engine settings.
     pub fn config(&self) -> &ServerConfig {
         &self.inner.config
+    }
+
+    /// The server's capabilities, as sent at `initialize` and in `server/discover`.
+    pub fn capabilities(&self) -> &Value {
+        &self.inner.capabilities
     }
 
     /// The `initialize` result for a negotiated version.

@@ -65,6 +65,7 @@ pub(crate) fn accept(
             let fail = |f: Failure| (Some(id.clone()), f);
             if r.method == "initialize" {
                 let init = server.initialize(&r).map_err(|e| fail(Failure::Rpc(e)))?;
+                session.set_client_capabilities(init.capabilities);
                 return Ok(Job::Reply(id, init.result));
             }
             let parsed = server.parse(&r).map_err(fail)?;
