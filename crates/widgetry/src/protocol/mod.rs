@@ -1,6 +1,7 @@
 //! The MCP wire protocol: JSON-RPC framing, protocol versions, and the MCP data types
 //! (tools, content, resources, prompts) as our own serde types.
 
+pub mod cache;
 pub mod jsonrpc;
 pub mod types;
 
@@ -24,6 +25,16 @@ pub const DEFAULT_HTTP_VERSION: &str = "2025-03-26";
 
 /// `_meta` key carrying the protocol version in stateless requests.
 pub const META_PROTOCOL_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
+
+/// `_meta` key carrying the client's `Implementation` in stateless requests (2026-07-28).
+pub const META_CLIENT_INFO: &str = "io.modelcontextprotocol/clientInfo";
+
+/// Result `_meta` key carrying the server's `Implementation` (2026-07-28).
+pub const META_SERVER_INFO: &str = "io.modelcontextprotocol/serverInfo";
+
+/// `_meta` key carrying a stateless request's log level (2026-07-28): without it the
+/// server sends no `notifications/message` for the request.
+pub const META_LOG_LEVEL: &str = "io.modelcontextprotocol/logLevel";
 
 /// `_meta` key carrying the client's capabilities in stateless requests (2026-07-28).
 pub const META_CLIENT_CAPABILITIES: &str = "io.modelcontextprotocol/clientCapabilities";

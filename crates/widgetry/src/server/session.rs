@@ -81,9 +81,9 @@ pub struct SessionRuntime {
     version: ProtocolVersion,
     owner: Mutex<Option<Arc<str>>>,
     client_name: Option<String>,
-    /// The `extensions` of the capabilities the client declared at `initialize` (set
-    /// once: from the stored record, or at a connection-bound session's `initialize`).
-    client_extensions: OnceLock<JsonObject>,
+    /// The capabilities the client declared at `initialize` (set once: from the stored
+    /// record, or at a connection-bound session's `initialize`).
+    client_capabilities: OnceLock<JsonObject>,
     /// Who created it, for the per-client session cap (subject or address).
     creator: Arc<str>,
     log_level: AtomicU8,
@@ -127,7 +127,7 @@ impl SessionRuntime {
             version,
             owner: Mutex::new(doc.owner.map(Arc::from)),
             client_name: doc.name,
-            client_extensions: doc.extensions.map(OnceLock::from).unwrap_or_default(),
+            client_capabilities: doc.capabilities.map(OnceLock::from).unwrap_or_default(),
             creator: doc.creator.unwrap_or_default().into(),
             log_level: AtomicU8::new(level),
             record: Mutex::new(record),
@@ -170,15 +170,24 @@ impl SessionRuntime {
     /// What the client declared for the extension `name` in its `initialize`
     /// capabilities (`capabilities.extensions[name]`), if it declared it.
     pub fn client_extension(&self, name: &str) -> Option<&serde_json::Value> {
-        self.client_extensions.get()?.get(name)
+        self.client_capabilities().get("extensions")?.get(name)
+    }
+
+    /// The capabilities the client declared at `initialize` (empty when it declared
+    /// none).
+    pub fn client_capabilities(&self) -> &JsonObject {
+        static NONE: OnceLock<JsonObject> = OnceLock::new();
+        self.client_capabilities
+            .get()
+            .unwrap_or_else(|| NONE.get_or_init(JsonObject::new))
     }
 
     /// Records the capabilities a connection-bound session's client sent at
     /// `initialize` (JSON text, checked by the caller). Only the first `initialize`
     /// counts, as for the session's other properties.
     pub(crate) fn set_client_capabilities(&self, capabilities: &str) {
-        if let Some(ext) = ClientDoc::extensions_of(capabilities) {
-            let _ = self.client_extensions.set(ext);
+        if let Ok(caps) = serde_json::from_str::<JsonObject>(capabilities) {
+            let _ = self.client_capabilities.set(caps);
         }
     }
 
@@ -386,7 +395,7 @@ impl SessionRuntime {
 /// subject once signed in; `creator`, the key of the per-client session cap).
 struct ClientDoc {
     name: Option<String>,
-    extensions: Option<JsonObject>,
+    capabilities: Option<JsonObject>,
     owner: Option<String>,
     creator: Option<String>,
 }
@@ -398,11 +407,7 @@ impl ClientDoc {
         let s = |v: Option<&serde_json::Value>| v.and_then(|v| v.as_str()).map(str::to_string);
         Self {
             name: s(v.get("clientInfo").and_then(|c| c.get("name"))),
-            extensions: v
-                .get("capabilities")
-                .and_then(|c| c.get("extensions"))
-                .and_then(|e| e.as_object())
-                .cloned(),
+            capabilities: v.get("capabilities").and_then(|c| c.as_object()).cloned(),
             owner: s(v.get("owner")),
             creator: s(v.get("creator")),
         }
@@ -415,16 +420,6 @@ impl ClientDoc {
             serde_json::Value::from(owner),
             serde_json::Value::from(creator),
         )
-    }
-
-    /// `capabilities.extensions` of a capabilities JSON text, when it is an object.
-    fn extensions_of(capabilities: &str) -> Option<JsonObject> {
-        #[derive(serde::Deserialize)]
-        struct Caps {
-            #[serde(default)]
-            extensions: Option<JsonObject>,
-        }
-        serde_json::from_str::<Caps>(capabilities).ok()?.extensions
     }
 
     fn with_owner(text: &str, owner: &str) -> String {

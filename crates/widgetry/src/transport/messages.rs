@@ -68,7 +68,7 @@ pub(crate) fn accept(
                 session.set_client_capabilities(init.capabilities);
                 return Ok(Job::Reply(id, init.result));
             }
-            let parsed = server.parse(&r).map_err(fail)?;
+            let parsed = server.parse(&r, session.version()).map_err(fail)?;
             let authorized = server
                 .authorize(parsed, caller, Some(session))
                 .map_err(fail)?;
