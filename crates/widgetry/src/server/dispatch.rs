@@ -280,6 +280,18 @@ struct CompleteParams {
     meta: Option<JsonObject>,
 }
 
+/// A request's params, typed. On 2026-07-28 params that do not fit the method's schema
+/// make the request malformed: HTTP 400.
+fn params<'a, T: Deserialize<'a>>(req: &Request<'a>, stateless: bool) -> Result<T, Failure> {
+    req.parse_params().map_err(|e| {
+        if stateless {
+            Failure::BadRequest(e)
+        } else {
+            Failure::Rpc(e)
+        }
+    })
+}
+
 /// Checks the `_meta` every 2026-07-28 request must carry: an object with
 /// `io.modelcontextprotocol/protocolVersion` (a string) and
 /// `io.modelcontextprotocol/clientCapabilities` (an object). `clientInfo` is optional.
@@ -362,7 +374,7 @@ impl Server {
         };
         match &*req.method {
             "tools/call" => {
-                let p: CallToolParams<'_> = req.parse_params()?;
+                let p: CallToolParams<'_> = params(req, stateless)?;
                 let Some(&index) = inner.tool_index.get(&*p.name) else {
                     return Err(
                         RpcError::invalid_params(format!("unknown tool: {:?}", p.name)).into(),
@@ -381,14 +393,16 @@ impl Server {
                     retry: retry(stateless, p.input_responses, p.request_state)?,
                 })
             }
-            "tools/list" => self.list(req, inner.tool_pages.for_version(stateless)),
-            "resources/list" => self.list(req, inner.resource_pages.for_version(stateless)),
-            "resources/templates/list" => {
-                self.list(req, inner.template_pages.for_version(stateless))
+            "tools/list" => self.list(req, stateless, inner.tool_pages.for_version(stateless)),
+            "resources/list" => {
+                self.list(req, stateless, inner.resource_pages.for_version(stateless))
             }
-            "prompts/list" => self.list(req, inner.prompt_pages.for_version(stateless)),
+            "resources/templates/list" => {
+                self.list(req, stateless, inner.template_pages.for_version(stateless))
+            }
+            "prompts/list" => self.list(req, stateless, inner.prompt_pages.for_version(stateless)),
             "server/discover" => {
-                let m: MetaOnly = req.parse_params()?;
+                let m: MetaOnly = params(req, stateless)?;
                 let body = if stateless {
                     &inner.discover_2026
                 } else {
@@ -397,11 +411,11 @@ impl Server {
                 done(m.meta, Op::Prebuilt(body.clone()))
             }
             "resources/read" => {
-                let p: UriParams = req.parse_params()?;
+                let p: UriParams = params(req, stateless)?;
                 done(p.meta, Op::ReadResource(p.uri))
             }
             "prompts/get" => {
-                let p: GetPromptParams = req.parse_params()?;
+                let p: GetPromptParams = params(req, stateless)?;
                 let Some(index) = inner.prompts.iter().position(|e| e.prompt.name == p.name) else {
                     return Err(
                         RpcError::invalid_params(format!("unknown prompt: {:?}", p.name)).into(),
@@ -432,7 +446,7 @@ impl Server {
                 })
             }
             "completion/complete" => {
-                let p: CompleteParams = req.parse_params()?;
+                let p: CompleteParams = params(req, stateless)?;
                 done(p.meta, Op::Complete(Box::new(p.request)))
             }
             // Removed in 2026-07-28: no session, so no ping, no session log level, no
@@ -447,11 +461,11 @@ impl Server {
                 Err(Failure::NotFound(RpcError::method_not_found(&req.method)))
             }
             "ping" => {
-                let m: MetaOnly = req.parse_params()?;
+                let m: MetaOnly = params(req, stateless)?;
                 done(m.meta, Op::Answer(b"{}".to_vec()))
             }
             "resources/subscribe" | "resources/unsubscribe" => {
-                let p: UriParams = req.parse_params()?;
+                let p: UriParams = params(req, stateless)?;
                 let op = if req.method == "resources/subscribe" {
                     Op::Subscribe(p.uri)
                 } else {
@@ -460,7 +474,7 @@ impl Server {
                 done(p.meta, op)
             }
             "logging/setLevel" => {
-                let p: SetLevelParams = req.parse_params()?;
+                let p: SetLevelParams = params(req, stateless)?;
                 let idx = session::log_level_index(&p.level).ok_or_else(|| {
                     RpcError::invalid_params(format!(
                         "invalid log level {:?}: use one of {}",
@@ -552,8 +566,13 @@ impl Server {
         }
     }
 
-    fn list(&self, req: &Request<'_>, pages: &[Vec<u8>]) -> Result<Parsed, Failure> {
-        let p: ListParams = req.parse_params()?;
+    fn list(
+        &self,
+        req: &Request<'_>,
+        stateless: bool,
+        pages: &[Vec<u8>],
+    ) -> Result<Parsed, Failure> {
+        let p: ListParams = params(req, stateless)?;
         let idx = match &p.cursor {
             None => 0,
             Some(c) => super::decode_cursor(c, pages.len())?,
@@ -846,11 +865,24 @@ async fn gather(
             "the handler asked for input more than {MAX_INPUT_ROUNDS} times"
         )));
     }
+    if ctx.session_id().is_none() && !ir.requests.is_empty() {
+        return Err(RpcError::internal(format!(
+            "this request needs input from the client, which protocol version {} can only ask for within a session (this server or transport is stateless)",
+            ctx.protocol_version()
+        )));
+    }
     check_capabilities(ctx, &ir)?;
+    // Elicitation's `mode` arrived in 2025-11-25; earlier clients know only forms.
+    let modeless = ctx.protocol_version().as_str() < "2025-11-25";
     let mut responses = JsonObject::new();
     for (key, request) in ir.requests {
         let method = request["method"].as_str().unwrap_or_default();
-        let params = request.get("params").cloned().unwrap_or_else(|| json!({}));
+        let mut params = request.get("params").cloned().unwrap_or_else(|| json!({}));
+        if modeless && params.get("mode").and_then(Value::as_str) == Some("form") {
+            if let Some(p) = params.as_object_mut() {
+                p.remove("mode");
+            }
+        }
         let answer = ctx.request_client(method, params).await?;
         responses.insert(key, answer);
     }
