@@ -641,10 +641,19 @@ impl Server {
                 let tool = &inner.tools[index];
                 let name = tool.descriptor.name.as_str();
                 let round = self.open_retry(retry, &env, "tools/call", name, Some(&args))?;
+                // A copy of the arguments for the rounds after an InputRequired, only where
+                // there can be one (2026-07-28, or a session to ask the client through).
+                let again =
+                    (env.version.is_stateless() || env.session.is_some()).then(|| args.clone());
+                let mut first = Some(args);
                 let mut ctx = RequestContext::with_input(id, meta, env, round);
                 let mut rounds = 0;
                 let result = loop {
-                    match (tool.handler)(ctx.clone(), args.clone()).await {
+                    let args = match first.take() {
+                        Some(a) => a,
+                        None => again.clone().unwrap_or_else(super::empty_args),
+                    };
+                    match (tool.handler)(ctx.clone(), args).await {
                         Ok(r) => break r,
                         Err(ToolError::InvalidParams(m)) => {
                             return Err(RpcError::invalid_params(format!(
@@ -655,11 +664,12 @@ impl Server {
                         Err(ToolError::Result(r)) => break *r,
                         Err(ToolError::InputRequired(ir)) => {
                             if ctx.protocol_version().is_stateless() {
+                                let arguments = again.as_deref().map(arguments_value);
                                 let at = Binding {
                                     principal: ctx.caller().subject(),
                                     method: "tools/call",
                                     name,
-                                    arguments: Some(&arguments_value(&args)),
+                                    arguments: arguments.as_ref(),
                                 };
                                 return self.input_required(out, &ctx, *ir, &at);
                             }
