@@ -689,3 +689,72 @@ async fn on_2025_06_18_the_engine_asks_the_client_over_the_session_and_reruns_th
     assert_eq!(runs.ask_first.load(Ordering::SeqCst), 1);
     assert_eq!(runs.ask_second.load(Ordering::SeqCst), 1);
 }
+
+#[tokio::test]
+async fn stdio_serves_2026_requests_by_their_meta_version() {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    let runs = Arc::new(Runs::default());
+    let server = app(
+        "http://127.0.0.1:1/mcp",
+        runs.clone(),
+        ServerConfig::default(),
+    );
+    let (client, server_io) = tokio::io::duplex(64 * 1024);
+    let (sr, sw) = tokio::io::split(server_io);
+    let task = tokio::spawn(widgetry::transport::stdio::serve_io(server, sr, sw));
+    let (cr, mut cw) = tokio::io::split(client);
+    let mut lines = tokio::io::BufReader::new(cr).lines();
+    let mut send = async |body: Value| -> Value {
+        cw.write_all(format!("{body}\n").as_bytes()).await.unwrap();
+        let line = tokio::time::timeout(Duration::from_secs(5), lines.next_line())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        serde_json::from_str(&line).unwrap()
+    };
+    let d = send(request(1, "server/discover", json!({}))).await;
+    assert_eq!(d["result"]["resultType"], "complete", "{d}");
+    assert_eq!(
+        d["result"]["_meta"]["io.modelcontextprotocol/serverInfo"]["name"],
+        "mcp-2026"
+    );
+    let first = send(request(
+        2,
+        "tools/call",
+        json!({"name": "ask", "arguments": {"seat": "4D"}}),
+    ))
+    .await;
+    assert_eq!(first["result"]["resultType"], "input_required", "{first}");
+    let state = first["result"]["requestState"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let done = send(request(
+        3,
+        "tools/call",
+        json!({
+            "name": "ask", "arguments": {"seat": "4D"}, "requestState": state,
+            "inputResponses": {"ok": {"action": "accept", "content": {"ok": true}}},
+        }),
+    ))
+    .await;
+    assert_eq!(done["result"]["resultType"], "complete", "{done}");
+    assert_eq!(runs.ask_second.load(Ordering::SeqCst), 1);
+    let mut m = meta();
+    m["io.modelcontextprotocol/protocolVersion"] = json!("1999-01-01");
+    let bad = send(request(4, "tools/list", json!({"_meta": m}))).await;
+    assert_eq!(bad["error"]["code"], -32022, "{bad}");
+    assert_eq!(bad["error"]["data"]["requested"], "1999-01-01");
+    let gone = send(request(5, "initialize", json!({}))).await;
+    assert_eq!(gone["error"]["code"], -32601, "{gone}");
+    let no_meta = send(json!({"jsonrpc": "2.0", "id": 6, "method": "tools/list", "params": {"_meta": {"io.modelcontextprotocol/protocolVersion": V}}})).await;
+    assert_eq!(no_meta["error"]["code"], -32602, "{no_meta}");
+    // Without a 2026 `_meta`, the same connection still speaks the handshake versions.
+    let old = send(json!({"jsonrpc": "2.0", "id": 7, "method": "ping"})).await;
+    assert_eq!(old["result"], json!({}), "{old}");
+    drop(send);
+    drop(cw);
+    drop(lines);
+    let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+}

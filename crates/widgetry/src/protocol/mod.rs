@@ -71,6 +71,52 @@ pub fn is_extension_id(id: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
 }
 
+/// The `UnsupportedProtocolVersionError` (`-32022`) for a request naming `requested`:
+/// `data` lists the versions this server supports and echoes the requested one.
+pub fn unsupported_version_error(requested: &str) -> jsonrpc::RpcError {
+    jsonrpc::RpcError::new(
+        jsonrpc::code::UNSUPPORTED_PROTOCOL_VERSION,
+        format!(
+            "unsupported protocol version {requested:?}; supported: {}",
+            SUPPORTED_VERSIONS.join(", ")
+        ),
+    )
+    .with_data(serde_json::json!({"supported": SUPPORTED_VERSIONS, "requested": requested}))
+}
+
+/// The protocol version a request names in its `_meta`
+/// (`io.modelcontextprotocol/protocolVersion`, 2026-07-28 and later), read without
+/// parsing the rest of `params`: `Ok(None)` when it names none, the
+/// `UnsupportedProtocolVersionError` when it names one this server does not speak.
+pub fn meta_version(
+    params: Option<&serde_json::value::RawValue>,
+) -> Result<Option<ProtocolVersion>, jsonrpc::RpcError> {
+    let Some(raw) = params else { return Ok(None) };
+    // Only requests that mention the key pay for the parse.
+    if !raw.get().contains(META_PROTOCOL_VERSION) {
+        return Ok(None);
+    }
+    #[derive(serde::Deserialize)]
+    struct Params<'a> {
+        #[serde(rename = "_meta", borrow, default)]
+        meta: Option<Meta<'a>>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Meta<'a> {
+        #[serde(rename = "io.modelcontextprotocol/protocolVersion", borrow, default)]
+        version: Option<std::borrow::Cow<'a, str>>,
+    }
+    let Ok(p) = serde_json::from_str::<Params<'_>>(raw.get()) else {
+        return Ok(None);
+    };
+    match p.meta.and_then(|m| m.version) {
+        None => Ok(None),
+        Some(v) => ProtocolVersion::parse(&v)
+            .map(Some)
+            .ok_or_else(|| unsupported_version_error(&v)),
+    }
+}
+
 /// A protocol version this server supports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ProtocolVersion(&'static str);

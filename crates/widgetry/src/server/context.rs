@@ -424,6 +424,12 @@ impl RequestContext {
     /// and waits for its answer, bounded by the server's client-request timeout and by
     /// this request's cancellation.
     pub async fn request_client(&self, method: &str, params: Value) -> Result<Value, RpcError> {
+        if self.inner.env.version.is_stateless() {
+            return Err(RpcError::internal(format!(
+                "cannot send {method} to the client: protocol version {} has no server-to-client requests; return InputRequired instead",
+                self.inner.env.version
+            )));
+        }
         let Some(session) = &self.inner.env.session else {
             return Err(RpcError::internal(format!(
                 "cannot send {method} to the client: requests to the client need a session (not available on stateless requests; return InputRequired instead)"

@@ -146,17 +146,7 @@ fn header_version(h: &HeaderMap, id: Option<&Id>) -> Result<Option<ProtocolVersi
         rpc_error(
             StatusCode::BAD_REQUEST,
             id,
-            RpcError::new(
-                code::UNSUPPORTED_PROTOCOL_VERSION,
-                format!(
-                    "unsupported MCP-Protocol-Version {v:?}; supported: {}",
-                    crate::protocol::SUPPORTED_VERSIONS.join(", ")
-                ),
-            )
-            .with_data(serde_json::json!({
-                "supported": crate::protocol::SUPPORTED_VERSIONS,
-                "requested": v,
-            })),
+            crate::protocol::unsupported_version_error(v),
         )
     })
 }
