@@ -753,7 +753,6 @@ async fn stdio_serves_2026_requests_by_their_meta_version() {
     // Without a 2026 `_meta`, the same connection still speaks the handshake versions.
     let old = send(json!({"jsonrpc": "2.0", "id": 7, "method": "ping"})).await;
     assert_eq!(old["result"], json!({}), "{old}");
-    drop(send);
     drop(cw);
     drop(lines);
     let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
