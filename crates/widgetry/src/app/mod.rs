@@ -444,11 +444,14 @@ impl AppBuilder {
         }
         for b in &builds {
             for (resource, mime) in b.resources() {
-                let b = b.clone();
-                sb = sb.resource(resource, move |_ctx, uri| {
-                    let c = b.contents(uri, mime);
-                    async move { Ok(vec![c]) }
-                });
+                let uri = resource.uri.clone();
+                let build = b.clone();
+                sb = sb
+                    .resource(resource, move |_ctx, uri| {
+                        let c = build.contents(uri, mime);
+                        async move { Ok(vec![c]) }
+                    })
+                    .resource_cache(&uri, b.cache_hint());
             }
         }
         if !builds.is_empty() {
