@@ -35,7 +35,10 @@ mod memory;
 mod open;
 mod postgres;
 mod redis_store;
+mod schema;
 mod sqlite;
+mod tls;
+mod url_options;
 
 use std::future::Future;
 use std::pin::Pin;

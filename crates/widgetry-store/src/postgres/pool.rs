@@ -12,9 +12,11 @@ use std::time::Duration;
 
 use tokio::sync::{Semaphore, SemaphorePermit};
 use tokio_postgres::error::SqlState;
+use tokio_postgres::tls::MakeTlsConnect;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{Client, NoTls, Row, Statement};
+use tokio_postgres::{Client, NoTls, Row, Socket, Statement};
 
+use super::tls::RustlsConnect;
 use crate::{StoreError, StoreResult};
 
 /// Pool settings, from [`crate::PostgresConfig`].
@@ -22,8 +24,13 @@ pub(crate) struct PoolConfig {
     pub(crate) pg: tokio_postgres::Config,
     /// `host:port/db`, for messages.
     pub(crate) target: String,
+    /// The TLS connector, when the URL asks for TLS.
+    pub(crate) tls: Option<RustlsConnect>,
     pub(crate) size: usize,
     pub(crate) connect_timeout: Duration,
+    /// The wait for a free connection.
+    pub(crate) acquire_timeout: Duration,
+    /// The wait for one statement's answer.
     pub(crate) op_timeout: Duration,
 }
 
@@ -66,12 +73,12 @@ impl Pool {
 
     /// A connection for one operation: an idle one that is still open, or a new one.
     pub(crate) async fn get(&self) -> StoreResult<PooledConn<'_>> {
-        let permit = tokio::time::timeout(self.cfg.op_timeout, self.permits.acquire())
+        let permit = tokio::time::timeout(self.cfg.acquire_timeout, self.permits.acquire())
             .await
             .map_err(|_| {
                 StoreError::Unavailable(format!(
                     "all {} connections to PostgreSQL at {} stayed busy for {:?}",
-                    self.cfg.size, self.cfg.target, self.cfg.op_timeout
+                    self.cfg.size, self.cfg.target, self.cfg.acquire_timeout
                 ))
             })?
             .map_err(|_| StoreError::Unavailable("the PostgreSQL pool is closed".into()))?;
@@ -99,27 +106,48 @@ impl Pool {
                 self.cfg.target
             ))
         };
-        let (client, connection) =
-            tokio::time::timeout(self.cfg.connect_timeout, self.cfg.pg.connect(NoTls))
-                .await
-                .map_err(|_| {
-                    cannot(format!(
-                        "no connection within {:?}",
-                        self.cfg.connect_timeout
-                    ))
-                })?
-                .map_err(|e| cannot(describe(&e)))?;
-        let target = self.cfg.target.clone();
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(target = %target, error = %e, "PostgreSQL connection ended");
+        let connecting = async {
+            match &self.cfg.tls {
+                Some(tls) => spawn_connection(&self.cfg.pg, tls.clone(), &self.cfg.target).await,
+                None => spawn_connection(&self.cfg.pg, NoTls, &self.cfg.target).await,
             }
-        });
+        };
+        let client = tokio::time::timeout(self.cfg.connect_timeout, connecting)
+            .await
+            .map_err(|_| {
+                cannot(format!(
+                    "no connection within {:?}",
+                    self.cfg.connect_timeout
+                ))
+            })?
+            .map_err(|e| cannot(describe(&e)))?;
         Ok(Conn {
             client,
             statements: HashMap::new(),
         })
     }
+}
+
+/// Connects with `tls` and drives the connection on its own task.
+async fn spawn_connection<T>(
+    pg: &tokio_postgres::Config,
+    tls: T,
+    target: &str,
+) -> Result<Client, tokio_postgres::Error>
+where
+    T: MakeTlsConnect<Socket> + 'static,
+    T::Stream: Send + 'static,
+    T::TlsConnect: Send,
+    <T::TlsConnect as tokio_postgres::tls::TlsConnect<Socket>>::Future: Send,
+{
+    let (client, connection) = pg.connect(tls).await?;
+    let target = target.to_owned();
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::debug!(target = %target, error = %e, "PostgreSQL connection ended");
+        }
+    });
+    Ok(client)
 }
 
 /// One checked-out connection; goes back to the pool when dropped, unless it broke.
@@ -250,6 +278,12 @@ impl PooledConn<'_> {
                 }
             },
         }
+    }
+
+    /// Closes this connection instead of returning it to the pool (it may sit inside a
+    /// transaction that must not be carried over).
+    pub(crate) fn discard(&mut self) {
+        self.broken = true;
     }
 
     /// Whether the last failure was the connection's (so a retry may succeed).
