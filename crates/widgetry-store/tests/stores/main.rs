@@ -4,6 +4,8 @@
 mod kv;
 mod open;
 mod outage;
+mod private;
 mod sessions;
 mod sharing;
 mod support;
+mod tls;

@@ -69,12 +69,12 @@ fn sh(cmd: &str) -> bool {
         .unwrap_or(false)
 }
 
-fn port_open(addr: &str) -> bool {
+pub fn port_open(addr: &str) -> bool {
     let addr: SocketAddr = addr.parse().expect("socket address");
     TcpStream::connect_timeout(&addr, Duration::from_millis(300)).is_ok()
 }
 
-fn wait_until(deadline: Duration, mut ok: impl FnMut() -> bool) -> bool {
+pub fn wait_until(deadline: Duration, mut ok: impl FnMut() -> bool) -> bool {
     let start = Instant::now();
     while start.elapsed() < deadline {
         if ok() {
