@@ -101,3 +101,28 @@ mod tests {
         assert!(pending("c", "db", 0, &gap).is_err());
     }
 }
+
+/// Migrations for the tests of each backend's runner: a table, a column added with a
+/// back-filled value, and a step that fails.
+#[cfg(test)]
+pub(crate) mod steps_for_tests {
+    use super::Migration;
+
+    pub(crate) const V1: Migration = Migration {
+        version: 1,
+        name: "notes table",
+        sql: "CREATE TABLE {q}notes (id TEXT PRIMARY KEY, body TEXT NOT NULL);",
+    };
+    pub(crate) const V2: Migration = Migration {
+        version: 2,
+        name: "notes.author",
+        sql: "ALTER TABLE {q}notes ADD COLUMN author TEXT;
+              UPDATE {q}notes SET author = 'unknown';",
+    };
+    pub(crate) const V3_FAILS: Migration = Migration {
+        version: 3,
+        name: "a step that fails half way",
+        sql: "ALTER TABLE {q}notes ADD COLUMN rating INTEGER;
+              INSERT INTO {q}no_such_table VALUES (1);",
+    };
+}

@@ -83,3 +83,71 @@ async fn run(
     }
     c.batch("COMMIT").await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::steps_for_tests::{V1, V2, V3_FAILS};
+    use crate::{PostgresConfig, StoreError};
+
+    #[tokio::test]
+    async fn steps_run_in_order_and_a_failing_one_rolls_back_with_its_batch() {
+        let url = std::env::var("WIDGETRY_TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+        let schema = format!("wt_migrate_unit_{}_{}", std::process::id(), now_ms());
+        let q = format!("\"{schema}\".");
+        let (pool, _) = PostgresConfig::new(&url).schema(&schema).pool().unwrap();
+        let version = || async {
+            let mut c = pool.get().await.unwrap();
+            let row = c
+                .query_opt(
+                    &format!("SELECT version FROM {q}{VERSION_TABLE} WHERE component = 'notes'"),
+                    &[],
+                )
+                .await
+                .unwrap()
+                .unwrap();
+            row.get::<_, i64>(0)
+        };
+        migrate(&pool, Some(&schema), &q, "notes", &[V1])
+            .await
+            .unwrap();
+        pool.get()
+            .await
+            .unwrap()
+            .batch(&format!(
+                "INSERT INTO {q}notes (id, body) VALUES ('n1', 'kept')"
+            ))
+            .await
+            .unwrap();
+        assert_eq!(version().await, 1);
+
+        let e = migrate(&pool, Some(&schema), &q, "notes", &[V1, V2, V3_FAILS])
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("no_such_table"), "{e}");
+        assert_eq!(version().await, 1, "nothing of steps 2 and 3 stays");
+
+        migrate(&pool, Some(&schema), &q, "notes", &[V1, V2])
+            .await
+            .unwrap();
+        assert_eq!(version().await, 2);
+        let mut c = pool.get().await.unwrap();
+        let row = c
+            .query_opt(&format!("SELECT body, author FROM {q}notes"), &[])
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (row.get::<_, String>(0), row.get::<_, String>(1)),
+            ("kept".to_owned(), "unknown".to_owned())
+        );
+        assert!(matches!(
+            migrate(&pool, Some(&schema), &q, "notes", &[V1]).await,
+            Err(StoreError::InvalidConfig(_))
+        ));
+        c.batch(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
+            .await
+            .unwrap();
+    }
+}

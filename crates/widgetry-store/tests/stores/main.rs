@@ -2,6 +2,7 @@
 //! machine's PostgreSQL and Redis for the server backends (started when down).
 
 mod kv;
+mod migrate;
 mod open;
 mod outage;
 mod private;
