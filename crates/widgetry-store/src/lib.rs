@@ -50,7 +50,7 @@ pub use open::{
     from_env, open_kv_store, open_session_store, StoreConfig, StoreLocation, Stores,
     DATABASE_URL_ENV, DEFAULT_DATABASE_FILE, SESSION_STORE_URL_ENV,
 };
-pub use postgres::{PostgresConfig, PostgresKvStore, PostgresSessionStore};
+pub use postgres::{PgConn, PgPool, PostgresConfig, PostgresKvStore, PostgresSessionStore};
 pub use redis_store::{RedisConfig, RedisKvStore, RedisSessionStore};
 pub use sqlite::{SqliteKvStore, SqliteSessionStore};
 

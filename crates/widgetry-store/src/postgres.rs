@@ -20,7 +20,8 @@ use crate::url_options::UrlOptions;
 use crate::{
     ms_i64, now_ms, BoxFuture, Retry, SessionRecord, SessionStore, StoreError, StoreResult,
 };
-use pool::{with_conn, Pool, PoolConfig};
+use pool::{with_conn, PoolConfig};
+pub use pool::{PgConn, PgPool};
 use tls::PgTls;
 
 /// Where and how to connect to PostgreSQL.
@@ -112,7 +113,7 @@ impl PostgresConfig {
     }
 
     /// Reads the URL and its options, and builds the (still empty) pool.
-    fn pool(&self) -> StoreResult<(Pool, String)> {
+    fn pool(&self) -> StoreResult<(PgPool, String)> {
         let mut ours = vec![POOL_MAX_SIZE, ACQUIRE_TIMEOUT, STATEMENT_TIMEOUT];
         ours.extend(tls::OPTIONS);
         let options = UrlOptions::take(&self.url, &ours);
@@ -150,7 +151,7 @@ impl PostgresConfig {
         let size = options
             .number(POOL_MAX_SIZE, 1, 1024)?
             .map_or(self.pool_size, |n| n as usize);
-        let pool = Pool::new(PoolConfig {
+        let pool = PgPool::with(PoolConfig {
             target: target(&pg),
             pg,
             tls: connector,
@@ -167,7 +168,11 @@ impl PostgresConfig {
     }
 
     /// Builds the pool, connects once, and brings `component`'s tables up to date.
-    async fn open(&self, component: &str, migrations: &[Migration]) -> StoreResult<(Pool, String)> {
+    async fn open(
+        &self,
+        component: &str,
+        migrations: &[Migration],
+    ) -> StoreResult<(PgPool, String)> {
         let (pool, qualifier) = self.pool()?;
         migrate::migrate(
             &pool,
@@ -266,7 +271,7 @@ struct SessionSql {
 /// # Ok(()) }
 /// ```
 pub struct PostgresSessionStore {
-    pool: Pool,
+    pool: PgPool,
     sql: SessionSql,
 }
 
@@ -429,7 +434,7 @@ struct KvSql {
 /// # Ok(()) }
 /// ```
 pub struct PostgresKvStore {
-    pool: Pool,
+    pool: PgPool,
     sql: KvSql,
 }
 

@@ -5,14 +5,14 @@ use crate::now_ms;
 use crate::schema::{pending, Migration, VERSION_TABLE};
 use crate::StoreResult;
 
-use super::pool::{Pool, PooledConn};
+use super::pool::{PgConn, PgPool};
 
 /// The advisory lock every Widgetry store takes while it sets up its tables.
 const LOCK: i64 = 7_201_534_829_461_723;
 
 /// Brings `component` up to the last of `migrations`, creating `schema` when named.
 pub(crate) async fn migrate(
-    pool: &Pool,
+    pool: &PgPool,
     schema: Option<&str>,
     q: &str,
     component: &str,
@@ -28,7 +28,7 @@ pub(crate) async fn migrate(
 }
 
 async fn run(
-    c: &mut PooledConn<'_>,
+    c: &mut PgConn,
     target: &str,
     schema: Option<&str>,
     q: &str,

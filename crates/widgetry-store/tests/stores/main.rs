@@ -5,6 +5,7 @@ mod kv;
 mod migrate;
 mod open;
 mod outage;
+mod pool;
 mod private;
 mod sessions;
 mod sharing;
