@@ -9,25 +9,6 @@ use widgetry_authz::{open_store, NewUser};
 
 const CALLBACK: &str = "http://127.0.0.1:9/callback";
 
-fn base_url() -> String {
-    std::env::var("WIDGETRY_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
-}
-
-async fn admin() -> tokio_postgres::Client {
-    let url = base_url();
-    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-        .await
-        .unwrap_or_else(|e| {
-            panic!(
-                "PostgreSQL is needed for this test and is not reachable at {url} ({e}); start it \
-                 (trust auth, database `test`) or set WIDGETRY_TEST_POSTGRES_URL"
-            )
-        });
-    tokio::spawn(conn);
-    client
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_store_runs_the_core_flow_and_survives_a_restart() {
     let schema = format!(

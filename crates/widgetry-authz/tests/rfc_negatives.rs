@@ -306,5 +306,8 @@ async fn a_version_1_store_is_upgraded_and_keeps_working() {
             |r| r.get(0),
         )
         .unwrap();
-    assert_eq!(version, "2");
+    assert_eq!(
+        version, "3",
+        "upgraded through every step to the current version"
+    );
 }

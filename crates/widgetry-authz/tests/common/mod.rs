@@ -504,3 +504,25 @@ pub fn browser_cookie(page: &Resp) -> String {
     );
     set.split(';').next().expect("cookie").to_owned()
 }
+
+/// The PostgreSQL of the tests: 127.0.0.1:5432, database `test`, user `postgres`, or
+/// `WIDGETRY_TEST_POSTGRES_URL`.
+pub fn base_url() -> String {
+    std::env::var("WIDGETRY_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+/// A plain connection to [`base_url`] for setting up and inspecting.
+pub async fn admin() -> tokio_postgres::Client {
+    let url = base_url();
+    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "PostgreSQL is needed for this test and is not reachable at {url} ({e}); start it \
+                 (trust auth, database `test`) or set WIDGETRY_TEST_POSTGRES_URL"
+            )
+        });
+    tokio::spawn(conn);
+    client
+}

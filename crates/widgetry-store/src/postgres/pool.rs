@@ -235,8 +235,11 @@ impl PgConn {
         Ok(())
     }
 
-    /// Commits the transaction that [`PgConn::begin`] started.
+    /// Commits the transaction that [`PgConn::begin`] started (a no-op outside one).
     pub async fn commit(&mut self) -> StoreResult<()> {
+        if !self.in_tx {
+            return Ok(());
+        }
         self.batch("COMMIT").await?;
         self.in_tx = false;
         Ok(())
