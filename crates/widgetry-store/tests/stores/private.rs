@@ -2,13 +2,65 @@
 //! PostgreSQL and Redis: a certificate authority made with the `openssl` CLI, a
 //! PostgreSQL cluster made with `initdb` and run with `pg_ctl` as the `postgres` user, and
 //! a `redis-server` child process, each on a free port of 127.0.0.1 and removed at the end.
+//!
+//! Self-contained (the authorization server's tests include it too), with the small
+//! helpers every store test uses: unique names, scratch directories, port probes.
+#![allow(dead_code)]
 
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::support::{port_open, wait_until, TempDir};
+/// A name no other test or run uses: lower-case, fit for a PostgreSQL schema.
+pub fn unique(tag: &str) -> String {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        "wt_{tag}_{}_{nanos}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A fresh directory under the system temp dir, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> Self {
+        let dir = std::env::temp_dir().join(unique(tag));
+        std::fs::create_dir_all(&dir).expect("create temp dir");
+        Self(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Whether something accepts TCP connections at `addr`.
+pub fn port_open(addr: &str) -> bool {
+    let addr: SocketAddr = addr.parse().expect("socket address");
+    TcpStream::connect_timeout(&addr, Duration::from_millis(300)).is_ok()
+}
+
+/// Polls `ok` every 50 ms until it holds or `deadline` passes; whether it held.
+pub fn wait_until(deadline: Duration, mut ok: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < deadline {
+        if ok() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    ok()
+}
 
 fn run(what: &str, cmd: &mut Command) {
     let out = cmd
