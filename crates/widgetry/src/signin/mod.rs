@@ -15,12 +15,11 @@
 //!   "expired, sign in again". All state lives in a [`KvStore`], so several instances
 //!   sharing PostgreSQL or Redis serve the same sessions.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::response::Response;
 use axum::routing::post;
 use axum::Router;
@@ -29,6 +28,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
+use widgetry_authz::TrustedProxies;
 use widgetry_store::{KvStore, Namespace};
 
 use crate::app::origins::{read_body, widget_endpoint};
@@ -159,6 +159,9 @@ pub struct SignInConfig {
     pub public_url: String,
     /// How often expired sessions are swept from the store (default 1 minute).
     pub sweep_interval: Duration,
+    /// The reverse proxies whose `X-Forwarded-For` gives the client address of the
+    /// per-address limit (default none: the TCP peer is the client).
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl SignInConfig {
@@ -177,6 +180,7 @@ impl SignInConfig {
             failure_window: Duration::from_secs(900),
             public_url: public_url.into().trim_end_matches('/').to_string(),
             sweep_interval: Duration::from_secs(60),
+            trusted_proxies: TrustedProxies::none(),
         }
     }
 }
@@ -786,9 +790,10 @@ fn mask(email: &str) -> String {
     }
 }
 
-fn client_addr(connect: Option<&ConnectInfo<SocketAddr>>) -> String {
-    connect
-        .map(|c| c.0.ip().to_string())
+fn client_addr(proxies: &TrustedProxies, req: &http::request::Parts) -> String {
+    proxies
+        .client_ip_of(&req.headers, &req.extensions)
+        .map(|ip| ip.to_string())
         .unwrap_or_else(|| "unknown".into())
 }
 
@@ -797,13 +802,13 @@ const MAX_SUBMIT_BODY: usize = 16 * 1024;
 
 async fn submit_route(State(s): State<SignIn>, req: axum::extract::Request) -> Response {
     let (parts, body) = req.into_parts();
-    let connect = parts.extensions.get::<ConnectInfo<SocketAddr>>().cloned();
+    let addr = client_addr(&s.config().trusted_proxies, &parts);
     let body = match read_body(body, MAX_SUBMIT_BODY).await {
         Ok(b) => b,
         Err(r) => return r,
     };
     match serde_json::from_slice::<Submit>(&body) {
-        Ok(b) => s.submit(b, &client_addr(connect.as_ref())).await,
+        Ok(b) => s.submit(b, &addr).await,
         Err(e) => err(
             StatusCode::BAD_REQUEST,
             "invalid_request",

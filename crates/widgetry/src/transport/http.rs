@@ -175,7 +175,7 @@ pub(crate) async fn post_message(State(state): State<Arc<HttpState>>, req: Reque
     let caller = caller(&parts.extensions);
     match msg {
         Message::Request(r) if r.method == "initialize" => {
-            initialize(&state, &parts.extensions, &caller, r).await
+            initialize(&state, &parts, &caller, r).await
         }
         Message::Request(r) => {
             let id = r.id.clone().unwrap_or(Id::Num(0));
@@ -297,7 +297,7 @@ fn check_routing_headers(
 
 async fn initialize(
     state: &Arc<HttpState>,
-    extensions: &http::Extensions,
+    parts: &http::request::Parts,
     caller: &Caller,
     r: jsonrpc::Request<'_>,
 ) -> Response {
@@ -309,7 +309,7 @@ async fn initialize(
     if state.config.stateless {
         return response::json(jsonrpc::encode_result(&id, &init.result), None);
     }
-    let creator = client_key(caller, extensions);
+    let creator = client_key(&state.config.trusted_proxies, caller, parts);
     match state
         .sessions
         .create(

@@ -14,13 +14,12 @@
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Request};
+use axum::extract::Request;
 use axum::response::Response;
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
@@ -29,6 +28,8 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
+
+use widgetry_authz::TrustedProxies;
 
 use super::guard::Guard;
 use super::response::{bad_request, refusal};
@@ -279,11 +280,18 @@ pub(crate) fn caller(ext: &http::Extensions) -> Caller {
 }
 
 /// The key of the per-client session limit: the caller's subject when signed in, else
-/// the peer address (trusted proxies are not consulted yet), else one shared key.
-pub(crate) fn client_key(caller: &Caller, ext: &http::Extensions) -> String {
-    match (caller.subject(), ext.get::<ConnectInfo<SocketAddr>>()) {
+/// the client address (through `proxies`), else one shared key.
+pub(crate) fn client_key(
+    proxies: &TrustedProxies,
+    caller: &Caller,
+    req: &http::request::Parts,
+) -> String {
+    match (
+        caller.subject(),
+        proxies.client_ip_of(&req.headers, &req.extensions),
+    ) {
         (Some(s), _) => format!("user:{s}"),
-        (None, Some(ConnectInfo(addr))) => format!("addr:{}", addr.ip()),
+        (None, Some(ip)) => format!("addr:{ip}"),
         (None, None) => "anonymous".into(),
     }
 }
