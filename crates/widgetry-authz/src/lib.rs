@@ -80,6 +80,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub use clients::{Client, Clients, NewClient, RegisteredClient, TOKEN_ENDPOINT_AUTH_METHODS};
 pub use config::AuthzConfig;
+pub use crypto::Sealer;
 pub use error::AuthzError;
 pub use http::{
     AUTHORIZE_PATH, INTROSPECTION_PATH, JWKS_PATH, REGISTRATION_PATH, REVOCATION_PATH, TOKEN_PATH,

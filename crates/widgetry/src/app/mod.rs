@@ -84,7 +84,7 @@ pub struct AppBuilder {
     auth: Option<crate::auth::AuthConfig>,
     actions: Vec<String>,
     public_url: Option<String>,
-    widget_key: Option<Vec<u8>>,
+    widget_keys: Option<crate::auth::widget_keys::WidgetKeys>,
     widget_token_ttl: std::time::Duration,
     widget_origins: Vec<String>,
     routers: Vec<Router>,
@@ -130,7 +130,17 @@ impl AppBuilder {
     /// The PKCS#8 P-256 key signing widget tokens (default: generated at start-up, so a
     /// restart makes widgets renew their tokens). Share one key between instances.
     pub fn widget_token_key(mut self, pkcs8: Vec<u8>) -> Self {
-        self.widget_key = Some(pkcs8);
+        self.widget_keys = Some(crate::auth::widget_keys::WidgetKeys::from_pkcs8_unchecked(
+            pkcs8,
+        ));
+        self
+    }
+
+    /// The keys of widget tokens: the first signs, all verify (rotation). Give every
+    /// instance the same ones, from configuration or the shared store
+    /// ([`crate::auth::widget_keys::WidgetKeys`]).
+    pub fn widget_token_keys(mut self, keys: crate::auth::widget_keys::WidgetKeys) -> Self {
+        self.widget_keys = Some(keys);
         self
     }
 
@@ -321,12 +331,12 @@ impl AppBuilder {
                     None
                 }
                 Some(origin) => {
-                    let key = self
-                        .widget_key
+                    let keys = self
+                        .widget_keys
                         .clone()
-                        .unwrap_or_else(crate::auth::widget_token::generate_key);
-                    match crate::auth::widget_token::WidgetTokens::new(
-                        &key,
+                        .unwrap_or_else(crate::auth::widget_keys::WidgetKeys::generate);
+                    match crate::auth::widget_token::WidgetTokens::with_keys(
+                        keys.all(),
                         origin.clone(),
                         format!("{origin}/widget/actions"),
                         self.widget_token_ttl,
@@ -575,7 +585,7 @@ impl App {
             auth: None,
             actions: Vec::new(),
             public_url: None,
-            widget_key: None,
+            widget_keys: None,
             // WIDGETRY_WIDGET_TOKEN_TTL_SECS overrides the 10-minute default (e.g. in tests).
             widget_token_ttl: std::time::Duration::from_secs(
                 std::env::var("WIDGETRY_WIDGET_TOKEN_TTL_SECS")
