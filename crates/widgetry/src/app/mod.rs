@@ -144,6 +144,21 @@ impl AppBuilder {
         self
     }
 
+    /// Applies the deployment [`Settings`](crate::ops::Settings) (call it after
+    /// [`AppBuilder::http`]): trusted proxies, the public URL (allowed by the
+    /// DNS-rebinding guard, used for widget actions), and the configured widget-token
+    /// keys. Keys from the shared store are set with [`AppBuilder::widget_token_keys`].
+    pub fn settings(mut self, settings: &crate::ops::Settings) -> Self {
+        self.http = settings.apply_http(self.http);
+        if let Some(url) = &settings.public_url {
+            self.public_url = Some(url.clone());
+        }
+        if let Some(keys) = &settings.widget_token_keys {
+            self.widget_keys = Some(keys.clone());
+        }
+        self
+    }
+
     /// Lifetime of widget tokens (default 10 minutes).
     pub fn widget_token_ttl(mut self, ttl: std::time::Duration) -> Self {
         self.widget_token_ttl = ttl;
@@ -640,6 +655,34 @@ impl App {
     pub async fn serve_on(&self, listener: tokio::net::TcpListener) -> std::io::Result<()> {
         let (router, _state) = self.router();
         crate::serve(listener, router).await
+    }
+
+    /// Serves the app in production on `listener`: the app's routes plus `/healthz`,
+    /// `/readyz` (probing the session store and `kv`) and `/metrics`, behind the
+    /// observing layer (a span and metrics per request), with graceful shutdown within
+    /// [`Settings::shutdown_grace`](crate::ops::Settings::shutdown_grace).
+    pub async fn serve_with(
+        &self,
+        listener: tokio::net::TcpListener,
+        settings: &crate::ops::Settings,
+        kv: Option<Arc<dyn widgetry_store::KvStore>>,
+    ) -> std::io::Result<()> {
+        crate::ops::metrics::recorder();
+        let (router, state) = self.router();
+        let ops = crate::ops::Ops {
+            sessions: self.http.session_store.clone(),
+            kv,
+            state,
+            proxies: settings.trusted_proxies.clone(),
+            metrics_allow: settings.metrics_allow.clone(),
+        };
+        let router =
+            router
+                .merge(crate::ops::ops_router(ops))
+                .layer(crate::ops::observe::Observe::new(
+                    settings.trusted_proxies.clone(),
+                ));
+        crate::ops::shutdown::serve(listener, router, settings.shutdown_grace).await
     }
 
     /// Serves the app on stdin/stdout.

@@ -183,6 +183,11 @@ pub(crate) async fn post_message(State(state): State<Arc<HttpState>>, req: Reque
                 Ok(p) => p,
                 Err(f) => return failure(f, &id),
             };
+            if r.method == "tools/call" {
+                if let Some(tool) = parsed.name(&state.server) {
+                    crate::ops::observe::note_tool(tool);
+                }
+            }
             let version = match (header_version, parsed.meta_protocol_version()) {
                 (Some(v), _) => v,
                 (None, Some(m)) => match ProtocolVersion::parse(m) {

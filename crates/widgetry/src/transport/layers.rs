@@ -68,16 +68,25 @@ impl Edge {
         };
         match auth.read_bearer(req.headers()) {
             Bearer::Done(Ok(caller)) => {
+                if matches!(caller, Caller::User(_)) {
+                    crate::ops::metrics::token_cache(true);
+                }
                 put_caller(req, caller);
                 Ok(None)
             }
             Bearer::Done(Err(r)) => Err(refusal(r, None)),
-            Bearer::Verify(token) => Ok(Some(token.to_owned())),
+            Bearer::Verify(token) => {
+                crate::ops::metrics::token_cache(false);
+                Ok(Some(token.to_owned()))
+            }
         }
     }
 }
 
 fn put_caller(req: &mut Request, caller: Caller) {
+    if let Some(subject) = caller.subject() {
+        crate::ops::observe::note_subject(subject);
+    }
     // Absence means anonymous: most requests then carry no extension map at all.
     if !matches!(caller, Caller::Anonymous) {
         req.extensions_mut().insert(caller);
