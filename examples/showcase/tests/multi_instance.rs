@@ -1,6 +1,14 @@
-//! Several showcase instances behind one (imaginary) load balancer: two processes on
-//! different loopback ports sharing their stores serve the same MCP sessions and the same
-//! sign-in sessions, and a Redis restart gives a clear 503 (not a hang) and then recovers.
+//! Several showcase instances: two processes on different loopback ports sharing their
+//! stores serve the same MCP sessions and the same sign-in sessions, and a Redis restart
+//! gives a clear 503 (not a hang; `/readyz` 503 too) and then recovers. Then the
+//! production topology: two instances behind a real nginx (Debian's package, started by
+//! the test as this user, round-robin, `X-Forwarded-For` from a trusted proxy) sharing
+//! PostgreSQL and Redis, where the health checks, an MCP session, the sign-in widget, the
+//! OAuth flow (registration, authorize, sign-in, consent, code exchange, refresh), a
+//! protected call and widget actions each reach both instances (every answer names its
+//! instance in `X-Upstream`), a refresh token revoked through one is refused by both at
+//! once, and a session ended through one is refused by both within 2.5 s (the 1 s
+//! revalidation bound of cached sessions, plus margin).
 //!
 //! - PostgreSQL: both instances use `WIDGETRY_DATABASE_URL=postgres://postgres@127.0.0.1:5432/<db>`
 //!   (a database created for the test and dropped after it) for everything.
@@ -775,7 +783,23 @@ fn redis_restart_gives_a_clear_503_then_new_sessions_work() {
         bound * 2,
     )
     .unwrap_or_else(|e| panic!("tools/list while Redis is down hung or broke: {e}"));
+    // Readiness says so too (a load balancer stops sending), while liveness holds.
+    let ready = http("GET", &format!("{}/readyz", app.base), &[], "", bound * 2)
+        .unwrap_or_else(|e| panic!("/readyz while Redis is down hung or broke: {e}"));
+    let live = http("GET", &format!("{}/healthz", app.base), &[], "", bound * 2)
+        .unwrap_or_else(|e| panic!("/healthz while Redis is down: {e}"));
     outage.end(); // keep the outage short: other tests use this Redis
+    assert_eq!(
+        ready.status, 503,
+        "/readyz while Redis is down: {}",
+        ready.body
+    );
+    assert_eq!(ready.body, "session store unreachable\n");
+    assert_eq!(
+        live.status, 200,
+        "/healthz while Redis is down: {}",
+        live.body
+    );
     for (what, r) in [
         ("initialize", &fresh),
         ("tools/list on the old session", &existing),
@@ -832,6 +856,12 @@ fn redis_restart_gives_a_clear_503_then_new_sessions_work() {
     )
     .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(n.status, 202, "{}", n.body);
+    let ready = http("GET", &format!("{}/readyz", app.base), &[], "", TIMEOUT).unwrap();
+    assert_eq!(
+        ready.status, 200,
+        "/readyz after Redis came back: {}",
+        ready.body
+    );
     let listed = rpc(&app, &new, "tools/list", json!({}));
     assert_eq!(
         listed.status,
