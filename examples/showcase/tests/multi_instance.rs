@@ -884,9 +884,10 @@ fn redis_restart_gives_a_clear_503_then_new_sessions_work() {
 
 const NGINX: &str = "/usr/sbin/nginx";
 
-/// nginx from Debian's package, run as this user with its own configuration, pid and
-/// logs in a temporary directory, listening on 127.0.0.1 only, balancing round-robin
-/// over the instances. Each answer names the instance that served it (`X-Upstream`).
+/// nginx from Debian's package, run as this user with `deploy/nginx.conf.template` (the
+/// configuration the deployment script and compose file use) rendered with its pid, logs
+/// and temporary files in a temporary directory, listening on 127.0.0.1 only, balancing
+/// round-robin over the instances. Each answer names its instance (`X-Upstream`).
 struct Nginx {
     base: String,
     dir: TempDir,
@@ -903,45 +904,20 @@ impl Nginx {
         let d = dir.0.display();
         let servers: String = upstreams
             .iter()
-            .map(|i| format!("    server {};\n", i.base.trim_start_matches("http://")))
+            .map(|i| format!("server {}; ", i.base.trim_start_matches("http://")))
             .collect();
-        let conf = format!(
-            r#"daemon off;
-worker_processes 1;
-pid {d}/nginx.pid;
-error_log {d}/error.log info;
-events {{ worker_connections 512; }}
-http {{
-  access_log {d}/access.log;
-  client_body_temp_path {d}/body;
-  proxy_temp_path {d}/proxy;
-  fastcgi_temp_path {d}/fastcgi;
-  uwsgi_temp_path {d}/uwsgi;
-  scgi_temp_path {d}/scgi;
-  upstream app {{
-{servers}  }}
-  server {{
-    listen 127.0.0.1:{port};
-    location / {{
-      proxy_pass http://app;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_set_header Host $http_host;
-      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-      proxy_set_header X-Forwarded-Proto $scheme;
-      proxy_set_header X-Forwarded-Host $http_host;
-      proxy_buffering off;
-      proxy_read_timeout 1h;
-      add_header X-Upstream $upstream_addr always;
-    }}
-  }}
-}}
-"#
-        );
+        let template = support::workspace_root().join("deploy/nginx.conf.template");
+        let conf = std::fs::read_to_string(&template)
+            .unwrap_or_else(|e| panic!("{}: {e}", template.display()))
+            .replace("${RUN_DIR}", &d.to_string())
+            .replace("${LISTEN}", &format!("127.0.0.1:{port}"))
+            .replace("${TLS}", "")
+            .replace("${UPSTREAMS}", &servers);
         let conf_path = dir.0.join("nginx.conf");
         std::fs::write(&conf_path, conf).expect("write nginx.conf");
         let child = Command::new(NGINX)
-            .args(["-p", &d.to_string(), "-e", &format!("{d}/error.log"), "-c"])
+            .args(["-p", &d.to_string(), "-e", &format!("{d}/error.log")])
+            .args(["-g", "daemon off;", "-c"])
             .arg(&conf_path)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
