@@ -17,7 +17,6 @@ export const CHROMIUM = process.env.WIDGETRY_CHROMIUM || '/usr/bin/chromium';
 export const DEFAULT_ARTIFACTS = path.join(ROOT, 'tests', 'artifacts');
 export const STEP_MS = 15_000;
 export const MIME_MCP_APP = 'text/html;profile=mcp-app';
-export const MIME_SKYBRIDGE = 'text/html+skybridge';
 export const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
   '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
