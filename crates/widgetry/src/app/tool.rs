@@ -191,10 +191,42 @@ impl<T: Serialize + JsonSchema + Send + 'static> IntoReply for Reply<T> {
     }
 }
 
-/// The JSON Schema of `T` as a value.
+/// The JSON Schema of `T` as a value, with every subschema an object (see [`objects_only`]).
 pub fn schema_of<T: JsonSchema>() -> Value {
-    serde_json::to_value(schemars::SchemaGenerator::default().into_root_schema_for::<T>())
-        .unwrap_or_else(|_| json!({"type": "object"}))
+    let mut v =
+        serde_json::to_value(schemars::SchemaGenerator::default().into_root_schema_for::<T>())
+            .unwrap_or_else(|_| json!({"type": "object"}));
+    objects_only(&mut v);
+    v
+}
+
+/// Replaces boolean subschemas (`true` for a `serde_json::Value` field, `false`) by their
+/// object forms (`{}`, `{"not": {}}`): the official TypeScript SDK rejects a `tools/list`
+/// whose schemas have a boolean under `properties`, `items` or the like.
+fn objects_only(schema: &mut Value) {
+    let fix = |v: &mut Value| {
+        if let Value::Bool(b) = v {
+            *v = if *b { json!({}) } else { json!({"not": {}}) };
+        }
+        objects_only(v);
+    };
+    let Value::Object(map) = schema else { return };
+    for (key, v) in map.iter_mut() {
+        match key.as_str() {
+            "properties" | "$defs" | "definitions" | "patternProperties" | "dependentSchemas" => {
+                if let Value::Object(m) = v {
+                    m.values_mut().for_each(fix);
+                }
+            }
+            "anyOf" | "oneOf" | "allOf" | "prefixItems" => {
+                if let Value::Array(a) = v {
+                    a.iter_mut().for_each(fix);
+                }
+            }
+            "items" | "not" | "if" | "then" | "else" | "contains" | "propertyNames" => fix(v),
+            _ => {}
+        }
+    }
 }
 
 fn is_object_schema(schema: &Value) -> bool {
@@ -499,4 +531,29 @@ fn reply_to_result<T: Serialize>(
         result.meta = Some(reply.meta);
     }
     Ok(result)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Serialize, JsonSchema)]
+    #[allow(dead_code)]
+    struct Loose {
+        body: Value,
+        list: Vec<Value>,
+        maybe: Option<Value>,
+    }
+
+    #[test]
+    fn boolean_subschemas_become_objects() {
+        let s = schema_of::<Loose>();
+        let text = s.to_string();
+        assert!(
+            !text.contains(":true") && !text.contains(":false"),
+            "{text}"
+        );
+        assert_eq!(s["properties"]["body"], json!({}));
+        assert_eq!(s["properties"]["list"]["items"], json!({}));
+    }
 }

@@ -31,6 +31,8 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use widgetry_store::{KvStore, Namespace};
 
+mod bridge;
+
 use crate::app::origins::{read_body, widget_endpoint};
 use crate::app::{AllowedOrigins, AppBuilder, NoInput, Reply, Tool, Visibility, Widget};
 use crate::auth::{Auth, BoxFuture};
@@ -80,6 +82,11 @@ pub trait CodeSender: Send + Sync + 'static {
     /// Sends `code` to `account`.
     fn send<'a>(&'a self, account: &'a Account, code: &'a str)
         -> BoxFuture<'a, Result<(), String>>;
+    /// Where codes go, as the sign-in widget tells the user: `"email"` (default) or
+    /// `"server-log"` (development: the code is only printed where the server runs).
+    fn delivery(&self) -> &'static str {
+        "email"
+    }
 }
 
 /// Development sender: logs the code (never use in production).
@@ -98,6 +105,9 @@ impl CodeSender for ConsoleSender {
         );
         tracing::info!(email = %account.email, "sign-in verification code sent to the console");
         Box::pin(async { Ok(()) })
+    }
+    fn delivery(&self) -> &'static str {
+        "server-log"
     }
 }
 
@@ -294,7 +304,8 @@ struct Status {
     message: String,
 }
 
-#[derive(Debug, Deserialize)]
+/// One step the sign-in widget submits (HTTP body, or the input of the relay tool).
+#[derive(Debug, Deserialize, JsonSchema)]
 struct Submit {
     #[serde(rename = "sessionId")]
     session_id: String,
@@ -403,6 +414,7 @@ impl SignIn {
         self.spawn_sweeper();
         let c = self.config().clone();
         let (s1, s2, s3) = (self.clone(), self.clone(), self.clone());
+        let relay = bridge::submit_tool(self.clone(), submit_tool_name(&c));
         let origin = c.public_url.clone();
         let endpoint = self.router();
         b.widget_html(c.widget.clone(), SIGNIN_WIDGET_HTML)
@@ -440,6 +452,7 @@ impl SignIn {
                 .visibility(Visibility::Both)
                 .auth(Auth::none()),
             )
+            .tool(relay)
     }
 
     async fn create(&self, ctx: RequestContext) -> Result<Created, ToolError> {
@@ -511,6 +524,7 @@ impl SignIn {
                     "sessionId": i.session_id,
                     "nonce": nonce,
                     "endpoint": format!("{}/api/session/authenticate", self.config().public_url),
+                    "submitTool": submit_tool_name(self.config()),
                     "expiresAt": s.expires_ms / 1000,
                 }),
             ))
@@ -682,7 +696,9 @@ impl SignIn {
                 if let Err(e) = self.save(&body.session_id, &s).await {
                     return unavailable(e);
                 }
-                ok(json!({"next": "code", "method": s.method, "email": mask(&account.email)}))
+                ok(
+                    json!({"next": "code", "method": s.method, "email": mask(&account.email), "delivery": self.inner.sender.delivery()}),
+                )
             }
             ("code", "code") => {
                 let code = body.code.as_deref().unwrap_or("").trim().to_string();
@@ -784,6 +800,11 @@ fn mask(email: &str) -> String {
         ),
         _ => "your email".into(),
     }
+}
+
+/// The relay tool's name: the authenticate tool's, with `_submit`.
+fn submit_tool_name(c: &SignInConfig) -> String {
+    format!("{}_submit", c.authenticate_tool)
 }
 
 fn client_addr(connect: Option<&ConnectInfo<SocketAddr>>) -> String {
