@@ -114,7 +114,7 @@ export function luminance(rgb) {
 }
 
 /**
- * Serves tests/browser/harness.html and harness.js on 127.0.0.1:0; POST /call runs
+ * Serves tests/browser/harness.html, harness.js and the host page's bridge.js on 127.0.0.1:0; POST /call runs
  * `callTool({ name, arguments })` and answers `{ result }` (or 502 `{ error }`). `onCall(call)`
  * sees each call first and may return `(result, error) => …`, told how it ended.
  * Resolves to the server's origin; closed by the cleanups.
@@ -123,6 +123,8 @@ export function startHarnessServer(callTool, onCall = () => {}) {
   const files = {
     '/harness.html': ['text/html; charset=utf-8', fs.readFileSync(path.join(HERE, 'harness.html'))],
     '/harness.js': ['text/javascript; charset=utf-8', fs.readFileSync(path.join(HERE, 'harness.js'))],
+    // The host page's bridge module: the harness drives widgets with the same code.
+    '/bridge.js': ['text/javascript; charset=utf-8', fs.readFileSync(path.join(ROOT, 'crates', 'widgetry', 'host', 'bridge.js'))],
   };
   const server = http.createServer((req, res) => {
     const send = (status, type, body) => {

@@ -259,7 +259,7 @@ async function startBridge() {
     watchSize();
   } catch (e) {
     initError = toError(e);
-    if (openai()) { host = 'openai'; syncOpenAi(); } // a host with only the Apps SDK bridge
+    if (openai()) { host = 'openai'; syncOpenAi(); watchSize(); } // a host with only the Apps SDK bridge
     else { host = 'none'; warn('MCP Apps handshake failed:', initError.message); }
   }
   resolveReady();
