@@ -200,3 +200,18 @@ export function runDriver({ name, summary, overallMs, main, onFailure = async ()
   const overall = setTimeout(() => finish(new Failure(`timed out after ${overallMs / 1000} s`)), overallMs);
   main().then(() => { clearTimeout(overall); return finish(null); }, (e) => { clearTimeout(overall); return finish(e); });
 }
+
+// ------------------------------------------------------------------------ server log
+/** The size of a file (0 when missing): where to start reading new lines of a server log. */
+export const logSize = (file) => { try { return fs.statSync(file).size; } catch (_) { return 0; } };
+
+/** The verification code sent to `email` after byte `from` of the server log. */
+export function codeFrom(file, from, email) {
+  const escaped = email.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const re = new RegExp(`widgetry sign-in: verification code for ${escaped} is (\\d{6})`, 'g');
+  return poll(`the server log ${file} should show a verification code for ${email} (ConsoleSender)`, async () => {
+    const text = fs.readFileSync(file, 'utf8').slice(from);
+    const all = [...text.matchAll(re)];
+    return { ok: all.length > 0, code: all.length ? all[all.length - 1][1] : null, got: `${text.length} new bytes` };
+  }).then((r) => r.code);
+}

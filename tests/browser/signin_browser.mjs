@@ -31,8 +31,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 import {
-  check, cleanups, connectMcp, DEFAULT_ARTIFACTS, launchChromium, loadDeps, luminance,
-  MIME_MCP_APP, parseArgs, poll, runDriver, sleep, startHarnessServer, STEP_MS,
+  check, cleanups, codeFrom, connectMcp, DEFAULT_ARTIFACTS, launchChromium, loadDeps, logSize,
+  luminance, MIME_MCP_APP, parseArgs, poll, runDriver, sleep, startHarnessServer, STEP_MS,
 } from './lib.mjs';
 
 const OVERALL_MS = 80_000;
@@ -48,20 +48,6 @@ const META_KEY = 'widgetry/signin';
 const summary = { ok: false, url: null, sessions: [], screenshots: [] };
 let current = null; // the page to capture on failure
 let artifactsDir = DEFAULT_ARTIFACTS;
-
-// ------------------------------------------------------------------------ server log
-const logSize = (file) => { try { return fs.statSync(file).size; } catch (_) { return 0; } };
-
-/** The verification code sent to `email` after byte `from` of the server log. */
-function codeFrom(file, from, email) {
-  const escaped = email.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  const re = new RegExp(`widgetry sign-in: verification code for ${escaped} is (\\d{6})`, 'g');
-  return poll(`the server log ${file} should show a verification code for ${email} (ConsoleSender)`, async () => {
-    const text = fs.readFileSync(file, 'utf8').slice(from);
-    const all = [...text.matchAll(re)];
-    return { ok: all.length > 0, code: all.length ? all[all.length - 1][1] : null, got: `${text.length} new bytes` };
-  }).then((r) => r.code);
-}
 
 // ---------------------------------------------------------------------------------- MCP
 async function prepare(deps, url) {
