@@ -68,7 +68,9 @@ mod http;
 mod keys;
 mod limits;
 mod scope;
+mod special_addresses;
 mod store;
+pub mod throttle;
 mod tokens;
 mod totp;
 mod url;
@@ -85,8 +87,8 @@ pub use http::{
 };
 pub use keys::{AccessTokenClaims, ACCESS_TOKEN_TYP};
 pub use store::{
-    default_store_path, open_store, AttemptCounter, AuthorizationRequest, AuthzStore, BoxFuture,
-    ClientKind, ClientRecord, CodeRecord, CodeUse, GrantRecord, PendingAuthorization, PendingStage,
+    default_store_path, open_store, AuthorizationRequest, AuthzStore, BoxFuture, ClientKind,
+    ClientRecord, CodeRecord, CodeUse, GrantRecord, PendingAuthorization, PendingStage,
     RefreshRotation, RefreshTokenRecord, RefreshTokenState, SigningKeyRecord, SqlStore, StoreError,
     StoreResult, UserRecord, DEFAULT_STORE_FILE,
 };
@@ -113,6 +115,10 @@ pub(crate) struct Inner {
     pub(crate) documents: cimd::MetadataDocuments,
     /// The issuer's path ("" or "/tenant").
     pub(crate) base_path: String,
+    /// Password guesses on the sign-in page.
+    pub(crate) passwords: throttle::Throttle<throttle::StoreCounters>,
+    /// Second-factor guesses on the sign-in page (counted apart from passwords).
+    pub(crate) second_factors: throttle::Throttle<throttle::StoreCounters>,
 }
 
 impl Inner {
@@ -166,8 +172,15 @@ impl AuthorizationServer {
         let sealer = crypto::Sealer::new(config.key_encryption_key.as_deref())?;
         let documents = cimd::MetadataDocuments::new(&config)?;
         let base_path = config.issuer_path();
+        let counters = Arc::new(throttle::StoreCounters(store.clone()));
+        let throttle =
+            |kind| throttle::Throttle::new(counters.clone(), config.sign_in_throttle.clone(), kind);
+        let passwords = throttle(throttle::GuessKind::Password);
+        let second_factors = throttle(throttle::GuessKind::SecondFactor);
         let inner = Arc::new(Inner {
             keys: keys::KeyRing::new(),
+            passwords,
+            second_factors,
             config,
             store,
             sealer,
@@ -333,11 +346,5 @@ impl AuthorizationServer {
 async fn sweep(inner: &Inner) -> Result<u64, AuthzError> {
     let now = now();
     let unused_floor = now - inner.config.dcr_unused_ttl.as_secs() as i64;
-    // Counters live as long as the longest window that reads them.
-    let longest = inner
-        .config
-        .sign_in_lockout
-        .max(inner.config.creation_rate_window);
-    let attempts_floor = now - longest.as_secs() as i64;
-    Ok(inner.store.sweep(now, unused_floor, attempts_floor).await?)
+    Ok(inner.store.sweep(now, unused_floor).await?)
 }

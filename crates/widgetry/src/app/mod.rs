@@ -42,6 +42,14 @@ pub use tool::{FileParam, IntoReply, NoInput, Reply, Tool, Visibility, MAX_STATU
 use widget::WidgetBuild;
 pub use widget::{claude_domain, Csp, EmbeddedWidgets, Widget, MIME_MCP_APP, MIME_SKYBRIDGE};
 
+/// Whether development mode was asked for: `WIDGETRY_DEV=1` in the environment (as
+/// `widgetry dev` sets it). Never on by itself, not even in debug builds: development mode
+/// serves the host page, reloads widgets from disk and accepts the `null` origin of
+/// sandboxed frames on widget endpoints.
+pub fn dev_requested() -> bool {
+    std::env::var("WIDGETRY_DEV").is_ok_and(|v| v == "1")
+}
+
 use crate::protocol::jsonrpc::{code, RpcError};
 use crate::protocol::types::{ResourceContents, ResourceTemplate};
 use crate::server::{Server, ServerBuilder};
@@ -153,7 +161,7 @@ impl AppBuilder {
     }
 
     /// Uses widgets embedded at build time ([`embed_widgets!`](crate::embed_widgets)).
-    /// In development (debug builds, or `WIDGETRY_DEV=1`) they are reloaded from their
+    /// In development ([`dev_requested`], or [`AppBuilder::dev`]) they are reloaded from their
     /// source folders when these change.
     pub fn widgets(mut self, embedded: EmbeddedWidgets) -> Self {
         self.sources.push(WidgetSource::Embedded(embedded));
@@ -584,7 +592,7 @@ impl App {
             specs: Vec::new(),
             sources: Vec::new(),
             http: HttpConfig::default(),
-            dev: cfg!(debug_assertions) || std::env::var("WIDGETRY_DEV").is_ok_and(|v| v == "1"),
+            dev: dev_requested(),
             auth: None,
             actions: Vec::new(),
             public_url: None,

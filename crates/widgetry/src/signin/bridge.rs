@@ -13,7 +13,8 @@ use schemars::JsonSchema;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{client_addr, SignIn, Submit};
+use super::endpoint::{client_addr, Submit};
+use super::{SignIn, SignInConfig};
 use crate::app::{Tool, Visibility};
 use crate::auth::Auth;
 use crate::{RequestContext, ToolError};
@@ -23,6 +24,11 @@ use crate::{RequestContext, ToolError};
 struct Relayed {
     status: u16,
     body: Value,
+}
+
+/// The relay tool's name: the authenticate tool's, with `_submit`.
+pub(super) fn tool_name(c: &SignInConfig) -> String {
+    format!("{}_submit", c.authenticate_tool)
 }
 
 /// The app-only tool `name` relaying sign-in submissions to `signin`.
