@@ -16,7 +16,8 @@
 //    ChatGPT's setWidgetState, else ui/update-model-context), follows a theme switch, tears
 //    the widget down (ui/resource-teardown answered), saves DIR/host-<profile>.png.
 // 3. Approval (ChatGPT): create_session and authenticate wait for Allow; before it the
-//    sign-in widget is on stage without input; after it the form shows; Deny → no call.
+//    sign-in widget is on stage without input; after it the form shows; Deny → no call and
+//    tool-cancelled to the widget; with streaming on, tool-input-partial precede tool-input.
 // 4. Claude: the sign-in widget completes (code from --server-log) through the relay tool.
 // 5. A failed call (a wrong argument type) leaves no widget or result and says so in plain words.
 // 6. Sign-in: picks `protected-widget`, presses Run, expects "Sign in" (the tool answers with
@@ -153,7 +154,7 @@ async function openPage(context, origin) {
   });
   summary.tools = await page.$$eval('#tool option', (os) => os.map((o) => o.value));
   // Tools only widgets call are not offered; the first tool offered needs no sign-in.
-  for (const hidden of ['item_details', 'widgetry_refresh_widget_token', 'authenticate_submit']) {
+  for (const hidden of ['item_details', 'widgetry_refresh_widget_token', 'authenticate_submit', 'like_image', 'unlike_image']) {
     check(!summary.tools.includes(hidden), `the app-only tool ${hidden} should not be listed; got ${summary.tools.join(', ')}`);
   }
   check(/app-only tool/.test(await page.locator('#tools-hidden').innerText()), 'the page should say app-only tools are not listed');
@@ -282,7 +283,7 @@ async function createSession(page, approval) {
   }
   const { result } = await lastResult(page, 'create_session', from);
   const id = result && result.structuredContent && result.structuredContent.sessionId;
-  check(/^[0-9a-f]{32}$/.test(id || ''), `create_session should give a sessionId; got ${JSON.stringify(result)}`);
+  check(/^[0-9a-f]{64}$/.test(id || ''), `create_session should give a 64-hex sessionId; got ${JSON.stringify(result)}`);
   return id;
 }
 
@@ -320,9 +321,21 @@ async function approvalStep(page, problems, artifacts) {
   await poll('a denied call shows why and never runs', async () => {
     const err = await page.locator('#run-error').innerText();
     const ev = (await hostEvents(page)).slice(from2);
-    return { ok: /denied/.test(err) && !ev.some((e) => e.kind === 'run' && e.summary.startsWith('tools/call')), got: { err, ev: ev.map((e) => e.summary) } };
+    const told = ev.some((e) => e.kind === 'bridge' && e.summary.includes('→ widget ui/notifications/tool-cancelled'));
+    return { ok: /denied/.test(err) && told && !ev.some((e) => e.kind === 'run' && e.summary.startsWith('tools/call')), got: { err, told, ev: ev.map((e) => e.summary) } };
   });
   out.denied = true;
+  // Streamed input: partial arguments first (one field more each time), then the whole.
+  await page.check('#stream-input');
+  const from3 = await runTool(page);
+  await page.locator('#approval-banner').waitFor({ state: 'visible' });
+  await page.click('#approve');
+  await lastResult(page, 'authenticate', from3);
+  const order = (await hostEvents(page)).slice(from3).filter((e) => e.kind === 'bridge' && /→ widget ui\/notifications\/tool-input/.test(e.summary)).map((e) => e.summary.split(' ')[2]);
+  check(order.length >= 2 && order[0] === 'ui/notifications/tool-input-partial' && order[order.length - 1] === 'ui/notifications/tool-input',
+    `with streaming on, partial input should come before the input; saw ${JSON.stringify(order)}`);
+  await page.uncheck('#stream-input');
+  out.streamed = order.length;
   check(problems.length === 0, `[approval] the page reported: ${problems.join(' | ')}`);
 }
 

@@ -85,14 +85,14 @@ async function tool(client, name, args) {
 async function newSignIn(client, origin) {
   const created = await tool(client, 'create_session', {});
   const sessionId = created.structuredContent && created.structuredContent.sessionId;
-  check(/^[0-9a-f]{32}$/.test(sessionId || ''), `create_session should return a 32-hex sessionId; got ${JSON.stringify(created.structuredContent)}`);
+  check(/^[0-9a-f]{64}$/.test(sessionId || ''), `create_session should return a 64-hex sessionId (public and secret halves); got ${JSON.stringify(created.structuredContent)}`);
   const status = await tool(client, 'auth_status', { sessionId });
   check(status.structuredContent.authenticated === false && !status.structuredContent.expired,
     `auth_status of a new session should be not authenticated, not expired; got ${JSON.stringify(status.structuredContent)}`);
   const result = await tool(client, 'authenticate', { sessionId });
   const meta = result._meta && result._meta[META_KEY];
-  check(meta && meta.sessionId === sessionId && /^[0-9a-f]{32}$/.test(meta.nonce || '') && meta.endpoint === `${origin}/api/session/authenticate`,
-    `authenticate's _meta["${META_KEY}"] should carry the sessionId, a nonce and the endpoint ${origin}/api/session/authenticate; got ${JSON.stringify(result._meta)}`);
+  check(meta && meta.sessionId === sessionId.slice(0, 32) && /^[0-9a-f]{32}$/.test(meta.nonce || '') && meta.endpoint === `${origin}/api/session/authenticate`,
+    `authenticate's _meta["${META_KEY}"] should carry the public half of the sessionId, a nonce and the endpoint ${origin}/api/session/authenticate; got ${JSON.stringify(result._meta)}`);
   check(!JSON.stringify(result.structuredContent).includes(meta.nonce) && !JSON.stringify(result.content).includes(meta.nonce),
     'the nonce must reach only the widget (_meta), never structuredContent or content');
   return { sessionId, result };

@@ -33,11 +33,11 @@ function toolWidgetUri(tool) {
   return typeof m['openai/outputTemplate'] === 'string' ? m['openai/outputTemplate'] : null;
 }
 
-/** Tools only widgets call (visibility ["app"]): the token refresh, actions, relays. */
+/** Tools only widgets call: app-only ones (the token refresh, the sign-in relay) and widget actions. */
 function appOnly(tool) {
   const m = isObj(tool._meta) ? tool._meta : {};
   const vis = isObj(m.ui) && Array.isArray(m.ui.visibility) ? m.ui.visibility : null;
-  return (vis && !vis.includes('model')) || m['openai/visibility'] === 'private';
+  return (vis && !vis.includes('model')) || m['openai/visibility'] === 'private' || m['widgetry/action'] === true;
 }
 
 function schemes(tool) {
@@ -63,7 +63,7 @@ function renderTools() {
     sel.append(el('option', { value: t.name, text: label }));
   }
   const hidden = S.tools.length - shown.length;
-  $('tools-hidden').textContent = hidden ? `${hidden} app-only tool${hidden === 1 ? '' : 's'} (called by widgets) not listed` : '';
+  $('tools-hidden').textContent = hidden ? `${hidden} app-only tool${hidden === 1 ? '' : 's'} (widget actions and helpers widgets call) not listed` : '';
   sel.disabled = !shown.length;
   if (!shown.some((t) => t.name === S.toolName)) {
     // A widget tool anyone can run first, then any widget tool, then anything.
@@ -196,12 +196,17 @@ function approve(tool, args) {
   });
 }
 
-/** The arguments as a model would stream them: one more top-level field each time. */
+/** The arguments as a model would stream them: field by field, a string half-written first. */
 function partials(args) {
   const keys = Object.keys(args);
   const out = [];
-  for (let i = 1; i < keys.length; i++) out.push(Object.fromEntries(keys.slice(0, i).map((k) => [k, args[k]])));
-  if (!keys.length) out.push({});
+  for (let i = 0; i < keys.length; i++) {
+    const done = Object.fromEntries(keys.slice(0, i).map((k) => [k, args[k]]));
+    const v = args[keys[i]];
+    if (typeof v === 'string' && v.length > 1) out.push(Object.assign(done, { [keys[i]]: v.slice(0, Math.ceil(v.length / 2)) }));
+    else if (i > 0) out.push(done);
+  }
+  if (!out.length) out.push({});
   return out;
 }
 

@@ -32,6 +32,9 @@ fn signin_widget_signs_in_with_password_and_typed_or_pasted_code_in_chromium() {
     let password = format!("signin-{}", std::process::id());
     let server = Showcase::on_port(free_port())
         .env("WIDGETRY_DATA_DIR", data.0.join("data"))
+        // The harness frame has the null origin, which the sign-in endpoint allows only in
+        // development; the Claude-like step shows the path that needs no origin at all.
+        .env("WIDGETRY_DEV", "1")
         .env("WIDGETRY_DEMO_PASSWORD", &password)
         .stderr_to(&log)
         .start();

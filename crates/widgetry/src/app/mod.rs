@@ -124,7 +124,9 @@ impl AppBuilder {
     /// Registers a widget action: an MCP tool and `POST /widget/actions/<name>`.
     pub fn action(mut self, action: Action) -> Self {
         self.actions.push(action.name().to_string());
-        self.tools.push(action.tool);
+        // Marked, so hosts and the host page can tell it from the tools people run.
+        self.tools
+            .push(action.tool.meta("widgetry/action", serde_json::json!(true)));
         self
     }
 
