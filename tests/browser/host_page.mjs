@@ -26,7 +26,9 @@
 //    page is signed in and the protected widget greets the user by name. Screenshots:
 //    host-signin-required.png, host-signin-form.png, host-signed-in.png.
 // 7. A host that drops result _meta (generic + the toggle): the gallery gets no widget token
-//    and Like goes through the host as tools/call.
+//    and Like goes through the host as tools/call; refused for a missing scope, the page says
+//    "more permission", registers a client for the wider scope, signs in again in the same
+//    tab, and the like then works.
 // Credentials: --email/--password, else $WIDGETRY_DEMO_EMAIL/$WIDGETRY_DEMO_PASSWORD, else
 // parsed from $WIDGETRY_SERVER_OUTPUT (what the server printed at start).
 // Prints one JSON line (the summary); on failure also the reason on stderr, exit status 1.
@@ -390,7 +392,52 @@ async function failedCall(page) {
 }
 
 /** A host that drops the result's _meta: the gallery still likes (no widget token: tools/call). */
-async function droppedMeta(page, problems) {
+/** "More permission": sign in again for the wider scope in the same tab, then the like works. */
+async function upgradeScope(page, creds) {
+  const from = (await hostEvents(page)).length;
+  const [popup] = await Promise.all([page.waitForEvent('popup'), page.click('#signin')]);
+  cleanups.push(() => (popup.isClosed() ? null : popup.close()));
+  const consent = /^(allow|approve|authorize|authorise|accept|consent|continue|grant|yes)\b/i;
+  await poll('signing in again for more scope should succeed in the same tab', async () => {
+    const ev = (await hostEvents(page)).slice(from);
+    const failed = ev.find((e) => e.kind === 'error' && /sign-in failed/.test(e.summary));
+    check(!failed, `the scope upgrade failed: ${failed && failed.summary}`);
+    if (ev.some((e) => e.kind === 'auth' && e.summary.startsWith('signed in as'))) return { ok: true };
+    if (!popup.isClosed()) {
+      try {
+        const email = popup.locator(EMAIL_FIELD).first();
+        if (await email.isVisible({ timeout: 200 }) && !(await email.inputValue())) {
+          await email.fill(creds.email);
+          await popup.locator(PASSWORD_FIELD).first().fill(creds.password);
+          await popup.locator(SUBMIT).first().click();
+        } else {
+          const buttons = popup.locator('button, input[type="submit"]');
+          for (let i = 0; i < await buttons.count(); i++) {
+            const b = buttons.nth(i);
+            const label = ((await b.innerText().catch(() => '')) || (await b.getAttribute('value')) || '').trim();
+            if (consent.test(label) && await b.isVisible()) { await b.click(); break; }
+          }
+        }
+      } catch (_) { /* navigating */ }
+    }
+    const shown = popup.isClosed() ? 'closed' : `${popup.url().split('?')[0]}: ${(await popup.locator('body').innerText({ timeout: 500 }).catch(() => '')).slice(0, 200)}`;
+    return { ok: false, got: { popup: shown, log: ev.filter((e) => e.kind === 'auth' || e.kind === 'error').map((e) => e.summary).slice(-2) } };
+  }, 30_000);
+  const authLog = (await hostEvents(page)).slice(from).filter((e) => e.kind === 'auth').map((e) => e.summary);
+  check(authLog.some((x) => /registering one for|registered client/.test(x)),
+    `the page should register a client for the wider scope (not reuse the first one); auth log: ${JSON.stringify(authLog)}`);
+  // The retry re-renders the gallery; a like now works.
+  const w = page.frameLocator('#widget-frame');
+  const before = (await hostEvents(page)).length;
+  await w.getByRole('button', { name: /like/i }).first().click();
+  await poll('after the scope upgrade the like should succeed', async () => {
+    const ev = (await hostEvents(page)).slice(before);
+    return { ok: ev.some((e) => e.kind === 'result' && /^result (like|unlike)_image/.test(e.summary) && !/isError/.test(e.summary)), got: ev.map((e) => e.summary).slice(-4) };
+  });
+  summary.scopeUpgrade = true;
+}
+
+async function droppedMeta(page, problems, creds) {
   await page.selectOption('#profile', 'generic');
   await page.check('#drop-meta');
   await pickTool(page, 'show_gallery');
@@ -409,10 +456,24 @@ async function droppedMeta(page, problems) {
     const ev = (await hostEvents(page)).slice(before).filter((e) => e.kind === 'callTool').map((e) => e.summary);
     return { ok: ev.some((x) => /callTool (like|unlike)_image/.test(x)), got: ev };
   });
+  // Either it is liked, or (a token without likes:write) the host asks for more permission.
+  const outcome = await poll('the like should succeed or the host should offer sign-in for more permission', async () => {
+    const ev = (await hostEvents(page)).slice(before);
+    const liked = ev.some((e) => e.kind === 'result' && /^result (like|unlike)_image/.test(e.summary) && !/isError/.test(e.summary));
+    const banner = await page.locator('#signin-banner').isVisible() ? await page.locator('#signin-reason').innerText() : '';
+    return { ok: liked || /more permission/.test(banner), got: { liked, banner }, liked, banner };
+  });
+  summary.droppedMetaOutcome = outcome.liked ? 'liked' : `asked for more permission: ${outcome.banner}`;
+  if (!outcome.liked) await upgradeScope(page, creds);
   await page.uncheck('#drop-meta');
   summary.droppedMeta = true;
   check(problems.length === 0, `[drop _meta] the page reported: ${problems.join(' | ')}`);
 }
+
+// The authorization server's sign-in form, whatever it names its fields.
+const EMAIL_FIELD = 'input[type="email"], input[name="email"], input[name="username"], input[autocomplete="username"], input[autocomplete="email"]';
+const PASSWORD_FIELD = 'input[type="password"], input[name="password"]';
+const SUBMIT = 'button[type="submit"], input[type="submit"], button:not([type])';
 
 async function fillSignIn(popup, creds, artifacts) {
   await poll('the sign-in window should open the authorization endpoint', async () => {
@@ -421,15 +482,15 @@ async function fillSignIn(popup, creds, artifacts) {
   }, 20_000);
   await popup.waitForLoadState('domcontentloaded');
   summary.signIn.authorizeUrl = popup.url().split('?')[0];
-  const email = popup.locator('input[type="email"], input[name="email"], input[name="username"], input[autocomplete="username"], input[autocomplete="email"]').first();
-  const password = popup.locator('input[type="password"], input[name="password"]').first();
+  const email = popup.locator(EMAIL_FIELD).first();
+  const password = popup.locator(PASSWORD_FIELD).first();
   try {
     await email.waitFor({ state: 'visible', timeout: STEP_MS });
   } catch (_) {
     const text = (await popup.locator('body').innerText().catch(() => '')).slice(0, 400);
     throw new Failure(`the authorization endpoint ${popup.url()} shows no sign-in form with an email field; it shows: ${JSON.stringify(text)}`);
   }
-  const submit = popup.locator('button[type="submit"], input[type="submit"], button:not([type])').first();
+  const submit = popup.locator(SUBMIT).first();
   await email.fill(creds.email);
   if (!(await password.isVisible())) { // a two-step form: email first, then the password
     if (await submit.count()) await submit.click();
@@ -542,7 +603,7 @@ async function main() {
     await claudeSignIn(page, problems, opts, opts.artifacts);
     await failedCall(page);
     await signIn(page, problems, opts, opts.artifacts);
-    await droppedMeta(page, problems);
+    await droppedMeta(page, problems, demoCredentials(opts));
   } catch (e) {
     await page.screenshot({ path: path.join(opts.artifacts, 'host-failure.png') }).catch(() => {});
     if (problems.length && !(e instanceof Failure && e.message.includes('the page reported'))) e.message += ` (page: ${problems.join(' | ')})`;

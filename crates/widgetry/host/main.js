@@ -214,6 +214,14 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 let lastRun = null;
 let running = null; // { callId, cancelled }
 
+/** Why a challenge asks for sign-in: a signed-in user missing a scope is asked for more permission. */
+function challengeReason(what, ch, status) {
+  const more = status === 403 || (ch && ch.error === 'insufficient_scope');
+  if (!more) return `${what} needs you to sign in.`;
+  const scope = ch && ch.scope ? ` (${ch.scope})` : '';
+  return `${what} needs more permission${scope}: sign in again to grant it.`;
+}
+
 /** A call the widget makes (tools/call over the bridge, or window.openai.callTool). */
 async function widgetCallTool(name, args, callId) {
   log('callTool', `callTool ${name} ${compact(args)}`, { name, arguments: args });
@@ -223,10 +231,7 @@ async function widgetCallTool(name, args, callId) {
   } catch (e) {
     if (e instanceof AuthChallengeError) {
       const w = current();
-      const more = e.status === 403;
-      offerSignIn(e.challenge, more
-        ? `The widget's call to ${name} needs more permission${e.challenge && e.challenge.scope ? ` (${e.challenge.scope})` : ''}: sign in again to grant it.`
-        : `The widget's call to ${name} needs sign-in.`, w ? () => runTool(w.tool, w.args) : null);
+      offerSignIn(e.challenge, challengeReason(`The widget's call to ${name}`, e.challenge, e.status), w ? () => runTool(w.tool, w.args) : null);
     }
     log('error', `callTool ${name} failed: ${e.message}`);
     throw e;
@@ -235,7 +240,7 @@ async function widgetCallTool(name, args, callId) {
   const ch = challengeFromResult(r);
   if (ch) {
     const w = current();
-    offerSignIn(ch, `The widget's call to ${name} needs sign-in.`, w ? () => runTool(w.tool, w.args) : null);
+    offerSignIn(ch, challengeReason(`The widget's call to ${name}`, ch, 401), w ? () => runTool(w.tool, w.args) : null);
   }
   return r;
 }
@@ -289,8 +294,7 @@ async function runTool(tool, args) {
       if (run.cancelled) return;
       if (e instanceof AuthChallengeError) {
         log('auth', `HTTP ${e.status}: ${e.message}`);
-        const more = e.status === 403;
-        offerSignIn(e.challenge, more ? `More permission needed for ${tool.name}: ${e.challenge && e.challenge.error_description ? e.challenge.error_description : e.message}` : `${tool.name} needs you to sign in.`, () => runTool(tool, args), { tool: tool.name, args });
+        offerSignIn(e.challenge, challengeReason(tool.name, e.challenge, e.status), () => runTool(tool, args), { tool: tool.name, args });
         clearStage(`Sign in to run ${tool.name}.`);
       } else {
         log('error', `tools/call ${tool.name}: ${e.message}`);
@@ -303,7 +307,7 @@ async function runTool(tool, args) {
     showResult(result);
     const ch = challengeFromResult(result);
     if (ch) {
-      offerSignIn(ch, `${tool.name}: ${ch.error_description || resultText(result) || 'sign in to use this tool'}`, () => runTool(tool, args), { tool: tool.name, args });
+      offerSignIn(ch, challengeReason(tool.name, ch, 401), () => runTool(tool, args), { tool: tool.name, args });
       clearStage(`Sign in to run ${tool.name}.`);
       return;
     }

@@ -222,7 +222,8 @@ declare global {
      * Perform a widget action for the signed-in user and resolve with its `structuredContent`.
      * Calls `POST /widget/actions/<name>` directly with the widget token from the tool result's
      * `_meta["widgetry/widgetToken"]`, renews the token through the host before it expires and
-     * once on a 401, and falls back to `callTool(name, input)` when the direct call is blocked.
+     * once on a 401, and goes through the host (`callTool(name, input)`) when the direct call is
+     * blocked or refused for a missing scope (so the host can ask the user for it).
      * Rejects with a `WidgetryAuthError` (code "signin_required", reason "signed_out" |
      * "scope_lost" | "renew_failed") when the user must sign in again; 'auth' fires too.
      */

@@ -477,7 +477,9 @@ async function runAction(name, input) {
   try { body = await res.json(); } catch (_) { /* not JSON */ }
   if (res.ok) return unwrap(body);
   const code = isObj(body) ? body.error : null;
-  if (res.status === 403 && code === 'insufficient_scope') throw authError(body.error_description || 'Permission lost; sign in again.', 'scope_lost');
+  // Missing scope: the host must see it (it is the one that can ask the user for more), so
+  // the call goes through it; its refusal comes back as scope_lost.
+  if (res.status === 403 && code === 'insufficient_scope') return viaTool(name, input);
   if (res.status === 400) throw new Error((isObj(body) && body.error_description) || 'invalid action input');
   return viaTool(name, input); // anything else (origin refused, 5xx, 401 after renewal): the host path
 }

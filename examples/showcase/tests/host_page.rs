@@ -9,7 +9,8 @@
 //! the sign-in widget in the Claude profile (the code read from the showcase's stderr log);
 //! shows a failed call plainly; signs in through the showcase's authorization server (the
 //! demo user the showcase prints at start) and asserts the protected widget greets the user
-//! by name; and likes in the gallery with the result `_meta` dropped.
+//! by name; likes in the gallery with the result `_meta` dropped (through the host), and,
+//! asked for more permission, signs in again for the wider scope in the same tab.
 //! Screenshots land in `tests/artifacts/host-*.png`.
 //! Needs node, `tests/node/node_modules` (or `$WIDGETRY_NODE_DIR`) and chromium: `./scripts/test.sh`
 //! installs them.
@@ -64,6 +65,16 @@ fn host_page_behaves_like_each_host_and_signs_in() {
     assert_eq!(summary["approval"]["denied"], true, "{summary}");
     assert_eq!(summary["claudeSignIn"]["ok"], true, "{summary}");
     assert_eq!(summary["droppedMeta"], true, "{summary}");
+    if summary["droppedMetaOutcome"] != "liked" {
+        assert_eq!(
+            summary["scopeUpgrade"], true,
+            "asked for more permission, the page should get it in the same tab: {summary}"
+        );
+    }
+    eprintln!(
+        "host page: default tool {}, dropped _meta → {}, failed call shown as {}",
+        summary["defaultTool"], summary["droppedMetaOutcome"], summary["failedCall"]
+    );
     assert_eq!(summary["signIn"]["ok"], true, "sign-in: {summary}");
     let name = summary["signIn"]["name"].as_str().unwrap_or_default();
     assert!(
