@@ -449,11 +449,14 @@ impl AppBuilder {
             sb.add_tool(entry);
         }
         for b in &builds {
-            let b = b.clone();
-            sb = sb.resource(b.resource(), move |_ctx, uri| {
-                let c = b.contents(uri, MIME_MCP_APP);
-                async move { Ok(vec![c]) }
-            });
+            let uri = b.uri();
+            let build = b.clone();
+            sb = sb
+                .resource(b.resource(), move |_ctx, uri| {
+                    let c = build.contents(uri, MIME_MCP_APP);
+                    async move { Ok(vec![c]) }
+                })
+                .resource_cache(&uri, b.cache_hint());
         }
         if !builds.is_empty() {
             // Earlier versions of a widget URI (cached by a host) resolve to the current build.

@@ -176,6 +176,9 @@ impl Widget {
 #[derive(Debug, Clone, Copy)]
 pub struct EmbeddedWidgets(pub &'static [(&'static str, &'static str, &'static str)]);
 
+/// How long a built widget's reads may be cached (its URI carries its content hash).
+pub const WIDGET_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(365 * 24 * 3600);
+
 /// One widget's current build.
 pub(crate) struct WidgetBuild {
     pub spec: Widget,
@@ -238,6 +241,17 @@ impl WidgetBuild {
         r.description = self.spec.description.clone();
         r.meta = Some(self.spec.resource_meta());
         r
+    }
+
+    /// How long hosts may cache this widget's reads: a URI names one content hash, so a
+    /// built widget never changes under it (public, a year); in development the HTML is
+    /// rebuilt under the same URI, so nothing is cached.
+    pub fn cache_hint(&self) -> crate::protocol::cache::CacheHint {
+        if self.dev {
+            crate::protocol::cache::CacheHint::NONE
+        } else {
+            crate::protocol::cache::CacheHint::public(WIDGET_CACHE_TTL)
+        }
     }
 
     /// The `resources/read` contents for a URI of this widget.
