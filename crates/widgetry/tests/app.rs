@@ -440,3 +440,47 @@ async fn debug_listing_shows_every_tool_with_security_schemes_and_meta() {
         .unwrap()
         .starts_with("ui://widget/cart-"));
 }
+
+/// An app with widgets advertises the MCP Apps extension in `initialize` and in
+/// `server/discover` (2026-07-28); one without widgets does not.
+#[tokio::test]
+async fn the_ui_extension_is_advertised_in_initialize_and_discover() {
+    let dir = widget_dir("v1");
+    let (s, _, _) = start(dir.path()).await;
+    let init = s
+        .post(
+            None,
+            json!({"jsonrpc":"2.0","id":1,"method":"initialize","params":{
+                "protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}),
+        )
+        .await;
+    let want = json!({"mimeTypes": ["text/html;profile=mcp-app"]});
+    assert_eq!(
+        init.json()["result"]["capabilities"]["extensions"]["io.modelcontextprotocol/ui"],
+        want
+    );
+    let d = s
+        .send(
+            s.request("POST", "/mcp")
+                .header("mcp-protocol-version", "2026-07-28")
+                .header("mcp-method", "server/discover")
+                .body(Full::new(Bytes::from(
+                    json!({"jsonrpc":"2.0","id":2,"method":"server/discover","params":{"_meta":{
+                        "io.modelcontextprotocol/protocolVersion":"2026-07-28",
+                        "io.modelcontextprotocol/clientCapabilities":{}}}})
+                    .to_string(),
+                )))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(d.status, 200, "{}", d.text());
+    assert_eq!(
+        d.json()["result"]["capabilities"]["extensions"]["io.modelcontextprotocol/ui"],
+        want
+    );
+    let plain = App::builder("plain", "1")
+        .tool(Tool::new("ping", ping))
+        .build()
+        .unwrap();
+    assert!(plain.server().capabilities().get("extensions").is_none());
+}

@@ -56,6 +56,9 @@ use crate::server::{Server, ServerBuilder};
 use crate::transport::HttpState;
 use crate::HttpConfig;
 
+/// The MCP Apps extension identifier, advertised by an app with widgets.
+pub const UI_EXTENSION: &str = "io.modelcontextprotocol/ui";
+
 /// Embeds the widgets built by `widgetry_bundle::build_script` in `build.rs`.
 ///
 /// ```text
@@ -417,6 +420,11 @@ impl AppBuilder {
         }
         if let Some(i) = self.instructions {
             sb = sb.instructions(i);
+        }
+        if !builds.is_empty() {
+            // MCP Apps (SEP-1865): this server has UI resources of this type, in initialize
+            // and server/discover alike.
+            sb = sb.extension(UI_EXTENSION, json!({ "mimeTypes": [MIME_MCP_APP] }));
         }
         let action_scopes: Arc<HashMap<String, Vec<String>>> = Arc::new(
             self.actions
