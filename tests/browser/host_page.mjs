@@ -19,6 +19,8 @@
 //    sign-in widget is on stage without input; after it the form shows; Deny → no call and
 //    tool-cancelled to the widget; with streaming on, tool-input-partial precede tool-input.
 // 4. Claude: the sign-in widget completes (code from --server-log) through the relay tool.
+// 4b. 2026-07-28: the page reconnects statelessly (server/discover), the widget renders and
+//    its own call works, without a session; then back to 2025-11-25.
 // 5. A failed call (a wrong argument type) leaves no widget or result and says so in plain words.
 // 6. Sign-in: picks `protected-widget`, presses Run, expects "Sign in" (the tool answers with
 //    mcp/www_authenticate), clicks it, fills the authorization server's sign-in form in the
@@ -267,6 +269,36 @@ async function runProfile(page, problems, spec, artifacts, origin) {
   await page.waitForTimeout(400); // let the widget's colour transitions finish
   await page.screenshot({ path: shot });
   out.screenshot = shot;
+}
+
+/** The stateless revision: discover, no session; the widget renders and its calls work. */
+async function stateless2026(page, problems) {
+  const from = (await hostEvents(page)).length;
+  await page.selectOption('#protocol', '2026-07-28');
+  await poll('the page should reconnect with 2026-07-28 (server/discover, no session)', async () => {
+    const conn = await page.$eval('#conn', (e) => ({ state: e.dataset.state, text: e.textContent }));
+    const ev = (await hostEvents(page)).slice(from).map((e) => e.summary);
+    return { ok: conn.state === 'ok' && /stateless/.test(conn.text) && ev.some((x) => x.startsWith('discovered:')), got: { conn, ev: ev.slice(-3) } };
+  });
+  await page.selectOption('#profile', 'generic');
+  await pickTool(page, 'show_list');
+  const run = await runTool(page);
+  const { result } = await lastResult(page, 'show_list', run);
+  check(result && result.resultType === 'complete', `a 2026-07-28 result should say resultType complete; got ${JSON.stringify(result && result.resultType)}`);
+  const items = page.frameLocator('#widget-frame').getByRole('list').getByRole('listitem');
+  await items.first().waitFor();
+  const before = (await hostEvents(page)).length;
+  await items.first().getByRole('button', { name: 'Details' }).click();
+  await lastResult(page, 'item_details', before);
+  const sessions = await page.evaluate(() => window.widgetryHost.mcp.session);
+  check(sessions === null, `2026-07-28 needs no session; the page holds ${sessions}`);
+  summary.stateless2026 = true;
+  await page.selectOption('#protocol', '2025-11-25');
+  await poll('back on 2025-11-25 with a session', async () => {
+    const conn = await page.$eval('#conn', (e) => e.textContent);
+    return { ok: conn === 'connected', got: conn };
+  });
+  check(problems.length === 0, `[2026-07-28] the page reported: ${problems.join(' | ')}`);
 }
 
 /** Sets the arguments of the selected tool as JSON. */
@@ -599,6 +631,7 @@ async function main() {
   const { page, problems } = await openPage(context, origin);
   try {
     for (const spec of PROFILES) await runProfile(page, problems, spec, opts.artifacts, origin);
+    await stateless2026(page, problems);
     await approvalStep(page, problems, opts.artifacts);
     await claudeSignIn(page, problems, opts, opts.artifacts);
     await failedCall(page);

@@ -8,7 +8,7 @@
 import { $, compact, el, isObj, KEY, CHANNEL, plainError, store } from './util.js';
 import { clearLog, events, log } from './log.js';
 import { MCP_URL, REDIRECT_URI, S } from './state.js';
-import { AuthChallengeError } from './mcp.js';
+import { AuthChallengeError, MCP_PROTOCOL, MCP_STATELESS } from './mcp.js';
 import { mcp, requestMeta, serverRequest } from './server.js';
 import { auth, challengeFromResult, hideSignIn, offerSignIn, onCallbackMessage, renderAccount, resumeRedirectSignIn, startSignIn } from './auth.js';
 import { applyJsonMode, currentArgs, renderForm, showFormError } from './form.js';
@@ -350,7 +350,7 @@ try {
 
 // ================================================================== controls and start-up
 function savePrefs() {
-  store.set(KEY.prefs, { profile: S.profile, theme: S.theme, displayMode: S.displayMode, locale: S.locale, maxHeight: S.maxHeight, tool: S.toolName, jsonMode: S.jsonMode, dropMeta: S.dropMeta, streamInput: S.streamInput });
+  store.set(KEY.prefs, { profile: S.profile, protocol: S.protocol, theme: S.theme, displayMode: S.displayMode, locale: S.locale, maxHeight: S.maxHeight, tool: S.toolName, jsonMode: S.jsonMode, dropMeta: S.dropMeta, streamInput: S.streamInput });
 }
 
 function loadPrefs() {
@@ -358,6 +358,7 @@ function loadPrefs() {
   const q = new URLSearchParams(location.search);
   const pick = (k, ok) => { const v = q.get(k) ?? p[k]; return v !== undefined && v !== null && ok(v) ? v : undefined; };
   S.profile = pick('profile', (v) => v in PROFILES) || S.profile;
+  S.protocol = pick('protocol', (v) => v === MCP_PROTOCOL || v === MCP_STATELESS) || S.protocol;
   S.theme = pick('theme', (v) => v === 'light' || v === 'dark') || (window.matchMedia && matchMedia('(prefers-color-scheme: dark)').matches ? 'dark' : S.theme);
   S.displayMode = pick('displayMode', (v) => MODES.includes(v)) || S.displayMode;
   S.locale = pick('locale', (v) => /^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$/.test(v)) || S.locale;
@@ -371,6 +372,7 @@ function loadPrefs() {
 
 function bindControls() {
   $('profile').value = S.profile;
+  $('protocol').value = S.protocol;
   $('theme').value = S.theme;
   $('display-mode').value = S.displayMode;
   $('locale').value = S.locale;
@@ -390,6 +392,14 @@ function bindControls() {
     log('host', `host profile → ${profileOf(S.profile).label}`);
     const w = current();
     if (w && lastRun) runTool(lastRun.tool, lastRun.args);
+  });
+  $('protocol').addEventListener('change', (e) => {
+    S.protocol = e.target.value;
+    savePrefs();
+    log('mcp', `protocol → ${S.protocol}`);
+    mcp.use(S.protocol);
+    forgetWidgets();
+    connect();
   });
   $('drop-meta').addEventListener('change', (e) => { S.dropMeta = e.target.checked; savePrefs(); });
   $('stream-input').addEventListener('change', (e) => { S.streamInput = e.target.checked; savePrefs(); });
@@ -440,6 +450,7 @@ async function start() {
   bindControls();
   renderAccount();
   log('info', `host page for ${MCP_URL}`);
+  mcp.use(S.protocol);
   const resumed = await resumeRedirectSignIn();
   const ok = await connect();
   if (ok && isObj(resumed) && resumed.tool) {

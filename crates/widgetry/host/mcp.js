@@ -4,7 +4,21 @@ import { isObj, VERSION } from './util.js';
 import { log } from './log.js';
 
 export const MCP_PROTOCOL = '2025-11-25';
+/** The stateless revision: no initialize, no session; every request carries its `_meta`. */
+export const MCP_STATELESS = '2026-07-28';
 export const MIME_MCP_APP = 'text/html;profile=mcp-app';
+
+const CLIENT_INFO = { name: 'widgetry-host', title: 'Widgetry host page', version: VERSION };
+const CLIENT_CAPABILITIES = { extensions: { 'io.modelcontextprotocol/ui': { mimeTypes: [MIME_MCP_APP] } } };
+
+/** A 2026-07-28 routing header value: as is when visible ASCII, else the Base64 sentinel. */
+function headerValue(v) {
+  const s = String(v);
+  if (/^[\x20-\x7e]*$/.test(s)) return s;
+  let bin = '';
+  for (const b of new TextEncoder().encode(s)) bin += String.fromCharCode(b);
+  return `=?base64?${btoa(bin)}?=`;
+}
 
 export function parseChallenge(header) {
   if (typeof header !== 'string' || !header.trim()) return null;
@@ -59,10 +73,14 @@ function rpcMessageOf(text) {
 }
 
 export class McpClient {
-  /** `token()` gives the current access token (or null) for each request. */
-  constructor(url, token) {
+  /**
+   * `token()` gives the current access token (or null) for each request; `protocol` is
+   * MCP_PROTOCOL (initialize and a session) or MCP_STATELESS (2026-07-28).
+   */
+  constructor(url, token, protocol = MCP_PROTOCOL) {
     this.url = url;
     this.token = token;
+    this.protocol = protocol;
     this.session = null;
     this.version = null;
     this.nextId = 1;
@@ -85,11 +103,29 @@ export class McpClient {
     return this.ready;
   }
 
+  /** Speaks `protocol` from the next request on (a new session, or none). */
+  use(protocol) {
+    if (protocol === this.protocol) return;
+    this.reset();
+    this.protocol = protocol;
+  }
+
+  get stateless() { return this.protocol === MCP_STATELESS; }
+
   async init() {
+    if (this.stateless) {
+      this.version = MCP_STATELESS;
+      log('mcp', `server/discover → ${this.url} (2026-07-28: no initialize, no session)`, undefined, { verbose: true });
+      const r = await this.send(this.stateless2026({ jsonrpc: '2.0', id: this.nextId++, method: 'server/discover', params: {} }));
+      const si = r.serverInfo || (isObj(r._meta) ? r._meta['io.modelcontextprotocol/serverInfo'] : null) || {};
+      this.info = Object.assign({ serverInfo: si }, r);
+      log('mcp', `discovered: ${si.name || 'server'} ${si.version || ''}, protocol ${MCP_STATELESS}`, r, { verbose: true });
+      return this.info;
+    }
     const params = {
       protocolVersion: MCP_PROTOCOL,
-      capabilities: { extensions: { 'io.modelcontextprotocol/ui': { mimeTypes: [MIME_MCP_APP] } } },
-      clientInfo: { name: 'widgetry-host', title: 'Widgetry host page', version: VERSION },
+      capabilities: CLIENT_CAPABILITIES,
+      clientInfo: CLIENT_INFO,
     };
     log('mcp', `initialize → ${this.url}`, params, { verbose: true });
     const r = await this.send({ jsonrpc: '2.0', id: this.nextId++, method: 'initialize', params });
@@ -100,8 +136,26 @@ export class McpClient {
     return r;
   }
 
+  /** A 2026-07-28 request: its `_meta` says who asks, with which capabilities. */
+  stateless2026(msg) {
+    const params = Object.assign({}, msg.params);
+    params._meta = Object.assign({}, params._meta, {
+      'io.modelcontextprotocol/protocolVersion': MCP_STATELESS,
+      'io.modelcontextprotocol/clientCapabilities': CLIENT_CAPABILITIES,
+      'io.modelcontextprotocol/clientInfo': CLIENT_INFO,
+    });
+    return Object.assign({}, msg, { params });
+  }
+
   async request(method, params) {
     await this.connect();
+    if (this.stateless) {
+      const r = await this.send(this.stateless2026({ jsonrpc: '2.0', id: this.nextId++, method, params }));
+      if (isObj(r) && r.resultType && r.resultType !== 'complete') {
+        throw new Error(`${method}: the server answered resultType ${r.resultType} (a 2026-07-28 input round), which the host page does not answer yet`);
+      }
+      return r;
+    }
     try {
       return await this.send({ jsonrpc: '2.0', id: this.nextId++, method, params });
     } catch (e) {
@@ -120,6 +174,12 @@ export class McpClient {
     const headers = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
     if (this.session) headers['mcp-session-id'] = this.session;
     if (this.version) headers['mcp-protocol-version'] = this.version;
+    if (this.stateless && msg.method) {
+      headers['mcp-method'] = msg.method;
+      const p = isObj(msg.params) ? msg.params : {};
+      const name = msg.method === 'resources/read' ? p.uri : (msg.method === 'tools/call' || msg.method === 'prompts/get') ? p.name : null;
+      if (typeof name === 'string') headers['mcp-name'] = headerValue(name);
+    }
     const token = await this.token();
     if (token) headers.authorization = `Bearer ${token}`;
     let res;

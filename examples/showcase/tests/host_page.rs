@@ -65,6 +65,7 @@ fn host_page_behaves_like_each_host_and_signs_in() {
     assert_eq!(summary["approval"]["denied"], true, "{summary}");
     assert_eq!(summary["claudeSignIn"]["ok"], true, "{summary}");
     assert_eq!(summary["droppedMeta"], true, "{summary}");
+    assert_eq!(summary["stateless2026"], true, "{summary}");
     if summary["droppedMetaOutcome"] != "liked" {
         assert_eq!(
             summary["scopeUpgrade"], true,
