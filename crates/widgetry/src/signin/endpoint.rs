@@ -26,9 +26,9 @@ pub(super) const PATH: &str = "/api/session/authenticate";
 /// Largest sign-in request body.
 const MAX_SUBMIT_BODY: usize = 16 * 1024;
 
-/// One widget submission.
-#[derive(Debug, Deserialize)]
-struct Submit {
+/// One widget submission (HTTP body, or the input of the relay tool in `bridge.rs`).
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub(super) struct Submit {
     /// The public half of the session id (from the widget's `_meta`).
     #[serde(rename = "sessionId")]
     session_id: String,
@@ -194,7 +194,7 @@ impl SignIn {
     }
 
     /// Handles one widget submission.
-    async fn submit(&self, body: Submit, addr: &str) -> Response {
+    pub(super) async fn submit(&self, body: Submit, addr: &str) -> Response {
         let mut s = match self.sessions().load(&body.session_id).await {
             Ok(Some(s)) => s,
             Ok(None) => {

@@ -167,6 +167,7 @@ impl SignIn {
                     "endpoint": format!("{}{}", self.config().public_url, super::endpoint::PATH),
                     "expiresAt": s.expires_ms / 1000,
                     "codeDelivery": if self.inner.sender.delivers() { "email" } else { "console" },
+                    "submitTool": super::bridge::tool_name(self.config()),
                 }),
             ))
     }

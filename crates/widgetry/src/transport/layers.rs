@@ -318,13 +318,18 @@ pub(crate) fn with_client_address(
     extensions
 }
 
-/// [`client_key`] inside a tool call, from its request context's extensions.
-pub(crate) fn client_key_of(caller: &Caller, extensions: &http::Extensions) -> String {
-    let ip = extensions.get::<ClientAddress>().map(|a| a.0).or_else(|| {
+/// The client address inside a tool call, from its request context's extensions: the one
+/// resolved behind trusted proxies, else the peer.
+pub(crate) fn context_client_ip(extensions: &http::Extensions) -> Option<std::net::IpAddr> {
+    extensions.get::<ClientAddress>().map(|a| a.0).or_else(|| {
         // No proxy trusted: the peer is the client.
         TrustedProxies::none().client_ip_of(&http::HeaderMap::new(), extensions)
-    });
-    key_of(caller, ip)
+    })
+}
+
+/// [`client_key`] inside a tool call, from its request context's extensions.
+pub(crate) fn client_key_of(caller: &Caller, extensions: &http::Extensions) -> String {
+    key_of(caller, context_client_ip(extensions))
 }
 
 fn key_of(caller: &Caller, ip: Option<std::net::IpAddr>) -> String {
