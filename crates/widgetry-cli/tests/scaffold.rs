@@ -8,7 +8,7 @@
 //! for dependencies) and the app itself compile. The build time is printed
 //! (`scaffold: …`; run with `--nocapture` to see it).
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -16,6 +16,9 @@ use std::sync::{mpsc, OnceLock};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+
+mod common;
+use common::http;
 
 const WIDGETRY: &str = env!("CARGO_BIN_EXE_widgetry");
 
@@ -220,53 +223,6 @@ fn start_app(built: &Built, data_dir: &Path) -> (Running, String) {
         .trim()
         .to_string();
     (app, url)
-}
-
-/// A minimal HTTP/1.1 exchange (Connection: close): status, lower-cased headers, body.
-fn http(method: &str, url: &str, headers: &[(&str, &str)], body: &str) -> (u16, String, String) {
-    let rest = url.strip_prefix("http://").expect("http URL");
-    let (authority, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
-    };
-    let mut s = TcpStream::connect(authority).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    let mut req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    req.push_str(body);
-    s.write_all(req.as_bytes()).unwrap();
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).unwrap();
-    let raw = text(&raw);
-    let (head, body) = raw.split_once("\r\n\r\n").expect("an HTTP response");
-    let status: u16 = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .expect("a status");
-    let head = head.to_ascii_lowercase();
-    let body = if head.contains("transfer-encoding: chunked") {
-        let mut out = String::new();
-        let mut rest = body;
-        while let Some((size, after)) = rest.split_once("\r\n") {
-            let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-            if n == 0 {
-                break;
-            }
-            out.push_str(&after[..n]);
-            rest = &after[n + 2..];
-        }
-        out
-    } else {
-        body.to_string()
-    };
-    (status, head, body)
 }
 
 /// One stateless (2026-07-28) MCP request; the JSON-RPC response.
@@ -802,6 +758,33 @@ fn clients_add_list_and_remove_manage_pre_registered_clients() {
         ],
     );
     assert!(out.contains("token endpoint auth: none"), "{out}");
+    // --json: what a script needs (the secret is in it, once).
+    let doc: Value = serde_json::from_str(&ok(
+        &dir,
+        &[
+            "clients",
+            "add",
+            "Deploy script",
+            "--redirect-uri",
+            "https://deploy.example.com/cb",
+            "--confidential",
+            "--json",
+            "--data-dir",
+            &data_arg,
+        ],
+    ))
+    .expect("clients add --json prints JSON");
+    let script_id = doc["client_id"].as_str().unwrap_or_default().to_string();
+    assert!(!script_id.is_empty(), "{doc}");
+    assert!(
+        doc["client_secret"].as_str().is_some_and(|s| s.len() >= 16),
+        "{doc}"
+    );
+    assert_eq!(doc["token_endpoint_auth_method"], "client_secret_basic");
+    assert_eq!(
+        doc["redirect_uris"],
+        json!(["https://deploy.example.com/cb"])
+    );
 
     let listed = ok(&dir, &["clients", "list", "--data-dir", &data_arg]);
     let row = listed
@@ -847,7 +830,10 @@ fn clients_add_list_and_remove_manage_pre_registered_clients() {
         .iter()
         .filter_map(|c| c["client_id"].as_str())
         .collect();
-    assert!(!ids.contains(&"chatgpt") && ids.len() == 1, "{doc}");
+    assert!(
+        !ids.contains(&"chatgpt") && ids.len() == 2 && ids.contains(&script_id.as_str()),
+        "{doc}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

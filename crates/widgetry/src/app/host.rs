@@ -25,7 +25,7 @@ use axum::routing::get;
 use axum::Router;
 use http::{header, HeaderValue};
 
-use super::widget::WidgetBuild;
+use super::widget::{Csp, WidgetBuild};
 use crate::server::Server;
 use crate::HttpConfig;
 
@@ -67,18 +67,34 @@ pub(crate) fn enabled(explicit: Option<bool>, dev: bool) -> bool {
 /// inherits the policy of the page that embeds it, so the page must allow what its widgets
 /// declare (each widget additionally gets its own, narrower policy in a `<meta>` tag).
 pub(crate) fn router(http: &HttpConfig, server: &Server, widgets: &[Arc<WidgetBuild>]) -> Router {
-    let mcp_path = http.path.clone();
     let issuer = server.auth().map(|a| a.config().issuer.clone());
-    let page_csp = page_policy(widgets, issuer.as_deref());
-    let page: Arc<str> = PAGE.replace("{{MCP_PATH}}", &attr_escape(&mcp_path)).into();
-    let csp = HeaderValue::from_str(&page_csp).unwrap_or_else(|_| {
+    let page_csp = page_policy(widgets.iter().map(|w| &w.spec.csp), issuer.as_deref());
+    routes(&http.path, &page_csp, widgets.to_vec())
+}
+
+/// The host page for an MCP endpoint that this process forwards rather than serves (what
+/// `widgetry host --url` puts in front of its local proxy): the page speaks MCP to
+/// `mcp_path` on its own origin, and `widget_csp` (the policies the target's widgets
+/// declare) feeds the page's Content-Security-Policy, which the widget frames inherit.
+/// The page signs in through nothing itself: the proxy behind `mcp_path` does.
+///
+/// ```
+/// let page = widgetry::app::host_page("/mcp", &[widgetry::app::Csp::default()]);
+/// # let _ = page;
+/// ```
+pub fn host_page(mcp_path: &str, widget_csp: &[Csp]) -> Router {
+    routes(mcp_path, &page_policy(widget_csp, None), Vec::new())
+}
+
+fn routes(mcp_path: &str, page_csp: &str, watched: Vec<Arc<WidgetBuild>>) -> Router {
+    let page: Arc<str> = PAGE.replace("{{MCP_PATH}}", &attr_escape(mcp_path)).into();
+    let csp = HeaderValue::from_str(page_csp).unwrap_or_else(|_| {
         HeaderValue::from_static("default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; img-src 'self' data:")
     });
     let page_csp = csp.clone();
     let callback_csp = HeaderValue::from_static(
         "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
     );
-    let watched: Vec<Arc<WidgetBuild>> = widgets.to_vec();
     Router::new()
         .route(
             &format!("{BASE}/events"),
@@ -215,7 +231,10 @@ fn source_ok(s: &str) -> bool {
 
 /// The page's policy: itself, plus what its widgets (rendered in inheriting `srcdoc`
 /// frames) declare, plus the authorization server it signs in against.
-pub(crate) fn page_policy(widgets: &[Arc<WidgetBuild>], issuer: Option<&str>) -> String {
+pub(crate) fn page_policy<'a>(
+    widgets: impl IntoIterator<Item = &'a Csp>,
+    issuer: Option<&str>,
+) -> String {
     let mut connect: Vec<String> = vec!["'self'".into()];
     let mut resources: Vec<String> = vec!["'self'".into()];
     let mut frames: Vec<String> = vec!["'self'".into()];
@@ -229,8 +248,7 @@ pub(crate) fn page_policy(widgets: &[Arc<WidgetBuild>], issuer: Option<&str>) ->
     if let Some(o) = issuer.and_then(origin_of) {
         add(&mut connect, &o);
     }
-    for w in widgets {
-        let c = &w.spec.csp;
+    for c in widgets {
         for d in &c.connect_domains {
             add(&mut connect, d);
         }
@@ -293,7 +311,7 @@ mod tests {
                 .frame_domain("https://embed.example.com")
                 .connect_domain("bad; script-src *"),
         );
-        let p = page_policy(&[w], Some("https://auth.example.com/tenant/"));
+        let p = page_policy([&w.spec.csp], Some("https://auth.example.com/tenant/"));
         assert!(
             p.contains("connect-src 'self' https://auth.example.com https://api.example.com;"),
             "{p}"
