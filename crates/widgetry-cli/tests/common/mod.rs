@@ -70,7 +70,8 @@ pub fn start(name: &str, args: &[&str], envs: &[(&str, &str)]) -> Server {
     Server { child, url }
 }
 
-/// A minimal HTTP/1.1 exchange (Connection: close): status, lower-cased headers, body.
+/// A minimal HTTP/1.1 exchange (Connection: close): status, the header lines (names
+/// lower-cased, values as sent), body.
 /// A `Host` among `headers` replaces the one taken from the URL.
 pub fn http(
     method: &str,
@@ -107,7 +108,14 @@ pub fn http(
         .nth(1)
         .and_then(|s| s.parse().ok())
         .expect("a status");
-    let head = head.to_ascii_lowercase();
+    let head = head
+        .lines()
+        .map(|l| match l.split_once(':') {
+            Some((name, value)) => format!("{}:{value}", name.to_ascii_lowercase()),
+            None => l.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("\r\n");
     let body = if head.contains("transfer-encoding: chunked") {
         let mut out = String::new();
         let mut rest = body;
