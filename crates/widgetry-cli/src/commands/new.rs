@@ -19,7 +19,7 @@ use super::build::absolute;
 use super::CommandError;
 use crate::options::UsageError;
 
-const CARGO_TOML: &str = include_str!("../../templates/app/Cargo.toml");
+const CARGO_TOML: &str = include_str!("../../templates/app/Cargo.toml.in");
 const BUILD_RS: &str = include_str!("../../templates/app/build.rs");
 const MAIN_RS: &str = include_str!("../../templates/app/main.rs");
 const TOOLS_MOD: &str = include_str!("../../templates/app/tools_mod.rs");
