@@ -987,9 +987,34 @@ fn dev_runs_the_app_reloads_changed_widgets_and_restarts_on_rust_changes() {
     let root = temp_dir("dev");
     ok(&root, &["new", "devdemo"]);
     let project = root.join("devdemo");
+    // --open runs $BROWSER with the host page; this one writes down what it was given.
+    let opened = root.join("opened.txt");
+    let browser = root.join("browser.sh");
+    std::fs::write(
+        &browser,
+        format!("#!/bin/sh\necho \"$1\" >> '{}'\n", opened.display()),
+    )
+    .unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&browser, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
     let mut cmd = cli(&project);
-    cmd.args(["dev", "--port", "0"]).env("RUST_LOG", "warn");
+    cmd.args([
+        "dev",
+        "--port",
+        "0",
+        "--open",
+        "--public-url",
+        "https://tunnel.example.com",
+    ])
+    .env("RUST_LOG", "warn")
+    .env("BROWSER", &browser);
     let mut dev = Running::spawn(cmd);
+    dev.wait_for(
+        "public URL: https://tunnel.example.com/mcp",
+        Duration::from_secs(10),
+    );
     let url = dev
         .wait_for("listening on ", Duration::from_secs(300))
         .trim_start_matches("listening on ")
@@ -999,6 +1024,24 @@ fn dev_runs_the_app_reloads_changed_widgets_and_restarts_on_rust_changes() {
     let (status, _, page) = http("GET", host.trim_start_matches("host page: "), &[], "");
     assert_eq!(status, 200);
     assert!(page.contains("<html"), "{page}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !opened.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        std::fs::read_to_string(&opened).unwrap_or_default().trim(),
+        host.trim_start_matches("host page: ").trim(),
+        "--open did not open the host page"
+    );
+
+    // --public-url: the app names the tunnel's URL as its resource and accepts its Host.
+    let prm_url = url.replace("/mcp", "/.well-known/oauth-protected-resource/mcp");
+    let (status, _, prm) = http("GET", &prm_url, &[("Host", "tunnel.example.com")], "");
+    assert_eq!(status, 200, "{prm}");
+    let prm: Value = serde_json::from_str(&prm).unwrap_or_else(|e| panic!("{e}: {prm}"));
+    assert_eq!(prm["resource"], "https://tunnel.example.com/mcp", "{prm}");
+    let (status, _, refused) = http("GET", &prm_url, &[("Host", "other.example.com")], "");
+    assert_eq!(status, 403, "another host got through: {refused}");
     assert!(
         project.join(".widgetry/authz.sqlite3").is_file(),
         "the store is not under .widgetry"
@@ -1043,6 +1086,14 @@ fn dev_runs_the_app_reloads_changed_widgets_and_restarts_on_rust_changes() {
         .trim_start_matches("listening on ")
         .to_string();
     tool(&tools(&url), "ping");
+    assert_eq!(
+        std::fs::read_to_string(&opened)
+            .unwrap_or_default()
+            .lines()
+            .count(),
+        1,
+        "the restart opened the host page again"
+    );
 
     // Ctrl-C stops the app and the command.
     let status = Command::new("kill")
