@@ -31,9 +31,9 @@ async fn run(command: Command) -> Result<ExitCode, CommandError> {
         Command::Host(a) => c::host::run(c::host::config(a)?).await,
         Command::Tools(a) => c::tools::run(c::tools::config(a)?).await,
         Command::Call(a) => c::call::run(c::call::config(a)?).await,
-        Command::Users(a) => c::users::run(c::users::config(a)?).await,
-        Command::Clients(a) => c::clients::run(c::clients::config(a)?).await,
-        Command::Token(a) => c::token::run(c::token::config(a)?).await,
+        Command::Users(a) => c::users::run(a).await,
+        Command::Clients(a) => c::clients::run(a).await,
+        Command::Token(a) => c::token::run(c::token::config(a)).await,
         Command::Completions(a) => c::completions::run(a, Cli::command()),
         Command::ConformanceClient(a) => {
             c::conformance_client::run(c::conformance_client::config(a)?).await

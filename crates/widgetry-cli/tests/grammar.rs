@@ -5,7 +5,7 @@
 use std::process::{Command, Output, Stdio};
 
 mod common;
-use common::WIDGETRY;
+use common::{stderr, stdout, WIDGETRY};
 
 fn widgetry(args: &[&str]) -> Output {
     Command::new(WIDGETRY)
@@ -15,14 +15,6 @@ fn widgetry(args: &[&str]) -> Output {
         .stdin(Stdio::null())
         .output()
         .expect("run widgetry")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 #[test]

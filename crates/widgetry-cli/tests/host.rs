@@ -12,7 +12,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 mod common;
-use common::{http, start, Server, WIDGETRY};
+use common::{http, message_of, start, Server, WIDGETRY};
 
 const DEMO_USER: &str = "demo@widgetry.dev";
 const DEMO_PASSWORD: &str = "host-test-password-1";
@@ -109,21 +109,19 @@ fn rpc(base: &str, session: Option<&str>, body: Value) -> (u16, String, Value) {
         headers.push(("Mcp-Session-Id", s));
     }
     let (status, head, text) = http("POST", &format!("{base}/mcp"), &headers, &body.to_string());
-    let json_text = if head.contains("content-type: text/event-stream") {
-        text.lines()
-            .filter_map(|l| l.strip_prefix("data:"))
-            .map(str::trim)
-            .find(|d| d.contains("\"id\""))
-            .unwrap_or("null")
-            .to_string()
-    } else {
-        text
-    };
-    (
-        status,
-        head,
-        serde_json::from_str(&json_text).unwrap_or(Value::Null),
-    )
+    let message = message_of(&head, &text);
+    (status, head, message)
+}
+
+/// `tools/call` through the proxy.
+fn call(base: &str, session: &str, id: u64, tool: &str, arguments: Value) -> (u16, Value) {
+    let (status, _, answer) = rpc(
+        base,
+        Some(session),
+        json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+               "params": {"name": tool, "arguments": arguments}}),
+    );
+    (status, answer)
 }
 
 fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
@@ -293,32 +291,28 @@ fn host_serves_the_page_and_signs_in_through_the_servers_oauth_for_a_protected_t
         .filter_map(|t| t["name"].as_str())
         .collect();
     assert!(names.contains(&"protected-widget"), "{names:?}");
-    let (_, _, public) = rpc(
-        &host.base,
-        Some(&session),
-        json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call",
-               "params": {"name": "public-widget", "arguments": {}}}),
-    );
+    let (_, public) = call(&host.base, &session, 3, "public-widget", json!({}));
     assert_eq!(
         public["result"]["structuredContent"]["authenticated"], false,
         "{public}"
     );
 
     // A protected tool: the proxy holds the call, the CLI signs in, the call succeeds.
-    let call = {
+    let pending = {
         let base = host.base.clone();
         let session = session.clone();
         std::thread::spawn(move || {
-            rpc(
+            call(
                 &base,
-                Some(&session),
-                json!({"jsonrpc": "2.0", "id": 4, "method": "tools/call",
-                       "params": {"name": "protected-widget", "arguments": {"message": "hi"}}}),
+                &session,
+                4,
+                "protected-widget",
+                json!({"message": "hi"}),
             )
         })
     };
     sign_in_as_demo_user(&authorization_url(&host));
-    let (status, _, answer) = call.join().expect("the call thread");
+    let (status, answer) = pending.join().expect("the call thread");
     assert_eq!(status, 200, "{answer}");
     let result = &answer["result"];
     assert_ne!(result["isError"], true, "{answer}");
@@ -329,21 +323,17 @@ fn host_serves_the_page_and_signs_in_through_the_servers_oauth_for_a_protected_t
     );
 
     // Signed in now: the next calls carry the token without asking again.
-    let (_, _, public) = rpc(
-        &host.base,
-        Some(&session),
-        json!({"jsonrpc": "2.0", "id": 5, "method": "tools/call",
-               "params": {"name": "public-widget", "arguments": {}}}),
-    );
+    let (_, public) = call(&host.base, &session, 5, "public-widget", json!({}));
     assert_eq!(
         public["result"]["structuredContent"]["authenticated"], true,
         "{public}"
     );
-    let (_, _, again) = rpc(
+    let (_, again) = call(
         &host.base,
-        Some(&session),
-        json!({"jsonrpc": "2.0", "id": 6, "method": "tools/call",
-               "params": {"name": "protected-widget", "arguments": {"message": "again"}}}),
+        &session,
+        6,
+        "protected-widget",
+        json!({"message": "again"}),
     );
     assert_eq!(
         again["result"]["structuredContent"]["input_message"], "again",

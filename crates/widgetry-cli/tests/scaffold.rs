@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 mod common;
-use common::http;
+use common::{http, message_of};
 
 const WIDGETRY: &str = env!("CARGO_BIN_EXE_widgetry");
 
@@ -239,20 +239,7 @@ fn mcp(url: &str, method: &str, params: Value, token: Option<&str>) -> (u16, Val
         headers.push(("Authorization", b.as_str()));
     }
     let (status, head, body) = http("POST", url, &headers, &body);
-    let json_text = if head.contains("content-type: text/event-stream") {
-        body.lines()
-            .filter_map(|l| l.strip_prefix("data:"))
-            .map(str::trim)
-            .find(|d| d.contains("\"id\""))
-            .unwrap_or("null")
-            .to_string()
-    } else {
-        body
-    };
-    (
-        status,
-        serde_json::from_str(&json_text).unwrap_or_else(|e| panic!("{e}: {json_text}")),
-    )
+    (status, message_of(&head, &body))
 }
 
 fn tools(url: &str) -> Vec<Value> {
@@ -1028,11 +1015,15 @@ fn dev_runs_the_app_reloads_changed_widgets_and_restarts_on_rust_changes() {
     while !opened.exists() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
+    let later: Vec<String> = dev.lines.try_iter().collect();
     assert_eq!(
         std::fs::read_to_string(&opened).unwrap_or_default().trim(),
         host.trim_start_matches("host page: ").trim(),
-        "--open did not open the host page"
+        "--open did not open the host page; widgetry dev said:\n{}\n{}",
+        dev.seen.join("\n"),
+        later.join("\n")
     );
+    dev.seen.extend(later);
 
     // --public-url: the app names the tunnel's URL as its resource and accepts its Host.
     let prm_url = url.replace("/mcp", "/.well-known/oauth-protected-resource/mcp");

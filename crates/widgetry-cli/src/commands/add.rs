@@ -78,7 +78,7 @@ struct CommonArgs {
     auth: Option<String>,
     /// OAuth scopes the tool asks for (comma or space separated, repeatable); they are
     /// added to SCOPES in src/tools/mod.rs
-    #[arg(long, alias = "scope", value_name = "A,B")]
+    #[arg(long, alias = "scope", value_name = "A,B", value_parser = scope_arg)]
     scopes: Vec<String>,
     /// The app's folder [default: found upwards from the current one]
     #[arg(long, value_name = "DIR")]
@@ -210,13 +210,13 @@ pub fn split_scopes(values: &[String]) -> Vec<String> {
     out
 }
 
-/// `--scopes` values split ([`split_scopes`]) and each checked ([`check_scope`]).
-pub fn scope_list(values: &[String]) -> Result<Vec<String>, UsageError> {
-    let scopes = split_scopes(values);
-    for s in &scopes {
-        check_scope(s)?;
+/// One `--scopes` value (`a,b c`), checked scope by scope ([`check_scope`]) as clap
+/// parses it; [`split_scopes`] splits the values afterwards.
+pub fn scope_arg(value: &str) -> Result<String, UsageError> {
+    for s in split_scopes(&[value.to_string()]) {
+        check_scope(&s)?;
     }
-    Ok(scopes)
+    Ok(value.to_string())
 }
 
 /// An OAuth scope token: printable ASCII without spaces, quotes or backslashes.

@@ -10,7 +10,6 @@ use widgetry_authz::{Client, ClientKind, NewClient};
 
 use super::users::{date, StoreArgs};
 use super::CommandError;
-use crate::options::UsageError;
 use crate::output::columns;
 
 /// `widgetry clients`: manage the OAuth clients of the app's embedded authorization
@@ -49,7 +48,7 @@ enum Action {
         confidential: bool,
         /// Scopes it may request (comma or space separated, repeatable) [default: any the
         /// app supports]
-        #[arg(long, alias = "scope", value_name = "A,B")]
+        #[arg(long, alias = "scope", value_name = "A,B", value_parser = super::add::scope_arg)]
         scopes: Vec<String>,
         /// No refresh tokens for this client
         #[arg(long)]
@@ -64,25 +63,6 @@ enum Action {
         /// The client_id
         client_id: String,
     },
-}
-
-/// A validated `widgetry clients` invocation.
-#[derive(Debug)]
-pub struct Config {
-    action: Action,
-    store: StoreArgs,
-}
-
-/// Checks the options.
-pub fn config(args: Args) -> Result<Config, UsageError> {
-    let mut action = args.action;
-    if let Action::Add { scopes, .. } = &mut action {
-        *scopes = super::add::scope_list(scopes)?;
-    }
-    Ok(Config {
-        action,
-        store: args.store,
-    })
 }
 
 fn kind(k: ClientKind) -> &'static str {
@@ -108,10 +88,10 @@ fn client_json(c: &Client) -> serde_json::Value {
 }
 
 /// Runs `widgetry clients`.
-pub async fn run(config: Config) -> Result<ExitCode, CommandError> {
-    let target = config.store.resolve()?;
+pub async fn run(args: Args) -> Result<ExitCode, CommandError> {
+    let target = args.store.resolve()?;
     let failed = |e: widgetry_authz::AuthzError| CommandError::Failed(e.to_string());
-    match config.action {
+    match args.action {
         Action::List { json } => {
             let server = target.open(false, &[]).await?;
             let clients = server.clients().list().await.map_err(failed)?;
@@ -157,6 +137,7 @@ pub async fn run(config: Config) -> Result<ExitCode, CommandError> {
             no_refresh_tokens,
             json,
         } => {
+            let scopes = super::add::split_scopes(&scopes);
             let scopes = (!scopes.is_empty()).then_some(scopes);
             let refresh = !no_refresh_tokens;
             if let Some(s) = &scopes {

@@ -136,12 +136,7 @@ async fn widget_csp(client: &mut McpClient) -> Vec<Csp> {
         let Ok(page) = client.request("resources/list", params).await else {
             break;
         };
-        for r in page
-            .get("resources")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
+        for r in items(&page, "resources") {
             if let Some(uri) = r.get("uri").and_then(Value::as_str) {
                 if uri.starts_with("ui://") && uris.len() < MAX_WIDGET_RESOURCES {
                     uris.push(uri.to_string());
@@ -163,16 +158,16 @@ async fn widget_csp(client: &mut McpClient) -> Vec<Csp> {
         else {
             continue;
         };
-        for content in read
-            .get("contents")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
+        for content in items(&read, "contents") {
             out.push(csp_of(content));
         }
     }
     out
+}
+
+/// The elements of the array `v[key]` (none when it is not an array).
+fn items<'a>(v: &'a Value, key: &str) -> impl Iterator<Item = &'a Value> {
+    v.get(key).and_then(Value::as_array).into_iter().flatten()
 }
 
 /// One resource content's declared CSP.

@@ -29,7 +29,7 @@ pub struct Args {
     user: String,
     /// The token's scopes (comma or space separated, repeatable) [default: every scope
     /// the user may grant]; each must be one the user may grant
-    #[arg(long, alias = "scope", value_name = "A,B")]
+    #[arg(long, alias = "scope", value_name = "A,B", value_parser = super::add::scope_arg)]
     scopes: Vec<String>,
     /// Lifetime: 90, 90s, 15m, 2h or 1d (at most 30d)
     #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_duration)]
@@ -79,16 +79,16 @@ pub fn parse_duration(s: &str) -> Result<Duration, UsageError> {
     Ok(Duration::from_secs(secs))
 }
 
-/// Checks the options.
-pub fn config(args: Args) -> Result<Config, UsageError> {
-    let scopes = super::add::scope_list(&args.scopes)?;
-    Ok(Config {
+/// Puts the options together.
+pub fn config(args: Args) -> Config {
+    let scopes = super::add::split_scopes(&args.scopes);
+    Config {
         user: args.user,
         scopes: (!scopes.is_empty()).then_some(scopes),
         ttl: args.ttl,
         json: args.json,
         store: args.store,
-    })
+    }
 }
 
 fn human(d: Duration) -> String {

@@ -186,7 +186,7 @@ enum Action {
         password: Option<String>,
         /// Scopes the user may grant (comma or space separated, repeatable) [default:
         /// every scope the app supports]
-        #[arg(long, alias = "scope", value_name = "A,B")]
+        #[arg(long, alias = "scope", value_name = "A,B", value_parser = super::add::scope_arg)]
         scopes: Vec<String>,
         /// Print the new user as JSON
         #[arg(long)]
@@ -205,25 +205,6 @@ enum Action {
         /// The user's email
         email: String,
     },
-}
-
-/// A validated `widgetry users` invocation.
-#[derive(Debug)]
-pub struct Config {
-    action: Action,
-    store: StoreArgs,
-}
-
-/// Checks the options.
-pub fn config(args: Args) -> Result<Config, UsageError> {
-    let mut action = args.action;
-    if let Action::Add { scopes, .. } = &mut action {
-        *scopes = super::add::scope_list(scopes)?;
-    }
-    Ok(Config {
-        action,
-        store: args.store,
-    })
 }
 
 /// Reads a password: hidden and twice on a terminal (through `stty -echo`), else one line
@@ -310,9 +291,9 @@ fn scopes_text(s: &Option<Vec<String>>) -> String {
 }
 
 /// Runs `widgetry users`.
-pub async fn run(config: Config) -> Result<ExitCode, CommandError> {
-    let target = config.store.resolve()?;
-    match config.action {
+pub async fn run(args: Args) -> Result<ExitCode, CommandError> {
+    let target = args.store.resolve()?;
+    match args.action {
         Action::Add {
             email,
             name,
@@ -320,6 +301,7 @@ pub async fn run(config: Config) -> Result<ExitCode, CommandError> {
             scopes,
             json,
         } => {
+            let scopes = super::add::split_scopes(&scopes);
             let scopes = (!scopes.is_empty()).then_some(scopes);
             if let Some(s) = &scopes {
                 target.warn_undeclared(s);

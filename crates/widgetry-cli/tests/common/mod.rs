@@ -5,7 +5,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -132,4 +132,29 @@ pub fn http(
         body.to_string()
     };
     (status, head, body)
+}
+
+/// The JSON-RPC message in an MCP answer: the body itself, or (for an event stream) the
+/// first `data:` line that carries an `id`. `Null` when there is none.
+pub fn message_of(head: &str, body: &str) -> serde_json::Value {
+    let json_text = if head.contains("content-type: text/event-stream") {
+        body.lines()
+            .filter_map(|l| l.strip_prefix("data:"))
+            .map(str::trim)
+            .find(|d| d.contains("\"id\""))
+            .unwrap_or("null")
+    } else {
+        body
+    };
+    serde_json::from_str(json_text).unwrap_or(serde_json::Value::Null)
+}
+
+/// A finished command's standard output, as text.
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// A finished command's standard error, as text.
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
 }
