@@ -1031,8 +1031,25 @@ fn dev_runs_the_app_reloads_changed_widgets_and_restarts_on_rust_changes() {
     assert_eq!(status, 200, "{prm}");
     let prm: Value = serde_json::from_str(&prm).unwrap_or_else(|e| panic!("{e}: {prm}"));
     assert_eq!(prm["resource"], "https://tunnel.example.com/mcp", "{prm}");
-    let (status, _, refused) = http("GET", &prm_url, &[("Host", "other.example.com")], "");
-    assert_eq!(status, 403, "another host got through: {refused}");
+    let ping = json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}).to_string();
+    let through = |host: &str| {
+        http(
+            "POST",
+            &url,
+            &[
+                ("Host", host),
+                ("Content-Type", "application/json"),
+                ("Accept", "application/json, text/event-stream"),
+                ("MCP-Protocol-Version", "2026-07-28"),
+                ("Mcp-Method", "ping"),
+            ],
+            &ping,
+        )
+    };
+    let (status, _, body) = through("tunnel.example.com");
+    assert_eq!(status, 200, "the tunnel's Host was refused: {body}");
+    let (status, _, body) = through("other.example.com");
+    assert_eq!(status, 403, "another Host got through: {body}");
     assert!(
         project.join(".widgetry/authz.sqlite3").is_file(),
         "the store is not under .widgetry"
