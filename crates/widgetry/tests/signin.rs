@@ -16,8 +16,12 @@ use widgetry::auth::BoxFuture;
 use widgetry::signin::{Account, Directory, MemorySender, SignIn, SignInConfig};
 use widgetry::store::{KvStore, MemoryKvStore, SqliteKvStore};
 
-/// Users by email: (password, name, TOTP code that is "current" for them).
-struct TestDirectory(HashMap<&'static str, (&'static str, &'static str, Option<&'static str>)>);
+/// Users by email: (password, name, TOTP code that is "current" for them), and how many
+/// passwords were checked.
+struct TestDirectory(
+    HashMap<&'static str, (&'static str, &'static str, Option<&'static str>)>,
+    Arc<std::sync::atomic::AtomicUsize>,
+);
 
 impl Directory for TestDirectory {
     fn check_password<'a>(
@@ -25,6 +29,7 @@ impl Directory for TestDirectory {
         email: &'a str,
         password: &'a str,
     ) -> BoxFuture<'a, Result<Option<Account>, String>> {
+        self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let found = self
             .0
             .get(email)
@@ -51,23 +56,28 @@ impl Directory for TestDirectory {
     }
 }
 
-fn directory() -> Arc<TestDirectory> {
-    Arc::new(TestDirectory(HashMap::from([
-        (
-            "lauren@example.com",
-            ("correct horse", "Lauren Bailey", None),
-        ),
-        (
-            "sam@example.com",
-            ("battery staple", "Sam Otp", Some("123456")),
-        ),
-    ])))
+fn directory(checks: Arc<std::sync::atomic::AtomicUsize>) -> Arc<TestDirectory> {
+    Arc::new(TestDirectory(
+        HashMap::from([
+            (
+                "lauren@example.com",
+                ("correct horse", "Lauren Bailey", None),
+            ),
+            (
+                "sam@example.com",
+                ("battery staple", "Sam Otp", Some("123456")),
+            ),
+        ]),
+        checks,
+    ))
 }
 
 struct Fx {
     s: TestServer,
     sid: String,
     sender: MemorySender,
+    /// Passwords the directory checked.
+    checks: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 async fn start_with(kv: Arc<dyn KvStore>, ttl: Duration) -> Fx {
@@ -81,7 +91,13 @@ async fn start_swept(kv: Arc<dyn KvStore>, ttl: Duration, sweep: Duration) -> Fx
     let mut config = SignInConfig::new(format!("http://{addr}"));
     config.session_ttl = ttl;
     config.sweep_interval = sweep;
-    let signin = SignIn::new(config, kv, directory(), Arc::new(sender.clone()));
+    let checks = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let signin = SignIn::new(
+        config,
+        kv,
+        directory(checks.clone()),
+        Arc::new(sender.clone()),
+    );
     let app = signin
         .register(App::builder("signin-test", "1").dev(true))
         .build()
@@ -101,7 +117,12 @@ async fn start_swept(kv: Arc<dyn KvStore>, ttl: Duration, sweep: Duration) -> Fx
         state,
     };
     let sid = s.initialize().await;
-    Fx { s, sid, sender }
+    Fx {
+        s,
+        sid,
+        sender,
+        checks,
+    }
 }
 
 async fn start() -> Fx {
@@ -137,7 +158,12 @@ async fn open(f: &Fx) -> (String, String, String) {
     )
 }
 
-async fn submit(f: &Fx, endpoint: &str, body: Value) -> Reply {
+/// Posts to the endpoint as the widget does: with the public half of the session id
+/// (the first 32 characters, which is what the widget gets in `_meta`).
+async fn submit(f: &Fx, endpoint: &str, mut body: Value) -> Reply {
+    if let Some(id) = body["sessionId"].as_str().filter(|id| id.len() == 64) {
+        body["sessionId"] = json!(id[..32]);
+    }
     let req = http::Request::post(endpoint)
         .header("content-type", "application/json")
         .body(Full::new(Bytes::from(body.to_string())))
@@ -149,7 +175,7 @@ async fn submit(f: &Fx, endpoint: &str, body: Value) -> Reply {
 async fn the_full_flow_signs_in_with_a_real_code_and_reports_the_user() {
     let f = start().await;
     let (id, nonce, ep) = open(&f).await;
-    assert_eq!(id.len(), 32);
+    assert_eq!(id.len(), 64);
     let status = tool(&f, &f.sid, "auth_status", json!({"sessionId": id})).await;
     assert_eq!(status["structuredContent"]["authenticated"], false);
     let r = submit(&f, &ep, json!({"sessionId": id, "nonce": nonce, "step": "credentials", "email": "Lauren@Example.com", "password": "correct horse"})).await;
@@ -238,11 +264,17 @@ async fn knowing_the_session_id_is_not_enough_to_sign_it_in() {
 async fn wrong_passwords_and_codes_lock_the_session() {
     let f = start().await;
     let (id, nonce, ep) = open(&f).await;
-    for expected_left in (0..5).rev() {
+    for expected_left in (1..5).rev() {
         let r = submit(&f, &ep, json!({"sessionId": id, "nonce": nonce, "step": "credentials", "email": "lauren@example.com", "password": "nope"})).await;
         assert_eq!(r.status, 401);
         assert_eq!(r.json()["remaining"], expected_left);
     }
+    // The fifth wrong answer starts a lockout.
+    let r = submit(&f, &ep, json!({"sessionId": id, "nonce": nonce, "step": "credentials", "email": "lauren@example.com", "password": "nope"})).await;
+    assert_eq!(
+        (r.status, r.json()["error"].clone()),
+        (429, json!("locked"))
+    );
     let r = submit(&f, &ep, json!({"sessionId": id, "nonce": nonce, "step": "credentials", "email": "lauren@example.com", "password": "correct horse"})).await;
     assert_eq!(
         (r.status, r.json()["error"].clone()),
@@ -252,7 +284,7 @@ async fn wrong_passwords_and_codes_lock_the_session() {
     // Codes are limited the same way on a fresh session.
     let (id, nonce, ep) = open(&f).await;
     submit(&f, &ep, json!({"sessionId": id, "nonce": nonce, "step": "credentials", "email": "sam@example.com", "password": "battery staple"})).await;
-    for _ in 0..5 {
+    for n in 1..=5 {
         assert_eq!(
             submit(
                 &f,
@@ -261,7 +293,7 @@ async fn wrong_passwords_and_codes_lock_the_session() {
             )
             .await
             .status,
-            401
+            if n < 5 { 401 } else { 429 }
         );
     }
     let r = submit(
@@ -367,8 +399,10 @@ async fn a_session_survives_a_restart_over_sqlite() {
     )
     .await;
     assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["next"], "done");
+    // The session kept its owner across the restart: this new conversation is not it.
     let status = tool(&f, &f.sid, "auth_status", json!({"sessionId": id})).await;
-    assert_eq!(status["structuredContent"]["authenticated"], true);
+    assert_eq!(status["isError"], true, "{status}");
 }
 
 #[tokio::test]
@@ -404,4 +438,95 @@ async fn expired_sessions_are_swept_from_the_store_in_the_background() {
         0,
         "the background sweeper removed the expired session"
     );
+}
+
+#[tokio::test]
+async fn the_widget_half_of_the_id_opens_nothing_and_status_tells_only_the_owner() {
+    let f = start().await;
+    let (id, nonce, ep) = open(&f).await;
+    let r = submit(&f, &ep, json!({"sessionId": id, "nonce": nonce, "step": "credentials", "email": "sam@example.com", "password": "battery staple"})).await;
+    assert_eq!(r.status, 200);
+    let r = submit(
+        &f,
+        &ep,
+        json!({"sessionId": id, "nonce": nonce, "step": "code", "code": "123456"}),
+    )
+    .await;
+    assert_eq!(r.json()["next"], "done");
+    let public = &id[..32];
+    // What the widget (and its endpoint, and any log of it) knows is not the id.
+    for probe in [public.to_string(), format!("{public}{}", "0".repeat(32))] {
+        let st = tool(&f, &f.sid, "auth_status", json!({"sessionId": probe})).await;
+        assert_eq!(st["structuredContent"]["authenticated"], false, "{st}");
+        assert!(st["structuredContent"].get("email").is_none(), "{st}");
+        let again = tool(&f, &f.sid, "authenticate", json!({"sessionId": probe})).await;
+        assert!(again["structuredContent"].get("email").is_none(), "{again}");
+    }
+    // Another conversation with the whole id learns nothing either.
+    let other = f.s.initialize().await;
+    let st = tool(&f, &other, "auth_status", json!({"sessionId": id})).await;
+    assert_eq!(st["isError"], true, "{st}");
+    assert!(!st.to_string().contains("sam@example.com"), "{st}");
+    // The owner does.
+    let st = tool(&f, &f.sid, "auth_status", json!({"sessionId": id})).await;
+    assert_eq!(st["structuredContent"]["email"], "sam@example.com");
+}
+
+#[tokio::test]
+async fn parallel_wrong_answers_are_counted_before_they_are_checked() {
+    let f = start().await;
+    let (id, nonce, ep) = open(&f).await;
+    let burst = (0..24).map(|_| {
+        submit(&f, &ep, json!({"sessionId": id, "nonce": nonce, "step": "credentials", "email": "lauren@example.com", "password": "nope"}))
+    });
+    let replies = futures_util::future::join_all(burst).await;
+    let checked = f.checks.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(
+        checked, 5,
+        "exactly five of 24 parallel guesses were checked"
+    );
+    let wrong = replies.iter().filter(|r| r.status == 401).count();
+    let refused = replies.iter().filter(|r| r.status == 429).count();
+    assert_eq!(
+        (wrong, refused),
+        (4, 20),
+        "four wrong, the fifth locks, the rest wait"
+    );
+}
+
+#[tokio::test]
+async fn wrong_passwords_on_fresh_sessions_still_lock_the_account_from_this_address_only() {
+    let f = start().await;
+    for _ in 0..5 {
+        let (id, nonce, ep) = open(&f).await;
+        let r = submit(&f, &ep, json!({"sessionId": id, "nonce": nonce, "step": "credentials", "email": "lauren@example.com", "password": "nope"})).await;
+        assert!(r.status == 401 || r.status == 429, "{}", r.text());
+    }
+    let (id, nonce, ep) = open(&f).await;
+    let r = submit(&f, &ep, json!({"sessionId": id, "nonce": nonce, "step": "credentials", "email": "lauren@example.com", "password": "correct horse"})).await;
+    assert_eq!(
+        r.status, 429,
+        "a new session does not reset the pair's count"
+    );
+    assert!(r.json()["retryAfter"]
+        .as_u64()
+        .is_some_and(|s| s > 0 && s <= 60));
+    // Another account from the same address is not affected.
+    let r = submit(&f, &ep, json!({"sessionId": id, "nonce": nonce, "step": "credentials", "email": "sam@example.com", "password": "battery staple"})).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+}
+
+#[tokio::test]
+async fn starting_sign_ins_is_limited_per_caller() {
+    let f = start().await;
+    for n in 0..20 {
+        let created = tool(&f, &f.sid, "create_session", json!({})).await;
+        assert!(
+            created["structuredContent"]["sessionId"].is_string(),
+            "session {n}: {created}"
+        );
+    }
+    let over = tool(&f, &f.sid, "create_session", json!({})).await;
+    assert_eq!(over["isError"], true, "{over}");
+    assert!(over.to_string().contains("too many sign-ins"), "{over}");
 }

@@ -312,7 +312,7 @@ fn app(
         gallery::Likes::new(stores.kv.clone()),
     );
     if let Some(embedded) = setup.embedded() {
-        let dev = cfg!(debug_assertions) || std::env::var("WIDGETRY_DEV").is_ok_and(|v| v == "1");
+        let dev = widgetry::app::dev_requested();
         let signin = SignIn::new(
             SignInConfig::new(public_origin),
             stores.kv.clone(),

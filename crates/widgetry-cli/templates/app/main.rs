@@ -51,7 +51,7 @@ async fn main() {
             other => fail(&format!("unknown argument {other:?} (try --help)")),
         }
     }
-    let dev = cfg!(debug_assertions) || env_is("WIDGETRY_DEV", "1");
+    let dev = widgetry::app::dev_requested();
     let data_dir =
         PathBuf::from(std::env::var("WIDGETRY_DATA_DIR").unwrap_or_else(|_| ".widgetry".into()));
 

@@ -43,6 +43,14 @@ pub use tool::{IntoReply, NoInput, Reply, Tool, Visibility, MAX_STATUS_TEXT};
 use widget::WidgetBuild;
 pub use widget::{Csp, EmbeddedWidgets, Widget, MIME_MCP_APP, MIME_SKYBRIDGE};
 
+/// Whether development mode was asked for: `WIDGETRY_DEV=1` in the environment (as
+/// `widgetry dev` sets it). Never on by itself, not even in debug builds: development mode
+/// serves the host page, reloads widgets from disk and accepts the `null` origin of
+/// sandboxed frames on widget endpoints.
+pub fn dev_requested() -> bool {
+    std::env::var("WIDGETRY_DEV").is_ok_and(|v| v == "1")
+}
+
 use crate::protocol::jsonrpc::{code, RpcError};
 use crate::protocol::types::{ResourceContents, ResourceTemplate};
 use crate::server::{Server, ServerBuilder};
@@ -154,7 +162,7 @@ impl AppBuilder {
     }
 
     /// Uses widgets embedded at build time ([`embed_widgets!`](crate::embed_widgets)).
-    /// In development (debug builds, or `WIDGETRY_DEV=1`) they are reloaded from their
+    /// In development ([`dev_requested`], or [`AppBuilder::dev`]) they are reloaded from their
     /// source folders when these change.
     pub fn widgets(mut self, embedded: EmbeddedWidgets) -> Self {
         self.sources.push(WidgetSource::Embedded(embedded));
@@ -572,7 +580,7 @@ impl App {
             specs: Vec::new(),
             sources: Vec::new(),
             http: HttpConfig::default(),
-            dev: cfg!(debug_assertions) || std::env::var("WIDGETRY_DEV").is_ok_and(|v| v == "1"),
+            dev: dev_requested(),
             auth: None,
             actions: Vec::new(),
             public_url: None,
