@@ -37,6 +37,7 @@ use axum::Router;
 use serde_json::json;
 
 pub use action::{Action, REFRESH_TOOL};
+pub use host::host_page;
 pub use origins::AllowedOrigins;
 pub use tool::{FileParam, IntoReply, NoInput, Reply, Tool, Visibility, MAX_STATUS_TEXT};
 use widget::WidgetBuild;
