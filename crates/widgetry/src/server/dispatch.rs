@@ -312,7 +312,7 @@ fn check_request_meta(meta: Option<&JsonObject>) -> Result<(), Failure> {
         Some(v) => {
             return bad(format!(
                 "invalid params: _meta {META_PROTOCOL_VERSION:?} must be a string, not {}",
-                super::json_type(v)
+                crate::protocol::types::json_type(v)
             ))
         }
     }
@@ -323,7 +323,7 @@ fn check_request_meta(meta: Option<&JsonObject>) -> Result<(), Failure> {
         )),
         Some(v) => bad(format!(
             "invalid params: _meta {META_CLIENT_CAPABILITIES:?} must be an object, not {}",
-            super::json_type(v)
+            crate::protocol::types::json_type(v)
         )),
     }
 }
@@ -337,7 +337,10 @@ pub(crate) fn object_args(raw: Option<&RawValue>) -> Result<Box<RawValue>, Strin
         }
         Some(t) => {
             let v: Value = serde_json::from_str(t).unwrap_or(Value::Null);
-            Err(format!("expected an object, got {}", super::json_type(&v)))
+            Err(format!(
+                "expected an object, got {}",
+                crate::protocol::types::json_type(&v)
+            ))
         }
     }
 }

@@ -10,8 +10,9 @@ use schemars::JsonSchema;
 use serde::Serialize;
 use serde_json::Value;
 
+use super::component::SignIn;
+use super::config::SignInConfig;
 use super::endpoint::Submit;
-use super::{SignIn, SignInConfig};
 use crate::app::{Tool, Visibility};
 use crate::auth::Auth;
 use crate::{RequestContext, ToolError};

@@ -15,9 +15,10 @@ use serde_json::{json, Value};
 use widgetry_authz::throttle::{wait_text, Admission, Guess, Throttle};
 use widgetry_authz::TrustedProxies;
 
+use super::component::SignIn;
+use super::directory::Account;
 use super::limits::KvCounters;
 use super::session::{ct_eq, hash, mask, six_digits, Session};
-use super::{Account, SignIn};
 use crate::app::origins::{read_body, widget_endpoint};
 
 /// The endpoint's path under the app's public URL.

@@ -5,8 +5,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::component::{SignIn, META_KEY};
 use super::session::{hash, new_id, Refused, Session, Sessions};
-use super::{SignIn, META_KEY};
 use crate::app::Reply;
 use crate::random::random_hex;
 use crate::{RequestContext, ToolError};

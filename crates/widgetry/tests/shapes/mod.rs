@@ -1442,7 +1442,7 @@ pub async fn control(
         _ => "",
     };
     let body = format!(
-        "{{\"jsonrpc\":\"2.0\",\"id\":\"control\",\"method\":\"tools/call\",\"params\":{{\"name\":\"{tool}\",\"arguments\":{{}},\"_meta\":{{\"io.modelcontextprotocol/protocolVersion\":\"2026-07-28\"{hints}}}}}}}"
+        "{{\"jsonrpc\":\"2.0\",\"id\":\"control\",\"method\":\"tools/call\",\"params\":{{\"name\":\"{tool}\",\"arguments\":{{}},\"_meta\":{{\"io.modelcontextprotocol/protocolVersion\":\"2026-07-28\",\"io.modelcontextprotocol/clientCapabilities\":{{}}{hints}}}}}}}"
     );
     let i = TOOLS.iter().position(|t| *t == tool).unwrap();
     let before = counters.snapshot()[i];
