@@ -18,6 +18,7 @@ use futures_util::future::BoxFuture;
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
+pub use crate::protocol::json_type;
 pub use context::RequestContext;
 pub use input::{InputRequired, Step};
 pub use session::{SessionManager, SessionRuntime};
@@ -733,18 +734,6 @@ impl Server {
             v["instructions"] = json!(i);
         }
         serde_json::to_vec(&v).unwrap_or_default()
-    }
-}
-
-/// The JSON type name of a value, for error messages.
-pub fn json_type(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 
