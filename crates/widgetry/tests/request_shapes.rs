@@ -99,7 +99,16 @@ async fn no_request_shape_reaches_a_refused_tool_over_stateless_http() {
             let mut anon = Link::stateless(&s, Who::Anonymous, routed);
             let mut a = Link::stateless(&s, Who::TokA, routed);
             let mut b = Link::stateless(&s, Who::TokB, routed);
-            attack_links([&mut anon, &mut a, &mut b], &shapes, &c, &mut report).await;
+            if routed {
+                attack_links([&mut anon, &mut a, &mut b], &shapes, &c, &mut report).await;
+            } else {
+                // 2026-07-28 requires the Mcp-Method header: without it nothing runs,
+                // whoever calls (HTTP 400, -32020).
+                control(&mut anon, PUBLIC, Control::Refused(400), &c, &mut report).await;
+                control(&mut b, SCOPED, Control::Refused(400), &c, &mut report).await;
+                attack(&mut anon, &shapes, &c, &mut report).await;
+                attack(&mut a, &shapes, &c, &mut report).await;
+            }
         }
         report.finish();
     })

@@ -312,7 +312,7 @@ fn check_request_meta(meta: Option<&JsonObject>) -> Result<(), Failure> {
         Some(v) => {
             return bad(format!(
                 "invalid params: _meta {META_PROTOCOL_VERSION:?} must be a string, not {}",
-                crate::protocol::types::json_type(v)
+                crate::protocol::json_type(v)
             ))
         }
     }
@@ -323,7 +323,7 @@ fn check_request_meta(meta: Option<&JsonObject>) -> Result<(), Failure> {
         )),
         Some(v) => bad(format!(
             "invalid params: _meta {META_CLIENT_CAPABILITIES:?} must be an object, not {}",
-            crate::protocol::types::json_type(v)
+            crate::protocol::json_type(v)
         )),
     }
 }
@@ -339,7 +339,7 @@ pub(crate) fn object_args(raw: Option<&RawValue>) -> Result<Box<RawValue>, Strin
             let v: Value = serde_json::from_str(t).unwrap_or(Value::Null);
             Err(format!(
                 "expected an object, got {}",
-                crate::protocol::types::json_type(&v)
+                crate::protocol::json_type(&v)
             ))
         }
     }

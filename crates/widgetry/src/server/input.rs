@@ -168,14 +168,14 @@ pub(crate) fn check_responses(v: Option<Value>) -> Result<JsonObject, String> {
             if let Some((k, v)) = m.iter().find(|(_, v)| !v.is_object()) {
                 return Err(format!(
                     "inputResponses[{k:?}] must be an object (the client's result for that request), not {}",
-                    crate::protocol::types::json_type(v)
+                    crate::protocol::json_type(v)
                 ));
             }
             Ok(m)
         }
         Some(other) => Err(format!(
             "inputResponses must be an object, not {}",
-            crate::protocol::types::json_type(&other)
+            crate::protocol::json_type(&other)
         )),
     }
 }

@@ -18,7 +18,7 @@ use futures_util::future::BoxFuture;
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
-pub use crate::protocol::types::json_type;
+pub use crate::protocol::json_type;
 pub use context::RequestContext;
 pub use input::{InputRequired, Step};
 pub use session::{SessionManager, SessionRuntime};

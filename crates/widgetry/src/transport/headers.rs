@@ -75,16 +75,21 @@ pub(crate) struct ParamHeader {
 /// through `properties` only (annotations elsewhere are not valid and are ignored, as a
 /// conforming client excludes such a tool).
 pub(crate) fn param_headers(schema: &serde_json::Value) -> Vec<ParamHeader> {
-    fn walk(schema: &serde_json::Value, path: &mut Vec<String>, out: &mut Vec<ParamHeader>) {
+    // Walks `properties` only, allocating nothing until an annotation is found.
+    fn walk<'a>(
+        schema: &'a serde_json::Value,
+        path: &mut Vec<&'a str>,
+        out: &mut Vec<ParamHeader>,
+    ) {
         let Some(props) = schema.get("properties").and_then(|p| p.as_object()) else {
             return;
         };
         for (key, sub) in props {
-            path.push(key.clone());
+            path.push(key);
             if let Some(name) = sub.get("x-mcp-header").and_then(|h| h.as_str()) {
                 out.push(ParamHeader {
                     header: format!("{PARAM_HEADER_PREFIX}{}", name.to_ascii_lowercase()),
-                    path: path.clone(),
+                    path: path.iter().map(|k| k.to_string()).collect(),
                 });
             }
             walk(sub, path, out);
@@ -92,10 +97,7 @@ pub(crate) fn param_headers(schema: &serde_json::Value) -> Vec<ParamHeader> {
         }
     }
     let mut out = Vec::new();
-    // Only tools that use the extension pay for the walk.
-    if schema.to_string().contains("x-mcp-header") {
-        walk(schema, &mut Vec::new(), &mut out);
-    }
+    walk(schema, &mut Vec::new(), &mut out);
     out
 }
 

@@ -110,7 +110,8 @@ pub struct Shape {
 
 impl Shape {
     /// What a correct server must answer. With `routed` (2026-07-28 `Mcp-Name` and
-    /// `Mcp-Method` headers sent), a header/body mismatch error (-32600) is also correct.
+    /// `Mcp-Method` headers sent), a header/body mismatch error (-32020, HeaderMismatch)
+    /// is also correct.
     pub fn expect(&self, routed: bool) -> Expect {
         if !self.pristine_call {
             return Expect::Any;
@@ -121,7 +122,7 @@ impl Shape {
                 Expect::ErrorCode(&[-32602])
             }
             (ParamsKind::Array | ParamsKind::Null | ParamsKind::Absent, true) => {
-                Expect::ErrorCode(&[-32602, -32600])
+                Expect::ErrorCode(&[-32602, -32020])
             }
             // JSON-RPC itself forbids scalar params: invalid request or invalid params.
             (ParamsKind::Scalar, _) => Expect::ErrorCode(&[-32600, -32602]),
@@ -1437,13 +1438,25 @@ pub async fn control(
     report: &mut Report,
 ) {
     let who = link.who();
-    let hints = match expect {
-        Control::ChallengeResult => ",\"openai/locale\":\"en-US\"",
-        _ => "",
-    };
-    let body = format!(
-        "{{\"jsonrpc\":\"2.0\",\"id\":\"control\",\"method\":\"tools/call\",\"params\":{{\"name\":\"{tool}\",\"arguments\":{{}},\"_meta\":{{\"io.modelcontextprotocol/protocolVersion\":\"2026-07-28\",\"io.modelcontextprotocol/clientCapabilities\":{{}}{hints}}}}}}}"
-    );
+    let mut meta = serde_json::Map::new();
+    if let Control::ChallengeResult = expect {
+        meta.insert("openai/locale".into(), json!("en-US"));
+    }
+    // A 2026-07-28 request carries the `_meta` that revision requires; the others
+    // name no 2026 version (their version comes from the session or the transport).
+    if matches!(link, Link::Stateless { .. }) {
+        meta.insert(
+            "io.modelcontextprotocol/protocolVersion".into(),
+            json!("2026-07-28"),
+        );
+        meta.insert(
+            "io.modelcontextprotocol/clientCapabilities".into(),
+            json!({}),
+        );
+    }
+    let body = json!({"jsonrpc": "2.0", "id": "control", "method": "tools/call",
+        "params": {"name": tool, "arguments": {}, "_meta": meta}})
+    .to_string();
     let i = TOOLS.iter().position(|t| *t == tool).unwrap();
     let before = counters.snapshot()[i];
     let a = link.send(&body, Some(tool)).await;
