@@ -273,7 +273,7 @@ pub(crate) enum Session<'a> {
         in_tx: bool,
     },
     /// A pooled connection; dropped inside a transaction, the pool rolls it back.
-    Postgres(PgConn),
+    Postgres(Box<PgConn>),
 }
 
 impl Db {
@@ -296,7 +296,7 @@ impl Db {
                 if transaction {
                     conn.begin().await.map_err(from_pool)?;
                 }
-                Ok(Session::Postgres(conn))
+                Ok(Session::Postgres(Box::new(conn)))
             }
         }
     }
