@@ -55,7 +55,7 @@
 //! [`AuthorizationServer::router`] routes absolute paths (the issuer's path included), so
 //! merge it at the root of the host. For per-address sign-in rate limits, serve it with
 //! `into_make_service_with_connect_info::<SocketAddr>()` (or set
-//! [`AuthzConfig::trust_forwarded_for`] behind a proxy).
+//! [`AuthzConfig::trusted_proxies`] behind a proxy).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -67,7 +67,9 @@ mod error;
 mod http;
 mod keys;
 mod limits;
+mod proxy;
 mod scope;
+mod special_addresses;
 mod store;
 pub mod throttle;
 mod tokens;
@@ -80,11 +82,16 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub use clients::{Client, Clients, NewClient, RegisteredClient, TOKEN_ENDPOINT_AUTH_METHODS};
 pub use config::AuthzConfig;
+pub use crypto::Sealer;
 pub use error::AuthzError;
 pub use http::{
-    AUTHORIZE_PATH, INTROSPECTION_PATH, JWKS_PATH, REGISTRATION_PATH, REVOCATION_PATH, TOKEN_PATH,
+    error_description, AUTHORIZE_PATH, INTROSPECTION_PATH, JWKS_PATH, REGISTRATION_PATH,
+    REVOCATION_PATH, TOKEN_PATH,
 };
 pub use keys::{AccessTokenClaims, ACCESS_TOKEN_TYP};
+pub use proxy::{
+    ForwardedHeader, ForwardedProto, IpNet, ProxyListError, RemoteClient, TrustedProxies,
+};
 pub use store::{
     default_store_path, open_store, AuthorizationRequest, AuthzStore, BoxFuture, ClientKind,
     ClientRecord, CodeRecord, CodeUse, GrantRecord, PendingAuthorization, PendingStage,
@@ -118,6 +125,10 @@ pub(crate) struct Inner {
     pub(crate) passwords: throttle::Throttle<throttle::StoreCounters>,
     /// Second-factor guesses on the sign-in page (counted apart from passwords).
     pub(crate) second_factors: throttle::Throttle<throttle::StoreCounters>,
+    /// Held while the signing keys are reloaded from the store.
+    pub(crate) key_reload: tokio::sync::Mutex<()>,
+    /// Reloads of the signing keys so far.
+    pub(crate) key_reloads: std::sync::atomic::AtomicU64,
 }
 
 impl Inner {
@@ -129,24 +140,42 @@ impl Inner {
     /// sharing a store follow each other's rotations.
     pub(crate) async fn fresh_keys(&self) {
         if self.keys.is_stale(Duration::from_secs(60)) {
-            if let Err(e) = self.keys.reload(self.store.as_ref(), &self.sealer).await {
-                tracing::warn!(error = %e, "reloading signing keys failed");
+            let _one = self.key_reload.lock().await;
+            if self.keys.is_stale(Duration::from_secs(60)) {
+                self.reload_keys().await;
             }
         }
     }
 
     /// Reloads the keys when a token names a key this instance has not seen (another
-    /// instance rotated).
+    /// instance rotated) — one reload at a time and none within
+    /// [`UNKNOWN_KID_RELOAD`] of the last, so a flood of tokens naming made-up keys costs at
+    /// most one store read per interval.
     pub(crate) async fn refresh_keys_for(&self, token: &str) {
-        if let Some(kid) = keys::token_kid(token) {
-            if !self.keys.knows(&kid) {
-                if let Err(e) = self.keys.reload(self.store.as_ref(), &self.sealer).await {
-                    tracing::warn!(error = %e, "reloading signing keys failed");
-                }
-            }
+        let Some(kid) = keys::token_kid(token) else {
+            return;
+        };
+        if self.keys.knows(&kid) || !self.keys.is_stale(UNKNOWN_KID_RELOAD) {
+            return;
+        }
+        let _one = self.key_reload.lock().await;
+        if !self.keys.knows(&kid) && self.keys.is_stale(UNKNOWN_KID_RELOAD) {
+            self.reload_keys().await;
+        }
+    }
+
+    /// Reads the signing keys from the store again.
+    pub(crate) async fn reload_keys(&self) {
+        self.key_reloads
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if let Err(e) = self.keys.reload(self.store.as_ref(), &self.sealer).await {
+            tracing::warn!(error = %e, "reloading signing keys failed");
         }
     }
 }
+
+/// Shortest time between two key reloads caused by tokens naming an unknown key.
+pub(crate) const UNKNOWN_KID_RELOAD: Duration = Duration::from_secs(5);
 
 /// The embedded authorization server. Cheap to clone; the background sweeper stops when
 /// the last clone is dropped.
@@ -180,6 +209,8 @@ impl AuthorizationServer {
             keys: keys::KeyRing::new(),
             passwords,
             second_factors,
+            key_reload: tokio::sync::Mutex::new(()),
+            key_reloads: std::sync::atomic::AtomicU64::new(0),
             config,
             store,
             sealer,
@@ -216,11 +247,17 @@ impl AuthorizationServer {
                 if let Err(e) = sweep(&inner).await {
                     tracing::warn!(error = %e, "sweeping the authorization store failed");
                 }
-                if let Err(e) = inner.keys.reload(inner.store.as_ref(), &inner.sealer).await {
-                    tracing::warn!(error = %e, "reloading signing keys failed");
-                }
+                inner.reload_keys().await;
             }
         });
+    }
+
+    /// How many times the signing keys were read from the store again since start-up (by
+    /// the sweeper, for stale keys, or for a token naming a key not seen yet).
+    pub fn key_reloads(&self) -> u64 {
+        self.inner
+            .key_reloads
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The routes: `/oauth/*` under the issuer's path and the well-known documents.

@@ -225,7 +225,8 @@ pub enum Admission {
     Wait(Duration),
 }
 
-fn digest(parts: &[&str]) -> String {
+/// A short hash of `parts` (for counter keys that must not hold names or addresses).
+pub fn digest(parts: &[&str]) -> String {
     let mut h = Sha256::new();
     for p in parts {
         h.update((p.len() as u64).to_be_bytes());

@@ -11,24 +11,10 @@ const CALLBACK: &str = "http://127.0.0.1:9/callback";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_store_runs_the_core_flow_and_survives_a_restart() {
-    let schema = format!(
-        "authz_test_{}_{}",
-        std::process::id(),
-        pkce().0[..8].to_ascii_lowercase().replace(['-', '_'], "x")
-    );
-    let admin = admin().await;
-    admin
-        .batch_execute(&format!("CREATE SCHEMA {schema}"))
-        .await
-        .unwrap();
-    let sep = if base_url().contains('?') { '&' } else { '?' };
-    let url = format!("{}{sep}options=-csearch_path%3D{schema}", base_url());
-
+    let pg = PgSchema::create("test").await;
+    let url = pg.url.clone();
     let outcome = tokio::spawn(core_flow(url)).await;
-    admin
-        .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
-        .await
-        .unwrap();
+    pg.drop().await;
     if let Err(e) = outcome {
         std::panic::resume_unwind(e.into_panic());
     }

@@ -87,7 +87,10 @@ impl Redirect<'_> {
     fn error(&self, code: &str, description: &str) -> Response {
         self.to(
             StatusCode::FOUND,
-            &[("error", code), ("error_description", description)],
+            &[
+                ("error", code),
+                ("error_description", &super::error_description(description)),
+            ],
         )
     }
 }
