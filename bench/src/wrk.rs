@@ -1110,13 +1110,17 @@ fn report(summaries: &[Summary], starts: &[(&'static str, Vec<(f64, f64)>)]) {
         f1(start_ms[0]),
         f1(start_ms[1]),
     );
-    println!(
-        "bench: mode=wrk-stores session_redis_vs_memory={} session_postgres_vs_memory={} cpu_redis={} cpu_postgres={}",
-        f3(ratio(SESSION_REDIS, SESSION)),
-        f3(ratio(SESSION_PG, SESSION)),
-        f3(cpu_ratio(SESSION_REDIS, SESSION)),
-        f3(cpu_ratio(SESSION_PG, SESSION)),
-    );
+    let stores = [
+        ("session_redis_vs_memory", ratio(SESSION_REDIS, SESSION)),
+        ("session_postgres_vs_memory", ratio(SESSION_PG, SESSION)),
+        ("cpu_redis", cpu_ratio(SESSION_REDIS, SESSION)),
+        ("cpu_postgres", cpu_ratio(SESSION_PG, SESSION)),
+    ];
+    let stores: Vec<String> = stores
+        .iter()
+        .map(|(name, v)| format!("{name}={}", f3(*v)))
+        .collect();
+    println!("bench: mode=wrk-stores {}", stores.join(" "));
     // The same ratios from server CPU time per request (reference / scenario): what the
     // throughput ratios would be with a core to itself; steadier on a shared machine.
     println!(
