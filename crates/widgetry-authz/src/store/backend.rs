@@ -277,7 +277,7 @@ pub(crate) enum Session<'a> {
         in_tx: bool,
     },
     /// A pooled connection; dropped inside a transaction, the pool rolls it back.
-    Postgres(Box<PgConn>),
+    Postgres(PgConn),
 }
 
 impl Db {
@@ -300,7 +300,7 @@ impl Db {
                 if transaction {
                     conn.begin().await.map_err(from_pool)?;
                 }
-                Ok(Session::Postgres(Box::new(conn)))
+                Ok(Session::Postgres(conn))
             }
         }
     }
