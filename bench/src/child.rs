@@ -4,15 +4,24 @@
 //! Tokio runtime with one worker thread until its standard input closes (the parent
 //! benchmark holds the other end, so a server never outlives its benchmark).
 //!
+//! The store servers keep their MCP sessions in Redis (`WIDGETRY_BENCH_REDIS_URL`,
+//! default `redis://127.0.0.1:6379/0`, keys under `widgetry-bench:`) or PostgreSQL
+//! (`WIDGETRY_BENCH_POSTGRES_URL`, default `postgres://postgres@127.0.0.1:5432/test`,
+//! schema `widgetry_bench`); the URLs may carry TLS and pool options.
+//!
 //! The RS256 public key comes from the environment (`WIDGETRY_BENCH_RSA_N`,
 //! `WIDGETRY_BENCH_RSA_E`, base64url), the way a server is configured with its issuer's
 //! keys; the parent signs the tokens with the matching private key.
 
 use std::io::{Read, Write};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use tokio::net::TcpListener;
 use widgetry::HttpConfig;
+use widgetry_store::{
+    PostgresConfig, PostgresSessionStore, RedisConfig, RedisSessionStore, SessionStore,
+};
 
 use crate::{apps, auth_apps};
 
@@ -21,6 +30,8 @@ pub const KINDS: &[&str] = &[
     "baseline",
     "widgetry-stateless",
     "widgetry-session",
+    "widgetry-session-redis",
+    "widgetry-session-postgres",
     "widgetry-protected",
     "baseline-verify-per-call",
     "widgetry-action",
@@ -83,6 +94,30 @@ fn rsa_from_env() -> Result<(serde_json::Value, jsonwebtoken::DecodingKey), Stri
     auth_apps::jwks_and_key(&n, &e)
 }
 
+pub const ENV_REDIS: &str = "WIDGETRY_BENCH_REDIS_URL";
+pub const ENV_POSTGRES: &str = "WIDGETRY_BENCH_POSTGRES_URL";
+
+/// The shared session store of a store server kind.
+async fn session_store(kind: &str) -> Result<Arc<dyn SessionStore>, String> {
+    let var = |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.into());
+    let store: Arc<dyn SessionStore> = if kind.ends_with("redis") {
+        let url = var(ENV_REDIS, "redis://127.0.0.1:6379/0");
+        Arc::new(
+            RedisSessionStore::with_config(RedisConfig::new(url).key_prefix("widgetry-bench:"))
+                .await
+                .map_err(|e| e.to_string())?,
+        )
+    } else {
+        let url = var(ENV_POSTGRES, "postgres://postgres@127.0.0.1:5432/test");
+        Arc::new(
+            PostgresSessionStore::with_config(PostgresConfig::new(url).schema("widgetry_bench"))
+                .await
+                .map_err(|e| e.to_string())?,
+        )
+    };
+    Ok(store)
+}
+
 async fn serve(kind: &str, port: u16) -> Result<(), String> {
     let listener = TcpListener::bind(("127.0.0.1", port))
         .await
@@ -97,6 +132,14 @@ async fn serve(kind: &str, port: u16) -> Result<(), String> {
         }
         "widgetry-session" => {
             widgetry::transport::router(apps::echo_server(), HttpConfig::default()).0
+        }
+        "widgetry-session-redis" | "widgetry-session-postgres" => {
+            let store = session_store(kind).await?;
+            widgetry::transport::router(
+                apps::echo_server(),
+                HttpConfig::default().session_store(store),
+            )
+            .0
         }
         "widgetry-protected" => auth_apps::protected_router(rsa_from_env()?.0),
         "baseline-verify-per-call" => auth_apps::baseline_verify_router(rsa_from_env()?.1),

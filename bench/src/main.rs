@@ -79,8 +79,9 @@ usage: cargo run --release -p widgetry-bench -- [options]
   --wrk             wrk mode: each server in a child process pinned to CPU 0,
                     loaded by Debian's wrk (apt-get install wrk) pinned to CPU 1;
                     whole seconds only. Scenarios: all | public | session | 401 |
-                    protected | action, or names (baseline-public,
-                    widgetry-public, widgetry-session, baseline-401,
+                    protected | action | stores, or names (baseline-public,
+                    widgetry-public, widgetry-session, widgetry-session-redis,
+                    widgetry-session-postgres, baseline-401,
                     widgetry-401, widgetry-protected, baseline-verify-per-call,
                     widgetry-action)
   --start-runs N    wrk mode: runs of start -> first protected 200 per server

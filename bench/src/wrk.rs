@@ -24,6 +24,8 @@ const PROTOCOL_VERSION: &str = "2025-06-18";
 pub const BASE_PUBLIC: &str = "baseline-public";
 pub const PUBLIC: &str = "widgetry-public";
 pub const SESSION: &str = "widgetry-session";
+pub const SESSION_REDIS: &str = "widgetry-session-redis";
+pub const SESSION_PG: &str = "widgetry-session-postgres";
 pub const BASE_401: &str = "baseline-401";
 pub const W401: &str = "widgetry-401";
 pub const PROTECTED: &str = "widgetry-protected";
@@ -54,6 +56,8 @@ const SCENARIOS: &[Scn] = &[
     Scn { name: BASE_PUBLIC, server: "baseline", path: "/mcp", body: CALL_BODY, cred: Cred::None, session: false, status: 200 },
     Scn { name: PUBLIC, server: "widgetry-stateless", path: "/mcp", body: CALL_BODY, cred: Cred::None, session: false, status: 200 },
     Scn { name: SESSION, server: "widgetry-session", path: "/mcp", body: CALL_BODY, cred: Cred::None, session: true, status: 200 },
+    Scn { name: SESSION_REDIS, server: "widgetry-session-redis", path: "/mcp", body: CALL_BODY, cred: Cred::None, session: true, status: 200 },
+    Scn { name: SESSION_PG, server: "widgetry-session-postgres", path: "/mcp", body: CALL_BODY, cred: Cred::None, session: true, status: 200 },
     Scn { name: BASE_401, server: "baseline-verify-per-call", path: "/mcp", body: CALL_BODY, cred: Cred::None, session: false, status: 401 },
     Scn { name: W401, server: "widgetry-protected", path: "/mcp", body: CALL_BODY, cred: Cred::None, session: false, status: 401 },
     Scn { name: PROTECTED, server: "widgetry-protected", path: "/mcp", body: CALL_BODY, cred: Cred::Access, session: false, status: 200 },
@@ -69,6 +73,9 @@ fn select(spec: &str) -> Result<Vec<Scn>, String> {
             "all" => &[PUBLIC, SESSION, BASE_401, W401, PROTECTED, VERIFY, ACTION],
             "public" | "stateless" | "widgetry-stateless" | PUBLIC => &[PUBLIC],
             "session" | SESSION => &[SESSION],
+            "stores" => &[SESSION, SESSION_REDIS, SESSION_PG],
+            SESSION_REDIS => &[SESSION, SESSION_REDIS],
+            SESSION_PG => &[SESSION, SESSION_PG],
             "401" | "anonymous" | W401 => &[W401, BASE_401],
             BASE_401 => &[BASE_401],
             "auth" | "protected" | PROTECTED => &[PROTECTED, VERIFY],
@@ -871,7 +878,7 @@ fn run_in(args: &Args, scns: &[Scn], keys: &Keys, dir: PathBuf) -> Result<ExitCo
         let r = probe(s, server, &h)?;
         match s.name {
             BASE_PUBLIC => reference = Some(r.body.clone()),
-            PUBLIC | SESSION | PROTECTED => {
+            PUBLIC | SESSION | SESSION_REDIS | SESSION_PG | PROTECTED => {
                 if let Some(b) = &reference {
                     if *b != r.body {
                         return Err(format!(
@@ -965,10 +972,13 @@ fn drop_disturbed(summaries: Vec<Summary>, max_other: f64) -> Vec<Summary> {
 
 fn report(summaries: &[Summary], starts: &[(&'static str, Vec<(f64, f64)>)]) {
     let find = |n: &str| summaries.iter().find(|s| s.scn.name == n);
-    // Each scenario's reference: 401s against the bare 401, the rest against the public baseline.
+    // Each scenario's reference: 401s against the bare 401, sessions in a shared store
+    // against in-memory sessions, the rest against the public baseline.
     let reference = |n: &str| {
         if n == W401 || n == BASE_401 {
             BASE_401
+        } else if n == SESSION_REDIS || n == SESSION_PG {
+            SESSION
         } else {
             BASE_PUBLIC
         }
@@ -1027,6 +1037,8 @@ fn report(summaries: &[Summary], starts: &[(&'static str, Vec<(f64, f64)>)]) {
     for (a, b, goal) in [
         (PUBLIC, BASE_PUBLIC, Some(0.8)),
         (SESSION, BASE_PUBLIC, Some(0.6)),
+        (SESSION_REDIS, SESSION, Some(0.9)),
+        (SESSION_PG, SESSION, Some(0.9)),
         (PROTECTED, BASE_PUBLIC, Some(0.7)),
         (PROTECTED, VERIFY, None),
         (W401, BASE_401, None),
@@ -1098,6 +1110,17 @@ fn report(summaries: &[Summary], starts: &[(&'static str, Vec<(f64, f64)>)]) {
         f1(start_ms[0]),
         f1(start_ms[1]),
     );
+    let stores = [
+        ("session_redis_vs_memory", ratio(SESSION_REDIS, SESSION)),
+        ("session_postgres_vs_memory", ratio(SESSION_PG, SESSION)),
+        ("cpu_redis", cpu_ratio(SESSION_REDIS, SESSION)),
+        ("cpu_postgres", cpu_ratio(SESSION_PG, SESSION)),
+    ];
+    let stores: Vec<String> = stores
+        .iter()
+        .map(|(name, v)| format!("{name}={}", f3(*v)))
+        .collect();
+    println!("bench: mode=wrk-stores {}", stores.join(" "));
     // The same ratios from server CPU time per request (reference / scenario): what the
     // throughput ratios would be with a core to itself; steadier on a shared machine.
     println!(

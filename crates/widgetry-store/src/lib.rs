@@ -16,8 +16,8 @@
 //! | URL | backend |
 //! | --- | --- |
 //! | `sqlite:///var/lib/app/widgetry.db`, or a plain path | SQLite |
-//! | `postgres://user:pass@host:5432/db` (or `postgresql://`) | PostgreSQL, no TLS |
-//! | `redis://host:6379/0` | Redis, no TLS, no cluster |
+//! | `postgres://user:pass@host:5432/db` (or `postgresql://`) | PostgreSQL; TLS with `?sslmode=verify-full` |
+//! | `redis://host:6379/0`, `rediss://host:6380/0` (TLS) | Redis, no cluster |
 //! | `memory:` | this process only |
 //!
 //! Expiry is enforced on read everywhere (an expired record is never returned) and swept
@@ -26,7 +26,14 @@
 //!
 //! Server backends fail fast and recover by themselves: every operation is bounded by a
 //! timeout, a lost connection turns into [`StoreError::Unavailable`] naming the server,
-//! and the next operation reconnects. A store outage never panics.
+//! and the next operation reconnects. A store outage never panics. PostgreSQL connections
+//! come from a pool ([`PgPool`], also used by the authorization server); URL options set
+//! TLS, the pool size and the timeouts (see [`PostgresConfig::new`] and
+//! [`RedisConfig::new`]).
+//!
+//! Every store records the version of its schema (of its key layout in Redis) and brings
+//! an older store up to date when it opens; one written by a newer release is refused
+//! with [`StoreError::InvalidConfig`] rather than misread.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

@@ -67,7 +67,9 @@ impl PostgresConfig {
     /// builder methods): `sslmode` (`disable`, `prefer`, `require`, `verify-ca`,
     /// `verify-full`) and `sslrootcert` (a PEM file of trusted CAs) for TLS,
     /// `pool_max_size`, `pool_acquire_timeout_ms` and `statement_timeout_ms`; the
-    /// driver reads `connect_timeout` (seconds). See the module docs of TLS in the README.
+    /// driver reads `connect_timeout` (seconds). `sslmode` absent means no TLS; every mode
+    /// that uses TLS checks the certificate against Mozilla's roots (or only the CAs of
+    /// `sslrootcert`) and, except `verify-ca`, that it names the host.
     pub fn new(url: impl Into<String>) -> Self {
         Self {
             url: url.into(),

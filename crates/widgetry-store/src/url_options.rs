@@ -54,6 +54,8 @@ impl UrlOptions {
             }
             rest
         } else {
+            // Words are split on whitespace, so the rest is rebuilt only when an option was
+            // taken out: a quoted value with spaces stays untouched otherwise.
             let mut kept = Vec::new();
             for word in url.split_whitespace() {
                 match word.split_once('=') {
@@ -61,7 +63,11 @@ impl UrlOptions {
                     _ => kept.push(word),
                 }
             }
-            kept.join(" ")
+            if taken.is_empty() {
+                url.to_owned()
+            } else {
+                kept.join(" ")
+            }
         };
         Self { rest, taken, shown }
     }
