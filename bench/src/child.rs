@@ -21,6 +21,7 @@ pub const KINDS: &[&str] = &[
     "baseline",
     "widgetry-stateless",
     "widgetry-session",
+    "widgetry-session-observed",
     "widgetry-protected",
     "baseline-verify-per-call",
     "widgetry-action",
@@ -97,6 +98,18 @@ async fn serve(kind: &str, port: u16) -> Result<(), String> {
         }
         "widgetry-session" => {
             widgetry::transport::router(apps::echo_server(), HttpConfig::default()).0
+        }
+        "widgetry-session-observed" => {
+            // As `App::serve_with` serves: recorder, observing layer, and a subscriber
+            // that records `info` spans (its output is discarded).
+            widgetry::ops::metrics::recorder();
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
+                .with_writer(std::io::sink)
+                .try_init();
+            widgetry::transport::router(apps::echo_server(), HttpConfig::default())
+                .0
+                .layer(widgetry::ops::observe::Observe::new(Default::default()))
         }
         "widgetry-protected" => auth_apps::protected_router(rsa_from_env()?.0),
         "baseline-verify-per-call" => auth_apps::baseline_verify_router(rsa_from_env()?.1),

@@ -19,6 +19,7 @@ use std::time::Instant;
 use axum::extract::Request;
 use axum::response::Response;
 use futures_util::future::BoxFuture;
+use metrics::Label;
 use tower_layer::Layer;
 use tower_service::Service;
 use tracing::Instrument;
@@ -93,11 +94,8 @@ where
     fn call(&mut self, req: Request) -> Self::Future {
         let start = Instant::now();
         let route = route_label(req.uri().path());
-        let client = self
-            .proxies
-            .client_ip_of(req.headers(), req.extensions())
-            .map(|ip| ip.to_string())
-            .unwrap_or_default();
+        let client = ClientIp(self.proxies.client_ip_of(req.headers(), req.extensions()));
+        // Field values are only evaluated when the span is enabled.
         let span = tracing::info_span!(
             "request",
             method = %req.method(),
@@ -119,7 +117,13 @@ where
     }
 }
 
-fn finish(span: &tracing::Span, route: &str, start: Instant, response: &Response, notes: Notes) {
+fn finish(
+    span: &tracing::Span,
+    route: &'static str,
+    start: Instant,
+    response: &Response,
+    notes: Notes,
+) {
     let latency = start.elapsed();
     let status = response.status();
     let tool = notes.tool.unwrap_or_default();
@@ -131,14 +135,13 @@ fn finish(span: &tracing::Span, route: &str, start: Instant, response: &Response
     if let Some(s) = &notes.subject {
         span.record("subject", s.as_str());
     }
-    let status = status_label(status.as_u16());
-    let labels = [
-        ("route", route.to_owned()),
-        ("tool", tool),
-        ("status", status.to_owned()),
+    let labels = vec![
+        Label::from_static_parts("route", route),
+        Label::new("tool", tool),
+        Label::from_static_parts("status", status_label(status.as_u16())),
     ];
-    metrics::counter!("widgetry_http_requests_total", &labels).increment(1);
-    metrics::histogram!("widgetry_http_request_duration_seconds", &labels)
+    metrics::counter!("widgetry_http_requests_total", labels.clone()).increment(1);
+    metrics::histogram!("widgetry_http_request_duration_seconds", labels)
         .record(latency.as_secs_f64());
     if let Some(reason) = refusal_reason(response) {
         metrics::counter!("widgetry_auth_refusals_total", "reason" => reason).increment(1);
@@ -162,6 +165,18 @@ fn route_label(path: &str) -> &'static str {
         "readyz" => "/readyz",
         "metrics" => "/metrics",
         _ => "other",
+    }
+}
+
+/// The client address in a span (empty when unknown).
+struct ClientIp(Option<std::net::IpAddr>);
+
+impl std::fmt::Display for ClientIp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(ip) => ip.fmt(f),
+            None => Ok(()),
+        }
     }
 }
 
