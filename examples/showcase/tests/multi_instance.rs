@@ -891,7 +891,7 @@ const NGINX: &str = "/usr/sbin/nginx";
 struct Nginx {
     base: String,
     dir: TempDir,
-    _process: support::KillOnDrop,
+    process: support::KillOnDrop,
 }
 
 impl Nginx {
@@ -927,7 +927,7 @@ impl Nginx {
         let nginx = Nginx {
             base: format!("http://127.0.0.1:{port}"),
             dir,
-            _process: support::KillOnDrop(child),
+            process: support::KillOnDrop(child),
         };
         let addr = format!("127.0.0.1:{port}");
         assert!(
@@ -936,6 +936,18 @@ impl Nginx {
             support::tail(&nginx.dir.0.join("error.log"), 20)
         );
         nginx
+    }
+}
+
+impl Drop for Nginx {
+    /// SIGTERM first: the master stops its workers (a SIGKILLed master leaves them running).
+    fn drop(&mut self) {
+        let pid = self.process.0.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline && matches!(self.process.0.try_wait(), Ok(None)) {
+            thread::sleep(Duration::from_millis(20));
+        }
     }
 }
 
