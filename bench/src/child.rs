@@ -102,9 +102,12 @@ async fn serve(kind: &str, port: u16) -> Result<(), String> {
         "widgetry-session-observed" => {
             // As `App::serve_with` serves: recorder, observing layer, and a subscriber
             // that records `info` spans (its output is discarded).
+            // `WIDGETRY_BENCH_LOG` (default `info`) is its filter: `off` measures the
+            // metrics alone.
             widgetry::ops::metrics::recorder();
+            let filter = std::env::var("WIDGETRY_BENCH_LOG").unwrap_or_else(|_| "info".into());
             let _ = tracing_subscriber::fmt()
-                .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
+                .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
                 .with_writer(std::io::sink)
                 .try_init();
             widgetry::transport::router(apps::echo_server(), HttpConfig::default())

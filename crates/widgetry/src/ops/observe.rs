@@ -1,6 +1,9 @@
 //! [`Observe`]: the outermost layer of a served app. Each request gets a `tracing` span
-//! (`request`: method, route, tool, caller subject, client address, status, latency)
-//! and is counted in the Prometheus metrics: requests and latency by route, tool and
+//! (`request`: method, route, tool, caller subject, client address, status, latency) at
+//! level DEBUG under the target `widgetry::request`, as tower-http's `TraceLayer` does by
+//! default: `RUST_LOG=info,widgetry::request=debug` turns the spans (and a "request
+//! finished" line each) on; off, they cost nothing (BENCHMARKS.md has both figures).
+//! Every request is counted in the Prometheus metrics: requests and latency by route, tool and
 //! status, and authentication refusals by reason (the `error` of the
 //! `WWW-Authenticate` challenge, or `no_token`).
 //!
@@ -96,7 +99,8 @@ where
         let route = route_label(req.uri().path());
         let client = ClientIp(self.proxies.client_ip_of(req.headers(), req.extensions()));
         // Field values are only evaluated when the span is enabled.
-        let span = tracing::info_span!(
+        let span = tracing::debug_span!(
+            target: "widgetry::request",
             "request",
             method = %req.method(),
             route,
@@ -146,7 +150,7 @@ fn finish(
     if let Some(reason) = refusal_reason(response) {
         metrics::counter!("widgetry_auth_refusals_total", "reason" => reason).increment(1);
     }
-    tracing::debug!(parent: span, "request finished");
+    tracing::debug!(target: "widgetry::request", parent: span, "request finished");
 }
 
 /// The route family of a path, from a fixed list (so clients cannot grow the label set).
