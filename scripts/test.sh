@@ -11,9 +11,12 @@
 #      patch of the MCP conformance CLI
 #   4. .venv with tests/interop/requirements.txt (official MCP Python SDK)
 #   5. cargo fmt --check, cargo clippy -D warnings, cargo doc -D warnings
-#      (the lints of [workspace.lints] in Cargo.toml)
+#      (the lints of [workspace.lints] in Cargo.toml); scripts/package-check.sh
+#      (every crate packages, embedding only files inside its package)
 #   6. cargo build --workspace --all-targets --locked; cargo test --workspace --locked
-#   7. scripts/conformance.sh (MCP conformance suite, active scenarios)
+#   7. scripts/conformance.sh: the MCP conformance suite 0.1.16's active
+#      scenarios, then 0.2.0-alpha.12's `--requirements 2026-07-28` and
+#      `--suite all`
 #   8. scripts/conformance-client.sh (the widgetry CLI's OAuth client against
 #      the suite's client auth scenarios)
 #
@@ -181,6 +184,7 @@ cargo clippy --workspace --all-targets --locked -- -D warnings ||
   die "cargo clippy found warnings (denied in CI; see above)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --lib --locked ||
   die "cargo doc found warnings (denied in CI; see above)"
+"$ROOT/scripts/package-check.sh" || die "a crate does not package (see above)"
 
 step "cargo build --workspace --all-targets --locked"
 cargo build --workspace --all-targets --locked || die "cargo build failed (see the compiler output above)"
@@ -188,12 +192,20 @@ cargo build --workspace --all-targets --locked || die "cargo build failed (see t
 step "cargo test --workspace --locked"
 cargo test --workspace --locked --no-fail-fast || die "cargo test failed (see the failing tests above)"
 
-step "MCP conformance suite (scripts/conformance.sh, active scenarios)"
+step "MCP conformance suite 0.1.16 (scripts/conformance.sh, active scenarios)"
 "$ROOT/scripts/conformance.sh" --no-build || die "conformance suite failed (see above; expected failures go in examples/conformance/expected-failures.yml)"
+
+step "MCP conformance suite 0.2 alpha, --requirements 2026-07-28 (scripts/conformance.sh --suite requirements)"
+"$ROOT/scripts/conformance.sh" --no-build --suite requirements || die "2026-07-28 conformance failed (see above; expected failures go in examples/conformance/expected-failures-2026.yml)"
+
+step "MCP conformance suite 0.2 alpha, --suite all (scripts/conformance.sh --suite all)"
+"$ROOT/scripts/conformance.sh" --no-build --suite all || die "conformance --suite all failed (see above; expected failures go in examples/conformance/expected-failures-2026.yml)"
 
 step "MCP conformance suite, client auth scenarios (scripts/conformance-client.sh)"
 "$ROOT/scripts/conformance-client.sh" --no-build || die "conformance client auth suite failed (see above; expected failures go in crates/widgetry-cli/conformance-expected-failures.yml)"
 
 step "all tests passed in $((SECONDS - STARTED)) s"
 # Keep the conformance totals as the closing line.
-tail -n 1 "$ROOT/tests/artifacts/conformance-active/report.txt"
+for suite in active requirements all; do
+  tail -n 1 "$ROOT/tests/artifacts/conformance-$suite/report.txt"
+done

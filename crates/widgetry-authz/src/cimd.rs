@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
@@ -22,56 +22,13 @@ use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
 
 use crate::clients::validate_metadata;
+use crate::special_addresses::is_forbidden;
 use crate::store::{ClientKind, ClientRecord};
 use crate::url::Url;
 use crate::AuthzConfig;
 
 /// Default cache time of a document without `max-age`.
 const DEFAULT_MAX_AGE: Duration = Duration::from_secs(300);
-
-/// Whether an address is one a metadata fetch must never reach.
-pub(crate) fn is_forbidden(ip: IpAddr, allow_loopback: bool) -> bool {
-    match ip {
-        IpAddr::V4(v4) => is_forbidden_v4(v4, allow_loopback),
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_forbidden_v4(v4, allow_loopback);
-            }
-            let s = v6.segments();
-            if v6.is_loopback() {
-                return !allow_loopback;
-            }
-            v6.is_unspecified()
-                || v6.is_multicast()
-                || (s[0] & 0xfe00) == 0xfc00 // unique local fc00::/7
-                || (s[0] & 0xffc0) == 0xfe80 // link-local fe80::/10
-                || (s[0] & 0xffc0) == 0xfec0 // site-local fec0::/10
-                || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation
-                || (s[0] == 0x0064 && s[1] == 0xff9b) // NAT64: embeds an IPv4 address
-                || s[0] == 0x2002 // 6to4: embeds an IPv4 address
-                || (s[0] == 0 && s[1] == 0 && s[2] == 0 && s[3] == 0 && s[4] == 0 && s[5] == 0)
-            // IPv4-compatible
-        }
-    }
-}
-
-fn is_forbidden_v4(ip: Ipv4Addr, allow_loopback: bool) -> bool {
-    let o = ip.octets();
-    if ip.is_loopback() {
-        return !allow_loopback;
-    }
-    ip.is_unspecified()
-        || o[0] == 0
-        || ip.is_private()
-        || ip.is_link_local()
-        || ip.is_broadcast()
-        || ip.is_multicast()
-        || ip.is_documentation()
-        || (o[0] == 100 && (o[1] & 0xc0) == 64) // shared address space 100.64/10
-        || (o[0] == 192 && o[1] == 0 && o[2] == 0) // IETF protocol assignments
-        || (o[0] == 198 && (o[1] & 0xfe) == 18) // benchmarking 198.18/15
-        || o[0] >= 240 // reserved
-}
 
 /// A DNS resolver that refuses names resolving to any forbidden address.
 #[derive(Clone)]
@@ -100,13 +57,11 @@ impl tower_service::Service<Name> for GuardedResolver {
                     format!("{host} has no address"),
                 ));
             }
-            if let Some(bad) = addrs.iter().find(|a| is_forbidden(a.ip(), allow_loopback)) {
+            // The message names no address: it may reach whoever registered the name.
+            if addrs.iter().any(|a| is_forbidden(a.ip(), allow_loopback)) {
                 return Err(std::io::Error::new(
                     std::io::ErrorKind::PermissionDenied,
-                    format!(
-                        "{host} resolves to {}, a private or reserved address",
-                        bad.ip()
-                    ),
+                    format!("{host} resolves to a private or reserved address"),
                 ));
             }
             Ok(addrs.into_iter())
@@ -132,7 +87,20 @@ pub(crate) struct MetadataDocuments {
     max_age: Duration,
     scopes_supported: Vec<String>,
     cache: Mutex<HashMap<String, Cached>>,
+    /// Recent failures by client id: the message, until when it is repeated instead of
+    /// fetching again.
+    failures: Mutex<HashMap<String, (String, Instant)>>,
+    failure_ttl: Duration,
+    /// Fetches in flight, all hosts together.
+    in_flight: tokio::sync::Semaphore,
+    /// Fetches per host in the current minute: (minute, count).
+    per_host: Mutex<HashMap<String, (u64, u32)>>,
 }
+
+/// Fetches running at once, all hosts together; more are refused until one ends.
+const FETCHES_IN_FLIGHT: usize = 8;
+/// Fetches per host per minute (each new `client_id` on a host costs one).
+const FETCHES_PER_HOST_PER_MINUTE: u32 = 30;
 
 impl MetadataDocuments {
     pub(crate) fn new(config: &AuthzConfig) -> Result<Self, crate::AuthzError> {
@@ -161,6 +129,10 @@ impl MetadataDocuments {
             max_age: config.metadata_document_max_age,
             scopes_supported: config.scopes_supported.clone(),
             cache: Mutex::new(HashMap::new()),
+            failures: Mutex::new(HashMap::new()),
+            failure_ttl: config.metadata_document_failure_ttl,
+            in_flight: tokio::sync::Semaphore::new(FETCHES_IN_FLIGHT),
+            per_host: Mutex::new(HashMap::new()),
         })
     }
 
@@ -194,28 +166,108 @@ impl MetadataDocuments {
         }
         if let Some(ip) = u.host_ip() {
             if is_forbidden(ip, self.allow_loopback) {
-                return Err(format!(
-                    "client_id URL points at {ip}, a private or reserved address"
-                ));
+                return Err("client_id URL points at a private or reserved address".into());
             }
         }
         Ok(u)
     }
 
     /// The client described by the document at `client_id`, from the cache or fetched.
+    /// A failure is remembered for [`AuthzConfig::metadata_document_failure_ttl`], and
+    /// fetches are limited in flight and per host; errors say what is wrong with the
+    /// document or that it could not be fetched, never what the network answered.
     pub(crate) async fn resolve(&self, client_id: &str) -> Result<Arc<ClientRecord>, String> {
         if let Some(hit) = self.cached(client_id) {
             return Ok(hit);
         }
-        self.check_url(client_id)?;
-        let (doc, max_age) = tokio::time::timeout(self.timeout, self.fetch(client_id))
-            .await
-            .map_err(|_| format!("fetching {client_id} took longer than {:?}", self.timeout))??;
-        let client = Arc::new(self.validate(client_id, &doc)?);
-        if let Some(max_age) = max_age {
-            self.store(client_id, Arc::clone(&client), max_age);
+        if let Some(message) = self.recent_failure(client_id) {
+            return Err(message);
         }
-        Ok(client)
+        let url = self.check_url(client_id)?;
+        let Ok(_slot) = self.in_flight.try_acquire() else {
+            return Err("too many metadata documents are being fetched; try again shortly".into());
+        };
+        if !self.host_allows_fetch(&url.host) {
+            return Err(format!(
+                "too many metadata documents were fetched from {} this minute; try again shortly",
+                url.host
+            ));
+        }
+        let outcome = match tokio::time::timeout(self.timeout, self.fetch(client_id)).await {
+            Err(_) => Err(format!(
+                "the document could not be fetched within {:?}",
+                self.timeout
+            )),
+            Ok(Err(detail)) => {
+                tracing::warn!(client_id, %detail, "fetching a client metadata document failed");
+                Err(
+                    "the document could not be fetched (it must be served over https from a \
+                     public address, answer 200 with JSON, and not redirect)"
+                        .into(),
+                )
+            }
+            Ok(Ok((doc, max_age))) => self
+                .validate(client_id, &doc)
+                .map(|c| (Arc::new(c), max_age)),
+        };
+        match outcome {
+            Ok((client, max_age)) => {
+                if let Some(max_age) = max_age {
+                    self.store(client_id, Arc::clone(&client), max_age);
+                }
+                Ok(client)
+            }
+            Err(message) => {
+                self.remember_failure(client_id, &message);
+                Err(message)
+            }
+        }
+    }
+
+    fn recent_failure(&self, client_id: &str) -> Option<String> {
+        let failures = self.failures.lock().ok()?;
+        failures
+            .get(client_id)
+            .filter(|(_, until)| *until > Instant::now())
+            .map(|(m, _)| m.clone())
+    }
+
+    fn remember_failure(&self, client_id: &str, message: &str) {
+        let Ok(mut failures) = self.failures.lock() else {
+            return;
+        };
+        let now = Instant::now();
+        if failures.len() >= self.capacity {
+            failures.retain(|_, (_, until)| *until > now);
+        }
+        if failures.len() < self.capacity {
+            failures.insert(
+                client_id.to_owned(),
+                (message.to_owned(), now + self.failure_ttl),
+            );
+        }
+    }
+
+    /// Counts a fetch from `host`; whether it is within the per-minute limit.
+    fn host_allows_fetch(&self, host: &str) -> bool {
+        let Ok(mut hosts) = self.per_host.lock() else {
+            return false;
+        };
+        let minute = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() / 60);
+        if hosts.len() >= self.capacity {
+            hosts.retain(|_, (m, _)| *m == minute);
+        }
+        if hosts.len() >= self.capacity && !hosts.contains_key(host) {
+            return false;
+        }
+        let entry = hosts.entry(host.to_owned()).or_insert((minute, 0));
+        if entry.0 != minute {
+            *entry = (minute, 0);
+        }
+        entry.1 += 1;
+        entry.1 <= FETCHES_PER_HOST_PER_MINUTE
     }
 
     fn cached(&self, client_id: &str) -> Option<Arc<ClientRecord>> {
@@ -361,40 +413,6 @@ fn cache_lifetime(headers: &hyper::HeaderMap) -> Option<Duration> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn private_and_reserved_addresses_are_forbidden() {
-        for ip in [
-            "10.0.0.1",
-            "172.16.5.4",
-            "192.168.1.1",
-            "169.254.169.254",
-            "100.64.0.1",
-            "0.0.0.0",
-            "127.0.0.1",
-            "::1",
-            "fd00::1",
-            "fe80::1",
-            "::ffff:10.0.0.1",
-            "::ffff:127.0.0.1",
-            "224.0.0.1",
-            "255.255.255.255",
-            "64:ff9b::a00:1",
-        ] {
-            let ip: IpAddr = ip.parse().unwrap();
-            assert!(is_forbidden(ip, false), "{ip}");
-        }
-        for ip in [
-            "93.184.216.34",
-            "2606:2800:220:1:248:1893:25c8:1946",
-            "1.1.1.1",
-        ] {
-            let ip: IpAddr = ip.parse().unwrap();
-            assert!(!is_forbidden(ip, false), "{ip}");
-        }
-        assert!(!is_forbidden("127.0.0.1".parse().unwrap(), true));
-        assert!(is_forbidden("10.1.2.3".parse().unwrap(), true));
-    }
-
     #[tokio::test]
     async fn resolver_refuses_names_that_resolve_to_loopback() {
         use std::str::FromStr;
@@ -407,6 +425,11 @@ mod tests {
         .await
         .unwrap_err();
         assert_eq!(err.kind(), std::io::ErrorKind::PermissionDenied);
+        let said = err.to_string();
+        assert!(
+            !said.contains("127.0.0.1") && !said.contains("::1"),
+            "the error names no address: {said}"
+        );
         let ok = GuardedResolver {
             allow_loopback: true,
         }

@@ -80,10 +80,13 @@ pub struct AuthzConfig {
     /// Longest a metadata document is cached, whatever its `Cache-Control` says
     /// (default 24 hours); documents without `max-age` are cached 5 minutes.
     pub metadata_document_max_age: Duration,
-    /// Failed sign-ins per account or per client address before a lockout (default 5).
-    pub sign_in_max_failures: u32,
-    /// The failure window and lockout duration (default 15 minutes).
-    pub sign_in_lockout: Duration,
+    /// How long a document that could not be fetched or was invalid is answered from
+    /// memory instead of fetched again (default 1 minute).
+    pub metadata_document_failure_ttl: Duration,
+    /// Lockouts and slow-downs of password and second-factor guesses on the sign-in page
+    /// (per account and address pair, with ceilings per account and per address; see
+    /// [`crate::throttle`]).
+    pub sign_in_throttle: crate::throttle::ThrottleRules,
     /// Secret (at least 32 random characters) from which the key that seals private
     /// signing keys and TOTP secrets in the store is derived. `None` stores them unsealed,
     /// protected only by the store's access control (the SQLite file is created `0600`).
@@ -124,8 +127,8 @@ impl AuthzConfig {
             metadata_document_max_bytes: 5 * 1024,
             metadata_document_cache_entries: 256,
             metadata_document_max_age: Duration::from_secs(24 * 3600),
-            sign_in_max_failures: 5,
-            sign_in_lockout: Duration::from_secs(15 * 60),
+            metadata_document_failure_ttl: Duration::from_secs(60),
+            sign_in_throttle: crate::throttle::ThrottleRules::default(),
             key_encryption_key: None,
             trusted_proxies: TrustedProxies::none(),
             sweep_interval: Duration::from_secs(5 * 60),
@@ -183,7 +186,6 @@ impl AuthzConfig {
             ("refresh_token_ttl", self.refresh_token_ttl),
             ("code_ttl", self.code_ttl),
             ("authorization_request_ttl", self.authorization_request_ttl),
-            ("sign_in_lockout", self.sign_in_lockout),
             ("metadata_document_timeout", self.metadata_document_timeout),
             ("creation_rate_window", self.creation_rate_window),
         ] {
@@ -203,8 +205,8 @@ impl AuthzConfig {
                     .into(),
             );
         }
-        if self.sign_in_max_failures == 0 {
-            return bad("sign_in_max_failures must be at least 1".into());
+        if let Err(e) = self.sign_in_throttle.validate() {
+            return bad(format!("sign_in_throttle: {e}"));
         }
         Ok(self)
     }

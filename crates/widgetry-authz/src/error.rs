@@ -27,6 +27,9 @@ pub enum AuthzError {
     /// A scope is not in `scopes_supported`.
     #[error("scope {0:?} is not supported; add it to AuthzConfig::scopes_supported")]
     UnknownScope(String),
+    /// Too many password checks are running; try again in a moment.
+    #[error("{0}")]
+    Busy(String),
     /// Something that should not fail did (a bug or a corrupt store).
     #[error("internal error: {0}")]
     Internal(String),

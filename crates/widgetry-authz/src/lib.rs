@@ -69,7 +69,9 @@ mod keys;
 mod limits;
 mod proxy;
 mod scope;
+mod special_addresses;
 mod store;
+pub mod throttle;
 mod tokens;
 mod totp;
 mod url;
@@ -83,15 +85,16 @@ pub use config::AuthzConfig;
 pub use crypto::Sealer;
 pub use error::AuthzError;
 pub use http::{
-    AUTHORIZE_PATH, INTROSPECTION_PATH, JWKS_PATH, REGISTRATION_PATH, REVOCATION_PATH, TOKEN_PATH,
+    error_description, AUTHORIZE_PATH, INTROSPECTION_PATH, JWKS_PATH, REGISTRATION_PATH,
+    REVOCATION_PATH, TOKEN_PATH,
 };
 pub use keys::{AccessTokenClaims, ACCESS_TOKEN_TYP};
 pub use proxy::{
     ForwardedHeader, ForwardedProto, IpNet, ProxyListError, RemoteClient, TrustedProxies,
 };
 pub use store::{
-    default_store_path, open_store, AttemptCounter, AuthorizationRequest, AuthzStore, BoxFuture,
-    ClientKind, ClientRecord, CodeRecord, CodeUse, GrantRecord, PendingAuthorization, PendingStage,
+    default_store_path, open_store, AuthorizationRequest, AuthzStore, BoxFuture, ClientKind,
+    ClientRecord, CodeRecord, CodeUse, GrantRecord, PendingAuthorization, PendingStage,
     RefreshRotation, RefreshTokenRecord, RefreshTokenState, SigningKeyRecord, SqlStore, StoreError,
     StoreResult, UserRecord, DEFAULT_STORE_FILE,
 };
@@ -118,6 +121,14 @@ pub(crate) struct Inner {
     pub(crate) documents: cimd::MetadataDocuments,
     /// The issuer's path ("" or "/tenant").
     pub(crate) base_path: String,
+    /// Password guesses on the sign-in page.
+    pub(crate) passwords: throttle::Throttle<throttle::StoreCounters>,
+    /// Second-factor guesses on the sign-in page (counted apart from passwords).
+    pub(crate) second_factors: throttle::Throttle<throttle::StoreCounters>,
+    /// Held while the signing keys are reloaded from the store.
+    pub(crate) key_reload: tokio::sync::Mutex<()>,
+    /// Reloads of the signing keys so far.
+    pub(crate) key_reloads: std::sync::atomic::AtomicU64,
 }
 
 impl Inner {
@@ -129,24 +140,42 @@ impl Inner {
     /// sharing a store follow each other's rotations.
     pub(crate) async fn fresh_keys(&self) {
         if self.keys.is_stale(Duration::from_secs(60)) {
-            if let Err(e) = self.keys.reload(self.store.as_ref(), &self.sealer).await {
-                tracing::warn!(error = %e, "reloading signing keys failed");
+            let _one = self.key_reload.lock().await;
+            if self.keys.is_stale(Duration::from_secs(60)) {
+                self.reload_keys().await;
             }
         }
     }
 
     /// Reloads the keys when a token names a key this instance has not seen (another
-    /// instance rotated).
+    /// instance rotated) — one reload at a time and none within
+    /// [`UNKNOWN_KID_RELOAD`] of the last, so a flood of tokens naming made-up keys costs at
+    /// most one store read per interval.
     pub(crate) async fn refresh_keys_for(&self, token: &str) {
-        if let Some(kid) = keys::token_kid(token) {
-            if !self.keys.knows(&kid) {
-                if let Err(e) = self.keys.reload(self.store.as_ref(), &self.sealer).await {
-                    tracing::warn!(error = %e, "reloading signing keys failed");
-                }
-            }
+        let Some(kid) = keys::token_kid(token) else {
+            return;
+        };
+        if self.keys.knows(&kid) || !self.keys.is_stale(UNKNOWN_KID_RELOAD) {
+            return;
+        }
+        let _one = self.key_reload.lock().await;
+        if !self.keys.knows(&kid) && self.keys.is_stale(UNKNOWN_KID_RELOAD) {
+            self.reload_keys().await;
+        }
+    }
+
+    /// Reads the signing keys from the store again.
+    pub(crate) async fn reload_keys(&self) {
+        self.key_reloads
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if let Err(e) = self.keys.reload(self.store.as_ref(), &self.sealer).await {
+            tracing::warn!(error = %e, "reloading signing keys failed");
         }
     }
 }
+
+/// Shortest time between two key reloads caused by tokens naming an unknown key.
+pub(crate) const UNKNOWN_KID_RELOAD: Duration = Duration::from_secs(5);
 
 /// The embedded authorization server. Cheap to clone; the background sweeper stops when
 /// the last clone is dropped.
@@ -171,8 +200,17 @@ impl AuthorizationServer {
         let sealer = crypto::Sealer::new(config.key_encryption_key.as_deref())?;
         let documents = cimd::MetadataDocuments::new(&config)?;
         let base_path = config.issuer_path();
+        let counters = Arc::new(throttle::StoreCounters(store.clone()));
+        let throttle =
+            |kind| throttle::Throttle::new(counters.clone(), config.sign_in_throttle.clone(), kind);
+        let passwords = throttle(throttle::GuessKind::Password);
+        let second_factors = throttle(throttle::GuessKind::SecondFactor);
         let inner = Arc::new(Inner {
             keys: keys::KeyRing::new(),
+            passwords,
+            second_factors,
+            key_reload: tokio::sync::Mutex::new(()),
+            key_reloads: std::sync::atomic::AtomicU64::new(0),
             config,
             store,
             sealer,
@@ -209,11 +247,17 @@ impl AuthorizationServer {
                 if let Err(e) = sweep(&inner).await {
                     tracing::warn!(error = %e, "sweeping the authorization store failed");
                 }
-                if let Err(e) = inner.keys.reload(inner.store.as_ref(), &inner.sealer).await {
-                    tracing::warn!(error = %e, "reloading signing keys failed");
-                }
+                inner.reload_keys().await;
             }
         });
+    }
+
+    /// How many times the signing keys were read from the store again since start-up (by
+    /// the sweeper, for stale keys, or for a token naming a key not seen yet).
+    pub fn key_reloads(&self) -> u64 {
+        self.inner
+            .key_reloads
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The routes: `/oauth/*` under the issuer's path and the well-known documents.
@@ -338,11 +382,5 @@ impl AuthorizationServer {
 async fn sweep(inner: &Inner) -> Result<u64, AuthzError> {
     let now = now();
     let unused_floor = now - inner.config.dcr_unused_ttl.as_secs() as i64;
-    // Counters live as long as the longest window that reads them.
-    let longest = inner
-        .config
-        .sign_in_lockout
-        .max(inner.config.creation_rate_window);
-    let attempts_floor = now - longest.as_secs() as i64;
-    Ok(inner.store.sweep(now, unused_floor, attempts_floor).await?)
+    Ok(inner.store.sweep(now, unused_floor).await?)
 }

@@ -1,7 +1,7 @@
 //! Caps and rate limits on the records anonymous callers can create: dynamic client
 //! registrations and pending authorization requests. Each has a ceiling on how many may
 //! exist at once and a per-address quota per [`crate::AuthzConfig::creation_rate_window`]
-//! (counted atomically in the store, like sign-in failures), so that nobody can grow the
+//! (counted atomically in the store, like sign-in guesses), so that nobody can grow the
 //! store without bound.
 //!
 //! The ceilings are read then acted on, so concurrent requests may overshoot them by the
@@ -13,9 +13,9 @@ use crate::{now, Inner};
 /// Counts one creation for `key` and says whether it is within `limit` per window.
 async fn within_quota(inner: &Inner, key: &str, limit: u32) -> bool {
     let now = now();
-    let window = inner.config.creation_rate_window.as_secs() as i64;
-    match inner.store.record_failure(key, now, now - window).await {
-        Ok(c) => c.failures <= i64::from(limit),
+    let window = inner.config.creation_rate_window.as_secs().max(1) as i64;
+    match inner.store.add_to_counter(key, 1, now, now + window).await {
+        Ok(n) => n <= i64::from(limit),
         Err(e) => {
             tracing::warn!(error = %e, "counting a record creation failed");
             true

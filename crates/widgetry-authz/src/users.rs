@@ -247,10 +247,10 @@ impl Users {
             return Ok(None);
         };
         let record = self.inner.store.user_by_username(&username).await?;
-        Ok(check_password(record, password)
+        let checked = check_password(record, password)
             .await
-            .as_ref()
-            .map(User::from))
+            .map_err(|busy| AuthzError::Busy(busy.to_string()))?;
+        Ok(checked.as_ref().map(User::from))
     }
 }
 
@@ -296,7 +296,7 @@ pub(crate) fn totp_context(user_id: &str) -> String {
 }
 
 pub(crate) async fn hash_password(password: String) -> Result<String, AuthzError> {
-    tokio::task::spawn_blocking(move || {
+    hashing(move || {
         let salt = SaltString::encode_b64(&random_bytes::<16>())
             .map_err(|e| AuthzError::Internal(format!("password salt: {e}")))?;
         Argon2::default()
@@ -305,7 +305,47 @@ pub(crate) async fn hash_password(password: String) -> Result<String, AuthzError
             .map_err(|e| AuthzError::Internal(format!("hashing the password failed: {e}")))
     })
     .await
-    .map_err(|e| AuthzError::Internal(format!("password worker failed: {e}")))?
+    .map_err(|busy| AuthzError::Busy(busy.to_string()))?
+}
+
+/// Password hashing is refused: too many are waiting already.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("Sign-in is busy right now; try again in a moment.")]
+pub(crate) struct Busy;
+
+/// Argon2 runs at most this many at once per process (each takes ~19 MiB and a core).
+fn hashing_slots() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 8))
+}
+
+/// How many may wait for a slot before more are refused.
+const HASHING_QUEUE: usize = 64;
+
+/// Runs a password hash or check on the blocking pool, at most [`hashing_slots`] at a time
+/// and at most [`HASHING_QUEUE`] waiting: a burst of sign-ins cannot take the memory of
+/// hundreds of concurrent argon2 runs.
+pub(crate) async fn hashing<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, Busy> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static SLOTS: OnceLock<tokio::sync::Semaphore> = OnceLock::new();
+    static WAITING: AtomicUsize = AtomicUsize::new(0);
+    let slots = SLOTS.get_or_init(|| tokio::sync::Semaphore::new(hashing_slots()));
+    let permit = match slots.try_acquire() {
+        Ok(p) => p,
+        Err(_) => {
+            if WAITING.fetch_add(1, Ordering::AcqRel) >= HASHING_QUEUE {
+                WAITING.fetch_sub(1, Ordering::AcqRel);
+                return Err(Busy);
+            }
+            let p = slots.acquire().await;
+            WAITING.fetch_sub(1, Ordering::AcqRel);
+            p.map_err(|_| Busy)?
+        }
+    };
+    let out = tokio::task::spawn_blocking(work).await.map_err(|_| Busy);
+    drop(permit);
+    out
 }
 
 /// A hash of a random password: verified against when the user does not exist, so a
@@ -324,10 +364,14 @@ fn decoy_hash() -> &'static str {
     })
 }
 
-/// Verifies `password` against a user's hash (or the decoy when there is no user).
-pub(crate) async fn check_password(user: Option<UserRecord>, password: &str) -> Option<UserRecord> {
+/// Verifies `password` against a user's hash (or the decoy when there is no user); `Err`
+/// when too many checks are waiting already.
+pub(crate) async fn check_password(
+    user: Option<UserRecord>,
+    password: &str,
+) -> Result<Option<UserRecord>, Busy> {
     let password = password.to_owned();
-    tokio::task::spawn_blocking(move || {
+    hashing(move || {
         let stored = user
             .as_ref()
             .map_or_else(|| decoy_hash().to_owned(), |u| u.password_hash.clone());
@@ -345,6 +389,4 @@ pub(crate) async fn check_password(user: Option<UserRecord>, password: &str) -> 
         }
     })
     .await
-    .ok()
-    .flatten()
 }

@@ -188,8 +188,9 @@ async fn invalid_metadata_documents_are_refused() {
     for (path, why) in [
         ("/mismatch.json", "differs from its URL"),
         ("/secret.json", "not allowed in a metadata document"),
-        ("/large.json", "larger than"),
-        ("/missing.json", "404"),
+        // Fetch failures are told in general terms (the details are only logged).
+        ("/large.json", "could not be fetched"),
+        ("/missing.json", "could not be fetched"),
     ] {
         let client = TestClient {
             id: format!("{docs}{path}"),
@@ -207,4 +208,75 @@ async fn invalid_metadata_documents_are_refused() {
         redirect_uri: CALLBACK.into(),
     };
     assert_eq!(ts.authorize(&client, &pkce().1, &[]).await.status, 400);
+}
+
+/// A loopback server that answers every path with `status` and counts the requests.
+async fn failing_server(status: u16) -> (String, Arc<AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&hits);
+    let app = axum::Router::new().fallback(move || {
+        let hits = Arc::clone(&counted);
+        async move {
+            hits.fetch_add(1, Ordering::SeqCst);
+            (
+                axum::http::StatusCode::from_u16(status).unwrap(),
+                "internal detail: upstream 10.9.8.7 refused",
+            )
+        }
+    });
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (base, hits)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_fetches_are_remembered_told_in_general_terms_and_limited_per_host() {
+    let (docs, hits) = failing_server(500).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ts = start_with(sqlite_store(&dir).await, |c| {
+        c.allow_loopback_metadata_documents = true;
+        c.metadata_document_failure_ttl = std::time::Duration::from_secs(1);
+    })
+    .await;
+    let client = |path: &str| TestClient {
+        id: format!("{docs}{path}"),
+        secret: None,
+        redirect_uri: CALLBACK.into(),
+    };
+    let flaky = client("/flaky.json");
+    for _ in 0..3 {
+        let resp = ts.authorize(&flaky, &pkce().1, &[]).await;
+        assert_eq!(resp.status, 400);
+        assert!(resp.body.contains("could not be fetched"), "{}", resp.body);
+        assert!(
+            !resp.body.contains("10.9.8.7") && !resp.body.contains("500"),
+            "{}",
+            resp.body
+        );
+    }
+    assert_eq!(hits.load(Ordering::SeqCst), 1, "the failure was remembered");
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    ts.authorize(&flaky, &pkce().1, &[]).await;
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        2,
+        "and forgotten after its time"
+    );
+    // New client ids on one host: at most 30 fetches a minute.
+    let mut limited = 0;
+    for n in 0..40 {
+        let resp = ts
+            .authorize(&client(&format!("/c{n}/client.json")), &pkce().1, &[])
+            .await;
+        assert_eq!(resp.status, 400);
+        if resp.body.contains("too many metadata documents") {
+            limited += 1;
+        }
+    }
+    let fetched = hits.load(Ordering::SeqCst);
+    assert!(fetched <= 30, "{fetched} fetches from one host in a minute");
+    assert!(limited >= 10, "{limited} refused");
 }

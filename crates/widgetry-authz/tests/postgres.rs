@@ -9,45 +9,12 @@ use widgetry_authz::{open_store, NewUser};
 
 const CALLBACK: &str = "http://127.0.0.1:9/callback";
 
-fn base_url() -> String {
-    std::env::var("WIDGETRY_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
-}
-
-async fn admin() -> tokio_postgres::Client {
-    let url = base_url();
-    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-        .await
-        .unwrap_or_else(|e| {
-            panic!(
-                "PostgreSQL is needed for this test and is not reachable at {url} ({e}); start it \
-                 (trust auth, database `test`) or set WIDGETRY_TEST_POSTGRES_URL"
-            )
-        });
-    tokio::spawn(conn);
-    client
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_store_runs_the_core_flow_and_survives_a_restart() {
-    let schema = format!(
-        "authz_test_{}_{}",
-        std::process::id(),
-        pkce().0[..8].to_ascii_lowercase().replace(['-', '_'], "x")
-    );
-    let admin = admin().await;
-    admin
-        .batch_execute(&format!("CREATE SCHEMA {schema}"))
-        .await
-        .unwrap();
-    let sep = if base_url().contains('?') { '&' } else { '?' };
-    let url = format!("{}{sep}options=-csearch_path%3D{schema}", base_url());
-
+    let pg = PgSchema::create("test").await;
+    let url = pg.url.clone();
     let outcome = tokio::spawn(core_flow(url)).await;
-    admin
-        .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
-        .await
-        .unwrap();
+    pg.drop().await;
     if let Err(e) = outcome {
         std::panic::resume_unwind(e.into_panic());
     }

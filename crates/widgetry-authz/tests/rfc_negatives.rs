@@ -306,5 +306,12 @@ async fn a_version_1_store_is_upgraded_and_keeps_working() {
             |r| r.get(0),
         )
         .unwrap();
-    assert_eq!(version, "2");
+    assert_eq!(version, "3", "upgraded through every version");
+    let counters: i64 = conn
+        .query_row("SELECT COUNT(*) FROM authz_counters", [], |r| r.get(0))
+        .unwrap();
+    assert!(
+        counters > 0,
+        "the sign-in and creation limits count in the new table"
+    );
 }

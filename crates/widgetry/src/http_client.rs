@@ -1,6 +1,8 @@
 //! A small outbound HTTP(S) client for talking to authorization servers (metadata,
-//! JWKS, introspection): bounded in time and size, HTTPS with the Web PKI roots, plain
-//! HTTP allowed (issuers on loopback in development and tests).
+//! JWKS, introspection): bounded in time and size, HTTPS with the Web PKI roots. Plain
+//! HTTP only to loopback hosts (issuers in development and tests) unless explicitly
+//! allowed: a token-signing key or an introspection answer fetched in the clear can be
+//! forged by anyone on the path.
 
 use std::time::Duration;
 
@@ -10,6 +12,32 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
+/// Whether `host` (a name or a bare IP literal) is loopback.
+fn is_loopback_host(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Whether a client that does not allow plain HTTP may fetch from `url`: https, or plain
+/// HTTP to a loopback host.
+pub fn may_fetch(url: &str) -> bool {
+    match url.parse::<http::Uri>() {
+        Ok(uri) => match uri.scheme_str() {
+            Some("https") => true,
+            Some("http") => is_loopback_host(
+                uri.host()
+                    .unwrap_or("")
+                    .trim_start_matches('[')
+                    .trim_end_matches(']'),
+            ),
+            _ => false,
+        },
+        Err(_) => false,
+    }
+}
+
 /// Largest response body accepted.
 pub const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
 
@@ -18,6 +46,7 @@ pub const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
 pub struct HttpClient {
     inner: Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
     timeout: Duration,
+    plain_http: bool,
 }
 
 impl std::fmt::Debug for HttpClient {
@@ -56,11 +85,40 @@ impl HttpClient {
         Self {
             inner: Client::builder(TokioExecutor::new()).build(connector),
             timeout,
+            plain_http: false,
+        }
+    }
+
+    /// Also sends plain-HTTP requests to hosts other than loopback (default: refused).
+    /// Only for networks where nobody can read or alter the traffic.
+    pub fn allow_plain_http(mut self, yes: bool) -> Self {
+        self.plain_http = yes;
+        self
+    }
+
+    /// Refuses a plain-HTTP URI to a host that is not loopback, unless allowed.
+    fn check_scheme(&self, uri: &http::Uri) -> Result<(), String> {
+        if uri.scheme_str() != Some("http") || self.plain_http {
+            return Ok(());
+        }
+        let host = uri
+            .host()
+            .unwrap_or("")
+            .trim_start_matches('[')
+            .trim_end_matches(']');
+        if is_loopback_host(host) {
+            Ok(())
+        } else {
+            Err(format!(
+                "refusing plain-HTTP request to {host}: use https (plain HTTP is allowed only to \
+                 loopback, or when explicitly enabled with AUTH_ALLOW_PLAIN_HTTP=1)"
+            ))
         }
     }
 
     /// Sends a request and reads the whole (size-capped) body.
     pub async fn send(&self, req: http::Request<Full<Bytes>>) -> Result<HttpResponse, String> {
+        self.check_scheme(req.uri())?;
         let uri = req.uri().to_string();
         let fut = async {
             let resp = self
@@ -98,5 +156,38 @@ impl HttpClient {
         }
         serde_json::from_slice(&resp.body)
             .map_err(|e| format!("GET {url}: the body is not JSON: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_http_goes_only_to_loopback_unless_allowed() {
+        let c = HttpClient::default();
+        for ok in [
+            "https://idp.example/jwks",
+            "http://127.0.0.1:8080/jwks",
+            "http://localhost/x",
+            "http://[::1]:9/x",
+            "http://127.8.9.10/x",
+        ] {
+            assert!(c.check_scheme(&ok.parse().unwrap()).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://idp.example/jwks",
+            "http://10.0.0.5/jwks",
+            "http://localhost.evil.example/x",
+            "http://[2001:db8::1]/x",
+        ] {
+            let e = c.check_scheme(&bad.parse().unwrap()).unwrap_err();
+            assert!(e.contains("AUTH_ALLOW_PLAIN_HTTP"), "{bad}: {e}");
+            assert!(c
+                .clone()
+                .allow_plain_http(true)
+                .check_scheme(&bad.parse().unwrap())
+                .is_ok());
+        }
     }
 }

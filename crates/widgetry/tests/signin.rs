@@ -16,8 +16,12 @@ use widgetry::auth::BoxFuture;
 use widgetry::signin::{Account, Directory, MemorySender, SignIn, SignInConfig};
 use widgetry::store::{KvStore, MemoryKvStore, SqliteKvStore};
 
-/// Users by email: (password, name, TOTP code that is "current" for them).
-struct TestDirectory(HashMap<&'static str, (&'static str, &'static str, Option<&'static str>)>);
+/// Users by email: (password, name, TOTP code that is "current" for them), and how many
+/// passwords were checked.
+struct TestDirectory(
+    HashMap<&'static str, (&'static str, &'static str, Option<&'static str>)>,
+    Arc<std::sync::atomic::AtomicUsize>,
+);
 
 impl Directory for TestDirectory {
     fn check_password<'a>(
@@ -25,6 +29,7 @@ impl Directory for TestDirectory {
         email: &'a str,
         password: &'a str,
     ) -> BoxFuture<'a, Result<Option<Account>, String>> {
+        self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let found = self
             .0
             .get(email)
@@ -51,23 +56,28 @@ impl Directory for TestDirectory {
     }
 }
 
-fn directory() -> Arc<TestDirectory> {
-    Arc::new(TestDirectory(HashMap::from([
-        (
-            "lauren@example.com",
-            ("correct horse", "Lauren Bailey", None),
-        ),
-        (
-            "sam@example.com",
-            ("battery staple", "Sam Otp", Some("123456")),
-        ),
-    ])))
+fn directory(checks: Arc<std::sync::atomic::AtomicUsize>) -> Arc<TestDirectory> {
+    Arc::new(TestDirectory(
+        HashMap::from([
+            (
+                "lauren@example.com",
+                ("correct horse", "Lauren Bailey", None),
+            ),
+            (
+                "sam@example.com",
+                ("battery staple", "Sam Otp", Some("123456")),
+            ),
+        ]),
+        checks,
+    ))
 }
 
 struct Fx {
     s: TestServer,
     sid: String,
     sender: MemorySender,
+    /// Passwords the directory checked.
+    checks: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 async fn start_with(kv: Arc<dyn KvStore>, ttl: Duration) -> Fx {
@@ -75,13 +85,28 @@ async fn start_with(kv: Arc<dyn KvStore>, ttl: Duration) -> Fx {
 }
 
 async fn start_swept(kv: Arc<dyn KvStore>, ttl: Duration, sweep: Duration) -> Fx {
+    start_configured(kv, |c| {
+        c.session_ttl = ttl;
+        c.sweep_interval = sweep;
+    })
+    .await
+}
+
+async fn start_configured(kv: Arc<dyn KvStore>, tweak: impl FnOnce(&mut SignInConfig)) -> Fx {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let sender = MemorySender::default();
     let mut config = SignInConfig::new(format!("http://{addr}"));
-    config.session_ttl = ttl;
-    config.sweep_interval = sweep;
-    let signin = SignIn::new(config, kv, directory(), Arc::new(sender.clone()));
+    tweak(&mut config);
+    // The test client is its own proxy: an X-Forwarded-For it sends names the client.
+    config.trusted_proxies = widgetry_authz::TrustedProxies::parse("127.0.0.1").unwrap();
+    let checks = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let signin = SignIn::new(
+        config,
+        kv,
+        directory(checks.clone()),
+        Arc::new(sender.clone()),
+    );
     let app = signin
         .register(App::builder("signin-test", "1").dev(true))
         .build()
@@ -101,7 +126,12 @@ async fn start_swept(kv: Arc<dyn KvStore>, ttl: Duration, sweep: Duration) -> Fx
         state,
     };
     let sid = s.initialize().await;
-    Fx { s, sid, sender }
+    Fx {
+        s,
+        sid,
+        sender,
+        checks,
+    }
 }
 
 async fn start() -> Fx {
@@ -137,8 +167,19 @@ async fn open(f: &Fx) -> (String, String, String) {
     )
 }
 
+/// Posts to the endpoint as the widget does: with the public half of the session id
+/// (the first 32 characters, which is what the widget gets in `_meta`).
 async fn submit(f: &Fx, endpoint: &str, body: Value) -> Reply {
+    submit_from(f, endpoint, "127.0.0.1", body).await
+}
+
+/// [`submit`] from the client address `addr` (through the test's trusted proxy).
+async fn submit_from(f: &Fx, endpoint: &str, addr: &str, mut body: Value) -> Reply {
+    if let Some(id) = body["sessionId"].as_str().filter(|id| id.len() == 64) {
+        body["sessionId"] = json!(id[..32]);
+    }
     let req = http::Request::post(endpoint)
+        .header("x-forwarded-for", addr)
         .header("content-type", "application/json")
         .body(Full::new(Bytes::from(body.to_string())))
         .unwrap();
@@ -149,7 +190,7 @@ async fn submit(f: &Fx, endpoint: &str, body: Value) -> Reply {
 async fn the_full_flow_signs_in_with_a_real_code_and_reports_the_user() {
     let f = start().await;
     let (id, nonce, ep) = open(&f).await;
-    assert_eq!(id.len(), 32);
+    assert_eq!(id.len(), 64);
     let status = tool(&f, &f.sid, "auth_status", json!({"sessionId": id})).await;
     assert_eq!(status["structuredContent"]["authenticated"], false);
     let r = submit(&f, &ep, json!({"sessionId": id, "nonce": nonce, "step": "credentials", "email": "Lauren@Example.com", "password": "correct horse"})).await;
@@ -238,11 +279,17 @@ async fn knowing_the_session_id_is_not_enough_to_sign_it_in() {
 async fn wrong_passwords_and_codes_lock_the_session() {
     let f = start().await;
     let (id, nonce, ep) = open(&f).await;
-    for expected_left in (0..5).rev() {
+    for expected_left in (1..5).rev() {
         let r = submit(&f, &ep, json!({"sessionId": id, "nonce": nonce, "step": "credentials", "email": "lauren@example.com", "password": "nope"})).await;
         assert_eq!(r.status, 401);
         assert_eq!(r.json()["remaining"], expected_left);
     }
+    // The fifth wrong answer starts a lockout.
+    let r = submit(&f, &ep, json!({"sessionId": id, "nonce": nonce, "step": "credentials", "email": "lauren@example.com", "password": "nope"})).await;
+    assert_eq!(
+        (r.status, r.json()["error"].clone()),
+        (429, json!("locked"))
+    );
     let r = submit(&f, &ep, json!({"sessionId": id, "nonce": nonce, "step": "credentials", "email": "lauren@example.com", "password": "correct horse"})).await;
     assert_eq!(
         (r.status, r.json()["error"].clone()),
@@ -252,7 +299,7 @@ async fn wrong_passwords_and_codes_lock_the_session() {
     // Codes are limited the same way on a fresh session.
     let (id, nonce, ep) = open(&f).await;
     submit(&f, &ep, json!({"sessionId": id, "nonce": nonce, "step": "credentials", "email": "sam@example.com", "password": "battery staple"})).await;
-    for _ in 0..5 {
+    for n in 1..=5 {
         assert_eq!(
             submit(
                 &f,
@@ -261,7 +308,7 @@ async fn wrong_passwords_and_codes_lock_the_session() {
             )
             .await
             .status,
-            401
+            if n < 5 { 401 } else { 429 }
         );
     }
     let r = submit(
@@ -367,8 +414,10 @@ async fn a_session_survives_a_restart_over_sqlite() {
     )
     .await;
     assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["next"], "done");
+    // The session kept its owner across the restart: this new conversation is not it.
     let status = tool(&f, &f.sid, "auth_status", json!({"sessionId": id})).await;
-    assert_eq!(status["structuredContent"]["authenticated"], true);
+    assert_eq!(status["isError"], true, "{status}");
 }
 
 #[tokio::test]
@@ -404,4 +453,211 @@ async fn expired_sessions_are_swept_from_the_store_in_the_background() {
         0,
         "the background sweeper removed the expired session"
     );
+}
+
+#[tokio::test]
+async fn the_widget_half_of_the_id_opens_nothing_and_status_tells_only_the_owner() {
+    let f = start().await;
+    let (id, nonce, ep) = open(&f).await;
+    let r = submit(&f, &ep, json!({"sessionId": id, "nonce": nonce, "step": "credentials", "email": "sam@example.com", "password": "battery staple"})).await;
+    assert_eq!(r.status, 200);
+    let r = submit(
+        &f,
+        &ep,
+        json!({"sessionId": id, "nonce": nonce, "step": "code", "code": "123456"}),
+    )
+    .await;
+    assert_eq!(r.json()["next"], "done");
+    let public = &id[..32];
+    // What the widget (and its endpoint, and any log of it) knows is not the id.
+    for probe in [public.to_string(), format!("{public}{}", "0".repeat(32))] {
+        let st = tool(&f, &f.sid, "auth_status", json!({"sessionId": probe})).await;
+        assert_eq!(st["structuredContent"]["authenticated"], false, "{st}");
+        assert!(st["structuredContent"].get("email").is_none(), "{st}");
+        let again = tool(&f, &f.sid, "authenticate", json!({"sessionId": probe})).await;
+        assert!(again["structuredContent"].get("email").is_none(), "{again}");
+    }
+    // Another conversation with the whole id learns nothing either.
+    let other = f.s.initialize().await;
+    let st = tool(&f, &other, "auth_status", json!({"sessionId": id})).await;
+    assert_eq!(st["isError"], true, "{st}");
+    assert!(!st.to_string().contains("sam@example.com"), "{st}");
+    // The owner does.
+    let st = tool(&f, &f.sid, "auth_status", json!({"sessionId": id})).await;
+    assert_eq!(st["structuredContent"]["email"], "sam@example.com");
+}
+
+#[tokio::test]
+async fn parallel_wrong_answers_are_counted_before_they_are_checked() {
+    let f = start().await;
+    let (id, nonce, ep) = open(&f).await;
+    let burst = (0..24).map(|_| {
+        submit(&f, &ep, json!({"sessionId": id, "nonce": nonce, "step": "credentials", "email": "lauren@example.com", "password": "nope"}))
+    });
+    let replies = futures_util::future::join_all(burst).await;
+    let checked = f.checks.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(
+        checked, 5,
+        "exactly five of 24 parallel guesses were checked"
+    );
+    let wrong = replies.iter().filter(|r| r.status == 401).count();
+    let refused = replies.iter().filter(|r| r.status == 429).count();
+    assert_eq!(
+        (wrong, refused),
+        (4, 20),
+        "four wrong, the fifth locks, the rest wait"
+    );
+}
+
+#[tokio::test]
+async fn wrong_passwords_on_fresh_sessions_still_lock_the_account_from_this_address_only() {
+    let f = start().await;
+    for _ in 0..5 {
+        let (id, nonce, ep) = open(&f).await;
+        let r = submit(&f, &ep, json!({"sessionId": id, "nonce": nonce, "step": "credentials", "email": "lauren@example.com", "password": "nope"})).await;
+        assert!(r.status == 401 || r.status == 429, "{}", r.text());
+    }
+    let (id, nonce, ep) = open(&f).await;
+    let r = submit(&f, &ep, json!({"sessionId": id, "nonce": nonce, "step": "credentials", "email": "lauren@example.com", "password": "correct horse"})).await;
+    assert_eq!(
+        r.status, 429,
+        "a new session does not reset the pair's count"
+    );
+    assert!(r.json()["retryAfter"]
+        .as_u64()
+        .is_some_and(|s| s > 0 && s <= 60));
+    // Another account from the same address is not affected.
+    let r = submit(&f, &ep, json!({"sessionId": id, "nonce": nonce, "step": "credentials", "email": "sam@example.com", "password": "battery staple"})).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+}
+
+#[tokio::test]
+async fn starting_sign_ins_is_limited_per_caller() {
+    let f = start().await;
+    for n in 0..20 {
+        let created = tool(&f, &f.sid, "create_session", json!({})).await;
+        assert!(
+            created["structuredContent"]["sessionId"].is_string(),
+            "session {n}: {created}"
+        );
+    }
+    let over = tool(&f, &f.sid, "create_session", json!({})).await;
+    assert_eq!(over["isError"], true, "{over}");
+    assert!(over.to_string().contains("too many sign-ins"), "{over}");
+}
+
+/// The relay tool (hosts whose widgets cannot reach the endpoint, e.g. Claude): the same
+/// checks as the endpoint, answered as `{status, body}`; the model never sees the tool.
+#[tokio::test]
+async fn the_relay_tool_signs_in_through_the_host_with_the_endpoints_checks() {
+    let f = start().await;
+    let (id, nonce, _) = open(&f).await;
+    let public = &id[..32]; // what the widget holds
+    let list =
+        f.s.post(
+            Some(&f.sid),
+            json!({"jsonrpc":"2.0","id":2,"method":"tools/list"}),
+        )
+        .await
+        .json();
+    let relay = list["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "authenticate_submit")
+        .expect("the relay tool is listed")
+        .clone();
+    assert_eq!(relay["_meta"]["ui"]["visibility"], json!(["app"]));
+    assert_eq!(relay["_meta"]["openai/visibility"], "private");
+    let shown = tool(&f, &f.sid, "authenticate", json!({"sessionId": id})).await;
+    assert_eq!(
+        shown["_meta"]["widgetry/signin"]["submitTool"],
+        "authenticate_submit"
+    );
+    let nonce = shown["_meta"]["widgetry/signin"]["nonce"]
+        .as_str()
+        .map(str::to_string)
+        .unwrap_or(nonce);
+
+    let forged = tool(&f, &f.sid, "authenticate_submit", json!({"sessionId": public, "nonce": "0".repeat(32), "step": "credentials", "email": "lauren@example.com", "password": "correct horse"})).await;
+    assert_eq!(forged["structuredContent"]["status"], 403, "{forged}");
+    assert_eq!(
+        forged["structuredContent"]["body"]["error"],
+        "invalid_nonce"
+    );
+    assert!(f.sender.last_code("lauren@example.com").is_none());
+
+    let wrong = tool(&f, &f.sid, "authenticate_submit", json!({"sessionId": public, "nonce": nonce, "step": "credentials", "email": "lauren@example.com", "password": "nope"})).await;
+    assert_eq!(wrong["structuredContent"]["status"], 401, "{wrong}");
+    let r = tool(&f, &f.sid, "authenticate_submit", json!({"sessionId": public, "nonce": nonce, "step": "credentials", "email": "lauren@example.com", "password": "correct horse"})).await;
+    assert_eq!(r["structuredContent"]["status"], 200, "{r}");
+    assert_eq!(r["structuredContent"]["body"]["next"], "code");
+    assert_eq!(
+        r["structuredContent"]["body"]["delivery"], "email",
+        "a real sender: the widget may say the code was sent"
+    );
+    let code = f.sender.last_code("lauren@example.com").unwrap();
+    let done = tool(
+        &f,
+        &f.sid,
+        "authenticate_submit",
+        json!({"sessionId": public, "nonce": nonce, "step": "code", "code": code}),
+    )
+    .await;
+    assert_eq!(done["structuredContent"]["status"], 200, "{done}");
+    assert_eq!(done["structuredContent"]["body"]["name"], "Lauren Bailey");
+    let status = tool(&f, &f.sid, "auth_status", json!({"sessionId": id})).await;
+    assert_eq!(status["structuredContent"]["authenticated"], true);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_wrong_answers_are_counted_before_they_are_checked_in_every_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let stores: Vec<(&str, Arc<dyn KvStore>)> = vec![
+        (
+            "sqlite",
+            Arc::new(SqliteKvStore::open(dir.path().join("kv.db")).unwrap()),
+        ),
+        (
+            "redis",
+            widgetry::store::open_kv_store("redis://127.0.0.1:6379/")
+                .await
+                .expect("Redis on 127.0.0.1:6379 (the test command starts it)"),
+        ),
+        (
+            "postgres",
+            widgetry::store::open_kv_store("postgres://postgres@127.0.0.1:5432/test")
+                .await
+                .expect("PostgreSQL on 127.0.0.1:5432 (the test command starts it)"),
+        ),
+    ];
+    for (name, kv) in stores {
+        // Runs share the account's counters in Redis and PostgreSQL: only the pair's
+        // limit is under test here.
+        let f = start_configured(kv, |c| {
+            c.throttle.account_ceiling = 1_000_000;
+            c.throttle.address_ceiling = 1_000_000;
+        })
+        .await;
+        // A client address of this run only: counters in shared stores outlive a run.
+        let addr = format!("2001:db8::{:x}", rand_u16());
+        let (id, nonce, ep) = open(&f).await;
+        let burst = (0..16).map(|_| {
+            submit_from(&f, &ep, &addr, json!({"sessionId": id, "nonce": nonce, "step": "credentials", "email": "lauren@example.com", "password": "nope"}))
+        });
+        let replies = futures_util::future::join_all(burst).await;
+        let checked = f.checks.load(std::sync::atomic::Ordering::SeqCst);
+        assert_eq!(checked, 5, "{name}: five of 16 parallel guesses checked");
+        assert_eq!(
+            replies.iter().filter(|r| r.status == 429).count(),
+            12,
+            "{name}: the fifth locks, eleven wait"
+        );
+    }
+}
+
+fn rand_u16() -> u16 {
+    let mut b = [0u8; 2];
+    getrandom::fill(&mut b).unwrap();
+    u16::from_le_bytes(b)
 }

@@ -297,7 +297,7 @@ fn app(
         gallery::Likes::new(stores.kv.clone()),
     );
     if let Some(embedded) = setup.embedded() {
-        let dev = cfg!(debug_assertions) || std::env::var("WIDGETRY_DEV").is_ok_and(|v| v == "1");
+        let dev = widgetry::app::dev_requested();
         let mut config = SignInConfig::new(public_origin);
         config.trusted_proxies = settings.trusted_proxies.clone();
         let signin = SignIn::new(

@@ -28,6 +28,7 @@ use crate::store::{
     AuthorizationRequest, ClientRecord, CodeRecord, GrantRecord, PendingAuthorization,
     PendingStage, UserRecord,
 };
+use crate::throttle::{Admission, Guess, StoreCounters, Throttle};
 use crate::url::Url;
 use crate::users::{check_password, normalize_username, totp_context};
 use crate::{now, Inner};
@@ -86,19 +87,27 @@ impl Redirect<'_> {
     fn error(&self, code: &str, description: &str) -> Response {
         self.to(
             StatusCode::FOUND,
-            &[("error", code), ("error_description", description)],
+            &[
+                ("error", code),
+                ("error_description", &super::error_description(description)),
+            ],
         )
     }
 }
 
-/// Finds a client: stored (and live), or described by a metadata document.
-async fn find_client(inner: &Inner, client_id: &str) -> Result<ClientRecord, String> {
+/// Finds a client: stored (and live), or described by a metadata document. The error
+/// says why not, with the status to answer: 503 when the store could not be asked.
+async fn find_client(inner: &Inner, client_id: &str) -> Result<ClientRecord, (StatusCode, String)> {
+    let unknown = |msg: String| (StatusCode::BAD_REQUEST, msg);
     match inner.store.client(client_id).await {
         Ok(Some(c)) if is_live(&c, inner, now()) => return Ok(c),
         Ok(_) => {}
         Err(e) => {
             tracing::error!(error = %e, "client lookup failed");
-            return Err("The application could not be looked up. Try again in a moment.".into());
+            return Err((
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The application could not be looked up. Try again in a moment.".into(),
+            ));
         }
     }
     if looks_like_url(client_id) {
@@ -107,11 +116,15 @@ async fn find_client(inner: &Inner, client_id: &str) -> Result<ClientRecord, Str
             .resolve(client_id)
             .await
             .map(|c| (*c).clone())
-            .map_err(|e| format!("The application's metadata document was refused: {e}."));
+            .map_err(|e| {
+                unknown(format!(
+                    "The application's metadata document was refused: {e}."
+                ))
+            });
     }
-    Err(format!(
+    Err(unknown(format!(
         "No application is registered with the client_id {client_id:?}."
-    ))
+    )))
 }
 
 fn is_code_challenge(s: &str) -> bool {
@@ -140,7 +153,15 @@ pub(super) async fn authorize(
     };
     let client = match find_client(&inner, &client_id).await {
         Ok(c) => c,
-        Err(msg) => return bad("Unknown application", &msg),
+        Err((StatusCode::SERVICE_UNAVAILABLE, msg)) => {
+            return error_page(
+                &inner,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Try again soon",
+                &msg,
+            )
+        }
+        Err((_, msg)) => return bad("Unknown application", &msg),
     };
     let redirect_uri =
         match params.single("redirect_uri") {
@@ -427,67 +448,51 @@ async fn verify_submission(
     })
 }
 
-fn account_key(username: &str) -> String {
-    format!("account:{username}")
-}
-
-fn address_key(addr: &str) -> String {
-    format!("address:{addr}")
-}
-
-/// Minutes left of a lockout on any of `keys`, if one is in force.
-async fn lockout(inner: &Inner, keys: &[String]) -> Option<i64> {
-    let now = now();
-    let lock = inner.config.sign_in_lockout.as_secs() as i64;
-    let max = i64::from(inner.config.sign_in_max_failures);
-    let mut longest = None;
-    for key in keys {
-        match inner.store.attempts(key).await {
-            Ok(Some(c)) if c.failures >= max && c.window_start + lock > now => {
-                let left = c.window_start + lock - now;
-                longest = Some(longest.map_or(left, |l: i64| l.max(left)));
-            }
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "reading a sign-in counter failed"),
-        }
-    }
-    longest.map(|secs| (secs + 59) / 60)
-}
-
-/// Counts a failure on every key; returns the lockout in minutes if one starts now.
-async fn record_failures(inner: &Inner, keys: &[String]) -> Option<i64> {
-    let now = now();
-    let lock = inner.config.sign_in_lockout.as_secs() as i64;
-    let max = i64::from(inner.config.sign_in_max_failures);
-    let mut locked = false;
-    for key in keys {
-        match inner.store.record_failure(key, now, now - lock).await {
-            Ok(c) if c.failures >= max => locked = true,
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "counting a sign-in failure failed"),
-        }
-    }
-    if locked {
-        lockout(inner, keys).await
-    } else {
-        None
-    }
-}
-
-fn lockout_message(minutes: i64) -> String {
+/// The page's message for a guess that has to wait.
+fn wait_message(wait: std::time::Duration) -> String {
     format!(
-        "Too many failed sign-in attempts. Sign-in is locked for this account or network; \
-         try again in {minutes} minute{}.",
-        if minutes == 1 { "" } else { "s" }
+        "Too many attempts from your network for this account. Try again in {}.",
+        crate::throttle::wait_text(wait)
     )
 }
 
-fn limit_keys(username: &str, addr: Option<&str>) -> Vec<String> {
-    let mut keys = vec![account_key(username)];
-    if let Some(addr) = addr {
-        keys.push(address_key(addr));
+/// Admits one guess of `throttle` for `account` from the request's address, or the page to
+/// answer instead.
+async fn admit_guess(
+    inner: &Inner,
+    throttle: &Throttle<StoreCounters>,
+    account: &str,
+    addr: Option<&str>,
+) -> Result<Guess, (String, StatusCode)> {
+    match throttle.admit(account, addr.unwrap_or("")).await {
+        Ok(Admission::Go(guess)) => Ok(guess),
+        Ok(Admission::Wait(wait)) => Err((wait_message(wait), StatusCode::TOO_MANY_REQUESTS)),
+        Err(e) => {
+            tracing::error!(error = %e, issuer = %inner.config.issuer, "the sign-in throttle is unavailable");
+            Err((
+                "Sign-in is unavailable right now; try again.".into(),
+                StatusCode::SERVICE_UNAVAILABLE,
+            ))
+        }
     }
-    keys
+}
+
+/// Reports a wrong guess; the page's message when it started a lockout.
+async fn wrong_guess(throttle: &Throttle<StoreCounters>, guess: Guess) -> Option<String> {
+    match throttle.failed(guess).await {
+        Ok(lock) => lock.map(wait_message),
+        Err(e) => {
+            tracing::warn!(error = %e, "counting a sign-in failure failed");
+            None
+        }
+    }
+}
+
+/// Reports a right guess (`remember`: the whole sign-in is done).
+async fn right_guess(throttle: &Throttle<StoreCounters>, guess: Guess, remember: bool) {
+    if let Err(e) = throttle.succeeded(guess, remember).await {
+        tracing::warn!(error = %e, "clearing a sign-in counter failed");
+    }
 }
 
 /// Moves the request to its next stage with a fresh CSRF token and renders that stage.
@@ -658,10 +663,10 @@ pub(super) async fn sign_in(
         return again("Enter your username and password.", StatusCode::BAD_REQUEST);
     }
     let addr = client_address(&inner, &headers, &ext);
-    let keys = limit_keys(&username, addr.as_deref());
-    if let Some(minutes) = lockout(&inner, &keys).await {
-        return again(&lockout_message(minutes), StatusCode::TOO_MANY_REQUESTS);
-    }
+    let guess = match admit_guess(&inner, &inner.passwords, &username, addr.as_deref()).await {
+        Ok(g) => g,
+        Err((message, status)) => return again(&message, status),
+    };
     let user = match inner.store.user_by_username(&username).await {
         Ok(u) => u,
         Err(e) => {
@@ -672,18 +677,20 @@ pub(super) async fn sign_in(
             );
         }
     };
-    let Some(user) = check_password(user, &password).await else {
-        if let Some(minutes) = record_failures(&inner, &keys).await {
-            return again(&lockout_message(minutes), StatusCode::TOO_MANY_REQUESTS);
+    let checked = match check_password(user, &password).await {
+        Ok(checked) => checked,
+        Err(busy) => return again(&busy.to_string(), StatusCode::SERVICE_UNAVAILABLE),
+    };
+    let Some(user) = checked else {
+        if let Some(message) = wrong_guess(&inner.passwords, guess).await {
+            return again(&message, StatusCode::TOO_MANY_REQUESTS);
         }
         return again(
             "The username or password is incorrect.",
             StatusCode::UNAUTHORIZED,
         );
     };
-    if let Err(e) = inner.store.clear_attempts(&account_key(&username)).await {
-        tracing::warn!(error = %e, "clearing a sign-in counter failed");
-    }
+    right_guess(&inner.passwords, guess, user.totp_secret.is_none()).await;
     let next = if user.totp_secret.is_some() {
         PendingStage::SecondFactor
     } else {
@@ -741,10 +748,17 @@ pub(super) async fn second_factor(
         render_stage(&inner, &sub.pending, &user, &sub.csrf, Some(error), status)
     };
     let addr = client_address(&inner, &headers, &ext);
-    let keys = limit_keys(&user.username, addr.as_deref());
-    if let Some(minutes) = lockout(&inner, &keys).await {
-        return again(&lockout_message(minutes), StatusCode::TOO_MANY_REQUESTS);
-    }
+    let guess = match admit_guess(
+        &inner,
+        &inner.second_factors,
+        &user.username,
+        addr.as_deref(),
+    )
+    .await
+    {
+        Ok(g) => g,
+        Err((message, status)) => return again(&message, status),
+    };
     let code = sub
         .form
         .single("code")
@@ -775,8 +789,8 @@ pub(super) async fn second_factor(
         None => false,
     };
     if !fresh {
-        if let Some(minutes) = record_failures(&inner, &keys).await {
-            return again(&lockout_message(minutes), StatusCode::TOO_MANY_REQUESTS);
+        if let Some(message) = wrong_guess(&inner.second_factors, guess).await {
+            return again(&message, StatusCode::TOO_MANY_REQUESTS);
         }
         let msg = if step.is_some() {
             "That code was already used. Wait for the next one."
@@ -785,13 +799,7 @@ pub(super) async fn second_factor(
         };
         return again(msg, StatusCode::UNAUTHORIZED);
     }
-    if let Err(e) = inner
-        .store
-        .clear_attempts(&account_key(&user.username))
-        .await
-    {
-        tracing::warn!(error = %e, "clearing a sign-in counter failed");
-    }
+    right_guess(&inner.second_factors, guess, true).await;
     advance(&inner, sub, &user, PendingStage::Consent).await
 }
 

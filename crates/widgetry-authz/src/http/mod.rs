@@ -192,11 +192,24 @@ async fn jwks(State(inner): State<Arc<Inner>>) -> Response {
     )
 }
 
+/// An `error_description` as RFC 6749 §5.2 (and RFC 6750 §3) allows it: printable ASCII
+/// without `"` and `\` (quotes become `'`, backslashes `/`, anything else `?`).
+pub fn error_description(s: &str) -> String {
+    s.chars()
+        .map(|c| match c {
+            '"' => '\'',
+            '\\' => '/',
+            ' '..='~' => c,
+            _ => '?',
+        })
+        .collect()
+}
+
 /// An OAuth error body (RFC 6749 §5.2), never cached.
 pub(crate) fn oauth_error(status: StatusCode, code: &str, description: &str) -> Response {
     let mut res = json_response(
         status,
-        &json!({ "error": code, "error_description": description }),
+        &json!({ "error": code, "error_description": error_description(description) }),
         "no-store",
     );
     if status == StatusCode::UNAUTHORIZED {

@@ -333,15 +333,6 @@ pub struct SigningKeyRecord {
     pub max_token_exp: i64,
 }
 
-/// A failure counter for sign-in rate limiting.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AttemptCounter {
-    /// Failures in the current window.
-    pub failures: i64,
-    /// Start of the window.
-    pub window_start: i64,
-}
-
 /// Persistence for users, clients, grants, codes, tokens, signing keys, revoked token ids
 /// and rate-limit counters. Every method is one atomic operation.
 pub trait AuthzStore: Send + Sync + 'static {
@@ -476,28 +467,33 @@ pub trait AuthzStore: Send + Sync + 'static {
     fn extend_key_token_exp<'a>(&'a self, kid: &'a str, exp: i64)
         -> BoxFuture<'a, StoreResult<()>>;
 
-    /// A failure counter, if any (the same counters also count record creations per
-    /// address, under `register:` and `authorize:` keys).
-    fn attempts<'a>(&'a self, key: &'a str) -> BoxFuture<'a, StoreResult<Option<AttemptCounter>>>;
-    /// Counts one failure; a window that started at or before `window_floor` restarts at `now`.
-    fn record_failure<'a>(
+    /// The live value of the counter at `key`, if any. Counters back every rate limit
+    /// and lockout (see [`crate::throttle`]).
+    fn counter<'a>(&'a self, key: &'a str, now: i64) -> BoxFuture<'a, StoreResult<Option<i64>>>;
+    /// Atomically adds `by` (which may be negative) to the counter at `key` and returns the
+    /// new value: one statement, so of several racing callers each sees its own value. A
+    /// missing or expired counter starts at 0 and lives until `expires_at`; a live counter
+    /// keeps the expiry it was created with (a fixed window).
+    fn add_to_counter<'a>(
         &'a self,
         key: &'a str,
+        by: i64,
         now: i64,
-        window_floor: i64,
-    ) -> BoxFuture<'a, StoreResult<AttemptCounter>>;
-    /// Forgets a failure counter.
-    fn clear_attempts<'a>(&'a self, key: &'a str) -> BoxFuture<'a, StoreResult<()>>;
+        expires_at: i64,
+    ) -> BoxFuture<'a, StoreResult<i64>>;
+    /// Sets the counter at `key` to `value`, living until `expires_at`.
+    fn set_counter<'a>(
+        &'a self,
+        key: &'a str,
+        value: i64,
+        expires_at: i64,
+    ) -> BoxFuture<'a, StoreResult<()>>;
+    /// Forgets the counter at `key`.
+    fn delete_counter<'a>(&'a self, key: &'a str) -> BoxFuture<'a, StoreResult<()>>;
 
     /// Deletes everything expired, dynamic registrations created before `unused_client_floor`
-    /// that were never used, and failure windows that started before `attempts_floor`;
-    /// returns how many records went.
-    fn sweep(
-        &self,
-        now: i64,
-        unused_client_floor: i64,
-        attempts_floor: i64,
-    ) -> BoxFuture<'_, StoreResult<u64>>;
+    /// that were never used, and expired counters; returns how many records went.
+    fn sweep(&self, now: i64, unused_client_floor: i64) -> BoxFuture<'_, StoreResult<u64>>;
 }
 
 /// Opens a store from a location: a `postgres://` or `postgresql://` URL selects

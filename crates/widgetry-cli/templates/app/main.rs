@@ -48,7 +48,7 @@ async fn main() {
             other => fail(&format!("unknown argument {other:?} (try --help)")),
         }
     }
-    let dev = cfg!(debug_assertions) || env_is("WIDGETRY_DEV", "1");
+    let dev = widgetry::app::dev_requested();
     let data_dir = settings.data_dir.clone();
 
     let listener = if stdio {

@@ -37,16 +37,28 @@ use axum::Router;
 use serde_json::json;
 
 pub use action::{Action, REFRESH_TOOL};
+pub use host::host_page;
 pub use origins::AllowedOrigins;
-pub use tool::{IntoReply, NoInput, Reply, Tool, Visibility, MAX_STATUS_TEXT};
+pub use tool::{FileParam, IntoReply, NoInput, Reply, Tool, Visibility, MAX_STATUS_TEXT};
 use widget::WidgetBuild;
-pub use widget::{Csp, EmbeddedWidgets, Widget, MIME_MCP_APP, MIME_SKYBRIDGE};
+pub use widget::{claude_domain, Csp, EmbeddedWidgets, Widget, MIME_MCP_APP, MIME_SKYBRIDGE};
+
+/// Whether development mode was asked for: `WIDGETRY_DEV=1` in the environment (as
+/// `widgetry dev` sets it). Never on by itself, not even in debug builds: development mode
+/// serves the host page, reloads widgets from disk and accepts the `null` origin of
+/// sandboxed frames on widget endpoints.
+pub fn dev_requested() -> bool {
+    std::env::var("WIDGETRY_DEV").is_ok_and(|v| v == "1")
+}
 
 use crate::protocol::jsonrpc::{code, RpcError};
 use crate::protocol::types::{ResourceContents, ResourceTemplate};
 use crate::server::{Server, ServerBuilder};
 use crate::transport::HttpState;
 use crate::HttpConfig;
+
+/// The MCP Apps extension identifier, advertised by an app with widgets.
+pub const UI_EXTENSION: &str = "io.modelcontextprotocol/ui";
 
 /// Embeds the widgets built by `widgetry_bundle::build_script` in `build.rs`.
 ///
@@ -116,7 +128,9 @@ impl AppBuilder {
     /// Registers a widget action: an MCP tool and `POST /widget/actions/<name>`.
     pub fn action(mut self, action: Action) -> Self {
         self.actions.push(action.name().to_string());
-        self.tools.push(action.tool);
+        // Marked, so hosts and the host page can tell it from the tools people run.
+        self.tools
+            .push(action.tool.meta("widgetry/action", serde_json::json!(true)));
         self
     }
 
@@ -178,7 +192,7 @@ impl AppBuilder {
     }
 
     /// Uses widgets embedded at build time ([`embed_widgets!`](crate::embed_widgets)).
-    /// In development (debug builds, or `WIDGETRY_DEV=1`) they are reloaded from their
+    /// In development ([`dev_requested`], or [`AppBuilder::dev`]) they are reloaded from their
     /// source folders when these change.
     pub fn widgets(mut self, embedded: EmbeddedWidgets) -> Self {
         self.sources.push(WidgetSource::Embedded(embedded));
@@ -283,6 +297,10 @@ impl AppBuilder {
             .filter(|t| !t.widget_actions.is_empty())
             .filter_map(|t| t.widget.clone())
             .collect();
+        // Claude's widget origin for this server, when its public MCP URL is known.
+        let claude = public_origin
+            .as_ref()
+            .map(|o| claude_domain(&format!("{o}{}", self.http.path)));
         let mut builds: Vec<Arc<WidgetBuild>> = Vec::new();
         for (name, html, dir) in loaded {
             if builds.iter().any(|b| b.spec.name == name) {
@@ -296,6 +314,9 @@ impl AppBuilder {
                 .cloned()
                 .unwrap_or_else(|| Widget::new(name.clone()));
             let mut spec = spec;
+            if spec.ui_domain.is_none() {
+                spec.ui_domain = claude.clone();
+            }
             if let (true, Some(o)) = (acting_widgets.contains(&name), &public_origin) {
                 if !spec.csp.connect_domains.contains(o) {
                     spec.csp.connect_domains.push(o.clone());
@@ -426,6 +447,11 @@ impl AppBuilder {
         if let Some(i) = self.instructions {
             sb = sb.instructions(i);
         }
+        if !builds.is_empty() {
+            // MCP Apps (SEP-1865): this server has UI resources of this type, in initialize
+            // and server/discover alike.
+            sb = sb.extension(UI_EXTENSION, json!({ "mimeTypes": [MIME_MCP_APP] }));
+        }
         let action_scopes: Arc<HashMap<String, Vec<String>>> = Arc::new(
             self.actions
                 .iter()
@@ -447,12 +473,9 @@ impl AppBuilder {
                 .widget
                 .as_ref()
                 .and_then(|w| builds.iter().find(|b| &b.spec.name == w))
-                .map(|b| (b.uri(), b.skybridge_uri()));
+                .map(|b| b.uri());
             let policy = policies.get(t.name()).cloned().unwrap_or(Auth::None);
-            let mut entry = t.into_entry(
-                uris.as_ref().map(|(a, b)| (a.as_str(), b.as_str())),
-                &policy,
-            );
+            let mut entry = t.into_entry(uris.as_deref(), &policy);
             if let (false, Some(tk)) = (declared.is_empty(), &tokens) {
                 entry.handler =
                     with_widget_token(entry.handler, tk.clone(), declared, action_scopes.clone());
@@ -460,13 +483,14 @@ impl AppBuilder {
             sb.add_tool(entry);
         }
         for b in &builds {
-            for (resource, mime) in b.resources() {
-                let b = b.clone();
-                sb = sb.resource(resource, move |_ctx, uri| {
-                    let c = b.contents(uri, mime);
+            let uri = b.uri();
+            let build = b.clone();
+            sb = sb
+                .resource(b.resource(), move |_ctx, uri| {
+                    let c = build.contents(uri, MIME_MCP_APP);
                     async move { Ok(vec![c]) }
-                });
-            }
+                })
+                .resource_cache(&uri, b.cache_hint());
         }
         if !builds.is_empty() {
             // Earlier versions of a widget URI (cached by a host) resolve to the current build.
@@ -513,6 +537,17 @@ impl AppBuilder {
             let mut exact = self.widget_origins.clone();
             exact.extend(public_origin.iter().cloned());
             exact.extend(builds.iter().filter_map(|b| b.spec.domain.clone()));
+            // Claude's sandbox origin (it ignores connectDomains today; the widget then falls
+            // back to tools/call, but a Claude that honours them finds CORS ready).
+            exact.extend(
+                builds
+                    .iter()
+                    .filter_map(|b| b.spec.ui_domain.as_ref())
+                    .map(|d| match d.contains("://") {
+                        true => d.clone(),
+                        false => format!("https://{d}"),
+                    }),
+            );
             Arc::new(action::ActionState {
                 server: server.clone(),
                 tokens: tokens.clone(),
@@ -596,7 +631,7 @@ impl App {
             specs: Vec::new(),
             sources: Vec::new(),
             http: HttpConfig::default(),
-            dev: cfg!(debug_assertions) || std::env::var("WIDGETRY_DEV").is_ok_and(|v| v == "1"),
+            dev: dev_requested(),
             auth: None,
             actions: Vec::new(),
             public_url: None,

@@ -18,7 +18,17 @@ pub struct IntrospectionVerifier {
     audience: String,
     issuer: Option<String>,
     client: HttpClient,
+    /// Introspection calls in flight: a flood of unknown tokens waits here (and is refused
+    /// after [`QUEUE_WAIT`]) instead of becoming a flood of outbound requests. Invalid
+    /// tokens are also remembered for a few seconds by the caller's token cache.
+    in_flight: std::sync::Arc<tokio::sync::Semaphore>,
 }
+
+/// Introspection calls in flight at most, per verifier.
+pub const MAX_IN_FLIGHT: usize = 16;
+
+/// Longest wait for an introspection slot before the token is reported unverifiable.
+const QUEUE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 fn form_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -50,7 +60,14 @@ impl IntrospectionVerifier {
             audience: audience.into(),
             issuer: None,
             client: HttpClient::default(),
+            in_flight: std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT)),
         }
+    }
+
+    /// Use this outbound client (e.g. one that allows plain HTTP on a private network).
+    pub fn client(mut self, client: HttpClient) -> Self {
+        self.client = client;
+        self
     }
 
     /// Also require `iss` (when the response carries one) to equal `issuer`.
@@ -60,6 +77,13 @@ impl IntrospectionVerifier {
     }
 
     async fn introspect(&self, token: &str) -> Result<User, AuthError> {
+        let _slot = tokio::time::timeout(QUEUE_WAIT, self.in_flight.acquire())
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .ok_or_else(|| {
+                AuthError::Unavailable("too many tokens are being introspected; try again".into())
+            })?;
         let basic = base64::engine::general_purpose::STANDARD.encode(format!(
             "{}:{}",
             form_escape(&self.client_id),

@@ -57,6 +57,7 @@ struct Inner {
     audiences: Vec<String>,
     leeway: Duration,
     refetch_interval: Duration,
+    refresh_every: Duration,
     source: KeySource,
     keys: RwLock<KeySet>,
     refresh: tokio::sync::Mutex<()>,
@@ -88,6 +89,7 @@ pub struct JwtVerifierBuilder {
     audiences: Vec<String>,
     leeway: Duration,
     refetch_interval: Duration,
+    refresh_every: Duration,
     source: KeySource,
     client: Option<HttpClient>,
 }
@@ -106,6 +108,13 @@ impl JwtVerifierBuilder {
     /// Minimum time between two JWKS fetches caused by unknown `kid`s (default 30 s).
     pub fn refetch_interval(mut self, d: Duration) -> Self {
         self.refetch_interval = d;
+        self
+    }
+    /// How often the JWKS is fetched again once loaded, so keys the issuer adds or
+    /// withdraws are followed without waiting for an unknown `kid` (default 10 minutes;
+    /// on a failed fetch the keys in hand stay in use).
+    pub fn refresh_every(mut self, d: Duration) -> Self {
+        self.refresh_every = d.max(Duration::from_secs(1));
         self
     }
     /// Fetch keys from this JWKS URL instead of discovering it.
@@ -132,6 +141,7 @@ impl JwtVerifierBuilder {
                 audiences: self.audiences,
                 leeway: self.leeway,
                 refetch_interval: self.refetch_interval,
+                refresh_every: self.refresh_every,
                 source: self.source.clone(),
                 keys: RwLock::new(KeySet::default()),
                 refresh: tokio::sync::Mutex::new(()),
@@ -227,6 +237,7 @@ impl JwtVerifier {
             audiences: vec![audience.into()],
             leeway: Duration::from_secs(60),
             refetch_interval: Duration::from_secs(30),
+            refresh_every: Duration::from_secs(600),
             source: KeySource::Discover,
             client: None,
         }
@@ -245,8 +256,7 @@ impl JwtVerifier {
             .started
             .swap(true, std::sync::atomic::Ordering::SeqCst)
         {
-            let bg = self.clone();
-            tokio::spawn(async move { bg.keep_keys_fresh().await });
+            tokio::spawn(Self::keep_keys_fresh(Arc::downgrade(&self.inner)));
         }
     }
 
@@ -360,36 +370,50 @@ impl JwtVerifier {
         self.install_jwks(&jwks)
     }
 
-    async fn keep_keys_fresh(self) {
+    /// Loads the keys, retrying with backoff until the issuer answers, then refreshes them
+    /// every [`JwtVerifierBuilder::refresh_every`]; ends when the verifier is dropped.
+    async fn keep_keys_fresh(inner: std::sync::Weak<Inner>) {
         let mut backoff = Duration::from_millis(500);
         loop {
+            let Some(inner) = inner.upgrade() else { return };
+            let v = JwtVerifier { inner };
             let outcome = {
-                let _g = self.inner.refresh.lock().await;
-                self.inner
+                let _g = v.inner.refresh.lock().await;
+                v.inner
                     .keys
                     .write()
                     .unwrap_or_else(|p| p.into_inner())
                     .last_attempt = Some(Instant::now());
-                self.refresh().await
+                v.refresh().await
             };
-            match outcome {
+            let pause = match outcome {
                 Ok(n) => {
-                    tracing::info!(issuer = %self.inner.issuer, keys = n, "signing keys loaded");
-                    break;
+                    tracing::debug!(issuer = %v.inner.issuer, keys = n, "signing keys loaded");
+                    backoff = Duration::from_millis(500);
+                    v.inner.refresh_every
+                }
+                Err(e) if v.has_keys() => {
+                    tracing::warn!("{e}; keeping the keys in hand, retrying in {backoff:?}");
+                    let pause = backoff;
+                    backoff = (backoff * 2).min(v.inner.refresh_every);
+                    pause
                 }
                 Err(e) => {
                     tracing::warn!("{e}; retrying in {backoff:?}");
-                    self.inner
+                    v.inner
                         .keys
                         .write()
                         .unwrap_or_else(|p| p.into_inner())
                         .last_error = Some(e);
                     // Requests waiting for the first keys stop waiting: the issuer failed.
-                    self.inner.installed.notify_waiters();
-                    tokio::time::sleep(backoff).await;
+                    v.inner.installed.notify_waiters();
+                    let pause = backoff;
                     backoff = (backoff * 2).min(Duration::from_secs(30));
+                    pause
                 }
-            }
+            };
+            drop(v);
+            tokio::time::sleep(pause).await;
         }
     }
 

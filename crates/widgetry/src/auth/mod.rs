@@ -34,6 +34,7 @@ use http::{HeaderMap, StatusCode};
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
+use crate::http_client::HttpClient;
 use crate::identity::scopes;
 pub use crate::identity::{numeric_date, Auth, AuthError, Caller, Refusal, User};
 use crate::protocol::types::{CallToolResult, JsonObject};
@@ -82,6 +83,10 @@ pub struct AuthConfig {
     /// How a refused tool call is challenged (`AUTH_CHALLENGE`): by default, decided per
     /// request from what the client says about itself (see [`ChallengeMode::Auto`]).
     pub challenge: ChallengeMode,
+    /// Fetch keys and metadata over plain HTTP from hosts other than loopback
+    /// (`AUTH_ALLOW_PLAIN_HTTP=1`; default false: such issuers are refused at start-up
+    /// from the environment, and every plain-HTTP fetch to them fails).
+    pub allow_plain_http: bool,
 }
 
 /// How a tool call refused for lack of sign-in or scope is answered.
@@ -178,6 +183,7 @@ impl AuthConfig {
             leeway: Duration::from_secs(60),
             verifier: None,
             challenge: ChallengeMode::Auto,
+            allow_plain_http: false,
         })
     }
 
@@ -206,6 +212,15 @@ impl AuthConfig {
             c.audience = aud.trim().to_string();
         }
         c.challenge = ChallengeMode::from_vars(&var)?;
+        c.allow_plain_http = var("AUTH_ALLOW_PLAIN_HTTP").is_some_and(|v| v.trim() == "1");
+        if !c.allow_plain_http && !crate::http_client::may_fetch(&c.issuer) {
+            return Err(ConfigError(format!(
+                "AUTHORIZATION_SERVER_URL {:?} uses plain HTTP on a host that is not loopback: \
+                 tokens and keys could be forged on the way; use https, or set \
+                 AUTH_ALLOW_PLAIN_HTTP=1 on a network where nobody can read or alter the traffic",
+                c.issuer
+            )));
+        }
         if let Some(s) = var("AUTH_REQUIRED_SCOPES") {
             c.default_scopes = s
                 .split([' ', ','])
@@ -298,6 +313,10 @@ const CACHE_CAP: usize = 50_000;
 /// Longest time a verified token is trusted from the cache without re-verification (s).
 const CACHE_RECHECK: f64 = 30.0;
 
+/// Seconds a token found invalid is refused from memory before the verifier is asked again
+/// (short: a token naming a key just rotated in becomes valid once the keys are refetched).
+const REFUSED_FOR: f64 = 10.0;
+
 /// Verified tokens by SHA-256: the user and the time (epoch seconds) to re-verify.
 type TokenCache = HashMap<[u8; 32], (Arc<User>, f64)>;
 
@@ -306,6 +325,9 @@ pub struct AuthState {
     config: AuthConfig,
     verifier: Arc<dyn Verifier>,
     cache: RwLock<TokenCache>,
+    /// Tokens found invalid, by SHA-256: the reason and until when it is repeated without
+    /// asking the verifier again (a flood of one bad token costs no outbound calls).
+    refused: RwLock<HashMap<[u8; 32], (String, f64)>>,
     all_protected: bool,
     scopes_supported: Vec<String>,
     challenge_scopes: String,
@@ -327,14 +349,7 @@ fn quote(s: &str) -> String {
 
 /// An `error_description` as RFC 6750 §3 allows it: printable ASCII without `"` and `\`.
 fn describe(s: &str) -> String {
-    s.chars()
-        .map(|c| match c {
-            '"' => '\'',
-            '\\' => '/',
-            ' '..='~' => c,
-            _ => '?',
-        })
-        .collect()
+    widgetry_authz::error_description(s)
 }
 
 impl AuthState {
@@ -346,6 +361,7 @@ impl AuthState {
             None => Arc::new(
                 JwtVerifier::builder(config.issuer.clone(), config.audience.clone())
                     .leeway(config.leeway)
+                    .client(HttpClient::default().allow_plain_http(config.allow_plain_http))
                     .build(),
             ),
         };
@@ -377,6 +393,7 @@ impl AuthState {
             config,
             verifier,
             cache: RwLock::new(HashMap::new()),
+            refused: RwLock::new(HashMap::new()),
             all_protected,
             scopes_supported,
         }
@@ -424,7 +441,31 @@ impl AuthState {
         }
         let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         let now = now_secs();
-        let user = Arc::new(self.verifier.verify(token).await?);
+        if let Some((why, until)) = self
+            .refused
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+        {
+            if *until > now {
+                return Err(AuthError::InvalidToken(why.clone()));
+            }
+        }
+        let user = match self.verifier.verify(token).await {
+            Ok(u) => Arc::new(u),
+            Err(AuthError::InvalidToken(why)) => {
+                let mut refused = self.refused.write().unwrap_or_else(|p| p.into_inner());
+                if refused.len() >= CACHE_CAP {
+                    refused.retain(|_, (_, t)| *t > now);
+                    if refused.len() >= CACHE_CAP {
+                        refused.clear();
+                    }
+                }
+                refused.insert(key, (why.clone(), now + REFUSED_FOR));
+                return Err(AuthError::InvalidToken(why));
+            }
+            Err(e) => return Err(e),
+        };
         // Cached until expiry, but re-verified at least every CACHE_RECHECK so a revoked
         // token (embedded server, introspection) stops working soon after.
         let until = user

@@ -295,10 +295,45 @@ pub(crate) fn client_key(
     caller: &Caller,
     req: &http::request::Parts,
 ) -> String {
-    match (
-        caller.subject(),
-        proxies.client_ip_of(&req.headers, &req.extensions),
-    ) {
+    key_of(caller, proxies.client_ip_of(&req.headers, &req.extensions))
+}
+
+/// The client address behind trusted proxies, resolved by the transport for the request
+/// context of a tool call (only when proxies are configured; otherwise the peer address
+/// in `ConnectInfo` is the client).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ClientAddress(pub(crate) std::net::IpAddr);
+
+/// `extensions` with the client address behind `proxies` recorded, when any are trusted.
+pub(crate) fn with_client_address(
+    proxies: &TrustedProxies,
+    headers: &http::HeaderMap,
+    mut extensions: http::Extensions,
+) -> http::Extensions {
+    if !proxies.is_empty() {
+        if let Some(ip) = proxies.client_ip_of(headers, &extensions) {
+            extensions.insert(ClientAddress(ip));
+        }
+    }
+    extensions
+}
+
+/// The client address inside a tool call, from its request context's extensions: the one
+/// resolved behind trusted proxies, else the peer.
+pub(crate) fn context_client_ip(extensions: &http::Extensions) -> Option<std::net::IpAddr> {
+    extensions.get::<ClientAddress>().map(|a| a.0).or_else(|| {
+        // No proxy trusted: the peer is the client.
+        TrustedProxies::none().client_ip_of(&http::HeaderMap::new(), extensions)
+    })
+}
+
+/// [`client_key`] inside a tool call, from its request context's extensions.
+pub(crate) fn client_key_of(caller: &Caller, extensions: &http::Extensions) -> String {
+    key_of(caller, context_client_ip(extensions))
+}
+
+fn key_of(caller: &Caller, ip: Option<std::net::IpAddr>) -> String {
+    match (caller.subject(), ip) {
         (Some(s), _) => format!("user:{s}"),
         (None, Some(ip)) => format!("addr:{ip}"),
         (None, None) => "anonymous".into(),

@@ -75,6 +75,13 @@ pub(crate) fn session_not_found() -> Response {
 }
 
 /// A JSON body, with the session header when one was created.
+/// A JSON body with a status other than 200 (a JSON-RPC error the run produced).
+pub(crate) fn json_status(status: StatusCode, body: Vec<u8>) -> Response {
+    let mut r = json(body, None);
+    *r.status_mut() = status;
+    r
+}
+
 pub(crate) fn json(body: Vec<u8>, session: Option<&str>) -> Response {
     let mut resp = Response::new(Body::from(body));
     let h = resp.headers_mut();

@@ -22,7 +22,6 @@ use super::state::HttpState;
 use crate::protocol::jsonrpc;
 use crate::protocol::ProtocolVersion;
 use crate::server::context::Outbox;
-use crate::server::dispatch::Failure;
 use crate::server::session::Access;
 use crate::server::SessionRuntime;
 
@@ -99,10 +98,12 @@ pub(crate) async fn post_messages(
             caller,
             parts.extensions,
         ),
-        Err((id, Failure::Refused(r))) => return response::refusal(r, id.as_ref()),
-        Err((id, Failure::Rpc(e))) => {
-            session.send_standalone(&jsonrpc::encode_error(id.as_ref(), &e));
-        }
+        Err((id, f)) => match f.into_rpc() {
+            Err(r) => return response::refusal(r, id.as_ref()),
+            Ok(e) => {
+                session.send_standalone(&jsonrpc::encode_error(id.as_ref(), &e));
+            }
+        },
     }
     (StatusCode::ACCEPTED, "Accepted").into_response()
 }
