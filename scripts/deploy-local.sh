@@ -55,12 +55,15 @@ redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 || die "Redis does not answe
 RUN="$(mktemp -d /tmp/widgetry-deploy.XXXXXX)"
 DB="widgetry_deploy_$$"
 PIDS=()
+FAILED=0
+# Stops everything this script started (nginx with SIGTERM, so it stops its workers),
+# drops the database, and removes the files unless a check failed (then they stay).
 cleanup() {
   local pid
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
   psql "postgres://postgres@127.0.0.1:5432/postgres" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1 || true
-  rm -rf "$RUN"
+  if [ "$FAILED" = 0 ]; then rm -rf "$RUN"; else printf 'logs kept in %s\n' "$RUN" >&2; fi
 }
 if [ "$KEEP" = 0 ]; then trap cleanup EXIT; fi
 
@@ -131,8 +134,7 @@ check() { # description, then a command that must succeed
     printf '  ok   %s\n' "$what"
   else
     printf '  FAIL %s\n' "$what" >&2
-    printf '       logs in %s (kept)\n' "$RUN" >&2
-    trap - EXIT
+    FAILED=1
     exit 1
   fi
 }
@@ -185,8 +187,12 @@ tools_list_ok() {
 }
 check "the session works on both instances (4 x tools/list)" tools_list_ok
 check "/metrics is not served through the proxy" status_is 404 "$PUBLIC/metrics"
-metrics_direct() { curl -s "http://127.0.0.1:$PORT_a/metrics" | grep -q '^widgetry_http_requests_total{route="/mcp"'; }
-check "/metrics is served directly, with the requests counted" metrics_direct
+# Directly, from a loopback address that is not the proxy's (nginx connects from 127.0.0.1).
+metrics_direct() {
+  curl -s --interface 127.0.0.3 "http://127.0.0.1:$PORT_a/metrics" >"$RUN/metrics.txt" &&
+    grep -q '^widgetry_http_requests_total{route="/mcp",tool="",status="200"}' "$RUN/metrics.txt"
+}
+check "/metrics is served directly (not via the proxy), with the requests counted" metrics_direct
 
 log "SIGTERM to instance a"
 kill -TERM "$PID_a"

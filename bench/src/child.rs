@@ -32,6 +32,7 @@ pub const KINDS: &[&str] = &[
     "widgetry-session",
     "widgetry-session-redis",
     "widgetry-session-postgres",
+    "widgetry-session-observed",
     "widgetry-protected",
     "baseline-verify-per-call",
     "widgetry-action",
@@ -140,6 +141,21 @@ async fn serve(kind: &str, port: u16) -> Result<(), String> {
                 HttpConfig::default().session_store(store),
             )
             .0
+        }
+        "widgetry-session-observed" => {
+            // As `App::serve_with` serves: recorder, observing layer, and a subscriber
+            // that records `info` spans (its output is discarded).
+            // `WIDGETRY_BENCH_LOG` (default `info`) is its filter: `off` measures the
+            // metrics alone.
+            widgetry::ops::metrics::recorder();
+            let filter = std::env::var("WIDGETRY_BENCH_LOG").unwrap_or_else(|_| "info".into());
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+                .with_writer(std::io::sink)
+                .try_init();
+            widgetry::transport::router(apps::echo_server(), HttpConfig::default())
+                .0
+                .layer(widgetry::ops::observe::Observe::new(Default::default()))
         }
         "widgetry-protected" => auth_apps::protected_router(rsa_from_env()?.0),
         "baseline-verify-per-call" => auth_apps::baseline_verify_router(rsa_from_env()?.1),

@@ -31,6 +31,9 @@ pub const W401: &str = "widgetry-401";
 pub const PROTECTED: &str = "widgetry-protected";
 pub const VERIFY: &str = "baseline-verify-per-call";
 pub const ACTION: &str = "widgetry-action";
+/// `widgetry-session` served as `App::serve_with` serves: the observing layer (a span and
+/// metrics per request) with the Prometheus recorder and a log subscriber installed.
+pub const OBSERVED: &str = "widgetry-observed";
 
 #[derive(Clone, Copy, PartialEq)]
 enum Cred {
@@ -62,6 +65,7 @@ const SCENARIOS: &[Scn] = &[
     Scn { name: W401, server: "widgetry-protected", path: "/mcp", body: CALL_BODY, cred: Cred::None, session: false, status: 401 },
     Scn { name: PROTECTED, server: "widgetry-protected", path: "/mcp", body: CALL_BODY, cred: Cred::Access, session: false, status: 200 },
     Scn { name: VERIFY, server: "baseline-verify-per-call", path: "/mcp", body: CALL_BODY, cred: Cred::Access, session: false, status: 200 },
+    Scn { name: OBSERVED, server: "widgetry-session-observed", path: "/mcp", body: CALL_BODY, cred: Cred::None, session: true, status: 200 },
     Scn { name: ACTION, server: "widgetry-action", path: "/widget/actions/echo_action", body: ACTION_BODY, cred: Cred::Widget, session: false, status: 200 },
 ];
 
@@ -70,12 +74,15 @@ fn select(spec: &str) -> Result<Vec<Scn>, String> {
     let mut want: Vec<&str> = vec![BASE_PUBLIC];
     for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let add: &[&str] = match part {
-            "all" => &[PUBLIC, SESSION, BASE_401, W401, PROTECTED, VERIFY, ACTION],
+            "all" => &[
+                PUBLIC, SESSION, OBSERVED, BASE_401, W401, PROTECTED, VERIFY, ACTION,
+            ],
             "public" | "stateless" | "widgetry-stateless" | PUBLIC => &[PUBLIC],
             "session" | SESSION => &[SESSION],
             "stores" => &[SESSION, SESSION_REDIS, SESSION_PG],
             SESSION_REDIS => &[SESSION, SESSION_REDIS],
             SESSION_PG => &[SESSION, SESSION_PG],
+            "observed" | "metrics" | OBSERVED => &[SESSION, OBSERVED],
             "401" | "anonymous" | W401 => &[W401, BASE_401],
             BASE_401 => &[BASE_401],
             "auth" | "protected" | PROTECTED => &[PROTECTED, VERIFY],
@@ -1043,6 +1050,7 @@ fn report(summaries: &[Summary], starts: &[(&'static str, Vec<(f64, f64)>)]) {
         (PROTECTED, VERIFY, None),
         (W401, BASE_401, None),
         (ACTION, BASE_PUBLIC, Some(0.6)),
+        (OBSERVED, SESSION, Some(0.9)),
     ] {
         if let Some(r) = ratio(a, b) {
             let g = match goal {
@@ -1131,5 +1139,11 @@ fn report(summaries: &[Summary], starts: &[(&'static str, Vec<(f64, f64)>)]) {
         f3(cpu_ratio(PROTECTED, VERIFY)),
         f3(cpu_ratio(W401, BASE_401)),
         f3(cpu_ratio(ACTION, BASE_PUBLIC)),
+    );
+    // Observability's price: the observed session server over the plain one.
+    println!(
+        "bench: mode=wrk-observed observed_vs_session_ratio={} observed_vs_session_cpu_ratio={}",
+        f3(ratio(OBSERVED, SESSION)),
+        f3(cpu_ratio(OBSERVED, SESSION)),
     );
 }

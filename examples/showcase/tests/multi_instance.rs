@@ -455,7 +455,14 @@ fn shared_sessions_and_sign_in(a: &Instance, b: &Instance, password: &str) {
     let nonce = meta["nonce"]
         .as_str()
         .unwrap_or_else(|| panic!("authenticate on B (A's MCP session) issued no nonce: {auth}"));
-    assert_eq!(meta["sessionId"], session_id.as_str(), "{auth}");
+    // The widget gets the public half of the id; create_session's caller holds all of it.
+    let public_id = meta["sessionId"]
+        .as_str()
+        .filter(|p| !p.is_empty() && session_id.starts_with(p))
+        .unwrap_or_else(|| {
+            panic!("the widget's sessionId is not the public half of {session_id}: {auth}")
+        })
+        .to_string();
     assert_eq!(
         meta["endpoint"],
         format!("{}/api/session/authenticate", b.base),
@@ -466,7 +473,7 @@ fn shared_sessions_and_sign_in(a: &Instance, b: &Instance, password: &str) {
     let from = log_len(b);
     let cred = post_json(
         &format!("{}/api/session/authenticate", b.base),
-        &json!({"sessionId": session_id, "nonce": nonce, "step": "credentials",
+        &json!({"sessionId": public_id, "nonce": nonce, "step": "credentials",
                 "email": DEMO_EMAIL, "password": password}),
     );
     assert_eq!(cred.status, 200, "credentials on B: {}", cred.body);
@@ -479,13 +486,26 @@ fn shared_sessions_and_sign_in(a: &Instance, b: &Instance, password: &str) {
     );
     let done = post_json(
         &format!("{}/api/session/authenticate", a.base),
-        &json!({"sessionId": session_id, "nonce": nonce, "step": "code", "code": code}),
+        &json!({"sessionId": public_id, "nonce": nonce, "step": "code", "code": code}),
     );
     assert_eq!(done.status, 200, "code on A: {}", done.body);
     let done = done.json();
     assert_eq!(done["next"], "done", "{done}");
     assert_eq!(done["name"], DEMO_NAME, "{done}");
-    for (inst, s) in [(a, &sid), (b, &other)] {
+    // Another conversation is told the sign-in session is not its own.
+    let foreign = rpc(
+        b,
+        &other,
+        "tools/call",
+        json!({"name": "auth_status", "arguments": {"sessionId": session_id}}),
+    );
+    assert_eq!(
+        foreign.json()["result"]["isError"],
+        true,
+        "{}",
+        foreign.body
+    );
+    for (inst, s) in [(a, &sid), (b, &sid)] {
         let st = call_tool(inst, s, "auth_status", json!({"sessionId": session_id}));
         let sc = &st["structuredContent"];
         assert_eq!(
@@ -891,7 +911,7 @@ const NGINX: &str = "/usr/sbin/nginx";
 struct Nginx {
     base: String,
     dir: TempDir,
-    _process: support::KillOnDrop,
+    process: support::KillOnDrop,
 }
 
 impl Nginx {
@@ -927,7 +947,7 @@ impl Nginx {
         let nginx = Nginx {
             base: format!("http://127.0.0.1:{port}"),
             dir,
-            _process: support::KillOnDrop(child),
+            process: support::KillOnDrop(child),
         };
         let addr = format!("127.0.0.1:{port}");
         assert!(
@@ -936,6 +956,18 @@ impl Nginx {
             support::tail(&nginx.dir.0.join("error.log"), 20)
         );
         nginx
+    }
+}
+
+impl Drop for Nginx {
+    /// SIGTERM first: the master stops its workers (a SIGKILLed master leaves them running).
+    fn drop(&mut self) {
+        let pid = self.process.0.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline && matches!(self.process.0.try_wait(), Ok(None)) {
+            thread::sleep(Duration::from_millis(20));
+        }
     }
 }
 
@@ -1249,13 +1281,17 @@ fn two_instances_behind_nginx_serve_every_flow_whichever_instance_each_request_r
         "{auth}"
     );
     let nonce = meta["nonce"].as_str().expect("nonce").to_string();
+    let public_id = meta["sessionId"]
+        .as_str()
+        .expect("the widget's sessionId")
+        .to_string();
     let (from_a, from_b) = (log_len(&a), log_len(&b));
     let endpoint = format!("{front}/api/session/authenticate");
     let cred = http(
         "POST",
         &endpoint,
         &[("content-type", "application/json"), ("origin", &public)],
-        &json!({"sessionId": session_id, "nonce": nonce, "step": "credentials",
+        &json!({"sessionId": public_id, "nonce": nonce, "step": "credentials",
                 "email": DEMO_EMAIL, "password": password})
         .to_string(),
         TIMEOUT,
@@ -1268,7 +1304,7 @@ fn two_instances_behind_nginx_serve_every_flow_whichever_instance_each_request_r
         "POST",
         &endpoint,
         &[("content-type", "application/json"), ("origin", &public)],
-        &json!({"sessionId": session_id, "nonce": nonce, "step": "code", "code": code}).to_string(),
+        &json!({"sessionId": public_id, "nonce": nonce, "step": "code", "code": code}).to_string(),
         TIMEOUT,
     )
     .unwrap();

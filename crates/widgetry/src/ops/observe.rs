@@ -1,6 +1,9 @@
 //! [`Observe`]: the outermost layer of a served app. Each request gets a `tracing` span
-//! (`request`: method, route, tool, caller subject, client address, status, latency)
-//! and is counted in the Prometheus metrics: requests and latency by route, tool and
+//! (`request`: method, route, tool, caller subject, client address, status, latency) at
+//! level DEBUG under the target `widgetry::request`, as tower-http's `TraceLayer` does by
+//! default: `RUST_LOG=info,widgetry::request=debug` turns the spans (and a "request
+//! finished" line each) on; off, they cost nothing (BENCHMARKS.md has both figures).
+//! Every request is counted in the Prometheus metrics: requests and latency by route, tool and
 //! status, and authentication refusals by reason (the `error` of the
 //! `WWW-Authenticate` challenge, or `no_token`).
 //!
@@ -19,6 +22,7 @@ use std::time::Instant;
 use axum::extract::Request;
 use axum::response::Response;
 use futures_util::future::BoxFuture;
+use metrics::Label;
 use tower_layer::Layer;
 use tower_service::Service;
 use tracing::Instrument;
@@ -93,12 +97,10 @@ where
     fn call(&mut self, req: Request) -> Self::Future {
         let start = Instant::now();
         let route = route_label(req.uri().path());
-        let client = self
-            .proxies
-            .client_ip_of(req.headers(), req.extensions())
-            .map(|ip| ip.to_string())
-            .unwrap_or_default();
-        let span = tracing::info_span!(
+        let client = ClientIp(self.proxies.client_ip_of(req.headers(), req.extensions()));
+        // Field values are only evaluated when the span is enabled.
+        let span = tracing::debug_span!(
+            target: "widgetry::request",
             "request",
             method = %req.method(),
             route,
@@ -119,7 +121,13 @@ where
     }
 }
 
-fn finish(span: &tracing::Span, route: &str, start: Instant, response: &Response, notes: Notes) {
+fn finish(
+    span: &tracing::Span,
+    route: &'static str,
+    start: Instant,
+    response: &Response,
+    notes: Notes,
+) {
     let latency = start.elapsed();
     let status = response.status();
     let tool = notes.tool.unwrap_or_default();
@@ -131,19 +139,18 @@ fn finish(span: &tracing::Span, route: &str, start: Instant, response: &Response
     if let Some(s) = &notes.subject {
         span.record("subject", s.as_str());
     }
-    let status = status_label(status.as_u16());
-    let labels = [
-        ("route", route.to_owned()),
-        ("tool", tool),
-        ("status", status.to_owned()),
+    let labels = vec![
+        Label::from_static_parts("route", route),
+        Label::new("tool", tool),
+        Label::from_static_parts("status", status_label(status.as_u16())),
     ];
-    metrics::counter!("widgetry_http_requests_total", &labels).increment(1);
-    metrics::histogram!("widgetry_http_request_duration_seconds", &labels)
+    metrics::counter!("widgetry_http_requests_total", labels.clone()).increment(1);
+    metrics::histogram!("widgetry_http_request_duration_seconds", labels)
         .record(latency.as_secs_f64());
     if let Some(reason) = refusal_reason(response) {
         metrics::counter!("widgetry_auth_refusals_total", "reason" => reason).increment(1);
     }
-    tracing::debug!(parent: span, "request finished");
+    tracing::debug!(target: "widgetry::request", parent: span, "request finished");
 }
 
 /// The route family of a path, from a fixed list (so clients cannot grow the label set).
@@ -162,6 +169,18 @@ fn route_label(path: &str) -> &'static str {
         "readyz" => "/readyz",
         "metrics" => "/metrics",
         _ => "other",
+    }
+}
+
+/// The client address in a span (empty when unknown).
+struct ClientIp(Option<std::net::IpAddr>);
+
+impl std::fmt::Display for ClientIp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(ip) => ip.fmt(f),
+            None => Ok(()),
+        }
     }
 }
 
