@@ -30,8 +30,7 @@ import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 
 import {
-  check, cleanups, connectMcp, launchChromium, loadDeps, NODE_DIR, parseArgs, poll,
-  runDriver, STEP_MS,
+  check, cleanups, connectMcp, launchChromium, NODE_DIR, poll, runDriver, startDriver, STEP_MS,
 } from './lib.mjs';
 
 const OVERALL_MS = 60_000;
@@ -197,10 +196,7 @@ async function prepare(deps, url) {
 }
 
 async function main() {
-  const opts = parseArgs(process.argv.slice(2), ARGS);
-  summary.url = opts.url;
-  fs.mkdirSync(opts.artifacts, { recursive: true });
-  const deps = loadDeps();
+  const { opts, deps } = startDriver(process.argv.slice(2), ARGS, summary);
   const data = await prepare(deps, opts.url);
   const hostPort = await startHost(data.client);
   const sandboxPort = await startSandbox(data.html, cspOf(data.meta));
