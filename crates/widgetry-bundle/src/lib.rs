@@ -22,11 +22,15 @@ use std::process::Command;
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
 
+// `js/` holds symbolic links to the runtime's sources in `crates/widgetry/js/`, so the
+// runtime has one home in the repository while this crate's package carries a copy (cargo
+// packages what a link points to): a crate may embed only files inside its package.
+
 /// The widget runtime injected into every widget.
-pub const RUNTIME_JS: &str = include_str!("../../widgetry/js/widgetry.js");
+pub const RUNTIME_JS: &str = include_str!("../js/widgetry.js");
 
 /// TypeScript declarations of the runtime, for TypeScript widgets.
-pub const RUNTIME_DTS: &str = include_str!("../../widgetry/js/widgetry.d.ts");
+pub const RUNTIME_DTS: &str = include_str!("../js/widgetry.d.ts");
 
 /// Largest asset inlined as a data URI.
 pub const MAX_INLINE_ASSET: u64 = 256 * 1024;

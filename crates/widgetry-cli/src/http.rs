@@ -160,6 +160,11 @@ impl HttpUrl {
         }
     }
 
+    /// The host name (lower-case; IPv6 literals in brackets).
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
     /// The explicit port (`None` for the scheme's default).
     pub fn port(&self) -> Option<u16> {
         self.port
@@ -313,7 +318,8 @@ impl Request {
         Self::new(Method::DELETE, url, Bytes::new())
     }
 
-    fn new(method: Method, url: &HttpUrl, body: Bytes) -> Self {
+    /// A request with any method.
+    pub fn new(method: Method, url: &HttpUrl, body: Bytes) -> Self {
         Self {
             method,
             url: url.clone(),
@@ -408,6 +414,11 @@ impl Response {
             }
             Err(_) => String::new(),
         }
+    }
+
+    /// The body, unread, to stream on (the `widgetry host` proxy).
+    pub fn into_body(self) -> Incoming {
+        self.body
     }
 
     /// Decodes the body as a `text/event-stream`.

@@ -1,142 +1,71 @@
-//! The `widgetry` command. `main` only picks the subcommand; each one lives in
-//! `commands/<name>.rs`, parses its own arguments into a validated config, and runs.
-//! The MCP client is in [`mcp`], the OAuth client in [`oauth`], HTTP in [`http`].
+//! The `widgetry` command. [`cli`] declares the grammar (clap); `main` parses it, has the
+//! chosen command check its options into a validated config (`commands/<name>.rs`), and
+//! runs it. The MCP client is in [`mcp`], the OAuth client in [`oauth`], HTTP in [`http`],
+//! the local MCP proxy behind `widgetry host` in [`proxy`].
 #![forbid(unsafe_code)]
 
+mod browser;
 mod cli;
 mod commands;
 mod http;
 mod mcp;
 mod oauth;
+mod options;
+mod output;
+mod proxy;
 
 use std::process::ExitCode;
 
-use cli::{Arg, Lexer, Parsed, UsageError};
+use clap::{CommandFactory, Parser};
+
+use cli::{Cli, Command};
 use commands::CommandError;
 
-const HELP: &str = "\
-widgetry: build and use ChatGPT Apps / MCP servers.
-
-Usage: widgetry <COMMAND> [OPTIONS]
-
-Commands:
-  new       Create a new app (templates: basic, auth, actions)
-  add       Add a widget (with its tool) or a tool to the app
-  build     Build the app's widgets, then the app
-  dev       Run the app, rebuilding and restarting on changes
-  tools     List the tools of an MCP server (auth policy, scopes, widget)
-  call      Call a tool, signing in when the server asks
-  users     Manage the users of the app's embedded authorization server
-  clients   Manage its OAuth clients
-  token     Mint an access token for a user (for testing)
-
-Run `widgetry <COMMAND> --help` for a command's options.
-
-Options:
-  -h, --help     this help
-  -V, --version  the version
-";
-
-/// A parsed command line.
-enum Command {
-    Help(String),
-    New(commands::new::Config),
-    Add(commands::add::Config),
-    Build(commands::build::Config),
-    Dev(commands::dev::Config),
-    Users(commands::users::Config),
-    Clients(commands::clients::Config),
-    Token(commands::token::Config),
-    Tools(commands::tools::Config),
-    Call(commands::call::Config),
-    ConformanceClient(commands::conformance_client::Config),
-}
-
-fn parse(args: Vec<std::ffi::OsString>) -> Result<Command, UsageError> {
-    let mut lexer = Lexer::new(args)?;
-    let first = match lexer.next()? {
-        None => return Ok(Command::Help(HELP.into())),
-        Some(a) => a,
-    };
-    let name = match first {
-        Arg::Positional(name) => name,
-        Arg::Long(l) if l == "--help" => return Ok(Command::Help(HELP.into())),
-        Arg::Short('h') => return Ok(Command::Help(HELP.into())),
-        Arg::Long(l) if l == "--version" => return Ok(Command::Help(version())),
-        Arg::Short('V') => return Ok(Command::Help(version())),
-        Arg::Long(l) => return Err(UsageError(format!("unknown option {l}"))),
-        Arg::Short(c) => return Err(UsageError(format!("unknown option -{c}"))),
-    };
-    fn wrap<T>(parsed: Parsed<T>, run: impl FnOnce(T) -> Command) -> Command {
-        match parsed {
-            Parsed::Run(config) => run(config),
-            Parsed::Help(text) => Command::Help(text),
+async fn run(command: Command) -> Result<ExitCode, CommandError> {
+    use commands as c;
+    match command {
+        Command::New(a) => c::new::run(c::new::config(a)?).await,
+        Command::Add(a) => c::add::run(c::add::config(a)?).await,
+        Command::Build(a) => c::build::run(c::build::config(a)).await,
+        Command::Dev(a) => c::dev::run(c::dev::config(a)?).await,
+        Command::Host(a) => c::host::run(c::host::config(a)?).await,
+        Command::Tools(a) => c::tools::run(c::tools::config(a)?).await,
+        Command::Call(a) => c::call::run(c::call::config(a)?).await,
+        Command::Users(a) => c::users::run(a).await,
+        Command::Clients(a) => c::clients::run(a).await,
+        Command::Token(a) => c::token::run(c::token::config(a)).await,
+        Command::Completions(a) => c::completions::run(a, Cli::command()),
+        Command::ConformanceClient(a) => {
+            c::conformance_client::run(c::conformance_client::config(a)?).await
         }
     }
-    Ok(match name.as_str() {
-        "help" => Command::Help(HELP.into()),
-        "new" => wrap(commands::new::parse(&mut lexer)?, Command::New),
-        "add" => wrap(commands::add::parse(&mut lexer)?, Command::Add),
-        "build" => wrap(commands::build::parse(&mut lexer)?, Command::Build),
-        "dev" => wrap(commands::dev::parse(&mut lexer)?, Command::Dev),
-        "users" => wrap(commands::users::parse(&mut lexer)?, Command::Users),
-        "clients" => wrap(commands::clients::parse(&mut lexer)?, Command::Clients),
-        "token" => wrap(commands::token::parse(&mut lexer)?, Command::Token),
-        "tools" => wrap(commands::tools::parse(&mut lexer)?, Command::Tools),
-        "call" => wrap(commands::call::parse(&mut lexer)?, Command::Call),
-        "conformance-client" => wrap(
-            commands::conformance_client::parse(&mut lexer)?,
-            Command::ConformanceClient,
-        ),
-        other => return Err(UsageError(format!("unknown command {other:?}"))),
-    })
-}
-
-fn version() -> String {
-    format!("widgetry {}\n", env!("CARGO_PKG_VERSION"))
 }
 
 fn main() -> ExitCode {
-    let command = match parse(std::env::args_os().skip(1).collect()) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("widgetry: {e}\nRun `widgetry --help` for usage.");
-            return ExitCode::from(2);
-        }
-    };
-    if let Command::Help(text) = command {
-        print!("{text}");
-        return ExitCode::SUCCESS;
-    }
+    // Help, version and clap's usage errors (with suggestions) print and exit here.
+    let cli = Cli::try_parse().unwrap_or_else(|e| e.exit());
+    output::set_color(cli.color);
+    let name = cli.command.name();
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("widgetry: cannot start the async runtime: {e}");
+            output::error(&format!("cannot start the async runtime: {e}"));
             return ExitCode::FAILURE;
         }
     };
-    let outcome: Result<ExitCode, CommandError> = runtime.block_on(async {
-        match command {
-            Command::Help(_) => Ok(ExitCode::SUCCESS),
-            Command::New(c) => commands::new::run(c).await,
-            Command::Add(c) => commands::add::run(c).await,
-            Command::Build(c) => commands::build::run(c).await,
-            Command::Dev(c) => commands::dev::run(c).await,
-            Command::Users(c) => commands::users::run(c).await,
-            Command::Clients(c) => commands::clients::run(c).await,
-            Command::Token(c) => commands::token::run(c).await,
-            Command::Tools(c) => commands::tools::run(c).await,
-            Command::Call(c) => commands::call::run(c).await,
-            Command::ConformanceClient(c) => commands::conformance_client::run(c).await,
-        }
-    });
-    match outcome {
+    match runtime.block_on(run(cli.command)) {
         Ok(code) => code,
+        Err(CommandError::Usage(e)) => {
+            output::error(&format!(
+                "{e}\n\nFor more information, try 'widgetry {name} --help'."
+            ));
+            ExitCode::from(2)
+        }
         Err(e) => {
-            eprintln!("widgetry: error: {e}");
+            output::error(&e.to_string());
             e.exit_code()
         }
     }

@@ -467,10 +467,11 @@ impl McpClient {
         }
     }
 
-    /// Ends the session (DELETE), best effort.
-    pub async fn close(mut self) {
+    /// Ends the session (DELETE), best effort, and hands back the authorizer with the
+    /// tokens it holds (for `widgetry host`, whose proxy goes on signing requests).
+    pub async fn close(mut self) -> Authorizer {
         let Some(sid) = self.session_id.take() else {
-            return;
+            return self.auth;
         };
         let token = self.auth.bearer().await.ok().flatten();
         let mut req = Request::delete(&self.endpoint)
@@ -482,6 +483,7 @@ impl McpClient {
             req = req.header_value(http::header::AUTHORIZATION, &format!("Bearer {t}"));
         }
         let _ = self.http.send(req, Duration::from_secs(5)).await;
+        self.auth
     }
 }
 
@@ -516,7 +518,8 @@ fn result_of(msg: Value, method: &str) -> Result<Value, McpError> {
 }
 
 /// The challenge in a failed tool result's `_meta["mcp/www_authenticate"]`.
-fn tool_challenge(result: &Value) -> Option<Challenge> {
+/// The sign-in request a failed tool result carries in `_meta["mcp/www_authenticate"]`.
+pub fn tool_challenge(result: &Value) -> Option<Challenge> {
     if result.get("isError").and_then(Value::as_bool) != Some(true) {
         return None;
     }

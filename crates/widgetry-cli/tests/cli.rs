@@ -4,70 +4,12 @@
 //! The OAuth side is tested by the official conformance suite
 //! (`scripts/conformance-client.sh`).
 
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
 
-const WIDGETRY: &str = env!("CARGO_BIN_EXE_widgetry");
-
-/// A server process, killed when dropped.
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A workspace binary next to ours (`target/<profile>/<name>`).
-fn sibling(name: &str) -> PathBuf {
-    let path = PathBuf::from(WIDGETRY).with_file_name(name);
-    assert!(
-        path.exists(),
-        "{} is missing: build it first (`cargo build -p {name}`, or run `cargo test --workspace`)",
-        path.display()
-    );
-    path
-}
-
-/// Starts `name --port 0 [args]` and waits for its `listening on URL` line.
-fn start(name: &str, args: &[&str]) -> Server {
-    let mut child = Command::new(sibling(name))
-        .args(["--port", "0"])
-        .args(args)
-        .env_remove("AUTHORIZATION_SERVER_URL")
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
-    let stdout = child.stdout.take().expect("piped stdout");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(url) = line.strip_prefix("listening on ") {
-                let _ = tx.send(url.trim().to_string());
-            }
-        }
-    });
-    let url = match rx.recv_timeout(Duration::from_secs(30)) {
-        Ok(url) => url,
-        Err(_) => {
-            let _ = child.kill();
-            panic!("{name} did not print `listening on …` within 30 s");
-        }
-    };
-    Server { child, url }
-}
+mod common;
+use common::{start, stderr, stdout, WIDGETRY};
 
 /// Runs the CLI with a private config directory (no token store is shared).
 fn widgetry(args: &[&str]) -> Output {
@@ -99,17 +41,9 @@ fn unique() -> u64 {
     N.fetch_add(1, Ordering::Relaxed)
 }
 
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
 #[test]
 fn tools_lists_every_tool_of_the_server_in_a_table() {
-    let server = start("conformance", &[]);
+    let server = start("conformance", &[], &[]);
     let out = widgetry(&["tools", "--url", &server.url]);
     assert!(out.status.success(), "stderr: {}", stderr(&out));
     let text = stdout(&out);
@@ -132,7 +66,7 @@ fn tools_lists_every_tool_of_the_server_in_a_table() {
 
 #[test]
 fn tools_json_gives_auth_policy_scopes_and_widget_per_tool() {
-    let server = start("showcase", &[]);
+    let server = start("showcase", &[], &[]);
     let out = widgetry(&["tools", "--json", "--url", &server.url]);
     assert!(out.status.success(), "stderr: {}", stderr(&out));
     let doc: Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
@@ -155,7 +89,7 @@ fn tools_json_gives_auth_policy_scopes_and_widget_per_tool() {
 
 #[test]
 fn tools_works_with_a_stateless_server() {
-    let server = start("conformance", &["--stateless"]);
+    let server = start("conformance", &["--stateless"], &[]);
     let out = widgetry(&["tools", "--url", &server.url]);
     assert!(out.status.success(), "stderr: {}", stderr(&out));
     assert!(stdout(&out).contains("| test_simple_text "));
@@ -163,7 +97,7 @@ fn tools_works_with_a_stateless_server() {
 
 #[test]
 fn call_prints_the_text_content_of_the_result() {
-    let server = start("conformance", &[]);
+    let server = start("conformance", &[], &[]);
     let out = widgetry(&["call", "test_simple_text", "--url", &server.url]);
     assert!(out.status.success(), "stderr: {}", stderr(&out));
     assert_eq!(
@@ -174,7 +108,7 @@ fn call_prints_the_text_content_of_the_result() {
 
 #[test]
 fn call_summarises_non_text_content() {
-    let server = start("conformance", &[]);
+    let server = start("conformance", &[], &[]);
     let out = widgetry(&[
         "call",
         "test_multiple_content_types",
@@ -193,7 +127,7 @@ fn call_summarises_non_text_content() {
 
 #[test]
 fn call_prints_structured_content_as_pretty_json() {
-    let server = start("showcase", &[]);
+    let server = start("showcase", &[], &[]);
     let out = widgetry(&["call", "show_list", r#"{"limit": 2}"#, "--url", &server.url]);
     assert!(out.status.success(), "stderr: {}", stderr(&out));
     let text = stdout(&out);
@@ -213,7 +147,7 @@ fn call_prints_structured_content_as_pretty_json() {
 
 #[test]
 fn call_json_prints_the_whole_result() {
-    let server = start("conformance", &[]);
+    let server = start("conformance", &[], &[]);
     let out = widgetry(&["call", "test_simple_text", "--json", "--url", &server.url]);
     assert!(out.status.success(), "stderr: {}", stderr(&out));
     let result: Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
@@ -225,7 +159,7 @@ fn call_json_prints_the_whole_result() {
 
 #[test]
 fn tool_error_result_exits_with_status_1() {
-    let server = start("conformance", &[]);
+    let server = start("conformance", &[], &[]);
     let out = widgetry(&["call", "test_error_handling", "--url", &server.url]);
     assert_eq!(out.status.code(), Some(1), "stdout: {}", stdout(&out));
     assert!(
@@ -242,7 +176,7 @@ fn tool_error_result_exits_with_status_1() {
 
 #[test]
 fn streamed_answers_with_log_notifications_are_read_to_the_result() {
-    let server = start("conformance", &[]);
+    let server = start("conformance", &[], &[]);
     let out = widgetry(&["call", "test_tool_with_logging", "-v", "--url", &server.url]);
     assert!(out.status.success(), "stderr: {}", stderr(&out));
     assert_eq!(stdout(&out), "Tool with logging executed successfully\n");
@@ -250,7 +184,7 @@ fn streamed_answers_with_log_notifications_are_read_to_the_result() {
 
 #[test]
 fn server_to_client_requests_are_declined_instead_of_hanging() {
-    let server = start("conformance", &[]);
+    let server = start("conformance", &[], &[]);
     let out = widgetry(&[
         "call",
         "test_sampling",
@@ -271,7 +205,7 @@ fn server_to_client_requests_are_declined_instead_of_hanging() {
 
 #[test]
 fn unknown_tool_reports_the_servers_error() {
-    let server = start("conformance", &[]);
+    let server = start("conformance", &[], &[]);
     let out = widgetry(&["call", "no_such_tool", "--url", &server.url]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
@@ -316,15 +250,60 @@ fn an_unreachable_server_gives_a_connection_error() {
 }
 
 #[test]
-fn help_lists_the_commands_and_unknown_commands_are_usage_errors() {
-    let out = widgetry(&["--help"]);
-    assert!(out.status.success());
-    assert!(stdout(&out).contains("tools") && stdout(&out).contains("call"));
-    let out = widgetry(&["frobnicate"]);
-    assert_eq!(out.status.code(), Some(2));
+fn tools_table_is_colored_only_when_asked_or_on_a_terminal() {
+    let server = start("conformance", &[], &[]);
+    let plain = widgetry(&["tools", "--url", &server.url]);
+    assert!(plain.status.success(), "stderr: {}", stderr(&plain));
     assert!(
-        stderr(&out).contains("unknown command \"frobnicate\""),
-        "{}",
-        stderr(&out)
+        !stdout(&plain).contains('\x1b'),
+        "escape codes in piped output: {:?}",
+        stdout(&plain)
     );
+    let colored = widgetry(&["tools", "--color", "always", "--url", &server.url]);
+    assert!(colored.status.success(), "stderr: {}", stderr(&colored));
+    let text = stdout(&colored);
+    assert!(
+        text.contains("\x1b["),
+        "no colors with --color always: {text:?}"
+    );
+    // The colors wrap cells; without them the table is the same, still aligned.
+    assert_eq!(strip_ansi(&text), stdout(&plain));
+}
+
+#[test]
+fn errors_are_colored_with_color_always_and_never_under_no_color() {
+    let forced = widgetry(&["call", "x", "[1]", "--color", "always"]);
+    assert_eq!(forced.status.code(), Some(2));
+    assert!(stderr(&forced).contains("\x1b["), "{:?}", stderr(&forced));
+    let out = Command::new(WIDGETRY)
+        .args(["call", "x", "[1]"])
+        .env("NO_COLOR", "1")
+        .env("CLICOLOR_FORCE", "1")
+        .output()
+        .expect("run widgetry");
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("widgetry: error: the tool arguments must be a JSON object"),
+        "{err}"
+    );
+    assert!(!err.contains('\x1b'), "NO_COLOR ignored: {err:?}");
+}
+
+/// `text` without ANSI escape sequences (`ESC [ … letter`).
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::new();
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            for d in chars.by_ref() {
+                if d.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }

@@ -8,7 +8,7 @@
 //! for dependencies) and the app itself compile. The build time is printed
 //! (`scaffold: …`; run with `--nocapture` to see it).
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -16,6 +16,9 @@ use std::sync::{mpsc, OnceLock};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+
+mod common;
+use common::{http, message_of};
 
 const WIDGETRY: &str = env!("CARGO_BIN_EXE_widgetry");
 
@@ -222,53 +225,6 @@ fn start_app(built: &Built, data_dir: &Path) -> (Running, String) {
     (app, url)
 }
 
-/// A minimal HTTP/1.1 exchange (Connection: close): status, lower-cased headers, body.
-fn http(method: &str, url: &str, headers: &[(&str, &str)], body: &str) -> (u16, String, String) {
-    let rest = url.strip_prefix("http://").expect("http URL");
-    let (authority, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
-    };
-    let mut s = TcpStream::connect(authority).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    let mut req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    req.push_str(body);
-    s.write_all(req.as_bytes()).unwrap();
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).unwrap();
-    let raw = text(&raw);
-    let (head, body) = raw.split_once("\r\n\r\n").expect("an HTTP response");
-    let status: u16 = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .expect("a status");
-    let head = head.to_ascii_lowercase();
-    let body = if head.contains("transfer-encoding: chunked") {
-        let mut out = String::new();
-        let mut rest = body;
-        while let Some((size, after)) = rest.split_once("\r\n") {
-            let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-            if n == 0 {
-                break;
-            }
-            out.push_str(&after[..n]);
-            rest = &after[n + 2..];
-        }
-        out
-    } else {
-        body.to_string()
-    };
-    (status, head, body)
-}
-
 /// One stateless (2026-07-28) MCP request; the JSON-RPC response.
 fn mcp(url: &str, method: &str, params: Value, token: Option<&str>) -> (u16, Value) {
     let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).to_string();
@@ -283,20 +239,7 @@ fn mcp(url: &str, method: &str, params: Value, token: Option<&str>) -> (u16, Val
         headers.push(("Authorization", b.as_str()));
     }
     let (status, head, body) = http("POST", url, &headers, &body);
-    let json_text = if head.contains("content-type: text/event-stream") {
-        body.lines()
-            .filter_map(|l| l.strip_prefix("data:"))
-            .map(str::trim)
-            .find(|d| d.contains("\"id\""))
-            .unwrap_or("null")
-            .to_string()
-    } else {
-        body
-    };
-    (
-        status,
-        serde_json::from_str(&json_text).unwrap_or_else(|e| panic!("{e}: {json_text}")),
-    )
+    (status, message_of(&head, &body))
 }
 
 fn tools(url: &str) -> Vec<Value> {
@@ -802,6 +745,33 @@ fn clients_add_list_and_remove_manage_pre_registered_clients() {
         ],
     );
     assert!(out.contains("token endpoint auth: none"), "{out}");
+    // --json: what a script needs (the secret is in it, once).
+    let doc: Value = serde_json::from_str(&ok(
+        &dir,
+        &[
+            "clients",
+            "add",
+            "Deploy script",
+            "--redirect-uri",
+            "https://deploy.example.com/cb",
+            "--confidential",
+            "--json",
+            "--data-dir",
+            &data_arg,
+        ],
+    ))
+    .expect("clients add --json prints JSON");
+    let script_id = doc["client_id"].as_str().unwrap_or_default().to_string();
+    assert!(!script_id.is_empty(), "{doc}");
+    assert!(
+        doc["client_secret"].as_str().is_some_and(|s| s.len() >= 16),
+        "{doc}"
+    );
+    assert_eq!(doc["token_endpoint_auth_method"], "client_secret_basic");
+    assert_eq!(
+        doc["redirect_uris"],
+        json!(["https://deploy.example.com/cb"])
+    );
 
     let listed = ok(&dir, &["clients", "list", "--data-dir", &data_arg]);
     let row = listed
@@ -847,7 +817,10 @@ fn clients_add_list_and_remove_manage_pre_registered_clients() {
         .iter()
         .filter_map(|c| c["client_id"].as_str())
         .collect();
-    assert!(!ids.contains(&"chatgpt") && ids.len() == 1, "{doc}");
+    assert!(
+        !ids.contains(&"chatgpt") && ids.len() == 2 && ids.contains(&script_id.as_str()),
+        "{doc}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -1001,9 +974,34 @@ fn dev_runs_the_app_reloads_changed_widgets_and_restarts_on_rust_changes() {
     let root = temp_dir("dev");
     ok(&root, &["new", "devdemo"]);
     let project = root.join("devdemo");
+    // --open runs $BROWSER with the host page; this one writes down what it was given.
+    let opened = root.join("opened.txt");
+    let browser = root.join("browser.sh");
+    std::fs::write(
+        &browser,
+        format!("#!/bin/sh\necho \"$1\" >> '{}'\n", opened.display()),
+    )
+    .unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&browser, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
     let mut cmd = cli(&project);
-    cmd.args(["dev", "--port", "0"]).env("RUST_LOG", "warn");
+    cmd.args([
+        "dev",
+        "--port",
+        "0",
+        "--open",
+        "--public-url",
+        "https://tunnel.example.com",
+    ])
+    .env("RUST_LOG", "warn")
+    .env("BROWSER", &browser);
     let mut dev = Running::spawn(cmd);
+    dev.wait_for(
+        "public URL: https://tunnel.example.com/mcp",
+        Duration::from_secs(10),
+    );
     let url = dev
         .wait_for("listening on ", Duration::from_secs(300))
         .trim_start_matches("listening on ")
@@ -1013,6 +1011,45 @@ fn dev_runs_the_app_reloads_changed_widgets_and_restarts_on_rust_changes() {
     let (status, _, page) = http("GET", host.trim_start_matches("host page: "), &[], "");
     assert_eq!(status, 200);
     assert!(page.contains("<html"), "{page}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !opened.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let later: Vec<String> = dev.lines.try_iter().collect();
+    assert_eq!(
+        std::fs::read_to_string(&opened).unwrap_or_default().trim(),
+        host.trim_start_matches("host page: ").trim(),
+        "--open did not open the host page; widgetry dev said:\n{}\n{}",
+        dev.seen.join("\n"),
+        later.join("\n")
+    );
+    dev.seen.extend(later);
+
+    // --public-url: the app names the tunnel's URL as its resource and accepts its Host.
+    let prm_url = url.replace("/mcp", "/.well-known/oauth-protected-resource/mcp");
+    let (status, _, prm) = http("GET", &prm_url, &[("Host", "tunnel.example.com")], "");
+    assert_eq!(status, 200, "{prm}");
+    let prm: Value = serde_json::from_str(&prm).unwrap_or_else(|e| panic!("{e}: {prm}"));
+    assert_eq!(prm["resource"], "https://tunnel.example.com/mcp", "{prm}");
+    let ping = json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}).to_string();
+    let through = |host: &str| {
+        http(
+            "POST",
+            &url,
+            &[
+                ("Host", host),
+                ("Content-Type", "application/json"),
+                ("Accept", "application/json, text/event-stream"),
+                ("MCP-Protocol-Version", "2026-07-28"),
+                ("Mcp-Method", "ping"),
+            ],
+            &ping,
+        )
+    };
+    let (status, _, body) = through("tunnel.example.com");
+    assert_eq!(status, 200, "the tunnel's Host was refused: {body}");
+    let (status, _, body) = through("other.example.com");
+    assert_eq!(status, 403, "another Host got through: {body}");
     assert!(
         project.join(".widgetry/authz.sqlite3").is_file(),
         "the store is not under .widgetry"
@@ -1057,6 +1094,14 @@ fn dev_runs_the_app_reloads_changed_widgets_and_restarts_on_rust_changes() {
         .trim_start_matches("listening on ")
         .to_string();
     tool(&tools(&url), "ping");
+    assert_eq!(
+        std::fs::read_to_string(&opened)
+            .unwrap_or_default()
+            .lines()
+            .count(),
+        1,
+        "the restart opened the host page again"
+    );
 
     // Ctrl-C stops the app and the command.
     let status = Command::new("kill")

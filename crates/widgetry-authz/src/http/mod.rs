@@ -7,11 +7,10 @@ mod pages;
 mod token;
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
-use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::header::{self, HeaderMap, HeaderValue};
 use axum::http::{Extensions, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -283,27 +282,18 @@ pub(crate) fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> 
         .map(|(_, v)| v.trim_matches('"'))
 }
 
-/// The client's address for rate limiting.
+/// The client's address for rate limiting and lockouts: the TCP peer, or what a trusted
+/// proxy says (see [`crate::TrustedProxies`]).
 pub(crate) fn client_address(
     inner: &Inner,
     headers: &HeaderMap,
     ext: &Extensions,
 ) -> Option<String> {
-    if inner.config.trust_forwarded_for {
-        let forwarded = headers
-            .get_all(HeaderName::from_static("x-forwarded-for"))
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .map(str::trim)
-            .rfind(|v| !v.is_empty())
-            .map(str::to_owned);
-        if forwarded.is_some() {
-            return forwarded;
-        }
-    }
-    ext.get::<ConnectInfo<SocketAddr>>()
-        .map(|ci| ci.0.ip().to_string())
+    inner
+        .config
+        .trusted_proxies
+        .client_ip_of(headers, ext)
+        .map(|ip| ip.to_string())
 }
 
 /// Headers for every HTML page: no caching, no framing, no scripts.

@@ -12,7 +12,7 @@ use std::process::ExitCode;
 
 use super::build::Project;
 use super::CommandError;
-use crate::cli::{Arg, Lexer, Parsed, UsageError};
+use crate::options::UsageError;
 
 const WIDGET_TOOL: &str = include_str!("../../templates/tool/widget_tool.rs");
 const PLAIN_TOOL: &str = include_str!("../../templates/tool/plain_tool.rs");
@@ -27,30 +27,62 @@ const REACT_MAIN: &str = include_str!("../../templates/react/src/main.jsx");
 const REACT_APP: &str = include_str!("../../templates/react/src/App.jsx");
 const REACT_CSS: &str = include_str!("../../templates/react/src/styles.css");
 
-/// `widgetry add --help`.
-pub fn help() -> String {
-    "Add a tool with a widget, or a tool alone, to the app in the current folder.
+/// `widgetry add`: add a tool with a widget, or a tool alone, to the app in the current
+/// folder.
+#[derive(Debug, clap::Args)]
+#[command(
+    subcommand_required = true,
+    arg_required_else_help = true,
+    after_help = "`add widget orders` writes widgets/orders/ (index.html, widget.js, widget.css) and \
+                  src/tools/orders.rs with the tool `show_orders` rendering it; `add tool ping` writes \
+                  src/tools/ping.rs with the tool `ping`. Both register the module and its scopes in \
+                  src/tools/mod.rs."
+)]
+pub struct Args {
+    #[command(subcommand)]
+    what: Kind,
+}
 
-Usage: widgetry add widget <NAME> [--auth required|optional|none] [--scopes A,B] [--react] [--tool TOOL]
-       widgetry add tool <NAME> [--auth required|optional|none] [--scopes A,B]
+/// What to add.
+#[derive(Debug, clap::Subcommand)]
+enum Kind {
+    /// A tool that renders a new widget (plain files, or React + Vite with --react)
+    Widget {
+        /// The widget's name (lower-case letters, digits, '_' and '-')
+        name: String,
+        /// A React widget built by Vite (package.json; `widgetry build` runs npm)
+        #[arg(long)]
+        react: bool,
+        /// The tool's name [default: show_<NAME>]
+        #[arg(long, value_name = "TOOL")]
+        tool: Option<String>,
+        #[command(flatten)]
+        common: CommonArgs,
+    },
+    /// A tool without a widget
+    Tool {
+        /// The tool's name (lower-case letters, digits, '_' and '-')
+        name: String,
+        #[command(flatten)]
+        common: CommonArgs,
+    },
+}
 
-`add widget orders` writes widgets/orders/ (index.html, widget.js, widget.css) and
-src/tools/orders.rs with the tool `show_orders` rendering it; `add tool ping` writes
-src/tools/ping.rs with the tool `ping`. Both register the module and its scopes in
-src/tools/mod.rs.
-
-Options:
-      --auth POLICY    who may call the tool: none (anyone; the default without --scopes),
-                       optional (anyone; signed-in callers get more) or required (signed-in
-                       users with every scope; the default with --scopes)
-      --scopes A,B     OAuth scopes the tool asks for (comma or space separated, repeatable);
-                       they are added to SCOPES in src/tools/mod.rs
-      --react          a React widget built by Vite (package.json; `widgetry build` runs npm)
-      --tool TOOL      the tool's name (default: show_<NAME>)
-      --project DIR    the app's folder (default: found upwards from the current one)
-  -h, --help           this help
-"
-    .into()
+/// The options both kinds take.
+#[derive(Debug, clap::Args)]
+struct CommonArgs {
+    /// Who may call the tool: none (anyone; the default without --scopes), optional
+    /// (anyone; signed-in callers get more) or required (signed-in users with every
+    /// scope; the default with --scopes)
+    #[arg(long, value_name = "POLICY", value_parser = ["required", "optional", "none"])]
+    auth: Option<String>,
+    /// OAuth scopes the tool asks for (comma or space separated, repeatable); they are
+    /// added to SCOPES in src/tools/mod.rs
+    #[arg(long, alias = "scope", value_name = "A,B", value_parser = scope_arg)]
+    scopes: Vec<String>,
+    /// The app's folder [default: found upwards from the current one]
+    #[arg(long, value_name = "DIR")]
+    project: Option<PathBuf>,
 }
 
 /// A tool's auth policy, as generated.
@@ -176,6 +208,15 @@ pub fn split_scopes(values: &[String]) -> Vec<String> {
         }
     }
     out
+}
+
+/// One `--scopes` value (`a,b c`), checked scope by scope ([`check_scope`]) as clap
+/// parses it; [`split_scopes`] splits the values afterwards.
+pub fn scope_arg(value: &str) -> Result<String, UsageError> {
+    for s in split_scopes(&[value.to_string()]) {
+        check_scope(&s)?;
+    }
+    Ok(value.to_string())
 }
 
 /// An OAuth scope token: printable ASCII without spaces, quotes or backslashes.
@@ -541,64 +582,31 @@ pub struct Config {
     project: Option<PathBuf>,
 }
 
-/// Parses the arguments after `add`.
-pub fn parse(lexer: &mut Lexer) -> Result<Parsed<Config>, UsageError> {
-    let mut positional = Vec::new();
-    let mut auth = None;
-    let mut scopes = Vec::new();
-    let mut react = false;
-    let mut tool = None;
-    let mut project = None;
-    while let Some(arg) = lexer.next()? {
-        match arg {
-            Arg::Long(l) if l == "--auth" => auth = Some(lexer.value(&l)?),
-            Arg::Long(l) if l == "--scopes" || l == "--scope" => scopes.push(lexer.value(&l)?),
-            Arg::Long(l) if l == "--react" => react = true,
-            Arg::Long(l) if l == "--tool" => tool = Some(lexer.value(&l)?),
-            Arg::Long(l) if l == "--project" => project = Some(PathBuf::from(lexer.value(&l)?)),
-            Arg::Long(l) if l == "--help" => return Ok(Parsed::Help(help())),
-            Arg::Short('h') => return Ok(Parsed::Help(help())),
-            Arg::Positional(p) => positional.push(p),
-            Arg::Long(l) => return Err(UsageError(format!("unknown option {l}"))),
-            Arg::Short(c) => return Err(UsageError(format!("unknown option -{c}"))),
-        }
-    }
-    let policy = policy(auth.as_deref(), split_scopes(&scopes))?;
-    let (kind, name) = match positional.as_slice() {
-        [kind, name] => (kind.as_str(), name.clone()),
-        [] => return Ok(Parsed::Help(help())),
-        [kind] => {
-            return Err(UsageError(format!(
-                "`widgetry add {kind}` needs a name, e.g. `widgetry add {kind} orders`"
-            )))
-        }
-        [_, _, extra, ..] => return Err(UsageError(format!("unexpected argument {extra:?}"))),
-    };
-    let what = match kind {
-        "widget" => {
+/// Checks the options.
+pub fn config(args: Args) -> Result<Config, UsageError> {
+    let (what, common) = match args.what {
+        Kind::Widget {
+            name,
+            react,
+            tool,
+            common,
+        } => {
             check_name("widget", &name)?;
             let tool = tool.unwrap_or_else(|| format!("show_{}", module_name(&name)));
             check_tool_name(&tool)?;
-            What::Widget { name, tool, react }
+            (What::Widget { name, tool, react }, common)
         }
-        "tool" => {
-            if react || tool.is_some() {
-                return Err(UsageError("--react and --tool go with `add widget`".into()));
-            }
+        Kind::Tool { name, common } => {
             check_name("tool", &name)?;
-            What::Tool { name }
-        }
-        other => {
-            return Err(UsageError(format!(
-                "`widgetry add {other}`: add `widget` or `tool`"
-            )))
+            (What::Tool { name }, common)
         }
     };
-    Ok(Parsed::Run(Config {
+    let policy = policy(common.auth.as_deref(), split_scopes(&common.scopes))?;
+    Ok(Config {
         what,
         policy,
-        project,
-    }))
+        project: common.project,
+    })
 }
 
 /// Whether some `Tool::new("name"` / `Action::new("name"` already exists under `src/`.

@@ -11,24 +11,22 @@ use std::time::Instant;
 use serde_json::Value;
 
 use super::CommandError;
-use crate::cli::{Arg, Lexer, Parsed, UsageError};
+use crate::output::{paint, BAD, OK};
 
-/// `widgetry build --help`.
-pub fn help() -> String {
-    "Build the app: bundle every widget (npm builds included), then `cargo build`.
-
-Usage: widgetry build [--release] [--widgets-only] [--project DIR]
-
-Options:
-      --release        cargo build --release
-      --widgets-only   bundle the widgets and stop (no cargo build)
-      --project DIR    the app's folder (default: the folder holding Cargo.toml and widgets/,
-                       searched upwards from the current one)
-  -h, --help           this help
-
-Cargo's own settings apply (CARGO_TARGET_DIR, CARGO_NET_OFFLINE, …).
-"
-    .into()
+/// `widgetry build`: bundle every widget (npm builds included), then `cargo build`.
+/// Cargo's own settings apply (CARGO_TARGET_DIR, CARGO_NET_OFFLINE, …).
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// cargo build --release
+    #[arg(long)]
+    release: bool,
+    /// Bundle the widgets and stop (no cargo build)
+    #[arg(long)]
+    widgets_only: bool,
+    /// The app's folder [default: the folder holding Cargo.toml and widgets/, searched
+    /// upwards from the current one]
+    #[arg(long, value_name = "DIR")]
+    project: Option<PathBuf>,
 }
 
 /// A validated `widgetry build` invocation.
@@ -39,26 +37,13 @@ pub struct Config {
     widgets_only: bool,
 }
 
-/// Parses the arguments after `build`.
-pub fn parse(lexer: &mut Lexer) -> Result<Parsed<Config>, UsageError> {
-    let mut c = Config {
-        project: None,
-        release: false,
-        widgets_only: false,
-    };
-    while let Some(arg) = lexer.next()? {
-        match arg {
-            Arg::Long(l) if l == "--release" => c.release = true,
-            Arg::Long(l) if l == "--widgets-only" => c.widgets_only = true,
-            Arg::Long(l) if l == "--project" => c.project = Some(lexer.value(&l)?.into()),
-            Arg::Long(l) if l == "--help" => return Ok(Parsed::Help(help())),
-            Arg::Short('h') => return Ok(Parsed::Help(help())),
-            Arg::Positional(p) => return Err(UsageError(format!("unexpected argument {p:?}"))),
-            Arg::Long(l) => return Err(UsageError(format!("unknown option {l}"))),
-            Arg::Short(c) => return Err(UsageError(format!("unknown option -{c}"))),
-        }
+/// Checks the options (nothing to check beyond what clap did).
+pub fn config(args: Args) -> Config {
+    Config {
+        project: args.project,
+        release: args.release,
+        widgets_only: args.widgets_only,
     }
-    Ok(Parsed::Run(c))
 }
 
 /// A Widgetry app on disk: a folder with `Cargo.toml` and `widgets/`.
@@ -189,12 +174,13 @@ pub fn build_widget(
             };
             writeln!(
                 out,
-                "ok ({}, {}{time})",
+                "{} ({}, {}{time})",
+                paint(OK, "ok"),
                 human_size(b.html.len()),
                 widget_uri(b)
             )?
         }
-        Err(e) => writeln!(out, "failed\n      {}", explain(e, dir))?,
+        Err(e) => writeln!(out, "{}\n      {}", paint(BAD, "failed"), explain(e, dir))?,
     }
     out.flush()?;
     Ok(WidgetOutcome {
@@ -337,7 +323,7 @@ pub fn cargo_build(project: &Project, release: bool) -> Result<Built, CommandErr
 pub async fn run(config: Config) -> Result<ExitCode, CommandError> {
     let project = Project::find(config.project.as_deref())?;
     let started = Instant::now();
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::output::stdout();
     let outcomes = build_widgets(&project, &mut out)?;
     let failed: Vec<&str> = outcomes
         .iter()

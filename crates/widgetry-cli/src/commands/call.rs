@@ -9,28 +9,26 @@ use std::process::ExitCode;
 use serde_json::Value;
 
 use super::{connect, user_token_store, CommandError};
-use crate::cli::{Arg, Connection, ConnectionArgs, Lexer, Parsed, UsageError, CONNECTION_HELP};
+use crate::options::{Connection, ConnectionArgs, UsageError};
 
-/// `widgetry call --help`.
-pub fn help() -> String {
-    format!(
-        "Call a tool of an MCP server and print its result; signs in when the server asks.
-
-Usage: widgetry call <TOOL> [JSON-ARGS] [--url URL] [--scope S]... [--no-browser] [options]
-
-Arguments:
-  <TOOL>                        the tool name
-  [JSON-ARGS]                   the arguments, a JSON object (default {{}}; `-` reads stdin)
-
-Options:
-      --json                    print the whole result as JSON
-  -h, --help                    this help
-
-Exit status: 0 on success, 1 when the call fails or the tool reports an error
-(isError), 2 on a usage mistake.
-
-{CONNECTION_HELP}"
-    )
+/// `widgetry call`: call a tool of an MCP server and print its result; signs in when
+/// the server asks.
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Exit status: 0 on success, 1 when the call fails or the tool reports an \
+                        error (isError), 2 on a usage mistake."
+)]
+pub struct Args {
+    /// The tool name
+    tool: String,
+    /// The arguments, a JSON object (`-` reads stdin)
+    #[arg(value_name = "JSON-ARGS", default_value = "{}")]
+    arguments: String,
+    /// Print the whole result as JSON
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    conn: ConnectionArgs,
 }
 
 /// A validated `widgetry call` invocation.
@@ -42,44 +40,16 @@ pub struct Config {
     json: bool,
 }
 
-/// Parses the arguments after `call`.
-pub fn parse(lexer: &mut Lexer) -> Result<Parsed<Config>, UsageError> {
-    let mut conn = ConnectionArgs::default();
-    let mut json = false;
-    let mut positional = Vec::new();
-    while let Some(arg) = lexer.next()? {
-        if conn.accept(&arg, lexer)? {
-            continue;
-        }
-        match arg {
-            Arg::Long(l) if l == "--json" => json = true,
-            Arg::Long(l) if l == "--help" => return Ok(Parsed::Help(help())),
-            Arg::Short('h') => return Ok(Parsed::Help(help())),
-            Arg::Positional(p) => positional.push(p),
-            Arg::Long(l) => return Err(UsageError(format!("unknown option {l}"))),
-            Arg::Short(c) => return Err(UsageError(format!("unknown option -{c}"))),
-        }
-    }
-    let mut positional = positional.into_iter();
-    let tool = positional
-        .next()
-        .ok_or_else(|| UsageError("which tool? usage: widgetry call <TOOL> [JSON-ARGS]".into()))?;
-    let raw = positional.next();
-    if let Some(extra) = positional.next() {
-        return Err(UsageError(format!(
-            "unexpected argument {extra:?} (quote the JSON arguments as one argument)"
-        )));
-    }
-    let text = match raw.as_deref() {
-        None => "{}".to_string(),
-        Some("-") => {
-            let mut s = String::new();
-            std::io::stdin()
-                .read_to_string(&mut s)
-                .map_err(|e| UsageError(format!("cannot read the arguments from stdin: {e}")))?;
-            s
-        }
-        Some(s) => s.to_string(),
+/// Checks the options; `-` reads the arguments from standard input.
+pub fn config(args: Args) -> Result<Config, UsageError> {
+    let text = if args.arguments == "-" {
+        let mut s = String::new();
+        std::io::stdin()
+            .read_to_string(&mut s)
+            .map_err(|e| UsageError(format!("cannot read the arguments from stdin: {e}")))?;
+        s
+    } else {
+        args.arguments
     };
     let arguments: Value = serde_json::from_str(&text)
         .map_err(|e| UsageError(format!("the tool arguments are not valid JSON: {e}")))?;
@@ -88,12 +58,12 @@ pub fn parse(lexer: &mut Lexer) -> Result<Parsed<Config>, UsageError> {
             "the tool arguments must be a JSON object, like '{\"limit\": 3}'".into(),
         ));
     }
-    Ok(Parsed::Run(Config {
-        conn: conn.into_connection()?,
-        tool,
+    Ok(Config {
+        conn: args.conn.into_connection()?,
+        tool: args.tool,
         arguments,
-        json,
-    }))
+        json: args.json,
+    })
 }
 
 /// Runs `widgetry call`.
@@ -102,19 +72,15 @@ pub async fn run(config: Config) -> Result<ExitCode, CommandError> {
     let result = client.call_tool(&config.tool, &config.arguments).await;
     client.close().await;
     let result = result?;
-    let mut out = std::io::stdout().lock();
     if config.json {
-        writeln!(
-            out,
-            "{}",
-            serde_json::to_string_pretty(&result).unwrap_or_default()
-        )?;
+        crate::output::json(&result)?;
     } else {
+        let mut out = std::io::stdout().lock();
         write!(out, "{}", render(&result))?;
+        out.flush()?;
     }
-    out.flush()?;
     if result.get("isError").and_then(Value::as_bool) == Some(true) {
-        eprintln!("widgetry: the tool {} reported an error", config.tool);
+        crate::output::error(&format!("the tool {} reported an error", config.tool));
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)

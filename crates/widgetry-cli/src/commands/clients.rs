@@ -8,157 +8,61 @@ use std::process::ExitCode;
 use serde_json::json;
 use widgetry_authz::{Client, ClientKind, NewClient};
 
-use super::users::{date, table, StoreArgs, STORE_HELP};
+use super::users::{date, StoreArgs};
 use super::CommandError;
-use crate::cli::{Arg, Lexer, Parsed, UsageError};
+use crate::output::columns;
 
-/// `widgetry clients --help`.
-pub fn help() -> String {
-    format!(
-        "Manage the OAuth clients of the app's embedded authorization server.
-
-Usage: widgetry clients list [--json]
-       widgetry clients add <NAME> --redirect-uri URI [--redirect-uri URI…] [--id ID]
-                            [--confidential] [--scopes A,B] [--no-refresh-tokens]
-       widgetry clients remove <CLIENT_ID>
-
-add options:
-      --redirect-uri URI   an exact redirect URI (https, or http on 127.0.0.1/localhost);
-                           repeatable. ChatGPT's: https://chatgpt.com/connector_platform_oauth_redirect
-      --id ID              the client_id (default: a random one)
-      --confidential       give the client a secret (printed once)
-      --scopes A,B         scopes it may request (default: any the app supports)
-      --no-refresh-tokens  no refresh tokens for this client
-
-{STORE_HELP}"
-    )
-}
-
-#[derive(Debug)]
-enum Action {
-    List {
-        json: bool,
-    },
-    Add {
-        name: String,
-        redirect_uris: Vec<String>,
-        id: Option<String>,
-        confidential: bool,
-        scopes: Option<Vec<String>>,
-        refresh: bool,
-    },
-    Remove {
-        id: String,
-    },
-}
-
-/// A validated `widgetry clients` invocation.
-#[derive(Debug)]
-pub struct Config {
+/// `widgetry clients`: manage the OAuth clients of the app's embedded authorization
+/// server.
+#[derive(Debug, clap::Args)]
+#[command(subcommand_required = true, arg_required_else_help = true)]
+pub struct Args {
+    #[command(subcommand)]
     action: Action,
+    #[command(flatten)]
     store: StoreArgs,
 }
 
-/// Parses the arguments after `clients`.
-pub fn parse(lexer: &mut Lexer) -> Result<Parsed<Config>, UsageError> {
-    let mut store = StoreArgs::default();
-    let mut positional = Vec::new();
-    let mut redirect_uris = Vec::new();
-    let (mut id, mut confidential, mut scopes, mut refresh, mut json) =
-        (None, false, Vec::new(), true, false);
-    let mut add_only = false;
-    while let Some(arg) = lexer.next()? {
-        if store.accept(&arg, lexer)? {
-            continue;
-        }
-        match arg {
-            Arg::Long(l) if l == "--redirect-uri" => {
-                redirect_uris.push(lexer.value(&l)?);
-                add_only = true;
-            }
-            Arg::Long(l) if l == "--id" => {
-                id = Some(lexer.value(&l)?);
-                add_only = true;
-            }
-            Arg::Long(l) if l == "--confidential" => {
-                confidential = true;
-                add_only = true;
-            }
-            Arg::Long(l) if l == "--scopes" || l == "--scope" => {
-                scopes.push(lexer.value(&l)?);
-                add_only = true;
-            }
-            Arg::Long(l) if l == "--no-refresh-tokens" => {
-                refresh = false;
-                add_only = true;
-            }
-            Arg::Long(l) if l == "--json" => json = true,
-            Arg::Long(l) if l == "--help" => return Ok(Parsed::Help(help())),
-            Arg::Short('h') => return Ok(Parsed::Help(help())),
-            Arg::Positional(p) => positional.push(p),
-            Arg::Long(l) => return Err(UsageError(format!("unknown option {l}"))),
-            Arg::Short(c) => return Err(UsageError(format!("unknown option -{c}"))),
-        }
-    }
-    let sub = positional.first().map(String::as_str);
-    if add_only && sub != Some("add") {
-        return Err(UsageError(
-            "--redirect-uri, --id, --confidential, --scopes and --no-refresh-tokens go with `clients add`".into(),
-        ));
-    }
-    let action = match sub {
-        None => return Ok(Parsed::Help(help())),
-        Some("list" | "ls") => {
-            if positional.len() > 1 {
-                return Err(UsageError(format!(
-                    "unexpected argument {:?}",
-                    positional[1]
-                )));
-            }
-            Action::List { json }
-        }
-        Some("add") => {
-            let [_, name] = positional.as_slice() else {
-                return Err(UsageError(
-                    "usage: widgetry clients add <NAME> --redirect-uri URI".into(),
-                ));
-            };
-            if redirect_uris.is_empty() {
-                return Err(UsageError(
-                    "`clients add` needs at least one --redirect-uri".into(),
-                ));
-            }
-            let scopes = super::add::split_scopes(&scopes);
-            for s in &scopes {
-                super::add::check_scope(s)?;
-            }
-            Action::Add {
-                name: name.clone(),
-                redirect_uris,
-                id,
-                confidential,
-                scopes: (!scopes.is_empty()).then_some(scopes),
-                refresh,
-            }
-        }
-        Some("remove" | "rm") => {
-            let [_, id] = positional.as_slice() else {
-                return Err(UsageError(
-                    "usage: widgetry clients remove <CLIENT_ID>".into(),
-                ));
-            };
-            Action::Remove { id: id.clone() }
-        }
-        Some(other) => {
-            return Err(UsageError(format!(
-                "`widgetry clients {other}`: use list, add or remove"
-            )))
-        }
-    };
-    if json && !matches!(action, Action::List { .. }) {
-        return Err(UsageError("--json goes with `clients list`".into()));
-    }
-    Ok(Parsed::Run(Config { action, store }))
+#[derive(Debug, clap::Subcommand)]
+enum Action {
+    /// List the clients (pre-registered, dynamically registered, metadata documents)
+    #[command(visible_alias = "ls")]
+    List {
+        /// Print JSON instead of a table
+        #[arg(long)]
+        json: bool,
+    },
+    /// Pre-register a client (e.g. a ChatGPT connector with its redirect URI)
+    Add {
+        /// The client's name, shown on the consent page
+        name: String,
+        /// An exact redirect URI (https, or http on 127.0.0.1/localhost); repeatable.
+        /// ChatGPT's: https://chatgpt.com/connector_platform_oauth_redirect
+        #[arg(long = "redirect-uri", value_name = "URI", required = true)]
+        redirect_uris: Vec<String>,
+        /// The client_id [default: a random one]
+        #[arg(long, value_name = "ID")]
+        id: Option<String>,
+        /// Give the client a secret (printed once)
+        #[arg(long)]
+        confidential: bool,
+        /// Scopes it may request (comma or space separated, repeatable) [default: any the
+        /// app supports]
+        #[arg(long, alias = "scope", value_name = "A,B", value_parser = super::add::scope_arg)]
+        scopes: Vec<String>,
+        /// No refresh tokens for this client
+        #[arg(long)]
+        no_refresh_tokens: bool,
+        /// Print the registration (client_id, client_secret, …) as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a client and revoke its grants
+    #[command(visible_alias = "rm")]
+    Remove {
+        /// The client_id
+        client_id: String,
+    },
 }
 
 fn kind(k: ClientKind) -> &'static str {
@@ -184,21 +88,17 @@ fn client_json(c: &Client) -> serde_json::Value {
 }
 
 /// Runs `widgetry clients`.
-pub async fn run(config: Config) -> Result<ExitCode, CommandError> {
-    let target = config.store.resolve()?;
+pub async fn run(args: Args) -> Result<ExitCode, CommandError> {
+    let target = args.store.resolve()?;
     let failed = |e: widgetry_authz::AuthzError| CommandError::Failed(e.to_string());
-    match config.action {
+    match args.action {
         Action::List { json } => {
             let server = target.open(false, &[]).await?;
             let clients = server.clients().list().await.map_err(failed)?;
-            let mut out = std::io::stdout().lock();
+            let mut out = crate::output::stdout();
             if json {
                 let list: Vec<_> = clients.iter().map(client_json).collect();
-                writeln!(
-                    out,
-                    "{}",
-                    serde_json::to_string_pretty(&json!({ "clients": list })).unwrap_or_default()
-                )?;
+                crate::output::json(&json!({ "clients": list }))?;
             } else if clients.is_empty() {
                 writeln!(
                     out,
@@ -225,7 +125,7 @@ pub async fn run(config: Config) -> Result<ExitCode, CommandError> {
                         date(c.created_at),
                     ]);
                 }
-                write!(out, "{}", table(&rows))?;
+                write!(out, "{}", columns(&rows))?;
             }
         }
         Action::Add {
@@ -234,8 +134,12 @@ pub async fn run(config: Config) -> Result<ExitCode, CommandError> {
             id,
             confidential,
             scopes,
-            refresh,
+            no_refresh_tokens,
+            json,
         } => {
+            let scopes = super::add::split_scopes(&scopes);
+            let scopes = (!scopes.is_empty()).then_some(scopes);
+            let refresh = !no_refresh_tokens;
             if let Some(s) = &scopes {
                 target.warn_undeclared(s);
             }
@@ -251,6 +155,12 @@ pub async fn run(config: Config) -> Result<ExitCode, CommandError> {
                 new = new.scopes(s);
             }
             let reg = server.clients().add(new).await.map_err(failed)?;
+            if json {
+                let mut doc = client_json(&reg.client);
+                doc["client_secret"] = json!(reg.client_secret);
+                crate::output::json(&doc)?;
+                return Ok(ExitCode::SUCCESS);
+            }
             println!("client_id: {}", reg.client.client_id);
             if let Some(secret) = reg.client_secret {
                 println!("client_secret: {secret}");
@@ -262,7 +172,7 @@ pub async fn run(config: Config) -> Result<ExitCode, CommandError> {
                 reg.client.token_endpoint_auth_method
             );
         }
-        Action::Remove { id } => {
+        Action::Remove { client_id: id } => {
             let server = target.open(false, &[]).await?;
             if server.clients().remove(&id).await.map_err(failed)? {
                 println!("removed client {id} and revoked its grants");

@@ -16,11 +16,23 @@ use std::time::Duration;
 use serde_json::{json, Map, Value};
 
 use super::{connect, CommandError};
-use crate::cli::{Arg, Connection, ConnectionArgs, Lexer, Parsed, UsageError};
 use crate::oauth::{SignInMode, TokenStore};
+use crate::options::{Connection, ConnectionArgs, UsageError};
 
 /// The Client ID Metadata Document URL the suite expects (`auth/basic-cimd`).
 pub const CONFORMANCE_CIMD_URL: &str = "https://conformance-test.local/client-metadata.json";
+
+/// `widgetry conformance-client`: run as the client under test of the MCP conformance
+/// suite (used by scripts/conformance-client.sh). Reads MCP_CONFORMANCE_SCENARIO and
+/// MCP_CONFORMANCE_CONTEXT from the environment.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The server URL (the harness appends it; the last one wins)
+    #[arg(value_name = "URL", required = true)]
+    urls: Vec<String>,
+    #[command(flatten)]
+    conn: ConnectionArgs,
+}
 
 /// A validated invocation.
 #[derive(Debug)]
@@ -29,35 +41,12 @@ pub struct Config {
     scenario: String,
 }
 
-fn help() -> String {
-    "Run as the client under test of the MCP conformance suite (used by scripts/conformance-client.sh).
-
-Usage: widgetry conformance-client [-v] <URL>
-
-Reads MCP_CONFORMANCE_SCENARIO and MCP_CONFORMANCE_CONTEXT from the environment.
-"
-    .into()
-}
-
-/// Parses the arguments after `conformance-client`.
-pub fn parse(lexer: &mut Lexer) -> Result<Parsed<Config>, UsageError> {
-    let mut conn = ConnectionArgs::default();
-    let mut url = None;
-    while let Some(arg) = lexer.next()? {
-        if conn.accept(&arg, lexer)? {
-            continue;
-        }
-        match arg {
-            Arg::Long(l) if l == "--help" => return Ok(Parsed::Help(help())),
-            Arg::Short('h') => return Ok(Parsed::Help(help())),
-            // The harness appends the URL as the last argument; the last one wins.
-            Arg::Positional(p) => url = Some(p),
-            Arg::Long(l) => return Err(UsageError(format!("unknown option {l}"))),
-            Arg::Short(c) => return Err(UsageError(format!("unknown option -{c}"))),
-        }
+/// Checks the options and reads the harness's environment.
+pub fn config(args: Args) -> Result<Config, UsageError> {
+    let mut conn = args.conn;
+    if let Some(url) = args.urls.last() {
+        conn.set_url(url.clone());
     }
-    let url = url.ok_or_else(|| UsageError("conformance-client needs the server URL".into()))?;
-    conn.set_url(url);
     let mut conn = conn.into_connection()?;
     let scenario = std::env::var("MCP_CONFORMANCE_SCENARIO").unwrap_or_default();
     let context: Value = match std::env::var("MCP_CONFORMANCE_CONTEXT") {
@@ -75,7 +64,7 @@ pub fn parse(lexer: &mut Lexer) -> Result<Parsed<Config>, UsageError> {
     conn.oauth.client_name = "widgetry conformance client".into();
     conn.timeout = Duration::from_secs(20);
     conn.oauth.http_timeout = Duration::from_secs(10);
-    Ok(Parsed::Run(Config { conn, scenario }))
+    Ok(Config { conn, scenario })
 }
 
 /// Arguments that satisfy a tool's `inputSchema`: each required property gets a

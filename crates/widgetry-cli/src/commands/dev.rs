@@ -21,28 +21,41 @@ use std::time::{Duration, Instant, SystemTime};
 
 use super::build::{build_widget, build_widgets, cargo_build, Project};
 use super::CommandError;
-use crate::cli::{Arg, Lexer, Parsed, UsageError};
+use crate::http::HttpUrl;
+use crate::options::UsageError;
 
 /// How often the sources are checked.
 const POLL: Duration = Duration::from_millis(500);
 
-/// `widgetry dev --help`.
-pub fn help() -> String {
-    "Run the app for development: rebuild widgets on change, rebuild and restart on Rust changes.
-
-Usage: widgetry dev [--port N] [--project DIR]
-
-The app runs with WIDGETRY_DEV=1 (widgets reload from disk), WIDGETRY_HOST_PAGE=1 (the
-local host page at /_widgetry/host) and WIDGETRY_DATA_DIR=<app>/.widgetry (the embedded
-authorization server's SQLite store, the app's data and the demo user's password), unless
-WIDGETRY_DATA_DIR is already set.
-
-Options:
-      --port N        the port (default 8000; 0 picks a free one)
-      --project DIR   the app's folder (default: found upwards from the current one)
-  -h, --help          this help
-"
-    .into()
+/// `widgetry dev`: run the app for development.
+///
+/// The app runs with WIDGETRY_DEV=1 (widgets reload from disk), WIDGETRY_HOST_PAGE=1 (the
+/// local host page at /_widgetry/host) and WIDGETRY_DATA_DIR=<app>/.widgetry (the embedded
+/// authorization server's SQLite store, the app's data and the demo user's password),
+/// unless WIDGETRY_DATA_DIR is already set.
+#[derive(Debug, clap::Args)]
+#[command(
+    long_about = "Run the app for development: rebuild widgets on change, rebuild and restart \
+                  on Rust changes.\n\nThe app runs with WIDGETRY_DEV=1 (widgets reload from disk), \
+                  WIDGETRY_HOST_PAGE=1 (the local host page at /_widgetry/host) and \
+                  WIDGETRY_DATA_DIR=<app>/.widgetry (the embedded authorization server's store, the \
+                  app's data and the demo user's password), unless WIDGETRY_DATA_DIR is already set."
+)]
+pub struct Args {
+    /// The port (0 picks a free one)
+    #[arg(long, value_name = "N", default_value_t = 8000)]
+    port: u16,
+    /// The app's folder [default: found upwards from the current one]
+    #[arg(long, value_name = "DIR")]
+    project: Option<PathBuf>,
+    /// Open the host page in the browser once the app is up
+    #[arg(long)]
+    open: bool,
+    /// The public URL a tunnel (cloudflared, ngrok, …) gives the app, e.g.
+    /// https://abc.trycloudflare.com: the app gets it as RESOURCE_SERVER_URL (with /mcp
+    /// added when it has no path) and accepts its Host and Origin
+    #[arg(long, value_name = "URL")]
+    public_url: Option<String>,
 }
 
 /// A validated `widgetry dev` invocation.
@@ -50,31 +63,70 @@ Options:
 pub struct Config {
     project: Option<PathBuf>,
     port: u16,
+    open: bool,
+    public: Option<PublicUrl>,
+    /// Set once the host page was opened (only the first start opens it).
+    opened: Arc<AtomicBool>,
 }
 
-/// Parses the arguments after `dev`.
-pub fn parse(lexer: &mut Lexer) -> Result<Parsed<Config>, UsageError> {
-    let mut c = Config {
-        project: None,
-        port: 8000,
-    };
-    while let Some(arg) = lexer.next()? {
-        match arg {
-            Arg::Long(l) if l == "--port" => {
-                let v = lexer.value(&l)?;
-                c.port = v
-                    .parse()
-                    .map_err(|_| UsageError(format!("--port: {v:?} is not a port number")))?;
-            }
-            Arg::Long(l) if l == "--project" => c.project = Some(lexer.value(&l)?.into()),
-            Arg::Long(l) if l == "--help" => return Ok(Parsed::Help(help())),
-            Arg::Short('h') => return Ok(Parsed::Help(help())),
-            Arg::Positional(p) => return Err(UsageError(format!("unexpected argument {p:?}"))),
-            Arg::Long(l) => return Err(UsageError(format!("unknown option {l}"))),
-            Arg::Short(c) => return Err(UsageError(format!("unknown option -{c}"))),
+/// Checks the options.
+pub fn config(args: Args) -> Result<Config, UsageError> {
+    Ok(Config {
+        project: args.project,
+        port: args.port,
+        open: args.open,
+        public: args
+            .public_url
+            .as_deref()
+            .map(PublicUrl::parse)
+            .transpose()?,
+        opened: Arc::new(AtomicBool::new(false)),
+    })
+}
+
+/// The app's public address behind a tunnel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicUrl {
+    /// The MCP endpoint, `https://host/mcp` (`RESOURCE_SERVER_URL`).
+    pub mcp: String,
+    /// `host` (without a port), for `WIDGETRY_ALLOWED_HOSTS`.
+    pub host: String,
+    /// `https://host[:port]`, for `WIDGETRY_ALLOWED_ORIGINS`.
+    pub origin: String,
+}
+
+impl PublicUrl {
+    /// `https://abc.trycloudflare.com` → its `/mcp`; a URL with a path is taken as the MCP
+    /// endpoint itself. Plain http is accepted only for loopback hosts: ChatGPT and
+    /// other hosts reach apps over https.
+    pub fn parse(raw: &str) -> Result<Self, UsageError> {
+        let bad = |why: &str| UsageError(format!("--public-url {raw:?}: {why}"));
+        let url = HttpUrl::parse(raw.trim()).map_err(|e| bad(&e.to_string()))?;
+        if url.scheme() != "https" && !url.is_loopback() {
+            return Err(bad(
+                "use the https URL the tunnel gives (hosts refuse plain http)",
+            ));
+        }
+        if !url.query_pairs().is_empty() || raw.contains('#') {
+            return Err(bad("a public URL has no query or fragment"));
+        }
+        let origin = url.origin();
+        let mcp = if url.path_trimmed().is_empty() {
+            format!("{origin}/mcp")
+        } else {
+            format!("{origin}{}", url.path_trimmed())
+        };
+        let host = url.host().to_string();
+        Ok(Self { mcp, host, origin })
+    }
+
+    /// `list` (a comma-separated environment value) with `item` added.
+    fn append(list: Option<std::ffi::OsString>, item: &str) -> String {
+        match list.map(|l| l.to_string_lossy().trim().to_string()) {
+            Some(l) if !l.is_empty() => format!("{l},{item}"),
+            _ => item.to_string(),
         }
     }
-    Ok(Parsed::Run(c))
 }
 
 /// The running app.
@@ -134,7 +186,7 @@ fn widget_mtimes(project: &Project) -> BTreeMap<String, (PathBuf, Option<SystemT
 }
 
 fn say(line: &str) {
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::output::stdout();
     let _ = writeln!(out, "{line}");
     let _ = out.flush();
 }
@@ -142,7 +194,7 @@ fn say(line: &str) {
 /// Builds everything and starts the app; on failure reports and returns None.
 fn build_and_start(project: &Project, config: &Config, data_dir: &Path) -> Option<Running> {
     let outcomes = {
-        let mut out = std::io::stdout().lock();
+        let mut out = crate::output::stdout();
         match build_widgets(project, &mut out) {
             Ok(o) => o,
             Err(e) => {
@@ -179,7 +231,8 @@ fn start(
     config: &Config,
     data_dir: &Path,
 ) -> Result<Running, CommandError> {
-    let mut child = Command::new(exe)
+    let mut command = Command::new(exe);
+    command
         .arg("--port")
         .arg(config.port.to_string())
         .current_dir(&project.root)
@@ -188,13 +241,35 @@ fn start(
         .env("WIDGETRY_DATA_DIR", data_dir)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(Stdio::inherit());
+    if let Some(public) = &config.public {
+        command
+            .env("RESOURCE_SERVER_URL", &public.mcp)
+            .env(
+                "WIDGETRY_ALLOWED_HOSTS",
+                PublicUrl::append(std::env::var_os("WIDGETRY_ALLOWED_HOSTS"), &public.host),
+            )
+            .env(
+                "WIDGETRY_ALLOWED_ORIGINS",
+                PublicUrl::append(std::env::var_os("WIDGETRY_ALLOWED_ORIGINS"), &public.origin),
+            );
+    }
+    let mut child = command
         .spawn()
         .map_err(|e| CommandError::Failed(format!("cannot start {}: {e}", exe.display())))?;
+    let open = config.open.then(|| config.opened.clone());
     if let Some(stdout) = child.stdout.take() {
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 say(&line);
+                let Some(page) = line.strip_prefix("host page: ") else {
+                    continue;
+                };
+                if let Some(flag) = &open {
+                    if !flag.swap(true, Ordering::SeqCst) && !crate::browser::open(page.trim()) {
+                        say("widgetry dev: no browser to open here (set BROWSER); open the host page above yourself");
+                    }
+                }
             }
         });
     }
@@ -213,6 +288,12 @@ fn dev_loop(
         project.root.display(),
         data_dir.display()
     ));
+    if let Some(public) = &config.public {
+        say(&format!(
+            "public URL: {} (give it to ChatGPT or another host; the tunnel forwards it to the app's port below)",
+            public.mcp
+        ));
+    }
     let mut rust_seen = rust_mtime(&project);
     let mut widgets_seen = widget_mtimes(&project);
     let mut app = build_and_start(&project, &config, &data_dir);
@@ -247,7 +328,7 @@ fn dev_loop(
             widgets_seen = widgets_now;
             // Build while the old app keeps serving; swap only when the build works.
             let outcomes = {
-                let mut out = std::io::stdout().lock();
+                let mut out = crate::output::stdout();
                 build_widgets(&project, &mut out).unwrap_or_default()
             };
             if outcomes.iter().any(|o| o.result.is_err()) {
@@ -283,7 +364,7 @@ fn dev_loop(
         }
         for (name, (dir, m)) in &widgets_now {
             if widgets_seen.get(name).map(|(_, s)| s) != Some(m) {
-                let mut out = std::io::stdout().lock();
+                let mut out = crate::output::stdout();
                 if let Ok(o) = build_widget(&mut out, "widget changed: ", name, dir) {
                     if o.result.is_ok() {
                         let _ = writeln!(
@@ -317,4 +398,39 @@ pub async fn run(config: Config) -> Result<ExitCode, CommandError> {
         }
     };
     joined.map_err(|e| CommandError::Failed(format!("the watcher failed: {e}")))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_public_url_gives_the_mcp_endpoint_host_and_origin() {
+        let p = PublicUrl::parse("https://abc.trycloudflare.com").unwrap();
+        assert_eq!(p.mcp, "https://abc.trycloudflare.com/mcp");
+        assert_eq!(p.host, "abc.trycloudflare.com");
+        assert_eq!(p.origin, "https://abc.trycloudflare.com");
+        let p = PublicUrl::parse("https://x.ngrok.app:8443/apps/mcp/").unwrap();
+        assert_eq!(p.mcp, "https://x.ngrok.app:8443/apps/mcp");
+        assert_eq!(p.host, "x.ngrok.app");
+        assert_eq!(p.origin, "https://x.ngrok.app:8443");
+        assert!(PublicUrl::parse("http://127.0.0.1:9000").is_ok());
+        for bad in [
+            "http://abc.example.com",
+            "abc.example.com",
+            "https://a.example/mcp?x=1",
+            "ftp://a",
+        ] {
+            assert!(PublicUrl::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn allowed_lists_are_extended_not_replaced() {
+        assert_eq!(PublicUrl::append(None, "a.example"), "a.example");
+        assert_eq!(
+            PublicUrl::append(Some("b.example".into()), "a.example"),
+            "b.example,a.example"
+        );
+    }
 }

@@ -1,13 +1,16 @@
-//! The subcommands, one module each. A command parses its own arguments into a
-//! validated config (`parse`), then runs it (`run`) and returns the process exit code.
+//! The subcommands, one module each. A command declares its options (`Args`, parsed by
+//! clap), checks them into a validated config (`config`), then runs it (`run`) and
+//! returns the process exit code.
 //! Shared here: connecting to an MCP server with sign-in, and the error type.
 
 pub mod add;
 pub mod build;
 pub mod call;
 pub mod clients;
+pub mod completions;
 pub mod conformance_client;
 pub mod dev;
+pub mod host;
 pub mod new;
 pub mod token;
 pub mod tools;
@@ -15,10 +18,10 @@ pub mod users;
 
 use std::process::ExitCode;
 
-use crate::cli::{Connection, UsageError};
 use crate::http::{HttpClient, HttpError};
 use crate::mcp::{McpClient, McpError};
 use crate::oauth::{AuthError, Authorizer, TokenStore};
+use crate::options::{Connection, UsageError};
 
 /// Why a command failed.
 #[derive(Debug, thiserror::Error)]
@@ -58,9 +61,7 @@ pub fn user_token_store() -> Result<TokenStore, CommandError> {
     match TokenStore::default_path() {
         Some(path) => Ok(TokenStore::open(path)?),
         None => {
-            eprintln!(
-                "widgetry: warning: no HOME or XDG_CONFIG_HOME; sign-ins will not be remembered"
-            );
+            crate::output::warn("no HOME or XDG_CONFIG_HOME; sign-ins will not be remembered");
             Ok(TokenStore::in_memory())
         }
     }

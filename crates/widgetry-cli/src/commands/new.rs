@@ -17,9 +17,9 @@ use std::process::ExitCode;
 use super::add::{check_name, render, Plan, Policy};
 use super::build::absolute;
 use super::CommandError;
-use crate::cli::{Arg, Lexer, Parsed, UsageError};
+use crate::options::UsageError;
 
-const CARGO_TOML: &str = include_str!("../../templates/app/Cargo.toml");
+const CARGO_TOML: &str = include_str!("../../templates/app/Cargo.toml.in");
 const BUILD_RS: &str = include_str!("../../templates/app/build.rs");
 const MAIN_RS: &str = include_str!("../../templates/app/main.rs");
 const TOOLS_MOD: &str = include_str!("../../templates/app/tools_mod.rs");
@@ -31,28 +31,18 @@ const IDEAS_JS: &str = include_str!("../../templates/actions/ideas.js");
 const IDEAS_CSS: &str = include_str!("../../templates/actions/ideas.css");
 
 /// The starting points.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Template {
-    /// One public tool with a widget.
+    /// One public tool (show_welcome) with a widget
     Basic,
-    /// Basic plus a widget tool that needs sign-in.
+    /// Basic, plus show_account: a widget tool that needs sign-in (scope account:read)
     Auth,
-    /// Basic plus a widget with like buttons (widget actions).
+    /// Basic, plus show_ideas: a widget whose like buttons act for the signed-in user
+    /// through widget actions (like_idea / unlike_idea, scope ideas:like)
     Actions,
 }
 
 impl Template {
-    fn parse(s: &str) -> Result<Self, UsageError> {
-        match s {
-            "basic" => Ok(Self::Basic),
-            "auth" => Ok(Self::Auth),
-            "actions" => Ok(Self::Actions),
-            other => Err(UsageError(format!(
-                "--template: {other:?} is not one of basic, auth, actions"
-            ))),
-        }
-    }
-
     fn name(self) -> &'static str {
         match self {
             Self::Basic => "basic",
@@ -62,28 +52,22 @@ impl Template {
     }
 }
 
-/// `widgetry new --help`.
-pub fn help() -> String {
-    "Create a new Widgetry app that builds and runs at once.
-
-Usage: widgetry new <NAME> [--template basic|auth|actions] [--path DIR] [--widgetry-path DIR]
-
-Templates:
-  basic     one public tool (show_welcome) with a widget (the default)
-  auth      basic, plus show_account: a widget tool that needs sign-in (scope account:read)
-  actions   basic, plus show_ideas: a widget whose like buttons act for the signed-in user
-            through widget actions (like_idea / unlike_idea, scope ideas:like)
-
-Options:
-      --template NAME       the starting point (default basic)
-      --path DIR            where to create the app (default ./NAME); must be new or empty
-      --widgetry-path DIR   a Widgetry checkout to depend on by path [env WIDGETRY_PATH;
-                            default: the checkout this CLI was built from, if present]
-  -h, --help                this help
-
-Then: cd NAME && widgetry dev
-"
-    .into()
+/// `widgetry new`: create a new Widgetry app that builds and runs at once.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Then: cd NAME && widgetry dev")]
+pub struct Args {
+    /// The app's name (lower-case letters, digits, '_' and '-'); also its folder
+    name: String,
+    /// The starting point
+    #[arg(long, value_enum, default_value_t = Template::Basic)]
+    template: Template,
+    /// Where to create the app (must be new or empty) [default: ./NAME]
+    #[arg(long, value_name = "DIR")]
+    path: Option<PathBuf>,
+    /// A Widgetry checkout to depend on by path [env: WIDGETRY_PATH] [default: the
+    /// checkout this CLI was built from, if present]
+    #[arg(long, value_name = "DIR")]
+    widgetry_path: Option<PathBuf>,
 }
 
 /// A validated `widgetry new` invocation.
@@ -95,32 +79,14 @@ pub struct Config {
     widgetry_path: Option<PathBuf>,
 }
 
-/// Parses the arguments after `new`.
-pub fn parse(lexer: &mut Lexer) -> Result<Parsed<Config>, UsageError> {
-    let mut name = None;
-    let mut template = Template::Basic;
-    let mut dir = None;
-    let mut widgetry_path = None;
-    while let Some(arg) = lexer.next()? {
-        match arg {
-            Arg::Long(l) if l == "--template" => template = Template::parse(&lexer.value(&l)?)?,
-            Arg::Long(l) if l == "--path" => dir = Some(PathBuf::from(lexer.value(&l)?)),
-            Arg::Long(l) if l == "--widgetry-path" => {
-                widgetry_path = Some(PathBuf::from(lexer.value(&l)?))
-            }
-            Arg::Long(l) if l == "--help" => return Ok(Parsed::Help(help())),
-            Arg::Short('h') => return Ok(Parsed::Help(help())),
-            Arg::Positional(p) if name.is_none() => name = Some(p),
-            Arg::Positional(p) => return Err(UsageError(format!("unexpected argument {p:?}"))),
-            Arg::Long(l) => return Err(UsageError(format!("unknown option {l}"))),
-            Arg::Short(c) => return Err(UsageError(format!("unknown option -{c}"))),
-        }
-    }
-    let Some(name) = name else {
-        return Err(UsageError(
-            "`widgetry new` needs the app's name, e.g. `widgetry new gallery`".into(),
-        ));
-    };
+/// Checks the options.
+pub fn config(args: Args) -> Result<Config, UsageError> {
+    let Args {
+        name,
+        template,
+        path: dir,
+        widgetry_path,
+    } = args;
     check_name("app", &name)?;
     if [
         "test",
@@ -143,12 +109,12 @@ pub fn parse(lexer: &mut Lexer) -> Result<Parsed<Config>, UsageError> {
             .filter(|v| !v.is_empty())
             .map(PathBuf::from)
     });
-    Ok(Parsed::Run(Config {
+    Ok(Config {
         name,
         dir,
         template,
         widgetry_path,
-    }))
+    })
 }
 
 /// Where the Widgetry crates come from.

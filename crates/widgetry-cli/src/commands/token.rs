@@ -9,32 +9,36 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::users::{StoreArgs, STORE_HELP};
+use super::users::StoreArgs;
 use super::CommandError;
-use crate::cli::{Arg, Lexer, Parsed, UsageError};
+use crate::options::UsageError;
 
-/// `widgetry token --help`.
-pub fn help() -> String {
-    format!(
-        "Mint an access token for a user of the app's embedded authorization server (for testing).
-
-Usage: widgetry token --user <EMAIL> [--scopes A,B] [--ttl DURATION] [--json]
-
-Prints the JWT alone on standard output, e.g. TOKEN=$(widgetry token --user ada@example.com).
-
-Options:
-      --user EMAIL     the user (see `widgetry users list`)
-      --scopes A,B     the token's scopes (default: every scope the user may grant); each
-                       must be one the user may grant
-      --ttl DURATION   lifetime: 90, 90s, 15m, 2h or 1d (default 1h, at most 30d)
-      --json           print the token with its claims as JSON
-  -h, --help           this help
-
-The token's issuer is the origin of --url and its audience --url itself: mint it for
-the URL the app serves (`widgetry dev` prints it).
-
-{STORE_HELP}"
-    )
+/// `widgetry token`: mint an access token for a user of the app's embedded
+/// authorization server (for testing).
+#[derive(Debug, clap::Args)]
+#[command(
+    long_about = "Mint an access token for a user of the app's embedded authorization server \
+                  (for testing).\n\nPrints the JWT alone on standard output, e.g. \
+                  TOKEN=$(widgetry token --user ada@example.com).",
+    after_help = "The token's issuer is the origin of --url and its audience --url itself: mint it \
+                  for the URL the app serves (`widgetry dev` prints it)."
+)]
+pub struct Args {
+    /// The user (see `widgetry users list`)
+    #[arg(long, value_name = "EMAIL")]
+    user: String,
+    /// The token's scopes (comma or space separated, repeatable) [default: every scope
+    /// the user may grant]; each must be one the user may grant
+    #[arg(long, alias = "scope", value_name = "A,B", value_parser = super::add::scope_arg)]
+    scopes: Vec<String>,
+    /// Lifetime: 90, 90s, 15m, 2h or 1d (at most 30d)
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_duration)]
+    ttl: Duration,
+    /// Print the token with its claims as JSON
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    store: StoreArgs,
 }
 
 /// A validated `widgetry token` invocation.
@@ -54,64 +58,37 @@ pub fn parse_duration(s: &str) -> Result<Duration, UsageError> {
         Some(i) => (&s[..i], &s[i..]),
         None => (s, "s"),
     };
-    let n: u64 = num.parse().map_err(|_| {
-        UsageError(format!(
-            "--ttl: {s:?} is not a duration like 90s, 15m, 2h or 1d"
-        ))
-    })?;
-    let secs = match unit {
-        "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        "d" => n * 86_400,
+    let n: u64 = num
+        .parse()
+        .map_err(|_| UsageError(format!("{s:?} is not a duration like 90s, 15m, 2h or 1d")))?;
+    let unit_secs: u64 = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
         _ => {
             return Err(UsageError(format!(
-                "--ttl: unknown unit {unit:?} (use s, m, h or d)"
+                "unknown unit {unit:?} (use s, m, h or d)"
             )))
         }
     };
+    let secs = n.saturating_mul(unit_secs);
     if secs == 0 || secs > 30 * 86_400 {
-        return Err(UsageError("--ttl: between 1 second and 30 days".into()));
+        return Err(UsageError("between 1 second and 30 days".into()));
     }
     Ok(Duration::from_secs(secs))
 }
 
-/// Parses the arguments after `token`.
-pub fn parse(lexer: &mut Lexer) -> Result<Parsed<Config>, UsageError> {
-    let mut store = StoreArgs::default();
-    let (mut user, mut scopes, mut ttl, mut json) = (None, Vec::new(), None, false);
-    while let Some(arg) = lexer.next()? {
-        if store.accept(&arg, lexer)? {
-            continue;
-        }
-        match arg {
-            Arg::Long(l) if l == "--user" => user = Some(lexer.value(&l)?),
-            Arg::Long(l) if l == "--scopes" || l == "--scope" => scopes.push(lexer.value(&l)?),
-            Arg::Long(l) if l == "--ttl" => ttl = Some(parse_duration(&lexer.value(&l)?)?),
-            Arg::Long(l) if l == "--json" => json = true,
-            Arg::Long(l) if l == "--help" => return Ok(Parsed::Help(help())),
-            Arg::Short('h') => return Ok(Parsed::Help(help())),
-            Arg::Positional(p) => return Err(UsageError(format!("unexpected argument {p:?}"))),
-            Arg::Long(l) => return Err(UsageError(format!("unknown option {l}"))),
-            Arg::Short(c) => return Err(UsageError(format!("unknown option -{c}"))),
-        }
-    }
-    let Some(user) = user else {
-        return Err(UsageError(
-            "`widgetry token` needs --user EMAIL (see `widgetry users list`)".into(),
-        ));
-    };
-    let scopes = super::add::split_scopes(&scopes);
-    for s in &scopes {
-        super::add::check_scope(s)?;
-    }
-    Ok(Parsed::Run(Config {
-        user,
+/// Puts the options together.
+pub fn config(args: Args) -> Config {
+    let scopes = super::add::split_scopes(&args.scopes);
+    Config {
+        user: args.user,
         scopes: (!scopes.is_empty()).then_some(scopes),
-        ttl: ttl.unwrap_or(Duration::from_secs(3600)),
-        json,
-        store,
-    }))
+        ttl: args.ttl,
+        json: args.json,
+        store: args.store,
+    }
 }
 
 fn human(d: Duration) -> String {
@@ -201,7 +178,7 @@ pub async fn run(config: Config) -> Result<ExitCode, CommandError> {
             "scope": scopes.join(" "),
             "claims": claims,
         });
-        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+        crate::output::json(&doc)?;
     } else {
         println!("{token}");
         eprintln!(
@@ -230,7 +207,15 @@ mod tests {
         assert_eq!(parse_duration("15m").unwrap().as_secs(), 900);
         assert_eq!(parse_duration("2h").unwrap().as_secs(), 7200);
         assert_eq!(parse_duration("1d").unwrap().as_secs(), 86_400);
-        for bad in ["", "0", "5w", "h", "31d"] {
+        for bad in [
+            "",
+            "0",
+            "5w",
+            "h",
+            "31d",
+            "99999999999999999999",
+            "999999999999999999d",
+        ] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
         assert_eq!(human(Duration::from_secs(7200)), "2h");

@@ -9,21 +9,18 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::{connect, user_token_store, CommandError};
-use crate::cli::{Arg, Connection, ConnectionArgs, Lexer, Parsed, UsageError, CONNECTION_HELP};
+use crate::options::{Connection, ConnectionArgs, UsageError};
+use crate::output::{paint, HEAD, LINK, OK, WARN};
 
-/// `widgetry tools --help`.
-pub fn help() -> String {
-    format!(
-        "List the tools of an MCP server: name, auth policy, scopes and widget.
-
-Usage: widgetry tools [--url URL] [--json] [options]
-
-Options:
-      --json                    print JSON instead of a table
-  -h, --help                    this help
-
-{CONNECTION_HELP}"
-    )
+/// `widgetry tools`: list the tools of an MCP server: name, auth policy, scopes and
+/// widget.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Print JSON instead of a table
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    conn: ConnectionArgs,
 }
 
 /// A validated `widgetry tools` invocation.
@@ -33,27 +30,12 @@ pub struct Config {
     json: bool,
 }
 
-/// Parses the arguments after `tools`.
-pub fn parse(lexer: &mut Lexer) -> Result<Parsed<Config>, UsageError> {
-    let mut conn = ConnectionArgs::default();
-    let mut json = false;
-    while let Some(arg) = lexer.next()? {
-        if conn.accept(&arg, lexer)? {
-            continue;
-        }
-        match arg {
-            Arg::Long(l) if l == "--json" => json = true,
-            Arg::Long(l) if l == "--help" => return Ok(Parsed::Help(help())),
-            Arg::Short('h') => return Ok(Parsed::Help(help())),
-            Arg::Positional(p) => return Err(UsageError(format!("unexpected argument {p:?}"))),
-            Arg::Long(l) => return Err(UsageError(format!("unknown option {l}"))),
-            Arg::Short(c) => return Err(UsageError(format!("unknown option -{c}"))),
-        }
-    }
-    Ok(Parsed::Run(Config {
-        conn: conn.into_connection()?,
-        json,
-    }))
+/// Checks the options.
+pub fn config(args: Args) -> Result<Config, UsageError> {
+    Ok(Config {
+        conn: args.conn.into_connection()?,
+        json: args.json,
+    })
 }
 
 /// A tool's auth policy, from its `securitySchemes`.
@@ -177,19 +159,30 @@ pub fn table(tools: &[ToolSummary]) -> String {
             *w = (*w).max(cell.chars().count());
         }
     }
-    let line = |cells: [&str; 4]| {
+    let line = |cells: [&str; 4], head: bool| {
         let padded: Vec<String> = cells
             .iter()
             .zip(widths)
-            .map(|(c, w)| format!("{c}{}", " ".repeat(w - c.chars().count())))
+            .enumerate()
+            .map(|(i, (c, w))| {
+                let pad = " ".repeat(w - c.chars().count());
+                let style = match (head, i, *c) {
+                    (true, _, _) => HEAD,
+                    (false, 1, "public") => OK,
+                    (false, 1, "required") => WARN,
+                    (false, 1, "optional") => LINK,
+                    _ => return format!("{c}{pad}"),
+                };
+                format!("{}{pad}", paint(style, c))
+            })
             .collect();
         format!("| {} |\n", padded.join(" | "))
     };
-    let mut out = line(header);
+    let mut out = line(header, true);
     let rule: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
     out.push_str(&format!("|-{}-|\n", rule.join("-|-")));
     for row in &rows {
-        out.push_str(&line([&row[0], &row[1], &row[2], &row[3]]));
+        out.push_str(&line([&row[0], &row[1], &row[2], &row[3]], false));
     }
     out
 }
@@ -211,9 +204,8 @@ pub async fn run(config: Config) -> Result<ExitCode, CommandError> {
         .pointer("/serverInfo/version")
         .and_then(Value::as_str)
         .unwrap_or("?");
-    let mut out = std::io::stdout().lock();
     if config.json {
-        let doc = json!({
+        crate::output::json(&json!({
             "server": {
                 "url": config.conn.url.to_string(),
                 "name": server_name,
@@ -221,17 +213,14 @@ pub async fn run(config: Config) -> Result<ExitCode, CommandError> {
                 "protocolVersion": protocol_version,
             },
             "tools": summaries,
-        });
-        writeln!(
-            out,
-            "{}",
-            serde_json::to_string_pretty(&doc).unwrap_or_default()
-        )?;
+        }))?;
     } else {
+        let mut out = crate::output::stdout();
         writeln!(
             out,
-            "{server_name} {server_version} at {} (MCP {protocol_version}): {} tool{}\n",
-            config.conn.url,
+            "{} {server_version} at {} (MCP {protocol_version}): {} tool{}\n",
+            paint(HEAD, server_name),
+            paint(LINK, &config.conn.url.to_string()),
             summaries.len(),
             if summaries.len() == 1 { "" } else { "s" }
         )?;
@@ -286,7 +275,7 @@ mod tests {
         let rows = [summarize(
             &json!({"name": "protected-widget", "_meta": {"securitySchemes": [{"type": "oauth2", "scopes": ["user"]}]}}),
         )];
-        let text = table(&rows);
+        let text = anstream::adapter::strip_str(&table(&rows)).to_string();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(
             lines[0],

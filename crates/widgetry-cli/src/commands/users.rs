@@ -17,41 +17,29 @@ use widgetry_authz::{AuthorizationServer, AuthzConfig, NewUser, User};
 
 use super::build::{absolute, Project};
 use super::CommandError;
-use crate::cli::{Arg, Lexer, Parsed, UsageError, DEFAULT_URL};
+use crate::options::{UsageError, DEFAULT_URL};
+use crate::output::columns;
 
-/// Help for the store options.
-pub const STORE_HELP: &str = "\
-Store options (the app's embedded authorization server):
-      --data-dir DIR   the app's data folder [env WIDGETRY_DATA_DIR; default: .widgetry in
-                       the app found upwards from the current folder, else ./.widgetry];
-                       the store is DIR/authz.sqlite3, or WIDGETRY_DATABASE_URL when it is a
-                       postgres:// URL
-      --url URL        the app's MCP URL, which gives the issuer and token audience
-                       [env RESOURCE_SERVER_URL; default http://127.0.0.1:8000/mcp]
-      --project DIR    the app's folder (for its data folder and declared scopes)
-";
-
-/// The store options as parsed.
-#[derive(Debug, Default)]
+/// The store options (the app's embedded authorization server), accepted before or
+/// after a subcommand.
+#[derive(Debug, Default, clap::Args)]
+#[command(next_help_heading = "Store options (the app's embedded authorization server)")]
 pub struct StoreArgs {
+    /// The app's data folder [env: WIDGETRY_DATA_DIR] [default: .widgetry in the app found
+    /// upwards from the current folder, else ./.widgetry]; the store is DIR/authz.sqlite3,
+    /// or WIDGETRY_DATABASE_URL when it is a postgres:// URL
+    #[arg(long, global = true, value_name = "DIR")]
     data_dir: Option<PathBuf>,
+    /// The app's MCP URL, which gives the issuer and token audience
+    /// [env: RESOURCE_SERVER_URL] [default: http://127.0.0.1:8000/mcp]
+    #[arg(long, global = true, value_name = "URL")]
     url: Option<String>,
+    /// The app's folder (for its data folder and declared scopes)
+    #[arg(long, global = true, value_name = "DIR")]
     project: Option<PathBuf>,
 }
 
 impl StoreArgs {
-    /// Consumes `arg` if it is a store option.
-    pub fn accept(&mut self, arg: &Arg, lexer: &mut Lexer) -> Result<bool, UsageError> {
-        let Arg::Long(l) = arg else { return Ok(false) };
-        match l.as_str() {
-            "--data-dir" => self.data_dir = Some(lexer.value(l)?.into()),
-            "--url" => self.url = Some(lexer.value(l)?),
-            "--project" => self.project = Some(lexer.value(l)?.into()),
-            _ => return Ok(false),
-        }
-        Ok(true)
-    }
-
     /// Resolves the store, the resource and the app's declared scopes.
     pub fn resolve(self) -> Result<AuthzTarget, CommandError> {
         let env = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
@@ -172,133 +160,51 @@ impl AuthzTarget {
     }
 }
 
-/// `widgetry users --help`.
-pub fn help() -> String {
-    format!(
-        "Manage the users of the app's embedded authorization server.
-
-Usage: widgetry users add <EMAIL> [--name NAME] [--password PASSWORD] [--scopes A,B]
-       widgetry users list [--json]
-       widgetry users remove <EMAIL>
-
-add options:
-      --name NAME          display name (default: the email)
-      --password PASSWORD  the password (at least 8 characters); without it the command
-                           asks for it (hidden, twice) on a terminal, or reads one line
-                           from standard input
-      --scopes A,B         scopes the user may grant (default: every scope the app supports)
-
-{STORE_HELP}"
-    )
-}
-
-/// The subcommand.
-#[derive(Debug)]
-enum Action {
-    Add {
-        email: String,
-        name: Option<String>,
-        password: Option<String>,
-        scopes: Option<Vec<String>>,
-    },
-    List {
-        json: bool,
-    },
-    Remove {
-        email: String,
-    },
-}
-
-/// A validated `widgetry users` invocation.
-#[derive(Debug)]
-pub struct Config {
+/// `widgetry users`: manage the users of the app's embedded authorization server.
+#[derive(Debug, clap::Args)]
+#[command(subcommand_required = true, arg_required_else_help = true)]
+pub struct Args {
+    #[command(subcommand)]
     action: Action,
+    #[command(flatten)]
     store: StoreArgs,
 }
 
-/// Parses the arguments after `users`.
-pub fn parse(lexer: &mut Lexer) -> Result<Parsed<Config>, UsageError> {
-    let mut store = StoreArgs::default();
-    let mut positional = Vec::new();
-    let (mut name, mut password, mut scopes, mut json) = (None, None, Vec::new(), false);
-    while let Some(arg) = lexer.next()? {
-        if store.accept(&arg, lexer)? {
-            continue;
-        }
-        match arg {
-            Arg::Long(l) if l == "--name" => name = Some(lexer.value(&l)?),
-            Arg::Long(l) if l == "--password" => password = Some(lexer.value(&l)?),
-            Arg::Long(l) if l == "--scopes" || l == "--scope" => scopes.push(lexer.value(&l)?),
-            Arg::Long(l) if l == "--json" => json = true,
-            Arg::Long(l) if l == "--help" => return Ok(Parsed::Help(help())),
-            Arg::Short('h') => return Ok(Parsed::Help(help())),
-            Arg::Positional(p) => positional.push(p),
-            Arg::Long(l) => return Err(UsageError(format!("unknown option {l}"))),
-            Arg::Short(c) => return Err(UsageError(format!("unknown option -{c}"))),
-        }
-    }
-    let scopes = super::add::split_scopes(&scopes);
-    for s in &scopes {
-        super::add::check_scope(s)?;
-    }
-    let only = |what: &str, ok: bool| {
-        if ok {
-            Ok(())
-        } else {
-            Err(UsageError(format!("{what} goes with `users add`")))
-        }
-    };
-    let action = match positional.first().map(String::as_str) {
-        None => return Ok(Parsed::Help(help())),
-        Some("add") => {
-            let [_, email] = positional.as_slice() else {
-                return Err(UsageError(
-                    "usage: widgetry users add <EMAIL> [--name NAME] [--password P] [--scopes A,B]"
-                        .into(),
-                ));
-            };
-            if json {
-                return Err(UsageError("--json goes with `users list`".into()));
-            }
-            Action::Add {
-                email: email.clone(),
-                name,
-                password,
-                scopes: (!scopes.is_empty()).then_some(scopes),
-            }
-        }
-        Some("list") => {
-            only(
-                "--name/--password/--scopes",
-                name.is_none() && password.is_none() && scopes.is_empty(),
-            )?;
-            if positional.len() > 1 {
-                return Err(UsageError(format!(
-                    "unexpected argument {:?}",
-                    positional[1]
-                )));
-            }
-            Action::List { json }
-        }
-        Some("remove" | "rm") => {
-            only(
-                "--name/--password/--scopes",
-                name.is_none() && password.is_none() && scopes.is_empty(),
-            )?;
-            let [_, email] = positional.as_slice() else {
-                return Err(UsageError("usage: widgetry users remove <EMAIL>".into()));
-            };
-            Action::Remove {
-                email: email.clone(),
-            }
-        }
-        Some(other) => {
-            return Err(UsageError(format!(
-                "`widgetry users {other}`: use add, list or remove"
-            )))
-        }
-    };
-    Ok(Parsed::Run(Config { action, store }))
+/// The subcommand.
+#[derive(Debug, clap::Subcommand)]
+enum Action {
+    /// Add a user
+    Add {
+        /// The user's email (their sign-in name)
+        email: String,
+        /// Display name [default: the email]
+        #[arg(long)]
+        name: Option<String>,
+        /// The password (at least 8 characters); without it the command asks for it
+        /// (hidden, twice) on a terminal, or reads one line from standard input
+        #[arg(long)]
+        password: Option<String>,
+        /// Scopes the user may grant (comma or space separated, repeatable) [default:
+        /// every scope the app supports]
+        #[arg(long, alias = "scope", value_name = "A,B", value_parser = super::add::scope_arg)]
+        scopes: Vec<String>,
+        /// Print the new user as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the users
+    #[command(visible_alias = "ls")]
+    List {
+        /// Print JSON instead of a table
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a user and revoke the grants they made
+    #[command(visible_alias = "rm")]
+    Remove {
+        /// The user's email
+        email: String,
+    },
 }
 
 /// Reads a password: hidden and twice on a terminal (through `stty -echo`), else one line
@@ -365,28 +271,6 @@ pub fn date(secs: i64) -> String {
     )
 }
 
-/// Renders rows as an aligned table (first row: headers).
-pub fn table(rows: &[Vec<String>]) -> String {
-    let cols = rows.first().map_or(0, Vec::len);
-    let mut widths = vec![0; cols];
-    for r in rows {
-        for (w, c) in widths.iter_mut().zip(r) {
-            *w = (*w).max(c.chars().count());
-        }
-    }
-    let mut out = String::new();
-    for r in rows {
-        let cells: Vec<String> = r
-            .iter()
-            .zip(&widths)
-            .map(|(c, w)| format!("{c}{}", " ".repeat(w - c.chars().count())))
-            .collect();
-        out.push_str(cells.join("  ").trim_end());
-        out.push('\n');
-    }
-    out
-}
-
 fn user_json(u: &User) -> serde_json::Value {
     json!({
         "id": u.id,
@@ -407,15 +291,18 @@ fn scopes_text(s: &Option<Vec<String>>) -> String {
 }
 
 /// Runs `widgetry users`.
-pub async fn run(config: Config) -> Result<ExitCode, CommandError> {
-    let target = config.store.resolve()?;
-    match config.action {
+pub async fn run(args: Args) -> Result<ExitCode, CommandError> {
+    let target = args.store.resolve()?;
+    match args.action {
         Action::Add {
             email,
             name,
             password,
             scopes,
+            json,
         } => {
+            let scopes = super::add::split_scopes(&scopes);
+            let scopes = (!scopes.is_empty()).then_some(scopes);
             if let Some(s) = &scopes {
                 target.warn_undeclared(s);
             }
@@ -438,6 +325,10 @@ pub async fn run(config: Config) -> Result<ExitCode, CommandError> {
                 .add(new)
                 .await
                 .map_err(|e| CommandError::Failed(e.to_string()))?;
+            if json {
+                crate::output::json(&user_json(&user))?;
+                return Ok(ExitCode::SUCCESS);
+            }
             println!(
                 "added {} (subject {}), may grant: {}",
                 user.username,
@@ -457,14 +348,10 @@ pub async fn run(config: Config) -> Result<ExitCode, CommandError> {
                 .list()
                 .await
                 .map_err(|e| CommandError::Failed(e.to_string()))?;
-            let mut out = std::io::stdout().lock();
+            let mut out = crate::output::stdout();
             if json {
                 let list: Vec<_> = users.iter().map(user_json).collect();
-                writeln!(
-                    out,
-                    "{}",
-                    serde_json::to_string_pretty(&json!({ "users": list })).unwrap_or_default()
-                )?;
+                crate::output::json(&json!({ "users": list }))?;
             } else if users.is_empty() {
                 writeln!(out, "no users (add one with `widgetry users add EMAIL`)")?;
             } else {
@@ -488,7 +375,7 @@ pub async fn run(config: Config) -> Result<ExitCode, CommandError> {
                         u.id.clone(),
                     ]);
                 }
-                write!(out, "{}", table(&rows))?;
+                write!(out, "{}", columns(&rows))?;
             }
             Ok(ExitCode::SUCCESS)
         }

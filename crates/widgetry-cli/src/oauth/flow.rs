@@ -220,34 +220,6 @@ fn page(title: &str, text: &str) -> String {
     )
 }
 
-/// Opens `url` in the user's browser when there is one to open; never fails.
-fn open_browser(url: &str) -> bool {
-    let program = if cfg!(target_os = "macos") {
-        "open"
-    } else if cfg!(windows) {
-        return false;
-    } else {
-        if std::env::var_os("DISPLAY").is_none() && std::env::var_os("WAYLAND_DISPLAY").is_none() {
-            return false;
-        }
-        "xdg-open"
-    };
-    match std::process::Command::new(program)
-        .arg(url)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-    {
-        Ok(mut child) => {
-            // Reap it in the background so it does not linger as a zombie.
-            std::thread::spawn(move || child.wait());
-            true
-        }
-        Err(_) => false,
-    }
-}
-
 /// Runs the front-channel part of the flow and returns the code, after checking
 /// `state` and the error parameters.
 pub async fn authorize(
@@ -266,7 +238,7 @@ pub async fn authorize(
         }
         SignInMode::Browser | SignInMode::PrintUrl => {
             let opened =
-                mode == SignInMode::Browser && open_browser(&authorization_url.to_string());
+                mode == SignInMode::Browser && crate::browser::open(&authorization_url.to_string());
             eprintln!(
                 "{} sign in at:\n\n  {authorization_url}\n\nWaiting for the sign-in to finish (Ctrl-C to cancel)…",
                 if opened { "Opened your browser to" } else { "Open this URL in a browser to" }

@@ -74,44 +74,49 @@ pub async fn request(
     resource: Option<&str>,
     timeout: Duration,
 ) -> Result<TokenResponse, TokenError> {
-    let mut form = form_urlencoded::Serializer::new(String::new());
-    match grant {
-        Grant::AuthorizationCode {
-            code,
-            verifier,
-            redirect_uri,
-        } => {
-            form.append_pair("grant_type", "authorization_code")
-                .append_pair("code", code)
-                .append_pair("redirect_uri", redirect_uri)
-                .append_pair("code_verifier", verifier);
+    // Built in a block: the serializer is not Send and must not live across an await
+    // (the `widgetry host` proxy runs this inside Send futures).
+    let (body, basic) = {
+        let mut form = form_urlencoded::Serializer::new(String::new());
+        match grant {
+            Grant::AuthorizationCode {
+                code,
+                verifier,
+                redirect_uri,
+            } => {
+                form.append_pair("grant_type", "authorization_code")
+                    .append_pair("code", code)
+                    .append_pair("redirect_uri", redirect_uri)
+                    .append_pair("code_verifier", verifier);
+            }
+            Grant::Refresh { refresh_token } => {
+                form.append_pair("grant_type", "refresh_token")
+                    .append_pair("refresh_token", refresh_token);
+            }
         }
-        Grant::Refresh { refresh_token } => {
-            form.append_pair("grant_type", "refresh_token")
-                .append_pair("refresh_token", refresh_token);
+        if let Some(r) = resource {
+            form.append_pair("resource", r);
         }
-    }
-    if let Some(r) = resource {
-        form.append_pair("resource", r);
-    }
-    let mut basic = None;
-    match (client.auth_method, &client.client_secret) {
-        (TokenAuthMethod::ClientSecretBasic, Some(secret)) => {
-            let pair = format!("{}:{}", form_encode(&client.client_id), form_encode(secret));
-            basic = Some(format!(
-                "Basic {}",
-                base64::engine::general_purpose::STANDARD.encode(pair)
-            ));
+        let mut basic = None;
+        match (client.auth_method, &client.client_secret) {
+            (TokenAuthMethod::ClientSecretBasic, Some(secret)) => {
+                let pair = format!("{}:{}", form_encode(&client.client_id), form_encode(secret));
+                basic = Some(format!(
+                    "Basic {}",
+                    base64::engine::general_purpose::STANDARD.encode(pair)
+                ));
+            }
+            (TokenAuthMethod::ClientSecretPost, Some(secret)) => {
+                form.append_pair("client_id", &client.client_id)
+                    .append_pair("client_secret", secret);
+            }
+            _ => {
+                form.append_pair("client_id", &client.client_id);
+            }
         }
-        (TokenAuthMethod::ClientSecretPost, Some(secret)) => {
-            form.append_pair("client_id", &client.client_id)
-                .append_pair("client_secret", secret);
-        }
-        _ => {
-            form.append_pair("client_id", &client.client_id);
-        }
-    }
-    let mut req = Request::post(endpoint, "application/x-www-form-urlencoded", form.finish())
+        (form.finish(), basic)
+    };
+    let mut req = Request::post(endpoint, "application/x-www-form-urlencoded", body)
         .header(http::header::ACCEPT, "application/json");
     if let Some(b) = &basic {
         req = req.header_value(http::header::AUTHORIZATION, b);

@@ -111,18 +111,37 @@ pub(crate) fn enabled(explicit: Option<bool>, dev: bool) -> bool {
 /// The page's routes. Widgets render in the sandbox on the other loopback origin, under
 /// their own policy: the page's policy covers only itself and the authorization server.
 pub(crate) fn router(http: &HttpConfig, server: &Server, widgets: &[Arc<WidgetBuild>]) -> Router {
-    let mcp_path = http.path.clone();
     let issuer = server.auth().map(|a| a.config().issuer.clone());
-    let page_csp = page_policy(issuer.as_deref());
-    let page: Arc<str> = PAGE.replace("{{MCP_PATH}}", &attr_escape(&mcp_path)).into();
-    let csp = HeaderValue::from_str(&page_csp).unwrap_or_else(|_| {
+    routes(
+        &http.path,
+        &page_policy(issuer.as_deref()),
+        widgets.to_vec(),
+    )
+}
+
+/// The host page for an MCP endpoint that this process forwards rather than serves (what
+/// `widgetry host --url` puts in front of its local proxy): the page speaks MCP to
+/// `mcp_path` on its own origin and signs in through nothing itself (the proxy behind
+/// `mcp_path` does); widgets render in its sandbox on the other loopback origin, as with
+/// an app's own page.
+///
+/// ```
+/// let page = widgetry::app::host_page("/mcp");
+/// # let _ = page;
+/// ```
+pub fn host_page(mcp_path: &str) -> Router {
+    routes(mcp_path, &page_policy(None), Vec::new())
+}
+
+fn routes(mcp_path: &str, page_csp: &str, watched: Vec<Arc<WidgetBuild>>) -> Router {
+    let page: Arc<str> = PAGE.replace("{{MCP_PATH}}", &attr_escape(mcp_path)).into();
+    let csp = HeaderValue::from_str(page_csp).unwrap_or_else(|_| {
         HeaderValue::from_static("default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; img-src 'self' data:")
     });
     let page_csp = csp.clone();
     let callback_csp = HeaderValue::from_static(
         "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
     );
-    let watched: Vec<Arc<WidgetBuild>> = widgets.to_vec();
     Router::new()
         .route(
             &format!("{BASE}/events"),

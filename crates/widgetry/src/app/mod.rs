@@ -37,6 +37,7 @@ use axum::Router;
 use serde_json::json;
 
 pub use action::{Action, REFRESH_TOOL};
+pub use host::host_page;
 pub use origins::AllowedOrigins;
 pub use tool::{FileParam, IntoReply, NoInput, Reply, Tool, Visibility, MAX_STATUS_TEXT};
 use widget::WidgetBuild;
@@ -95,7 +96,7 @@ pub struct AppBuilder {
     auth: Option<crate::auth::AuthConfig>,
     actions: Vec<String>,
     public_url: Option<String>,
-    widget_key: Option<Vec<u8>>,
+    widget_keys: Option<crate::auth::widget_keys::WidgetKeys>,
     widget_token_ttl: std::time::Duration,
     widget_origins: Vec<String>,
     routers: Vec<Router>,
@@ -143,7 +144,32 @@ impl AppBuilder {
     /// The PKCS#8 P-256 key signing widget tokens (default: generated at start-up, so a
     /// restart makes widgets renew their tokens). Share one key between instances.
     pub fn widget_token_key(mut self, pkcs8: Vec<u8>) -> Self {
-        self.widget_key = Some(pkcs8);
+        self.widget_keys = Some(crate::auth::widget_keys::WidgetKeys::from_pkcs8_unchecked(
+            pkcs8,
+        ));
+        self
+    }
+
+    /// The keys of widget tokens: the first signs, all verify (rotation). Give every
+    /// instance the same ones, from configuration or the shared store
+    /// ([`crate::auth::widget_keys::WidgetKeys`]).
+    pub fn widget_token_keys(mut self, keys: crate::auth::widget_keys::WidgetKeys) -> Self {
+        self.widget_keys = Some(keys);
+        self
+    }
+
+    /// Applies the deployment [`Settings`](crate::ops::Settings) (call it after
+    /// [`AppBuilder::http`]): trusted proxies, the public URL (allowed by the
+    /// DNS-rebinding guard, used for widget actions), and the configured widget-token
+    /// keys. Keys from the shared store are set with [`AppBuilder::widget_token_keys`].
+    pub fn settings(mut self, settings: &crate::ops::Settings) -> Self {
+        self.http = settings.apply_http(self.http);
+        if let Some(url) = &settings.public_url {
+            self.public_url = Some(url.clone());
+        }
+        if let Some(keys) = &settings.widget_token_keys {
+            self.widget_keys = Some(keys.clone());
+        }
         self
     }
 
@@ -341,12 +367,12 @@ impl AppBuilder {
                     None
                 }
                 Some(origin) => {
-                    let key = self
-                        .widget_key
+                    let keys = self
+                        .widget_keys
                         .clone()
-                        .unwrap_or_else(crate::auth::widget_token::generate_key);
-                    match crate::auth::widget_token::WidgetTokens::new(
-                        &key,
+                        .unwrap_or_else(crate::auth::widget_keys::WidgetKeys::generate);
+                    match crate::auth::widget_token::WidgetTokens::with_keys(
+                        keys.all(),
                         origin.clone(),
                         format!("{origin}/widget/actions"),
                         self.widget_token_ttl,
@@ -609,7 +635,7 @@ impl App {
             auth: None,
             actions: Vec::new(),
             public_url: None,
-            widget_key: None,
+            widget_keys: None,
             // WIDGETRY_WIDGET_TOKEN_TTL_SECS overrides the 10-minute default (e.g. in tests).
             widget_token_ttl: std::time::Duration::from_secs(
                 std::env::var("WIDGETRY_WIDGET_TOKEN_TTL_SECS")
@@ -664,6 +690,34 @@ impl App {
     pub async fn serve_on(&self, listener: tokio::net::TcpListener) -> std::io::Result<()> {
         let (router, _state) = self.router();
         crate::serve(listener, router).await
+    }
+
+    /// Serves the app in production on `listener`: the app's routes plus `/healthz`,
+    /// `/readyz` (probing the session store and `kv`) and `/metrics`, behind the
+    /// observing layer (a span and metrics per request), with graceful shutdown within
+    /// [`Settings::shutdown_grace`](crate::ops::Settings::shutdown_grace).
+    pub async fn serve_with(
+        &self,
+        listener: tokio::net::TcpListener,
+        settings: &crate::ops::Settings,
+        kv: Option<Arc<dyn widgetry_store::KvStore>>,
+    ) -> std::io::Result<()> {
+        crate::ops::metrics::recorder();
+        let (router, state) = self.router();
+        let ops = crate::ops::Ops {
+            sessions: self.http.session_store.clone(),
+            kv,
+            state,
+            proxies: settings.trusted_proxies.clone(),
+            metrics_allow: settings.metrics_allow.clone(),
+        };
+        let router =
+            router
+                .merge(crate::ops::ops_router(ops))
+                .layer(crate::ops::observe::Observe::new(
+                    settings.trusted_proxies.clone(),
+                ));
+        crate::ops::shutdown::serve(listener, router, settings.shutdown_grace).await
     }
 
     /// Serves the app on stdin/stdout.

@@ -23,6 +23,7 @@
 pub mod introspect;
 pub mod jwt;
 mod verifier;
+pub mod widget_keys;
 pub mod widget_token;
 
 use std::collections::HashMap;

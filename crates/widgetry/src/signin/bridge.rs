@@ -5,15 +5,12 @@
 //! instead; the checks (nonce, rate limits, expiry) are the endpoint's own, run by the same
 //! code. The client address for rate limits is the MCP request's peer (the host's relay).
 
-use std::net::SocketAddr;
-
-use axum::extract::ConnectInfo;
 use http_body_util::BodyExt;
 use schemars::JsonSchema;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::endpoint::{client_addr, Submit};
+use super::endpoint::Submit;
 use super::{SignIn, SignInConfig};
 use crate::app::{Tool, Visibility};
 use crate::auth::Auth;
@@ -36,7 +33,8 @@ pub(super) fn submit_tool(signin: SignIn, name: String) -> Tool {
     Tool::new(name, move |ctx: RequestContext, body: Submit| {
         let s = signin.clone();
         async move {
-            let addr = client_addr(ctx.extensions().get::<ConnectInfo<SocketAddr>>());
+            let addr = crate::transport::layers::context_client_ip(ctx.extensions())
+                .map_or_else(|| "unknown".to_string(), |ip| ip.to_string());
             let response = s.submit(body, &addr).await;
             let status = response.status().as_u16();
             let bytes = response

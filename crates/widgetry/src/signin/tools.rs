@@ -91,7 +91,7 @@ impl SignIn {
 
     pub(super) async fn create(&self, ctx: RequestContext) -> Result<Created, ToolError> {
         let c = self.config();
-        let caller = crate::transport::layers::client_key(ctx.caller(), ctx.extensions());
+        let caller = crate::transport::layers::client_key_of(ctx.caller(), ctx.extensions());
         self.inner
             .limits
             .admit_session(

@@ -198,7 +198,7 @@ pub(crate) async fn post_message(State(state): State<Arc<HttpState>>, req: Reque
             };
             let stateless_request = header_version.is_some_and(|v| v.is_stateless());
             if r.method == "initialize" && !stateless_request {
-                return initialize(&state, &parts.extensions, &caller, r).await;
+                return initialize(&state, &parts, &caller, r).await;
             }
             let default = || {
                 ProtocolVersion::parse(DEFAULT_HTTP_VERSION)
@@ -209,6 +209,11 @@ pub(crate) async fn post_message(State(state): State<Arc<HttpState>>, req: Reque
                 Ok(p) => p,
                 Err(f) => return failure(f, &id),
             };
+            if r.method == "tools/call" {
+                if let Some(tool) = parsed.name(&state.server) {
+                    crate::ops::observe::note_tool(tool);
+                }
+            }
             // The header must agree with the version the body's `_meta` names.
             if let Some(m) = parsed.meta_protocol_version() {
                 if header_version.map(|v| v.as_str()) != Some(m) {
@@ -266,7 +271,11 @@ pub(crate) async fn post_message(State(state): State<Arc<HttpState>>, req: Reque
                     session: session.clone(),
                     version,
                     accepts_sse,
-                    extensions: parts.extensions,
+                    extensions: super::layers::with_client_address(
+                        &state.config.trusted_proxies,
+                        &parts.headers,
+                        parts.extensions,
+                    ),
                 },
             )
             .await;
@@ -347,7 +356,7 @@ fn check_routing_headers(
 
 async fn initialize(
     state: &Arc<HttpState>,
-    extensions: &http::Extensions,
+    parts: &http::request::Parts,
     caller: &Caller,
     r: jsonrpc::Request<'_>,
 ) -> Response {
@@ -359,7 +368,7 @@ async fn initialize(
     if state.config.stateless {
         return response::json(jsonrpc::encode_result(&id, &init.result), None);
     }
-    let creator = client_key(caller, extensions);
+    let creator = client_key(&state.config.trusted_proxies, caller, parts);
     match state
         .sessions
         .create(

@@ -26,8 +26,9 @@ use crate::server::session::Access;
 use crate::server::SessionRuntime;
 
 pub(crate) async fn get_sse(State(state): State<Arc<HttpState>>, req: Request) -> Response {
-    let caller = caller(req.extensions());
-    let creator = client_key(&caller, req.extensions());
+    let (parts, _) = req.into_parts();
+    let caller = caller(&parts.extensions);
+    let creator = client_key(&state.config.trusted_proxies, &caller, &parts);
     let version =
         ProtocolVersion::parse("2024-11-05").unwrap_or_else(|| ProtocolVersion::negotiate(""));
     let session = SessionRuntime::ephemeral_for(version, &caller, &creator);

@@ -1,0 +1,1 @@
+../../widgetry/js/widgetry.d.ts

@@ -1,0 +1,344 @@
+//! The local MCP proxy behind `widgetry host`: the host page in the browser speaks MCP
+//! to `/mcp` on 127.0.0.1, and the proxy forwards each request to the target server with
+//! the CLI's bearer token, so the target's CORS rules do not matter and the page never
+//! holds a token.
+//!
+//! Sign-in is the CLI's OAuth client ([`crate::oauth::Authorizer`]): a 401, a 403
+//! `insufficient_scope`, or a failed `tools/call` result carrying
+//! `_meta["mcp/www_authenticate"]` makes the proxy sign in (browser or printed URL, as
+//! `widgetry call` does) and retry, within the authorizer's retry limits; the page sees
+//! only the answer after that, or a JSON-RPC error saying why sign-in failed. One
+//! sign-in runs at a time; requests that were waiting for it retry with its token.
+//!
+//! The proxy signs requests with the user's token, so it answers only its own page: the
+//! `Host` must be its own loopback address (DNS rebinding) and an `Origin`, when sent,
+//! its own origin; POST bodies must be JSON (no form posts from other sites).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{DefaultBodyLimit, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::on;
+use axum::Router;
+use http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use serde_json::{json, Value};
+use tokio::sync::Mutex;
+
+use crate::http::{HttpClient, HttpError, HttpUrl, Request};
+use crate::mcp::tool_challenge;
+use crate::oauth::{Attempts, AuthError, Authorizer, Challenge};
+
+/// Largest request the page may send.
+const MAX_REQUEST_BYTES: usize = 4 * 1024 * 1024;
+/// Largest `tools/call` answer read whole (to look for a sign-in request in it).
+const MAX_TOOL_ANSWER_BYTES: usize = 32 * 1024 * 1024;
+/// Request headers passed on to the target.
+const FORWARDED_REQUEST: [&str; 5] = [
+    "content-type",
+    "accept",
+    "mcp-session-id",
+    "mcp-protocol-version",
+    "last-event-id",
+];
+/// Response headers passed back to the page (never `www-authenticate`: the proxy signs
+/// in, not the page).
+const FORWARDED_RESPONSE: [&str; 3] = ["content-type", "mcp-session-id", "cache-control"];
+
+/// Where the proxy forwards to, and who it answers.
+pub struct Proxy {
+    http: HttpClient,
+    target: HttpUrl,
+    auth: Mutex<Authorizer>,
+    timeout: Duration,
+    hosts: Vec<String>,
+    origins: Vec<String>,
+}
+
+impl Proxy {
+    /// A proxy to `target` signing with `auth`, answering pages served from
+    /// `127.0.0.1:port` / `localhost:port`. `timeout` bounds the wait for each answer's
+    /// headers (signing in is not counted).
+    pub fn new(
+        http: HttpClient,
+        target: HttpUrl,
+        auth: Authorizer,
+        timeout: Duration,
+        port: u16,
+    ) -> Self {
+        let hosts = vec![format!("127.0.0.1:{port}"), format!("localhost:{port}")];
+        let origins = hosts.iter().map(|h| format!("http://{h}")).collect();
+        Self {
+            http,
+            target,
+            auth: Mutex::new(auth),
+            timeout,
+            hosts,
+            origins,
+        }
+    }
+
+    /// The routes: `POST`, `GET` (the server's event stream) and `DELETE` on `path`.
+    pub fn router(self: Arc<Self>, path: &str) -> Router {
+        let methods = axum::routing::MethodFilter::POST
+            .or(axum::routing::MethodFilter::GET)
+            .or(axum::routing::MethodFilter::DELETE);
+        Router::new()
+            .route(path, on(methods, forward))
+            .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
+            .with_state(self)
+    }
+
+    /// Why a request may not use the proxy, if it may not.
+    fn refuse(&self, method: &Method, headers: &HeaderMap) -> Option<Response> {
+        let text = |name: HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
+        let host = text(header::HOST).unwrap_or("").to_ascii_lowercase();
+        if !self.hosts.contains(&host) {
+            return Some(plain(
+                StatusCode::FORBIDDEN,
+                &format!("forbidden: Host {host:?} is not this proxy (DNS-rebinding protection)"),
+            ));
+        }
+        if let Some(origin) = text(header::ORIGIN) {
+            if !self.origins.contains(&origin.to_ascii_lowercase()) {
+                return Some(plain(
+                    StatusCode::FORBIDDEN,
+                    &format!("forbidden: Origin {origin:?} is not this proxy's page"),
+                ));
+            }
+        }
+        if method == Method::POST {
+            let media = text(header::CONTENT_TYPE)
+                .unwrap_or("")
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
+            if media != "application/json" {
+                return Some(plain(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "MCP requests are application/json",
+                ));
+            }
+        }
+        None
+    }
+
+    /// The request to the target, with the token.
+    fn outbound(
+        &self,
+        method: &Method,
+        headers: &HeaderMap,
+        body: &Bytes,
+        token: Option<&str>,
+    ) -> Request {
+        let mut req = Request::new(method.clone(), &self.target, body.clone());
+        for name in FORWARDED_REQUEST {
+            for value in headers.get_all(name) {
+                if let Ok(v) = value.to_str() {
+                    req = req.header_value(HeaderName::from_static(name), v);
+                }
+            }
+        }
+        if let Some(t) = token {
+            req = req.header_value(header::AUTHORIZATION, &format!("Bearer {t}"));
+        }
+        req
+    }
+}
+
+/// What the page sent, as far as the proxy cares.
+struct Sent {
+    /// The JSON-RPC id (for error answers).
+    id: Value,
+    /// Whether it is a `tools/call`, whose answer may ask for sign-in.
+    tool_call: bool,
+}
+
+impl Sent {
+    fn read(body: &Bytes) -> Self {
+        let msg: Value = serde_json::from_slice(body).unwrap_or_default();
+        Self {
+            id: msg.get("id").cloned().unwrap_or(Value::Null),
+            tool_call: msg.get("method").and_then(Value::as_str) == Some("tools/call"),
+        }
+    }
+}
+
+/// Why forwarding failed.
+#[derive(Debug, thiserror::Error)]
+enum ForwardError {
+    #[error(transparent)]
+    Http(#[from] HttpError),
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+}
+
+async fn forward(
+    State(proxy): State<Arc<Proxy>>,
+    method: Method,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Some(refused) = proxy.refuse(&method, &headers) {
+        return refused;
+    }
+    let sent = Sent::read(&body);
+    match forward_signed(&proxy, &method, &headers, &body, &sent).await {
+        Ok(r) => r,
+        Err(e) => {
+            crate::output::error(&format!("widgetry host: {e}"));
+            let answer = json!({
+                "jsonrpc": "2.0",
+                "id": sent.id,
+                "error": {"code": -32603, "message": format!("widgetry host: {e}")},
+            });
+            (StatusCode::BAD_GATEWAY, axum::Json(answer)).into_response()
+        }
+    }
+}
+
+/// Sends the request with the current token, signing in and retrying when the target
+/// asks for it.
+async fn forward_signed(
+    proxy: &Proxy,
+    method: &Method,
+    headers: &HeaderMap,
+    body: &Bytes,
+    sent: &Sent,
+) -> Result<Response, ForwardError> {
+    let mut attempts = Attempts::default();
+    let mut tool_retried = false;
+    loop {
+        let token = proxy.auth.lock().await.bearer().await?;
+        let req = proxy.outbound(method, headers, body, token.as_deref());
+        let resp = proxy.http.send(req, proxy.timeout).await?;
+        let status = resp.status;
+        let challenge = Challenge::from_headers(resp.header_all("www-authenticate"));
+        let step_up = status == StatusCode::FORBIDDEN && challenge.is_insufficient_scope();
+        if status == StatusCode::UNAUTHORIZED || step_up {
+            drop(resp);
+            let mut auth = proxy.auth.lock().await;
+            // Another request signed in while this one waited: use that token.
+            if auth.bearer().await? != token {
+                continue;
+            }
+            if step_up {
+                auth.on_insufficient_scope(&challenge, &mut attempts)
+                    .await?;
+            } else {
+                auth.on_unauthorized(&challenge, token.is_some(), &mut attempts)
+                    .await?;
+            }
+            continue;
+        }
+        if !(sent.tool_call && status.is_success()) {
+            return Ok(streamed(resp));
+        }
+        let (parts, answer) = read_tool_answer(resp).await?;
+        if !tool_retried {
+            if let Some(challenge) = answer.result.as_ref().and_then(tool_challenge) {
+                tool_retried = true;
+                let mut auth = proxy.auth.lock().await;
+                if auth.bearer().await? == token {
+                    auth.on_tool_challenge(&challenge, &mut attempts).await?;
+                }
+                continue;
+            }
+        }
+        return Ok(respond(parts, Body::from(answer.raw)));
+    }
+}
+
+/// A `tools/call` answer read whole: its bytes as sent, and the result in it.
+struct ToolAnswer {
+    raw: Bytes,
+    result: Option<Value>,
+}
+
+async fn read_tool_answer(
+    resp: crate::http::Response,
+) -> Result<((StatusCode, HeaderMap), ToolAnswer), HttpError> {
+    let parts = (resp.status, resp.headers.clone());
+    let sse = resp.media_type() == "text/event-stream";
+    let raw = resp.bytes(MAX_TOOL_ANSWER_BYTES).await?;
+    let result = if sse {
+        sse_messages(&raw)
+            .into_iter()
+            .find_map(|m| m.get("result").cloned())
+    } else {
+        serde_json::from_slice::<Value>(&raw)
+            .ok()
+            .and_then(|m| m.get("result").cloned())
+    };
+    Ok((parts, ToolAnswer { raw, result }))
+}
+
+/// The JSON messages in an event stream's `data:` fields (events split on blank lines).
+fn sse_messages(raw: &[u8]) -> Vec<Value> {
+    let text = String::from_utf8_lossy(raw).replace("\r\n", "\n");
+    text.split("\n\n")
+        .filter_map(|event| {
+            let data: Vec<&str> = event
+                .lines()
+                .filter_map(|l| l.strip_prefix("data:"))
+                .map(|d| d.strip_prefix(' ').unwrap_or(d))
+                .collect();
+            (!data.is_empty())
+                .then(|| serde_json::from_str(&data.join("\n")).ok())
+                .flatten()
+        })
+        .collect()
+}
+
+/// The target's answer, streamed on as it arrives (event streams included).
+fn streamed(resp: crate::http::Response) -> Response {
+    let parts = (resp.status, resp.headers.clone());
+    respond(parts, Body::new(resp.into_body()))
+}
+
+fn respond((status, headers): (StatusCode, HeaderMap), body: Body) -> Response {
+    let mut out = Response::new(body);
+    *out.status_mut() = status;
+    for name in FORWARDED_RESPONSE {
+        for value in headers.get_all(name) {
+            out.headers_mut()
+                .append(HeaderName::from_static(name), value.clone());
+        }
+    }
+    out.headers_mut()
+        .entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    out
+}
+
+fn plain(status: StatusCode, text: &str) -> Response {
+    (status, text.to_string()).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_stream_messages_are_read_across_events_and_line_ends() {
+        let raw = b"event: message\r\ndata: {\"method\":\"notifications/message\"}\r\n\r\n: comment\n\nid: 7\ndata: {\"id\":1,\ndata: \"result\":{\"isError\":true}}\n\n";
+        let msgs = sse_messages(raw);
+        assert_eq!(msgs.len(), 2, "{msgs:?}");
+        assert_eq!(msgs[1]["result"]["isError"], true);
+    }
+
+    #[test]
+    fn a_tool_call_is_recognised_and_its_id_kept() {
+        let s = Sent::read(&Bytes::from_static(
+            br#"{"jsonrpc":"2.0","id":"a-1","method":"tools/call","params":{}}"#,
+        ));
+        assert!(s.tool_call);
+        assert_eq!(s.id, "a-1");
+        let s = Sent::read(&Bytes::from_static(b"not json"));
+        assert!(!s.tool_call);
+        assert_eq!(s.id, Value::Null);
+    }
+}

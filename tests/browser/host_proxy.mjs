@@ -1,0 +1,71 @@
+#!/usr/bin/env node
+// Browser test of `widgetry host --url`: the host page served by the CLI in front of
+// another MCP server, every MCP request of the page going through the CLI's local proxy.
+//
+//   node tests/browser/host_proxy.mjs --url http://127.0.0.1:PORT/mcp [--artifacts DIR]
+//
+// --url is the proxy's endpoint; the page is `/_widgetry/host` on the same origin. In
+// headless Debian chromium (playwright-core):
+// 1. Opens the page and waits until it lists the tools (tools/list through the proxy).
+// 2. Runs `show_list` (public): the list widget renders its items in the widget frame.
+// 3. Runs `protected-widget`: the call waits while the CLI signs in through the server's
+//    OAuth (the calling test plays the person at the sign-in page), then the widget greets
+//    the signed-in user. The page itself never asks for sign-in.
+// Screenshot: DIR/host-proxy-signed-in.png. Prints one JSON line (the summary); on
+// failure also the reason on stderr, exit status 1. Bounded to 150 s.
+import {
+  check, cleanups, launchChromium, loadDeps, parseArgs, poll, runDriver, STEP_MS,
+} from './lib.mjs';
+
+const SIGN_IN_MS = 90_000;
+const summary = { ok: false, tools: [], listItems: 0, greeting: null, pageSignIn: false };
+
+async function main() {
+  const opts = parseArgs(process.argv.slice(2), {
+    script: 'host_proxy.mjs',
+    usage: '--url URL [--artifacts DIR]',
+  });
+  const deps = loadDeps({ mcp: false });
+  const browser = await launchChromium(deps);
+  cleanups.push(() => browser.close());
+  const page = await (await browser.newContext()).newPage();
+  page.setDefaultTimeout(STEP_MS);
+  const problems = [];
+  page.on('pageerror', (e) => problems.push(`uncaught error: ${e.message}`));
+
+  const origin = new URL(opts.url).origin;
+  const res = await page.goto(`${origin}/_widgetry/host`);
+  check(res && res.status() === 200, `GET ${origin}/_widgetry/host answered ${res && res.status()}`);
+  await poll('the page should list the tools through the proxy', async () => {
+    const conn = await page.$eval('#conn', (e) => ({ state: e.dataset.state, text: e.textContent }));
+    check(conn.state !== 'error', `the page could not connect: ${conn.text}`);
+    const tools = await page.$$eval('#tool option', (os) => os.map((o) => o.value));
+    return { ok: conn.state === 'ok' && tools.includes('show_list') && tools.includes('protected-widget'), got: { conn, tools } };
+  });
+  summary.tools = await page.$$eval('#tool option', (os) => os.map((o) => o.value));
+
+  const frame = page.frameLocator('#widget-frame');
+  await page.selectOption('#tool', 'show_list');
+  await page.click('#run');
+  const list = await poll('the list widget should render its items', async () => {
+    const items = await frame.getByRole('listitem').allInnerTexts();
+    return { ok: items.length > 0, got: items };
+  });
+  summary.listItems = list.got.length;
+
+  await page.selectOption('#tool', 'protected-widget');
+  await page.click('#run');
+  const greeted = await poll('the protected widget should greet the user once the CLI has signed in', async () => {
+    const offered = await page.$$eval('button', (bs) => bs.some((b) => /^\s*Sign in\s*$/.test(b.textContent) && b.offsetParent !== null));
+    summary.pageSignIn = summary.pageSignIn || offered;
+    const text = await frame.locator('#ac-title').innerText().catch(() => '');
+    return { ok: /^Hello, /.test(text), got: text };
+  }, SIGN_IN_MS);
+  summary.greeting = greeted.got;
+  check(!summary.pageSignIn, 'the page offered its own sign-in: the proxy should have signed in');
+  check(!problems.length, `the page had errors: ${problems.join(' | ')}`);
+  await page.screenshot({ path: `${opts.artifacts}/host-proxy-signed-in.png`, fullPage: true });
+  summary.ok = true;
+}
+
+runDriver({ name: 'host_proxy.mjs', summary, overallMs: 150_000, main });
