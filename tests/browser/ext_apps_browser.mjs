@@ -21,7 +21,8 @@
 //    real detail text shows), widget state reaching the model (onupdatemodelcontext gets the
 //    open item), display mode (widget asks fullscreen → onrequestdisplaymode; the granted mode
 //    lands in the widget), size changes (onsizechange, taller after Details opens), a cancelled
-//    call ('toolcancelled') and teardown (teardownResource resolves after the widget's hook).
+//    call ('toolcancelled'), ui/message accepted and refused (the refusal rejects), ChatGPT-only
+//    extras reported missing, and teardown (teardownResource resolves after the widget's hook).
 // Prints one JSON summary line; on failure the reason on stderr and exit status 1.
 import fs from 'node:fs';
 import http from 'node:http';
@@ -85,7 +86,11 @@ window.start = async ({ src, tool, input, result }) => {
     if (typeof height === 'number') iframe.style.height = Math.min(height, 640) + 'px';
   };
   bridge.onupdatemodelcontext = async (params) => { seen.modelContext.push(params); return {}; };
-  bridge.onmessage = async (params) => { seen.messages.push(params); return {}; };
+  bridge.onmessage = async (params) => {
+    seen.messages.push(params);
+    const text = (params.content || []).map((c) => c.text).join(' ');
+    return /refuse/.test(text) ? { isError: true } : {};
+  };
   bridge.oninitialized = () => {
     seen.initialized += 1;
     bridge.sendToolInput({ arguments: input });
@@ -304,6 +309,21 @@ async function main() {
   check(pip.mode === 'fullscreen' && !(await seen()).modes.includes('pip'),
     `a mode outside availableDisplayModes should not be asked for; got ${JSON.stringify(pip)} / ${JSON.stringify((await seen()).modes)}`);
   passed('display mode');
+
+  // ui/message: accepted resolves, refused (isError) rejects; ChatGPT-only extras are
+  // feature-checked (no window.openai here) and fail with a clear reason.
+  const msgs = await w(async () => {
+    const out = {};
+    try { await widgetry.sendFollowUpMessage('hello from the widget'); out.sent = 'ok'; } catch (e) { out.sent = e.message; }
+    try { await widgetry.sendFollowUpMessage('please refuse this'); out.refused = 'ok'; } catch (e) { out.refused = e.message; }
+    out.hasUpload = widgetry.hasExtra('uploadFile');
+    try { await widgetry.uploadFile(new File(['x'], 'x.png')); out.upload = 'ok'; } catch (e) { out.upload = e.message; }
+    return out;
+  });
+  check(msgs.sent === 'ok' && /refused/.test(msgs.refused), `ui/message: accepted should resolve, refused should reject; got ${JSON.stringify(msgs)}`);
+  check((await seen()).messages.length === 2, 'onmessage should have seen both messages');
+  check(msgs.hasUpload === false && /window\.openai\.uploadFile/.test(msgs.upload), `uploadFile without window.openai should be reported as missing; got ${JSON.stringify(msgs)}`);
+  passed('ui/message + extras');
 
   // Cancellation and teardown.
   await page.evaluate(() => window.bridge.sendToolCancelled({ reason: 'user stopped it' }));

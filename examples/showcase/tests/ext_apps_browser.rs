@@ -34,6 +34,7 @@ fn list_widget_works_inside_the_official_ext_apps_host_bridge() {
         "size-changed",
         "display mode",
         "tool-cancelled",
+        "ui/message + extras",
         "resource-teardown",
     ] {
         assert!(
