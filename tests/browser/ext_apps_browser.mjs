@@ -22,7 +22,8 @@
 //    open item), display mode (widget asks fullscreen → onrequestdisplaymode; the granted mode
 //    lands in the widget), size changes (onsizechange, taller after Details opens), a cancelled
 //    call ('toolcancelled'), ui/message accepted and refused (the refusal rejects), ChatGPT-only
-//    extras reported missing, and teardown (teardownResource resolves after the widget's hook).
+//    extras reported missing, widgetry.d.ts declaring exactly the runtime's members and
+//    events, and teardown (teardownResource resolves after the widget's hook).
 // Prints one JSON summary line; on failure the reason on stderr and exit status 1.
 import fs from 'node:fs';
 import http from 'node:http';
@@ -31,7 +32,7 @@ import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 
 import {
-  check, cleanups, connectMcp, launchChromium, NODE_DIR, poll, runDriver, startDriver, STEP_MS,
+  check, cleanups, connectMcp, launchChromium, NODE_DIR, poll, ROOT, runDriver, startDriver, STEP_MS,
 } from './lib.mjs';
 
 const OVERALL_MS = 60_000;
@@ -309,6 +310,30 @@ async function main() {
   check(pip.mode === 'fullscreen' && !(await seen()).modes.includes('pip'),
     `a mode outside availableDisplayModes should not be asked for; got ${JSON.stringify(pip)} / ${JSON.stringify((await seen()).modes)}`);
   passed('display mode');
+
+  // widgetry.d.ts is exact: the same members and events as the runtime, both ways.
+  const dts = fs.readFileSync(path.join(ROOT, 'crates/widgetry/js/widgetry.d.ts'), 'utf8');
+  const block = (name) => {
+    const m = new RegExp(`interface ${name}(<[^>]*>)?\\s*\\{`).exec(dts);
+    check(m, `widgetry.d.ts has no interface ${name}`);
+    const body = dts.slice(m.index + m[0].length);
+    let depth = 1, i = 0;
+    for (; i < body.length && depth; i++) depth += body[i] === '{' ? 1 : body[i] === '}' ? -1 : 0;
+    return body.slice(0, i - 1).replace(/\/\*[\s\S]*?\*\//g, '');
+  };
+  const members = (text) => [...text.matchAll(/^ {4}(?:readonly )?(\w+)\s*[(<?:]/gm)].map((m) => m[1]).sort();
+  const declared = { api: members(block('Widgetry')), events: members(block('WidgetryEvents')) };
+  const actual = await w(() => {
+    let events = [];
+    try { widgetry.on('no-such-event', () => {}); } catch (e) { events = /one of ([^)]+)/.exec(e.message)[1].split(', '); }
+    return { api: Object.getOwnPropertyNames(widgetry).sort(), events: events.sort() };
+  });
+  for (const k of ['api', 'events']) {
+    const missing = actual[k].filter((x) => !declared[k].includes(x));
+    const extra = declared[k].filter((x) => !actual[k].includes(x));
+    check(!missing.length && !extra.length, `widgetry.d.ts ${k}: undeclared ${JSON.stringify(missing)}, declared but absent ${JSON.stringify(extra)}`);
+  }
+  passed('d.ts exact');
 
   // ui/message: accepted resolves, refused (isError) rejects; ChatGPT-only extras are
   // feature-checked (no window.openai here) and fail with a clear reason.

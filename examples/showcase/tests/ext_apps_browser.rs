@@ -35,6 +35,7 @@ fn list_widget_works_inside_the_official_ext_apps_host_bridge() {
         "display mode",
         "tool-cancelled",
         "ui/message + extras",
+        "d.ts exact",
         "resource-teardown",
     ] {
         assert!(
