@@ -21,7 +21,9 @@
 //    real detail text shows), widget state reaching the model (onupdatemodelcontext gets the
 //    open item), display mode (widget asks fullscreen → onrequestdisplaymode; the granted mode
 //    lands in the widget), size changes (onsizechange, taller after Details opens), a cancelled
-//    call ('toolcancelled') and teardown (teardownResource resolves after the widget's hook).
+//    call ('toolcancelled'), ui/message accepted and refused (the refusal rejects), ChatGPT-only
+//    extras reported missing, widgetry.d.ts declaring exactly the runtime's members and
+//    events, and teardown (teardownResource resolves after the widget's hook).
 // Prints one JSON summary line; on failure the reason on stderr and exit status 1.
 import fs from 'node:fs';
 import http from 'node:http';
@@ -30,8 +32,7 @@ import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 
 import {
-  check, cleanups, connectMcp, launchChromium, loadDeps, NODE_DIR, parseArgs, poll,
-  runDriver, STEP_MS,
+  check, cleanups, connectMcp, launchChromium, NODE_DIR, poll, ROOT, runDriver, startDriver, STEP_MS,
 } from './lib.mjs';
 
 const OVERALL_MS = 60_000;
@@ -86,7 +87,11 @@ window.start = async ({ src, tool, input, result }) => {
     if (typeof height === 'number') iframe.style.height = Math.min(height, 640) + 'px';
   };
   bridge.onupdatemodelcontext = async (params) => { seen.modelContext.push(params); return {}; };
-  bridge.onmessage = async (params) => { seen.messages.push(params); return {}; };
+  bridge.onmessage = async (params) => {
+    seen.messages.push(params);
+    const text = (params.content || []).map((c) => c.text).join(' ');
+    return /refuse/.test(text) ? { isError: true } : {};
+  };
   bridge.oninitialized = () => {
     seen.initialized += 1;
     bridge.sendToolInput({ arguments: input });
@@ -197,10 +202,7 @@ async function prepare(deps, url) {
 }
 
 async function main() {
-  const opts = parseArgs(process.argv.slice(2), ARGS);
-  summary.url = opts.url;
-  fs.mkdirSync(opts.artifacts, { recursive: true });
-  const deps = loadDeps();
+  const { opts, deps } = startDriver(process.argv.slice(2), ARGS, summary);
   const data = await prepare(deps, opts.url);
   const hostPort = await startHost(data.client);
   const sandboxPort = await startSandbox(data.html, cspOf(data.meta));
@@ -308,6 +310,45 @@ async function main() {
   check(pip.mode === 'fullscreen' && !(await seen()).modes.includes('pip'),
     `a mode outside availableDisplayModes should not be asked for; got ${JSON.stringify(pip)} / ${JSON.stringify((await seen()).modes)}`);
   passed('display mode');
+
+  // widgetry.d.ts is exact: the same members and events as the runtime, both ways.
+  const dts = fs.readFileSync(path.join(ROOT, 'crates/widgetry/js/widgetry.d.ts'), 'utf8');
+  const block = (name) => {
+    const m = new RegExp(`interface ${name}(<[^>]*>)?\\s*\\{`).exec(dts);
+    check(m, `widgetry.d.ts has no interface ${name}`);
+    const body = dts.slice(m.index + m[0].length);
+    let depth = 1, i = 0;
+    for (; i < body.length && depth; i++) depth += body[i] === '{' ? 1 : body[i] === '}' ? -1 : 0;
+    return body.slice(0, i - 1).replace(/\/\*[\s\S]*?\*\//g, '');
+  };
+  const members = (text) => [...text.matchAll(/^ {4}(?:readonly )?(\w+)\s*[(<?:]/gm)].map((m) => m[1]).sort();
+  const declared = { api: members(block('Widgetry')), events: members(block('WidgetryEvents')) };
+  const actual = await w(() => {
+    let events = [];
+    try { widgetry.on('no-such-event', () => {}); } catch (e) { events = /one of ([^)]+)/.exec(e.message)[1].split(', '); }
+    return { api: Object.getOwnPropertyNames(widgetry).sort(), events: events.sort() };
+  });
+  for (const k of ['api', 'events']) {
+    const missing = actual[k].filter((x) => !declared[k].includes(x));
+    const extra = declared[k].filter((x) => !actual[k].includes(x));
+    check(!missing.length && !extra.length, `widgetry.d.ts ${k}: undeclared ${JSON.stringify(missing)}, declared but absent ${JSON.stringify(extra)}`);
+  }
+  passed('d.ts exact');
+
+  // ui/message: accepted resolves, refused (isError) rejects; ChatGPT-only extras are
+  // feature-checked (no window.openai here) and fail with a clear reason.
+  const msgs = await w(async () => {
+    const out = {};
+    try { await widgetry.sendFollowUpMessage('hello from the widget'); out.sent = 'ok'; } catch (e) { out.sent = e.message; }
+    try { await widgetry.sendFollowUpMessage('please refuse this'); out.refused = 'ok'; } catch (e) { out.refused = e.message; }
+    out.hasUpload = widgetry.hasExtra('uploadFile');
+    try { await widgetry.uploadFile(new File(['x'], 'x.png')); out.upload = 'ok'; } catch (e) { out.upload = e.message; }
+    return out;
+  });
+  check(msgs.sent === 'ok' && /refused/.test(msgs.refused), `ui/message: accepted should resolve, refused should reject; got ${JSON.stringify(msgs)}`);
+  check((await seen()).messages.length === 2, 'onmessage should have seen both messages');
+  check(msgs.hasUpload === false && /window\.openai\.uploadFile/.test(msgs.upload), `uploadFile without window.openai should be reported as missing; got ${JSON.stringify(msgs)}`);
+  passed('ui/message + extras');
 
   // Cancellation and teardown.
   await page.evaluate(() => window.bridge.sendToolCancelled({ reason: 'user stopped it' }));

@@ -50,6 +50,17 @@ export function parseArgs(argv, { script, usage, flags = [], required = ['url'],
   return opts;
 }
 
+/**
+ * A driver's start: its arguments (see `parseArgs`), `summary.url` set, the artifacts folder
+ * made, and its node dependencies (see `loadDeps`).
+ */
+export function startDriver(argv, args, summary, depsOptions) {
+  const opts = parseArgs(argv, args);
+  summary.url = opts.url;
+  fs.mkdirSync(opts.artifacts, { recursive: true });
+  return { opts, deps: loadDeps(depsOptions) };
+}
+
 /** playwright-core's chromium and, with `mcp`, the MCP TypeScript SDK's client classes. */
 export function loadDeps({ mcp = true } = {}) {
   const require = createRequire(path.join(NODE_DIR, 'package.json'));

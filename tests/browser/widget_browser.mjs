@@ -19,12 +19,11 @@
 // Finds node packages in $WIDGETRY_NODE_DIR (default tests/node) and chromium at
 // $WIDGETRY_CHROMIUM (default /usr/bin/chromium). Everything is loopback; the run is bounded
 // to 55 s.
-import fs from 'node:fs';
 import path from 'node:path';
 
 import {
-  check, cleanups, connectMcp, Failure, launchChromium, loadDeps, luminance, MIME_MCP_APP,
-  parseArgs, poll, runDriver, startHarnessServer, STEP_MS,
+  check, cleanups, connectMcp, Failure, launchChromium, luminance, MIME_MCP_APP,
+  poll, runDriver, startDriver, startHarnessServer, STEP_MS,
 } from './lib.mjs';
 
 const OVERALL_MS = 55_000;
@@ -210,10 +209,7 @@ async function runBridge(browser, base, spec, data, calls, artifacts) {
 
 // ---------------------------------------------------------------------------------- main
 async function main() {
-  const opts = parseArgs(process.argv.slice(2), ARGS);
-  summary.url = opts.url;
-  fs.mkdirSync(opts.artifacts, { recursive: true });
-  const deps = loadDeps();
+  const { opts, deps } = startDriver(process.argv.slice(2), ARGS, summary);
   const data = await prepare(deps, opts.url);
   const calls = [];
   const base = await startHarnessServer((call) => data.client.callTool(call), (call) => {

@@ -251,7 +251,7 @@ fn host_serves_the_page_and_signs_in_through_the_servers_oauth_for_a_protected_t
     assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
     let (status, head, script) = http(
         "GET",
-        &format!("{}/_widgetry/host/host.js", host.base),
+        &format!("{}/_widgetry/host/state.js", host.base),
         &[],
         "",
     );

@@ -92,7 +92,11 @@ fn build(dir: &std::path::Path) -> Result<App, AppError> {
 }
 
 async fn start(dir: &std::path::Path) -> (TestServer, String, App) {
-    let app = build(dir).unwrap();
+    serve(build(dir).unwrap()).await
+}
+
+/// Serves `app` (its whole router: MCP, widgets, host page) on loopback and opens a session.
+async fn serve(app: App) -> (TestServer, String, App) {
     let (router, state) = app.router();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -265,19 +269,7 @@ async fn claude_gets_its_domain_form_and_file_inputs_are_file_params() {
         .tool(Tool::new("upload", upload).widget("cart"))
         .build()
         .unwrap();
-    let (router, state) = app.router();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, router).await;
-    });
-    let s = TestServer {
-        addr,
-        client: hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-            .build_http(),
-        state,
-    };
-    let sid = s.initialize().await;
+    let (s, sid, app) = serve(app).await;
     let uri = app.widget_uris()[0].1.clone();
     let r = s
         .post(Some(&sid), rpc(1, "resources/read", json!({"uri": uri})))
@@ -459,20 +451,7 @@ async fn the_ui_extension_is_advertised_in_initialize_and_discover() {
         init.json()["result"]["capabilities"]["extensions"]["io.modelcontextprotocol/ui"],
         want
     );
-    let d = s
-        .send(
-            s.request("POST", "/mcp")
-                .header("mcp-protocol-version", "2026-07-28")
-                .header("mcp-method", "server/discover")
-                .body(Full::new(Bytes::from(
-                    json!({"jsonrpc":"2.0","id":2,"method":"server/discover","params":{"_meta":{
-                        "io.modelcontextprotocol/protocolVersion":"2026-07-28",
-                        "io.modelcontextprotocol/clientCapabilities":{}}}})
-                    .to_string(),
-                )))
-                .unwrap(),
-        )
-        .await;
+    let d = s.discover_2026().await;
     assert_eq!(d.status, 200, "{}", d.text());
     assert_eq!(
         d.json()["result"]["capabilities"]["extensions"]["io.modelcontextprotocol/ui"],

@@ -10,30 +10,14 @@
 
 mod support;
 
-use std::time::Duration;
-
-use support::{browser_test, free_port, node_driver, run_with_timeout, summary_line, Showcase};
+use support::driver_on_fresh_showcase;
 
 const DRIVER: &str = "tests/browser/widget_browser.mjs";
 
 #[test]
 fn widget_renders_and_calls_tools_in_chromium_through_both_bridges() {
-    let (root, artifacts) = browser_test(&["playwright-core", "@modelcontextprotocol/sdk"], DRIVER);
-    let data = support::TempDir::new("widget_browser");
-
-    let server = Showcase::on_port(free_port())
-        .env("WIDGETRY_DATA_DIR", data.0.join("data"))
-        .start();
-
-    let cmd = node_driver(&root, DRIVER, &server.url, &artifacts);
-    let (ok, stdout, stderr) = run_with_timeout(cmd, Duration::from_secs(90));
-    assert!(
-        ok,
-        "widget browser test failed\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}"
-    );
-
-    let summary = summary_line(&stdout);
-    assert_eq!(summary["ok"], true, "summary: {summary}");
+    let (summary, artifacts) =
+        driver_on_fresh_showcase(DRIVER, &["playwright-core", "@modelcontextprotocol/sdk"]);
     for bridge in ["mcp-apps", "openai"] {
         let shot = artifacts.join(format!("widget-{bridge}.png"));
         assert!(shot.is_file(), "missing screenshot {}", shot.display());

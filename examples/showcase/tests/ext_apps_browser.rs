@@ -10,35 +10,20 @@
 
 mod support;
 
-use std::time::Duration;
-
-use support::{browser_test, free_port, node_driver, run_with_timeout, summary_line, Showcase};
+use support::driver_on_fresh_showcase;
 
 const DRIVER: &str = "tests/browser/ext_apps_browser.mjs";
 
 #[test]
 fn list_widget_works_inside_the_official_ext_apps_host_bridge() {
-    let (root, artifacts) = browser_test(
+    let (summary, artifacts) = driver_on_fresh_showcase(
+        DRIVER,
         &[
             "playwright-core",
             "@modelcontextprotocol/sdk",
             "@modelcontextprotocol/ext-apps",
         ],
-        DRIVER,
     );
-    let data = support::TempDir::new("ext_apps_browser");
-    let server = Showcase::on_port(free_port())
-        .env("WIDGETRY_DATA_DIR", data.0.join("data"))
-        .start();
-
-    let cmd = node_driver(&root, DRIVER, &server.url, &artifacts);
-    let (ok, stdout, stderr) = run_with_timeout(cmd, Duration::from_secs(90));
-    assert!(
-        ok,
-        "ext-apps browser test failed\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}"
-    );
-    let summary = summary_line(&stdout);
-    assert_eq!(summary["ok"], true, "summary: {summary}");
     for check in [
         "handshake + tool-input",
         "tool-result",
@@ -49,6 +34,8 @@ fn list_widget_works_inside_the_official_ext_apps_host_bridge() {
         "size-changed",
         "display mode",
         "tool-cancelled",
+        "ui/message + extras",
+        "d.ts exact",
         "resource-teardown",
     ] {
         assert!(

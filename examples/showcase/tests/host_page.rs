@@ -19,9 +19,7 @@ mod support;
 
 use std::time::Duration;
 
-use support::{
-    browser_test, free_port, node_driver, run_with_timeout, summary_line, Showcase, TempDir,
-};
+use support::{browser_test, free_port, node_driver, passing, Showcase, TempDir};
 
 const DRIVER: &str = "tests/browser/host_page.mjs";
 
@@ -45,14 +43,7 @@ fn host_page_behaves_like_each_host_and_signs_in() {
     cmd.env("WIDGETRY_SERVER_OUTPUT", showcase.output())
         .arg("--server-log")
         .arg(&log);
-    let (ok, stdout, stderr) = run_with_timeout(cmd, Duration::from_secs(150));
-    assert!(
-        ok,
-        "host page browser test failed\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}"
-    );
-
-    let summary = summary_line(&stdout);
-    assert_eq!(summary["ok"], true, "summary: {summary}");
+    let summary = passing(cmd, Duration::from_secs(150));
     for profile in ["chatgpt", "generic", "claude"] {
         let shot = artifacts.join(format!("host-{profile}.png"));
         assert!(shot.is_file(), "missing screenshot {}", shot.display());

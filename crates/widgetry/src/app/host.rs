@@ -81,7 +81,7 @@ const SANDBOX: &str = r#"<!doctype html>
 
 const SANDBOX_CSP: &str = "default-src 'none'; script-src 'unsafe-inline' http: https:; style-src 'unsafe-inline' http: https:; img-src http: https: data: blob:; font-src http: https: data:; media-src http: https: data: blob:; connect-src http: https: ws: wss:; frame-src http: https:; base-uri http: https:; object-src 'none'; frame-ancestors http://127.0.0.1:* http://localhost:*";
 
-/// The redirect URI page: `host.js` sees the path and hands the authorization response
+/// The redirect URI page: `callback.js` hands the authorization response
 /// back to the page that started the sign-in (BroadcastChannel / `window.opener`).
 const CALLBACK: &str = r#"<!doctype html>
 <html lang="en">

@@ -72,6 +72,21 @@ impl TestServer {
             .await
     }
 
+    /// `server/discover` as a 2026-07-28 client sends it (no session).
+    pub async fn discover_2026(&self) -> Reply {
+        let body = serde_json::json!({"jsonrpc":"2.0","id":1,"method":"server/discover","params":{"_meta":{
+            "io.modelcontextprotocol/protocolVersion":"2026-07-28",
+            "io.modelcontextprotocol/clientCapabilities":{}}}});
+        self.send(
+            self.request("POST", "/mcp")
+                .header("mcp-protocol-version", "2026-07-28")
+                .header("mcp-method", "server/discover")
+                .body(Full::new(Bytes::from(body.to_string())))
+                .unwrap(),
+        )
+        .await
+    }
+
     pub async fn initialize(&self) -> String {
         let r = self
             .post(

@@ -204,6 +204,37 @@ pub fn node_driver(root: &Path, driver: &str, url: &str, artifacts: &Path) -> Co
     cmd
 }
 
+/// Runs the browser driver `driver` (needing the node `packages`) against a fresh showcase
+/// with its own data folder, within 90 s; fails with the driver's whole output unless it
+/// passed. Returns its summary and the artifacts folder.
+pub fn driver_on_fresh_showcase(driver: &str, packages: &[&str]) -> (serde_json::Value, PathBuf) {
+    let (root, artifacts) = browser_test(packages, driver);
+    let tag = Path::new(driver)
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("driver");
+    let data = TempDir::new(tag);
+    let server = Showcase::on_port(free_port())
+        .env("WIDGETRY_DATA_DIR", data.0.join("data"))
+        .start();
+    let cmd = node_driver(&root, driver, &server.url, &artifacts);
+    (passing(cmd, Duration::from_secs(90)), artifacts)
+}
+
+/// Runs a driver command within `timeout` and returns its summary; fails with the driver's
+/// whole output unless it passed.
+pub fn passing(cmd: Command, timeout: Duration) -> serde_json::Value {
+    let what = format!("{:?}", cmd.get_args().next().unwrap_or_default());
+    let (ok, stdout, stderr) = run_with_timeout(cmd, timeout);
+    assert!(
+        ok,
+        "{what} failed\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}"
+    );
+    let summary = summary_line(&stdout);
+    assert_eq!(summary["ok"], true, "summary: {summary}");
+    summary
+}
+
 /// The driver's summary: the JSON on its last line of stdout.
 pub fn summary_line(stdout: &str) -> serde_json::Value {
     serde_json::from_str(stdout.lines().last().unwrap_or_default())
