@@ -14,7 +14,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 mod common;
-use common::{http, message_of, start, Server, WIDGETRY};
+use common::{free_port, http, message_of, start, Server, WIDGETRY};
 
 const DEMO_USER: &str = "demo@widgetry.dev";
 const DEMO_PASSWORD: &str = "host-test-password-1";
@@ -395,10 +395,7 @@ fn the_proxy_answers_only_its_own_page() {
 
 #[test]
 fn an_unreachable_target_is_reported_before_serving() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port");
+    let port = free_port();
     let out = Command::new(WIDGETRY)
         .args([
             "host",
