@@ -3,13 +3,19 @@
 # fixture server.
 #
 #   scripts/conformance.sh                 build, start the server, run the active
-#                                          suite; fail on any check not listed in
+#                                          suite of conformance 0.1.16; fail on any
+#                                          check not listed in
 #                                          examples/conformance/expected-failures.yml
-#   scripts/conformance.sh --suite all     the whole suite (pending scenarios too),
-#                                          printed for information only: never fails
-#                                          on checks
+#   scripts/conformance.sh --suite requirements
+#                                          conformance 0.2.0-alpha.12's
+#                                          `--requirements 2026-07-28`: exactly the
+#                                          scenarios the 2026-07-28 revision requires
+#   scripts/conformance.sh --suite all     conformance 0.2.0-alpha.12's whole suite
+#                                          (pending, draft and extension scenarios)
+# The two 0.2 alpha runs fail on any check not listed in
+# examples/conformance/expected-failures-2026.yml.
 # Options:
-#   --suite active|all   which scenarios (default: active)
+#   --suite active|requirements|all   which scenarios (default: active)
 #   --release            build and run the release profile (default: debug)
 #   --no-build           use the already-built target/<profile>/conformance
 #   --bin PATH           start this server executable instead (it must take
@@ -41,17 +47,29 @@ while [ $# -gt 0 ]; do
     *) die "unknown argument '$1' (see --help)" ;;
   esac
 done
+ensure_node_deps
 case "$SUITE" in
-  active) INFORMATIONAL=() ;;
-  all) INFORMATIONAL=(--informational) ;;
-  *) die "--suite must be 'active' or 'all', not '$SUITE'" ;;
+  active)
+    CLI="$CONFORMANCE_CLI"
+    SELECT=(--suite active)
+    EXPECTED="$ROOT/examples/conformance/expected-failures.yml"
+    ;;
+  requirements)
+    CLI="$CONFORMANCE_NEXT_CLI"
+    SELECT=(--requirements 2026-07-28)
+    EXPECTED="$ROOT/examples/conformance/expected-failures-2026.yml"
+    ;;
+  all)
+    CLI="$CONFORMANCE_NEXT_CLI"
+    SELECT=(--suite all)
+    EXPECTED="$ROOT/examples/conformance/expected-failures-2026.yml"
+    ;;
+  *) die "--suite must be 'active', 'requirements' or 'all', not '$SUITE'" ;;
 esac
 
-EXPECTED="$ROOT/examples/conformance/expected-failures.yml"
 [ -f "$EXPECTED" ] || die "missing $EXPECTED"
 OUT="${OUT:-$ROOT/tests/artifacts/conformance-$SUITE}"
 
-ensure_node_deps
 need_cmd curl "needed to check that the server answers (apt-get install curl)"
 
 SERVER_PID=""
@@ -140,7 +158,7 @@ rm -rf "$OUT"
 mkdir -p "$OUT"
 
 # Check expected-failures.yml before spending time on a build and a run.
-node "$CONFORMANCE_CLI" list --server | sed -n 's/^  - \([^ ]*\).*$/\1/p' >"$OUT/known-scenarios.txt"
+node "$CLI" list --server | sed -n 's/^  - \([^ ]*\).*$/\1/p' >"$OUT/known-scenarios.txt"
 [ -s "$OUT/known-scenarios.txt" ] || die "'conformance list --server' listed no scenarios"
 node "$NODE_DIR/conformance_report.mjs" --validate-only --expected "$EXPECTED" --known "$OUT/known-scenarios.txt" ||
   die "fix $EXPECTED (format: see the comment at its top)"
@@ -166,7 +184,7 @@ log "running the conformance suite ($SUITE) against $URL"
 set +e
 # Full output goes to suite.log; the terminal gets it without the three
 # progress lines per scenario.
-timeout 900 node "$CONFORMANCE_CLI" server --url "$URL" --suite "$SUITE" -o "$OUT/results" 2>&1 |
+timeout 900 node "$CLI" server --url "$URL" "${SELECT[@]}" -o "$OUT/results" 2>&1 |
   tee "$OUT/suite.log" |
   grep --line-buffered -v -E '^(=== Running scenario: .* ===|Running client scenario .*|Results saved to .*|)$'
 suite_status=${PIPESTATUS[0]}
@@ -189,7 +207,7 @@ fi
 log "results in $OUT (suite.log, results/*/checks.json, server.log)"
 set +e
 node "$NODE_DIR/conformance_report.mjs" --log "$OUT/suite.log" --results "$OUT/results" \
-  --expected "$EXPECTED" --known "$OUT/known-scenarios.txt" "${INFORMATIONAL[@]}" |
+  --expected "$EXPECTED" --known "$OUT/known-scenarios.txt" |
   tee "$OUT/report.txt"
 report_status=${PIPESTATUS[0]}
 set -e

@@ -5,7 +5,8 @@
 # everything. Each install step is skipped when already done, so a second run
 # goes straight to cargo.
 #   1. PostgreSQL (127.0.0.1:5432) and Redis (127.0.0.1:6379) running
-#   2. Debian's chromium at /usr/bin/chromium (for browser tests)
+#   2. Debian's chromium at /usr/bin/chromium (for browser tests) and nginx at
+#      /usr/sbin/nginx (the load balancer of the topology tests)
 #   3. tests/node packages from package-lock.json (npm ci) and the Node 20
 #      patch of the MCP conformance CLI
 #   4. .venv with tests/interop/requirements.txt (official MCP Python SDK)
@@ -13,7 +14,9 @@
 #      (the lints of [workspace.lints] in Cargo.toml); scripts/package-check.sh
 #      (every crate packages, embedding only files inside its package)
 #   6. cargo build --workspace --all-targets --locked; cargo test --workspace --locked
-#   7. scripts/conformance.sh (MCP conformance suite, active scenarios)
+#   7. scripts/conformance.sh: the MCP conformance suite 0.1.16's active
+#      scenarios, then 0.2.0-alpha.12's `--requirements 2026-07-28` and
+#      `--suite all`
 #   8. scripts/conformance-client.sh (the widgetry CLI's OAuth client against
 #      the suite's client auth scenarios)
 #
@@ -101,26 +104,28 @@ ensure_redis() {
   log "Redis is up on 127.0.0.1:6379"
 }
 
-ensure_chromium() {
-  if [ -x /usr/bin/chromium ]; then
-    log "chromium present: $(/usr/bin/chromium --version 2>/dev/null || echo /usr/bin/chromium)"
+# ensure_debian_package BINARY PACKAGE PURPOSE: installs Debian's PACKAGE when BINARY is missing.
+ensure_debian_package() {
+  local bin="$1" pkg="$2" why="$3"
+  if [ -x "$bin" ]; then
+    log "$pkg present: $bin"
     return
   fi
-  need_cmd apt-get "/usr/bin/chromium is missing and there is no apt-get to install it"
-  log "installing Debian's chromium (apt-get update; apt-get install chromium)"
-  local apt_log="$ROOT/tests/artifacts/apt-chromium.log"
+  need_cmd apt-get "$bin is missing and there is no apt-get to install it"
+  log "installing Debian's $pkg (apt-get update; apt-get install $pkg)"
+  local apt_log="$ROOT/tests/artifacts/apt-$pkg.log"
   mkdir -p "$(dirname "$apt_log")"
   if ! as_root apt-get update -q >"$apt_log" 2>&1; then
     tail -n 30 "$apt_log" >&2
-    die "apt-get update failed, so chromium cannot be installed (is Debian's package mirror reachable? log: $apt_log)"
+    die "apt-get update failed, so $pkg cannot be installed (is Debian's package mirror reachable? log: $apt_log)"
   fi
   if ! as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-    -o DPkg::Lock::Timeout=300 chromium >>"$apt_log" 2>&1; then
+    -o DPkg::Lock::Timeout=300 "$pkg" >>"$apt_log" 2>&1; then
     tail -n 30 "$apt_log" >&2
-    die "apt-get install chromium failed; browser tests need /usr/bin/chromium (log: $apt_log)"
+    die "apt-get install $pkg failed; $why need $bin (log: $apt_log)"
   fi
-  [ -x /usr/bin/chromium ] || die "apt-get installed chromium but /usr/bin/chromium is missing"
-  log "chromium installed: $(/usr/bin/chromium --version 2>/dev/null || echo /usr/bin/chromium)"
+  [ -x "$bin" ] || die "apt-get installed $pkg but $bin is missing"
+  log "$pkg installed: $bin"
 }
 
 ensure_venv() {
@@ -152,7 +157,9 @@ ensure_postgres
 ensure_redis
 
 step "browser: Debian chromium"
-ensure_chromium
+ensure_debian_package /usr/bin/chromium chromium "browser tests"
+# nginx: the load balancer of the two-instance topology test (run as this user, its own conf).
+ensure_debian_package /usr/sbin/nginx nginx "the topology tests"
 
 step "node test packages (tests/node)"
 ensure_node_deps
@@ -185,12 +192,20 @@ cargo build --workspace --all-targets --locked || die "cargo build failed (see t
 step "cargo test --workspace --locked"
 cargo test --workspace --locked --no-fail-fast || die "cargo test failed (see the failing tests above)"
 
-step "MCP conformance suite (scripts/conformance.sh, active scenarios)"
+step "MCP conformance suite 0.1.16 (scripts/conformance.sh, active scenarios)"
 "$ROOT/scripts/conformance.sh" --no-build || die "conformance suite failed (see above; expected failures go in examples/conformance/expected-failures.yml)"
+
+step "MCP conformance suite 0.2 alpha, --requirements 2026-07-28 (scripts/conformance.sh --suite requirements)"
+"$ROOT/scripts/conformance.sh" --no-build --suite requirements || die "2026-07-28 conformance failed (see above; expected failures go in examples/conformance/expected-failures-2026.yml)"
+
+step "MCP conformance suite 0.2 alpha, --suite all (scripts/conformance.sh --suite all)"
+"$ROOT/scripts/conformance.sh" --no-build --suite all || die "conformance --suite all failed (see above; expected failures go in examples/conformance/expected-failures-2026.yml)"
 
 step "MCP conformance suite, client auth scenarios (scripts/conformance-client.sh)"
 "$ROOT/scripts/conformance-client.sh" --no-build || die "conformance client auth suite failed (see above; expected failures go in crates/widgetry-cli/conformance-expected-failures.yml)"
 
 step "all tests passed in $((SECONDS - STARTED)) s"
 # Keep the conformance totals as the closing line.
-tail -n 1 "$ROOT/tests/artifacts/conformance-active/report.txt"
+for suite in active requirements all; do
+  tail -n 1 "$ROOT/tests/artifacts/conformance-$suite/report.txt"
+done

@@ -8,6 +8,8 @@
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 NODE_DIR="$ROOT/tests/node"
 CONFORMANCE_PKG="$NODE_DIR/node_modules/@modelcontextprotocol/conformance"
+# The 0.2 alpha (the 2026-07-28 revision's scenarios), installed under an npm alias.
+CONFORMANCE_NEXT_PKG="$NODE_DIR/node_modules/@modelcontextprotocol/conformance-next"
 
 # Where rustup puts cargo when the shell was not set up for it.
 if ! command -v cargo >/dev/null 2>&1 && [ -x "${CARGO_HOME:-$HOME/.cargo}/bin/cargo" ]; then
@@ -33,7 +35,8 @@ files_digest() {
 
 # Install tests/node's packages exactly as package-lock.json pins them (npm ci),
 # unless the stamp says this lockfile is already installed with this Node, then
-# write the Node 20 patched copy of the conformance CLI. Never downloads a
+# write the Node 20 patched copies of the conformance CLIs (0.1.16 as
+# CONFORMANCE_CLI, the 0.2 alpha as CONFORMANCE_NEXT_CLI). Never downloads a
 # browser (playwright-core has no install script; the variable is belt and braces).
 ensure_node_deps() {
   need_cmd node "install Node.js >= 20 (the machine image ships it)"
@@ -49,7 +52,7 @@ ensure_node_deps() {
   else
     want="$(files_digest "$NODE_DIR/package.json")-node$major"
   fi
-  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -d "$CONFORMANCE_PKG" ]; then
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -d "$CONFORMANCE_PKG" ] && [ -d "$CONFORMANCE_NEXT_PKG" ]; then
     log "node test packages already installed (tests/node)"
   else
     local cmd=(npm ci)
@@ -60,10 +63,14 @@ ensure_node_deps() {
         PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 "${cmd[@]}" --no-audit --no-fund --loglevel=error
     ) || die "'${cmd[*]}' failed in tests/node (is the npm registry reachable? see the npm output above)"
     [ -d "$CONFORMANCE_PKG" ] || die "npm finished but $CONFORMANCE_PKG is missing"
+    [ -d "$CONFORMANCE_NEXT_PKG" ] || die "npm finished but $CONFORMANCE_NEXT_PKG is missing"
     printf '%s\n' "$want" >"$stamp"
   fi
 
   CONFORMANCE_CLI="$(node "$ROOT/scripts/lib/patch-conformance.mjs" "$CONFORMANCE_PKG")" ||
     die "could not write the Node 20 patched copy of the conformance CLI (scripts/lib/patch-conformance.mjs)"
   export CONFORMANCE_CLI
+  CONFORMANCE_NEXT_CLI="$(node "$ROOT/scripts/lib/patch-conformance.mjs" "$CONFORMANCE_NEXT_PKG")" ||
+    die "could not write the Node 20 patched copy of the 0.2 alpha conformance CLI (scripts/lib/patch-conformance.mjs)"
+  export CONFORMANCE_NEXT_CLI
 }

@@ -9,7 +9,7 @@
 //    authorization server (dynamic registration, PKCE authorize, the sign-in and consent
 //    forms, code exchange; scopes `user read:data likes:write`), then connects two official
 //    MCP TypeScript SDK clients: one with that bearer (as ChatGPT after account linking), one
-//    anonymous. Reads the gallery widget (`text/html;profile=mcp-app` and skybridge).
+//    anonymous. Reads the gallery widget (`text/html;profile=mcp-app`, one URI for both keys).
 // 2. Serves tests/browser/harness.html twice on 127.0.0.1:0: POST /call on one forwards the
 //    widget's tool calls with the user's bearer, on the other anonymously.
 // 3. In headless Debian chromium (playwright-core), MCP Apps bridge:
@@ -38,7 +38,7 @@ import path from 'node:path';
 
 import {
   check, cleanups, connectMcp, DEFAULT_ARTIFACTS, launchChromium, loadDeps, MIME_MCP_APP,
-  MIME_SKYBRIDGE, parseArgs, poll, runDriver, sleep, startHarnessServer, STEP_MS,
+  parseArgs, poll, runDriver, sleep, startHarnessServer, STEP_MS,
 } from './lib.mjs';
 
 const OVERALL_MS = 80_000;
@@ -271,8 +271,8 @@ async function main() {
   const tool = tools.find((t) => t.name === 'show_gallery');
   const uiUri = tool._meta && tool._meta.ui && tool._meta.ui.resourceUri;
   const oaUri = tool._meta && tool._meta['openai/outputTemplate'];
-  check(uiUri && oaUri, `show_gallery has no widget URIs in _meta: ${JSON.stringify(tool._meta)}`);
-  const html = { mcpApp: await readWidget(user, uiUri, MIME_MCP_APP), skybridge: await readWidget(user, oaUri, MIME_SKYBRIDGE) };
+  check(uiUri && oaUri === uiUri, `show_gallery _meta must name one widget URI under ui.resourceUri and openai/outputTemplate: ${JSON.stringify(tool._meta)}`);
+  const html = { mcpApp: await readWidget(user, uiUri, MIME_MCP_APP), skybridge: await readWidget(user, oaUri, MIME_MCP_APP) };
 
   const first = await gallery(user, 'the user');
   check(first.structuredContent.viewer.signedIn === true, `show_gallery with the bearer should see a signed-in viewer; got ${JSON.stringify(first.structuredContent.viewer)}`);

@@ -17,7 +17,6 @@ export const CHROMIUM = process.env.WIDGETRY_CHROMIUM || '/usr/bin/chromium';
 export const DEFAULT_ARTIFACTS = path.join(ROOT, 'tests', 'artifacts');
 export const STEP_MS = 15_000;
 export const MIME_MCP_APP = 'text/html;profile=mcp-app';
-export const MIME_SKYBRIDGE = 'text/html+skybridge';
 export const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
   '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
@@ -115,7 +114,7 @@ export function luminance(rgb) {
 }
 
 /**
- * Serves tests/browser/harness.html and harness.js on 127.0.0.1:0; POST /call runs
+ * Serves tests/browser/harness.html, harness.js and the host page's bridge.js on 127.0.0.1:0; POST /call runs
  * `callTool({ name, arguments })` and answers `{ result }` (or 502 `{ error }`). `onCall(call)`
  * sees each call first and may return `(result, error) => …`, told how it ended.
  * Resolves to the server's origin; closed by the cleanups.
@@ -124,6 +123,8 @@ export function startHarnessServer(callTool, onCall = () => {}) {
   const files = {
     '/harness.html': ['text/html; charset=utf-8', fs.readFileSync(path.join(HERE, 'harness.html'))],
     '/harness.js': ['text/javascript; charset=utf-8', fs.readFileSync(path.join(HERE, 'harness.js'))],
+    // The host page's bridge module: the harness drives widgets with the same code.
+    '/bridge.js': ['text/javascript; charset=utf-8', fs.readFileSync(path.join(ROOT, 'crates', 'widgetry', 'host', 'bridge.js'))],
   };
   const server = http.createServer((req, res) => {
     const send = (status, type, body) => {
@@ -198,4 +199,19 @@ export function runDriver({ name, summary, overallMs, main, onFailure = async ()
   }
   const overall = setTimeout(() => finish(new Failure(`timed out after ${overallMs / 1000} s`)), overallMs);
   main().then(() => { clearTimeout(overall); return finish(null); }, (e) => { clearTimeout(overall); return finish(e); });
+}
+
+// ------------------------------------------------------------------------ server log
+/** The size of a file (0 when missing): where to start reading new lines of a server log. */
+export const logSize = (file) => { try { return fs.statSync(file).size; } catch (_) { return 0; } };
+
+/** The verification code sent to `email` after byte `from` of the server log. */
+export function codeFrom(file, from, email) {
+  const escaped = email.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const re = new RegExp(`widgetry sign-in: verification code for ${escaped} is (\\d{6})`, 'g');
+  return poll(`the server log ${file} should show a verification code for ${email} (ConsoleSender)`, async () => {
+    const text = fs.readFileSync(file, 'utf8').slice(from);
+    const all = [...text.matchAll(re)];
+    return { ok: all.length > 0, code: all.length ? all[all.length - 1][1] : null, got: `${text.length} new bytes` };
+  }).then((r) => r.code);
 }

@@ -19,6 +19,8 @@
 // 2. dark, a second session: the code is pasted into the first box (fills all six, submits);
 //    success; auth_status reports the user.
 // 3. the same widget in a frame sandboxed without allow-forms (see FORMS_SANDBOX_BUG).
+// 4. a Claude-like host (the frame may fetch nothing: no connectDomains): the steps go
+//    through the host as tools/call of the relay tool `authenticate_submit`; sign-in completes.
 // The harness frame is sandboxed "allow-scripts allow-forms" like the Widgetry host page's.
 // Screenshots: DIR/signin-error-light.png, signin-code-light.png, signin-done-light.png,
 // signin-credentials-dark.png, signin-done-dark.png (signin-failure.png on failure).
@@ -29,8 +31,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 import {
-  check, cleanups, connectMcp, DEFAULT_ARTIFACTS, launchChromium, loadDeps, luminance,
-  MIME_MCP_APP, parseArgs, poll, runDriver, sleep, startHarnessServer, STEP_MS,
+  check, cleanups, codeFrom, connectMcp, DEFAULT_ARTIFACTS, launchChromium, loadDeps, logSize,
+  luminance, MIME_MCP_APP, parseArgs, poll, runDriver, sleep, startHarnessServer, STEP_MS,
 } from './lib.mjs';
 
 const OVERALL_MS = 80_000;
@@ -46,20 +48,6 @@ const META_KEY = 'widgetry/signin';
 const summary = { ok: false, url: null, sessions: [], screenshots: [] };
 let current = null; // the page to capture on failure
 let artifactsDir = DEFAULT_ARTIFACTS;
-
-// ------------------------------------------------------------------------ server log
-const logSize = (file) => { try { return fs.statSync(file).size; } catch (_) { return 0; } };
-
-/** The verification code sent to `email` after byte `from` of the server log. */
-function codeFrom(file, from, email) {
-  const escaped = email.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  const re = new RegExp(`widgetry sign-in: verification code for ${escaped} is (\\d{6})`, 'g');
-  return poll(`the server log ${file} should show a verification code for ${email} (ConsoleSender)`, async () => {
-    const text = fs.readFileSync(file, 'utf8').slice(from);
-    const all = [...text.matchAll(re)];
-    return { ok: all.length > 0, code: all.length ? all[all.length - 1][1] : null, got: `${text.length} new bytes` };
-  }).then((r) => r.code);
-}
 
 // ---------------------------------------------------------------------------------- MCP
 async function prepare(deps, url) {
@@ -97,14 +85,14 @@ async function tool(client, name, args) {
 async function newSignIn(client, origin) {
   const created = await tool(client, 'create_session', {});
   const sessionId = created.structuredContent && created.structuredContent.sessionId;
-  check(/^[0-9a-f]{32}$/.test(sessionId || ''), `create_session should return a 32-hex sessionId; got ${JSON.stringify(created.structuredContent)}`);
+  check(/^[0-9a-f]{64}$/.test(sessionId || ''), `create_session should return a 64-hex sessionId (public and secret halves); got ${JSON.stringify(created.structuredContent)}`);
   const status = await tool(client, 'auth_status', { sessionId });
   check(status.structuredContent.authenticated === false && !status.structuredContent.expired,
     `auth_status of a new session should be not authenticated, not expired; got ${JSON.stringify(status.structuredContent)}`);
   const result = await tool(client, 'authenticate', { sessionId });
   const meta = result._meta && result._meta[META_KEY];
-  check(meta && meta.sessionId === sessionId && /^[0-9a-f]{32}$/.test(meta.nonce || '') && meta.endpoint === `${origin}/api/session/authenticate`,
-    `authenticate's _meta["${META_KEY}"] should carry the sessionId, a nonce and the endpoint ${origin}/api/session/authenticate; got ${JSON.stringify(result._meta)}`);
+  check(meta && meta.sessionId === sessionId.slice(0, 32) && /^[0-9a-f]{32}$/.test(meta.nonce || '') && meta.endpoint === `${origin}/api/session/authenticate`,
+    `authenticate's _meta["${META_KEY}"] should carry the public half of the sessionId, a nonce and the endpoint ${origin}/api/session/authenticate; got ${JSON.stringify(result._meta)}`);
   check(!JSON.stringify(result.structuredContent).includes(meta.nonce) && !JSON.stringify(result.content).includes(meta.nonce),
     'the nonce must reach only the widget (_meta), never structuredContent or content');
   return { sessionId, result };
@@ -216,7 +204,8 @@ async function toCodeScreen(w, opts) {
   });
   check(w.posts.slice(n).map((p) => `${p.step}:${p.status}`).join() === 'credentials:200', `${w.where} one credentials POST answered 200; saw ${stepsSeen(w)}`);
   const hint = await w.frame.locator('#code-hint').innerText();
-  check(/We sent a 6-digit code to d•••@widgetry\.dev/.test(hint) || hint.includes('6-digit code'), `${w.where} code hint: ${JSON.stringify(hint)}`);
+  // The showcase's ConsoleSender only prints the code in the server log: the widget says so.
+  check(/server's log/.test(hint) && !/We sent/.test(hint), `${w.where} the code hint should point to the server log (development sender), not claim a sent code: ${JSON.stringify(hint)}`);
   return codeFrom(opts.serverLog, from, opts.email);
 }
 
@@ -340,6 +329,35 @@ async function main() {
     summary.noAllowForms = { posts: stepsSeen(w) };
   }
   check(calls.length === 0, `the sign-in widget should talk to its endpoint, not call tools; it called ${JSON.stringify(calls)}`);
+  // 4. A Claude-like host: no connectDomains (the frame may not fetch anything), so every step
+  //    goes through the host as tools/call of the app-only relay tool, and sign-in completes.
+  {
+    const s = await newSignIn(client, origin);
+    const relay = s.result._meta[META_KEY].submitTool;
+    check(relay === 'authenticate_submit', `the sign-in grant should name its relay tool; got ${JSON.stringify(relay)}`);
+    const blocked = html.replace(/<head([^>]*)>/i, `<head$1><meta http-equiv="Content-Security-Policy" content="connect-src 'none'">`);
+    check(blocked !== html, 'could not add the no-connect policy to the widget');
+    const w = await openWidget(browser, base, 'light', blocked, s.result, 'claude (no connectDomains)');
+    const from = calls.length;
+    const code = await (async () => {
+      const logFrom = logSize(opts.serverLog);
+      await submitCredentials(w, opts.email, opts.password);
+      await poll(`${w.where} the credentials should go through the relay tool and lead to the code screen`, async () => {
+        const visible = await w.frame.locator('#screen-code').isVisible();
+        return { ok: visible, got: { visible, calls: calls.slice(from).map((c) => c.name), posts: stepsSeen(w) } };
+      });
+      return codeFrom(opts.serverLog, logFrom, opts.email);
+    })();
+    await w.frame.locator('#digit-0').focus();
+    await w.page.keyboard.type(code);
+    await expectDone(w, NAME, opts.email);
+    const relayed = calls.slice(from);
+    check(relayed.length >= 2 && relayed.every((c) => c.name === relay) && relayed.some((c) => c.arguments.step === 'code'),
+      `${w.where} every step should be a tools/call ${relay}; saw ${JSON.stringify(relayed.map((c) => [c.name, c.arguments.step]))}`);
+    check(w.posts.every((p) => p.status === null), `${w.where} no request may reach the endpoint from the frame; saw ${stepsSeen(w)}`);
+    const st = await expectSignedIn(client, s.sessionId, opts.email, NAME, w.where);
+    summary.sessions.push({ how: 'relayed (claude-like host)', theme: 'light', status: st, relayCalls: relayed.length });
+  }
   current = null;
   summary.ok = true;
 }

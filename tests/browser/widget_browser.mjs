@@ -5,8 +5,8 @@
 //   node tests/browser/widget_browser.mjs --url http://127.0.0.1:PORT/mcp --artifacts DIR
 //
 // 1. Connects with the official MCP TypeScript SDK client (Streamable HTTP), lists the tools,
-//    finds `show_list` and its `_meta.ui.resourceUri` / `_meta["openai/outputTemplate"]`, reads
-//    both with resources/read (MIME `text/html;profile=mcp-app` / `text/html+skybridge`), calls
+//    finds `show_list` and its `_meta.ui.resourceUri` = `_meta["openai/outputTemplate"]` (one
+//    URI), reads it with resources/read (MIME `text/html;profile=mcp-app`), calls
 //    `show_list` {} and `item_details` {id} for the expected data.
 // 2. Serves tests/browser/harness.html on 127.0.0.1:0; POST /call forwards tool calls from the
 //    harness to the server through the same SDK client.
@@ -24,7 +24,7 @@ import path from 'node:path';
 
 import {
   check, cleanups, connectMcp, Failure, launchChromium, loadDeps, luminance, MIME_MCP_APP,
-  MIME_SKYBRIDGE, parseArgs, poll, runDriver, startHarnessServer, STEP_MS,
+  parseArgs, poll, runDriver, startHarnessServer, STEP_MS,
 } from './lib.mjs';
 
 const OVERALL_MS = 55_000;
@@ -66,13 +66,13 @@ async function prepare(deps, url) {
   const uiUri = meta.ui && meta.ui.resourceUri;
   const oaUri = meta['openai/outputTemplate'];
   check(typeof uiUri === 'string' && uiUri.startsWith('ui://'), `show_list _meta.ui.resourceUri is ${JSON.stringify(uiUri)}; want a ui:// URI`);
-  check(typeof oaUri === 'string' && oaUri.startsWith('ui://'), `show_list _meta["openai/outputTemplate"] is ${JSON.stringify(oaUri)}; want a ui:// URI`);
+  check(oaUri === uiUri, `show_list _meta["openai/outputTemplate"] is ${JSON.stringify(oaUri)}; want the same URI as _meta.ui.resourceUri (${uiUri})`);
   summary.resourceUri = uiUri;
   summary.outputTemplate = oaUri;
 
   const html = {
     mcpApp: await readWidget(client, uiUri, MIME_MCP_APP, '_meta.ui.resourceUri'),
-    skybridge: await readWidget(client, oaUri, MIME_SKYBRIDGE, '_meta["openai/outputTemplate"]'),
+    skybridge: await readWidget(client, oaUri, MIME_MCP_APP, '_meta["openai/outputTemplate"]'),
   };
 
   const result = await client.callTool({ name: 'show_list', arguments: {} });

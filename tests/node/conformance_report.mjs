@@ -2,7 +2,8 @@
 // Judge one run of the MCP conformance suite (used by scripts/conformance.sh).
 //
 // The suite's exit code is not to be trusted, so this reads what it wrote:
-//   - the suite's stdout (--log): "Running <suite> suite (N scenarios)", one
+//   - the suite's stdout (--log): "Running <suite> suite (N scenarios)" (or
+//     "Running requirements <revision> (N scenarios)"), one
 //     "✓|✗ <scenario>: N passed, M failed" line per scenario and the
 //     "Total: N passed, M failed" line;
 //   - <results>/server-<scenario>-<timestamp>/checks.json: every check with
@@ -54,7 +55,9 @@ function parseArgs(argv) {
 
 // The suite's stdout: declared scenario count, per-scenario lines, totals.
 function parseLog(text) {
-  const declared = text.match(/^Running (\S+) suite \((\d+) scenarios\)/m);
+  const declared =
+    text.match(/^Running (\S+) suite \((\d+) scenarios\)/m) ??
+    text.match(/^Running (requirements \S+) \((\d+) scenarios\)/m);
   const scenarios = new Map();
   for (const m of text.matchAll(/^[✓✗] (\S+): (\d+) passed, (\d+) failed$/gmu)) {
     scenarios.set(m[1], { passed: Number(m[2]), failed: Number(m[3]) });

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::AuthzError;
+use crate::{AuthzError, TrustedProxies};
 
 /// Configuration of the embedded authorization server.
 ///
@@ -64,7 +64,7 @@ pub struct AuthzConfig {
     /// [`AuthzConfig::creation_rate_window`] (default 200); beyond it, 429.
     pub pending_authorizations_per_address: u32,
     /// The window of the per-address creation limits (default 1 hour). Behind a proxy,
-    /// set [`AuthzConfig::trust_forwarded_for`], or every caller shares one address.
+    /// set [`AuthzConfig::trusted_proxies`], or every caller shares one address.
     pub creation_rate_window: Duration,
     /// Whether the RFC 7591 registration endpoint is open (default true).
     pub dynamic_registration: bool,
@@ -91,9 +91,10 @@ pub struct AuthzConfig {
     /// signing keys and TOTP secrets in the store is derived. `None` stores them unsealed,
     /// protected only by the store's access control (the SQLite file is created `0600`).
     pub key_encryption_key: Option<String>,
-    /// Take the client address for rate limiting from the last `X-Forwarded-For` entry
-    /// (only behind a proxy that sets it; default false, the TCP peer address is used).
-    pub trust_forwarded_for: bool,
+    /// The reverse proxies whose `X-Forwarded-For` (or `Forwarded`) header gives the
+    /// client address used by the sign-in lockouts and creation limits (default none:
+    /// the TCP peer address is used). See [`TrustedProxies`].
+    pub trusted_proxies: TrustedProxies,
     /// How often expired records are swept (default 5 minutes; zero disables the sweeper).
     pub sweep_interval: Duration,
     /// The name shown on the sign-in and consent pages (default "Widgetry").
@@ -129,7 +130,7 @@ impl AuthzConfig {
             metadata_document_failure_ttl: Duration::from_secs(60),
             sign_in_throttle: crate::throttle::ThrottleRules::default(),
             key_encryption_key: None,
-            trust_forwarded_for: false,
+            trusted_proxies: TrustedProxies::none(),
             sweep_interval: Duration::from_secs(5 * 60),
             display_name: "Widgetry".into(),
         }

@@ -49,9 +49,17 @@ pub(crate) fn constant_time_eq(a: &str, b: &str) -> bool {
 const SEALED_PREFIX: &str = "sealed:v1:";
 const PLAIN_PREFIX: &str = "plain:";
 
-/// Seals secrets stored in the database (signing keys, TOTP secrets) when a
-/// key-encryption key is configured, and marks them plain otherwise.
-pub(crate) struct Sealer {
+/// Seals secrets stored in the database (signing keys, TOTP secrets, the app's
+/// widget-token keys) with AES-256-GCM under a key derived (HKDF-SHA256) from the
+/// key-encryption key when one is configured, and marks them plain otherwise.
+///
+/// ```
+/// let sealer = widgetry_authz::Sealer::new(Some("0123456789abcdef0123456789abcdef")).unwrap();
+/// let stored = sealer.seal(b"secret", "key-1").unwrap();
+/// assert_eq!(sealer.open(&stored, "key-1").unwrap(), b"secret");
+/// assert!(sealer.open(&stored, "key-2").is_err());
+/// ```
+pub struct Sealer {
     key: Option<LessSafeKey>,
 }
 
@@ -65,7 +73,7 @@ impl std::fmt::Debug for Sealer {
 
 impl Sealer {
     /// A sealer keyed by HKDF-SHA256 of `secret`, or a pass-through one when `None`.
-    pub(crate) fn new(secret: Option<&str>) -> Result<Self, AuthzError> {
+    pub fn new(secret: Option<&str>) -> Result<Self, AuthzError> {
         let Some(secret) = secret else {
             return Ok(Self { key: None });
         };
@@ -86,7 +94,7 @@ impl Sealer {
     }
 
     /// Seals `plain`, binding it to `context` (e.g. the key id) as associated data.
-    pub(crate) fn seal(&self, plain: &[u8], context: &str) -> Result<String, AuthzError> {
+    pub fn seal(&self, plain: &[u8], context: &str) -> Result<String, AuthzError> {
         let Some(key) = &self.key else {
             return Ok(format!("{PLAIN_PREFIX}{}", URL_SAFE_NO_PAD.encode(plain)));
         };
@@ -104,7 +112,7 @@ impl Sealer {
     }
 
     /// Opens what [`Sealer::seal`] produced with the same `context`.
-    pub(crate) fn open(&self, stored: &str, context: &str) -> Result<Vec<u8>, AuthzError> {
+    pub fn open(&self, stored: &str, context: &str) -> Result<Vec<u8>, AuthzError> {
         if let Some(b64) = stored.strip_prefix(PLAIN_PREFIX) {
             return URL_SAFE_NO_PAD.decode(b64).map_err(|_| {
                 AuthzError::Internal(format!("stored secret {context} is malformed"))

@@ -55,7 +55,7 @@
 //! [`AuthorizationServer::router`] routes absolute paths (the issuer's path included), so
 //! merge it at the root of the host. For per-address sign-in rate limits, serve it with
 //! `into_make_service_with_connect_info::<SocketAddr>()` (or set
-//! [`AuthzConfig::trust_forwarded_for`] behind a proxy).
+//! [`AuthzConfig::trusted_proxies`] behind a proxy).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -67,6 +67,7 @@ mod error;
 mod http;
 mod keys;
 mod limits;
+mod proxy;
 mod scope;
 mod special_addresses;
 mod store;
@@ -81,11 +82,16 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub use clients::{Client, Clients, NewClient, RegisteredClient, TOKEN_ENDPOINT_AUTH_METHODS};
 pub use config::AuthzConfig;
+pub use crypto::Sealer;
 pub use error::AuthzError;
 pub use http::{
-    AUTHORIZE_PATH, INTROSPECTION_PATH, JWKS_PATH, REGISTRATION_PATH, REVOCATION_PATH, TOKEN_PATH,
+    error_description, AUTHORIZE_PATH, INTROSPECTION_PATH, JWKS_PATH, REGISTRATION_PATH,
+    REVOCATION_PATH, TOKEN_PATH,
 };
 pub use keys::{AccessTokenClaims, ACCESS_TOKEN_TYP};
+pub use proxy::{
+    ForwardedHeader, ForwardedProto, IpNet, ProxyListError, RemoteClient, TrustedProxies,
+};
 pub use store::{
     default_store_path, open_store, AuthorizationRequest, AuthzStore, BoxFuture, ClientKind,
     ClientRecord, CodeRecord, CodeUse, GrantRecord, PendingAuthorization, PendingStage,

@@ -26,7 +26,7 @@ async fn page(ts: &TestServer, client: &TestClient) -> Page {
     Page { page, cookie }
 }
 
-/// Posts the sign-in form from `addr` (the test trusts `X-Forwarded-For`).
+/// Posts the sign-in form from `addr` (the test trusts its own loopback proxy).
 async fn sign_in_from(ts: &TestServer, p: &Page, addr: &str, user: &str, password: &str) -> Resp {
     let request = p.page.hidden("request");
     let csrf = p.page.hidden("csrf");
@@ -73,7 +73,7 @@ async fn server(
     r: ThrottleRules,
 ) -> TestServer {
     start_with(store, move |c| {
-        c.trust_forwarded_for = true;
+        c.trusted_proxies = widgetry_authz::TrustedProxies::parse("127.0.0.1").unwrap();
         c.sign_in_throttle = r;
     })
     .await

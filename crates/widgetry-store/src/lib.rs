@@ -35,7 +35,10 @@ mod memory;
 mod open;
 mod postgres;
 mod redis_store;
+mod schema;
 mod sqlite;
+mod tls;
+mod url_options;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -47,7 +50,7 @@ pub use open::{
     from_env, open_kv_store, open_session_store, StoreConfig, StoreLocation, Stores,
     DATABASE_URL_ENV, DEFAULT_DATABASE_FILE, SESSION_STORE_URL_ENV,
 };
-pub use postgres::{PostgresConfig, PostgresKvStore, PostgresSessionStore};
+pub use postgres::{PgConn, PgPool, PostgresConfig, PostgresKvStore, PostgresSessionStore};
 pub use redis_store::{RedisConfig, RedisKvStore, RedisSessionStore};
 pub use sqlite::{SqliteKvStore, SqliteSessionStore};
 

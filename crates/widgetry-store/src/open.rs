@@ -45,7 +45,7 @@ pub enum StoreLocation {
     Sqlite(PathBuf),
     /// `postgres://…` or `postgresql://…`, kept whole for the driver.
     Postgres(String),
-    /// `redis://…` or `redis+unix://…`, kept whole for the driver.
+    /// `redis://…`, `rediss://…` (TLS) or `redis+unix://…`, kept whole for the driver.
     Redis(String),
 }
 
@@ -97,11 +97,7 @@ impl StoreLocation {
                 Ok(StoreLocation::Sqlite(PathBuf::from(path)))
             }
             "postgres" | "postgresql" => Ok(StoreLocation::Postgres(url.to_owned())),
-            "redis" | "redis+unix" | "unix" => Ok(StoreLocation::Redis(url.to_owned())),
-            "rediss" => Err(StoreError::InvalidConfig(format!(
-                "`{}`: Redis over TLS is not supported; use redis:// on a private network",
-                redact(url)
-            ))),
+            "redis" | "rediss" | "redis+unix" | "unix" => Ok(StoreLocation::Redis(url.to_owned())),
             other => Err(StoreError::InvalidConfig(format!(
                 "unknown store URL scheme `{other}:` in `{}`; {EXPECTED}",
                 redact(url)

@@ -1,22 +1,28 @@
 //! The PostgreSQL stores, for several instances sharing one database.
 //!
-//! Plain TCP or a Unix socket (no TLS: run PostgreSQL on a private network or beside the
-//! app). Tables are created when missing, under an advisory lock so that instances
-//! starting together do not race. Every operation is one statement, so each is atomic on
+//! Plain TCP, a Unix socket, or TLS with rustls (`sslmode` in the URL, see [`tls`]).
+//! Tables are created or upgraded by versioned migrations ([`crate::schema`]) under an
+//! advisory lock, so that instances starting together do not race. Every operation is one statement, so each is atomic on
 //! its own; expiry is enforced in the `WHERE` clause of every read.
 
+mod migrate;
 mod pool;
+mod tls;
 
 use std::fmt;
 use std::time::Duration;
 
-use tokio_postgres::config::Host;
+use tokio_postgres::config::{Host, SslMode};
 
 use crate::kv::{self, check_key, check_prefix, expiry, KvEntry, KvStore, Namespace};
+use crate::schema::Migration;
+use crate::url_options::UrlOptions;
 use crate::{
     ms_i64, now_ms, BoxFuture, Retry, SessionRecord, SessionStore, StoreError, StoreResult,
 };
-use pool::{with_conn, Pool, PoolConfig};
+use pool::{with_conn, PoolConfig};
+pub use pool::{PgConn, PgPool};
+use tls::PgTls;
 
 /// Where and how to connect to PostgreSQL.
 ///
@@ -36,6 +42,7 @@ pub struct PostgresConfig {
     pool_size: usize,
     connect_timeout: Duration,
     op_timeout: Duration,
+    acquire_timeout: Duration,
 }
 
 impl fmt::Debug for PostgresConfig {
@@ -46,14 +53,21 @@ impl fmt::Debug for PostgresConfig {
             .field("pool_size", &self.pool_size)
             .field("connect_timeout", &self.connect_timeout)
             .field("op_timeout", &self.op_timeout)
+            .field("acquire_timeout", &self.acquire_timeout)
             .finish()
     }
 }
 
 impl PostgresConfig {
     /// A configuration for `url` (`postgres://user:pass@host:port/db?application_name=…`
-    /// or `host=… user=…`), with 8 connections, a 2 s connect timeout and a 5 s timeout
-    /// per operation.
+    /// or `host=… user=…`), with 8 connections, a 2 s connect timeout, a 5 s wait for a
+    /// free connection and a 5 s timeout per statement.
+    ///
+    /// Besides the driver's own options, the URL may carry these (they win over the
+    /// builder methods): `sslmode` (`disable`, `prefer`, `require`, `verify-ca`,
+    /// `verify-full`) and `sslrootcert` (a PEM file of trusted CAs) for TLS,
+    /// `pool_max_size`, `pool_acquire_timeout_ms` and `statement_timeout_ms`; the
+    /// driver reads `connect_timeout` (seconds). See the module docs of TLS in the README.
     pub fn new(url: impl Into<String>) -> Self {
         Self {
             url: url.into(),
@@ -61,6 +75,7 @@ impl PostgresConfig {
             pool_size: 8,
             connect_timeout: Duration::from_secs(2),
             op_timeout: Duration::from_secs(5),
+            acquire_timeout: Duration::from_secs(5),
         }
     }
 
@@ -83,20 +98,42 @@ impl PostgresConfig {
         self
     }
 
-    /// How long one statement, or the wait for a free connection, may take.
+    /// How long one statement may take before its connection is given up (unless the URL
+    /// sets `statement_timeout_ms`).
     pub fn op_timeout(mut self, timeout: Duration) -> Self {
         self.op_timeout = timeout;
         self
     }
 
-    /// Parses the URL and schema, connects once, and creates the tables when missing.
-    async fn open(&self, tables: &str) -> StoreResult<(Pool, String)> {
-        let mut pg: tokio_postgres::Config = self.url.parse().map_err(|e| {
+    /// How long an operation waits for a free connection when all `pool_size` are busy
+    /// (unless the URL sets `pool_acquire_timeout_ms`).
+    pub fn acquire_timeout(mut self, timeout: Duration) -> Self {
+        self.acquire_timeout = timeout;
+        self
+    }
+
+    /// Reads the URL and its options, and builds the (still empty) pool.
+    fn pool(&self) -> StoreResult<(PgPool, String)> {
+        let mut ours = vec![POOL_MAX_SIZE, ACQUIRE_TIMEOUT, STATEMENT_TIMEOUT];
+        ours.extend(tls::OPTIONS);
+        let options = UrlOptions::take(&self.url, &ours);
+        let mut pg: tokio_postgres::Config = options.rest.parse().map_err(|e| {
             StoreError::InvalidConfig(format!(
                 "cannot parse the PostgreSQL URL {}: {e}",
                 redact(&self.url)
             ))
         })?;
+        let tls = PgTls::from_options(&options)?;
+        let connector = match &tls {
+            Some(t) => {
+                pg.ssl_mode(t.mode);
+                Some(t.connector()?)
+            }
+            None => {
+                pg.ssl_mode(SslMode::Disable);
+                None
+            }
+        };
         if pg.get_connect_timeout().is_none() {
             pg.connect_timeout(self.connect_timeout);
         }
@@ -111,39 +148,50 @@ impl PostgresConfig {
             }
             None => String::new(),
         };
-        let pool = Pool::new(PoolConfig {
+        let size = options
+            .number(POOL_MAX_SIZE, 1, 1024)?
+            .map_or(self.pool_size, |n| n as usize);
+        let pool = PgPool::with(PoolConfig {
             target: target(&pg),
             pg,
-            size: self.pool_size,
+            tls: connector,
+            size,
             connect_timeout,
-            op_timeout: self.op_timeout,
+            acquire_timeout: options
+                .millis(ACQUIRE_TIMEOUT)?
+                .unwrap_or(self.acquire_timeout),
+            op_timeout: options
+                .millis(STATEMENT_TIMEOUT)?
+                .unwrap_or(self.op_timeout),
         });
-        let create_schema = match &self.schema {
-            Some(s) => format!("CREATE SCHEMA IF NOT EXISTS \"{s}\";"),
-            None => String::new(),
-        };
-        // The lock serializes instances that start together: concurrent CREATE TABLE IF
-        // NOT EXISTS can otherwise fail on a duplicate type.
-        let ddl = format!(
-            "BEGIN;
-             SELECT pg_advisory_xact_lock(7201534829461723);
-             {create_schema}
-             {}
-             COMMIT;",
-            tables.replace("{q}", &qualifier)
-        );
-        let mut conn = pool.get().await?;
-        conn.batch(&ddl).await.map_err(|e| match e {
-            StoreError::Unavailable(m) => StoreError::Unavailable(format!(
-                "cannot create the store tables in PostgreSQL at {}: {m}",
-                pool.target()
-            )),
-            other => other,
-        })?;
-        drop(conn);
+        Ok((pool, qualifier))
+    }
+
+    /// Builds the pool, connects once, and brings `component`'s tables up to date.
+    async fn open(
+        &self,
+        component: &str,
+        migrations: &[Migration],
+    ) -> StoreResult<(PgPool, String)> {
+        let (pool, qualifier) = self.pool()?;
+        migrate::migrate(
+            &pool,
+            self.schema.as_deref(),
+            &qualifier,
+            component,
+            migrations,
+        )
+        .await?;
         Ok((pool, qualifier))
     }
 }
+
+/// URL option: the most connections of the pool.
+const POOL_MAX_SIZE: &str = "pool_max_size";
+/// URL option: milliseconds an operation waits for a free connection.
+const ACQUIRE_TIMEOUT: &str = "pool_acquire_timeout_ms";
+/// URL option: milliseconds one statement may take.
+const STATEMENT_TIMEOUT: &str = "statement_timeout_ms";
 
 fn valid_schema(s: &str) -> bool {
     let b = s.as_bytes();
@@ -189,6 +237,21 @@ pub(crate) fn redact(url: &str) -> String {
 
 // ------------------------------------------------------------------ sessions
 
+/// The schema of `mcp_sessions`; version 1 is the table as first released.
+const SESSION_MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "mcp_sessions table",
+    sql: "CREATE TABLE IF NOT EXISTS {q}mcp_sessions (
+              id TEXT PRIMARY KEY,
+              protocol_version TEXT NOT NULL,
+              client TEXT NOT NULL,
+              log_level TEXT,
+              created_at_ms BIGINT NOT NULL,
+              expires_at_ms BIGINT NOT NULL
+          );
+          CREATE INDEX IF NOT EXISTS mcp_sessions_expiry ON {q}mcp_sessions (expires_at_ms);",
+}];
+
 struct SessionSql {
     put: String,
     get: String,
@@ -208,7 +271,7 @@ struct SessionSql {
 /// # Ok(()) }
 /// ```
 pub struct PostgresSessionStore {
-    pool: Pool,
+    pool: PgPool,
     sql: SessionSql,
 }
 
@@ -226,21 +289,9 @@ impl PostgresSessionStore {
         Self::with_config(PostgresConfig::new(url)).await
     }
 
-    /// Connects, and creates the `mcp_sessions` table when missing.
+    /// Connects, and creates or upgrades the `mcp_sessions` table.
     pub async fn with_config(cfg: PostgresConfig) -> StoreResult<Self> {
-        let (pool, q) = cfg
-            .open(
-                "CREATE TABLE IF NOT EXISTS {q}mcp_sessions (
-                     id TEXT PRIMARY KEY,
-                     protocol_version TEXT NOT NULL,
-                     client TEXT NOT NULL,
-                     log_level TEXT,
-                     created_at_ms BIGINT NOT NULL,
-                     expires_at_ms BIGINT NOT NULL
-                 );
-                 CREATE INDEX IF NOT EXISTS mcp_sessions_expiry ON {q}mcp_sessions (expires_at_ms);",
-            )
-            .await?;
+        let (pool, q) = cfg.open("mcp_sessions", SESSION_MIGRATIONS).await?;
         let t = format!("{q}mcp_sessions");
         let sql = SessionSql {
             put: format!(
@@ -341,6 +392,23 @@ impl SessionStore for PostgresSessionStore {
 
 // ------------------------------------------------------------------ key-value
 
+/// The schema of `widgetry_kv`; version 1 is the table as first released. Keys sort by
+/// bytes (COLLATE "C") so that prefix listing agrees with every other backend and uses
+/// the primary key's index.
+const KV_MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "widgetry_kv table",
+    sql: "CREATE TABLE IF NOT EXISTS {q}widgetry_kv (
+              ns TEXT NOT NULL,
+              key TEXT COLLATE \"C\" NOT NULL,
+              value BYTEA NOT NULL,
+              expires_at_ms BIGINT,
+              PRIMARY KEY (ns, key)
+          );
+          CREATE INDEX IF NOT EXISTS widgetry_kv_expiry ON {q}widgetry_kv (expires_at_ms)
+              WHERE expires_at_ms IS NOT NULL;",
+}];
+
 struct KvSql {
     get: String,
     put: String,
@@ -366,7 +434,7 @@ struct KvSql {
 /// # Ok(()) }
 /// ```
 pub struct PostgresKvStore {
-    pool: Pool,
+    pool: PgPool,
     sql: KvSql,
 }
 
@@ -384,23 +452,9 @@ impl PostgresKvStore {
         Self::with_config(PostgresConfig::new(url)).await
     }
 
-    /// Connects, and creates the `widgetry_kv` table when missing.
+    /// Connects, and creates or upgrades the `widgetry_kv` table.
     pub async fn with_config(cfg: PostgresConfig) -> StoreResult<Self> {
-        // Keys sort by bytes (COLLATE "C") so that prefix listing agrees with every
-        // other backend and uses the primary key's index.
-        let (pool, q) = cfg
-            .open(
-                "CREATE TABLE IF NOT EXISTS {q}widgetry_kv (
-                     ns TEXT NOT NULL,
-                     key TEXT COLLATE \"C\" NOT NULL,
-                     value BYTEA NOT NULL,
-                     expires_at_ms BIGINT,
-                     PRIMARY KEY (ns, key)
-                 );
-                 CREATE INDEX IF NOT EXISTS widgetry_kv_expiry ON {q}widgetry_kv (expires_at_ms)
-                     WHERE expires_at_ms IS NOT NULL;",
-            )
-            .await?;
+        let (pool, q) = cfg.open("widgetry_kv", KV_MIGRATIONS).await?;
         let t = format!("{q}widgetry_kv");
         let live = "(expires_at_ms IS NULL OR expires_at_ms > $3)";
         let expired = "(kv.expires_at_ms IS NOT NULL AND kv.expires_at_ms <= $5)";

@@ -6,8 +6,10 @@
 //! operation reconnects. An operation that is safe to repeat (a read, a `put`) is resent
 //! once when its connection turns out to be dead; one that is not (`incr`,
 //! `put_if_absent`, `delete`) is preceded by a `PING` when the connection has been idle,
-//! so a restart while the app was quiet does not fail it. Plain TCP or a Unix socket; no
-//! TLS, no cluster.
+//! so a restart while the app was quiet does not fail it. Plain TCP, a Unix socket or TLS
+//! (`rediss://`, rustls, certificate and host name always checked); no cluster. One
+//! multiplexed connection carries any number of concurrent commands, so there is no pool
+//! to size: the bounds are the connect and response timeouts.
 //!
 //! Layout, under a key prefix (default `widgetry:`):
 //! - `{prefix}session:{id}`: a hash per MCP session, with `PXAT` expiry, so Redis drops
@@ -15,10 +17,14 @@
 //! - `{prefix}kv:{ns}:{key}`: a string per app-data value, with `PX` expiry;
 //! - `{prefix}kvidx:{ns}`: a sorted set of the namespace's keys, so listing by prefix is a
 //!   range read rather than a scan of the whole keyspace. Members whose value expired are
-//!   pruned when a listing meets them and by [`KvStore::sweep`].
+//!   pruned when a listing meets them and by [`KvStore::sweep`];
+//! - `{prefix}schema_version`: a hash of the layout version per component
+//!   (`mcp_sessions`, `widgetry_kv`), recorded on first use; a store refuses a Redis whose
+//!   layout is newer than it writes.
 
 use std::collections::HashMap;
 use std::fmt;
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -27,6 +33,9 @@ use redis::{AsyncConnectionConfig, Cmd, FromRedisValue, Pipeline, RedisError};
 use tokio::sync::Mutex as AsyncMutex;
 
 use crate::kv::{self, check_key, check_prefix, ttl_ms, KvEntry, KvStore, Namespace};
+use crate::schema::check_known;
+use crate::tls::Roots;
+use crate::url_options::UrlOptions;
 use crate::{now_ms, BoxFuture, Retry, SessionRecord, SessionStore, StoreError, StoreResult};
 
 /// Where and how to connect to Redis.
@@ -59,9 +68,14 @@ impl fmt::Debug for RedisConfig {
 }
 
 impl RedisConfig {
-    /// A configuration for `url` (`redis://[:password@]host[:port][/db]` or
-    /// `redis+unix:///path/redis.sock`), with the key prefix `widgetry:`, a 1 s connect
-    /// timeout and a 1 s response timeout.
+    /// A configuration for `url` (`redis://[:password@]host[:port][/db]`,
+    /// `rediss://…` for TLS, or `redis+unix:///path/redis.sock`), with the key prefix
+    /// `widgetry:`, a 1 s connect timeout and a 1 s response timeout.
+    ///
+    /// The URL may carry `tls_ca_file` (a PEM file of the CAs trusted for `rediss://`;
+    /// default Mozilla's roots), `connect_timeout_ms` and `response_timeout_ms`, which
+    /// win over the builder methods. TLS always checks that the certificate names the
+    /// host: there is no `#insecure`.
     pub fn new(url: impl Into<String>) -> Self {
         Self {
             url: url.into(),
@@ -117,31 +131,82 @@ enum Req<'a> {
     Pipe(&'a Pipeline),
 }
 
+/// URL option: a PEM file of the CAs trusted for `rediss://` (default: Mozilla's roots).
+const TLS_CA_FILE: &str = "tls_ca_file";
+/// URL option: milliseconds to wait for a new connection.
+const CONNECT_TIMEOUT: &str = "connect_timeout_ms";
+/// URL option: milliseconds to wait for the answer to one command.
+const RESPONSE_TIMEOUT: &str = "response_timeout_ms";
+
+/// The Redis client for `url` (the driver's part of it) and the CA file option.
+fn client(shown: &str, options: &UrlOptions) -> StoreResult<redis::Client> {
+    let invalid = |why: String| StoreError::InvalidConfig(format!("Redis URL {shown}: {why}"));
+    let tls = options.rest.to_ascii_lowercase().starts_with("rediss:");
+    if options.rest.contains('#') {
+        // `#insecure` would turn certificate checks off: not offered.
+        return Err(invalid(
+            "a `#…` fragment is not accepted; to trust a private CA, name its PEM file with \
+             ?tls_ca_file=/path/ca.pem"
+                .into(),
+        ));
+    }
+    let parsed = match options.get(TLS_CA_FILE) {
+        Some(_) if !tls => {
+            return Err(invalid(format!(
+                "`{TLS_CA_FILE}` needs TLS: write rediss:// instead of redis://"
+            )))
+        }
+        Some(path) => redis::Client::build_with_tls(
+            options.rest.as_str(),
+            redis::TlsCertificates {
+                client_tls: None,
+                root_cert: Some(Roots::pem(Path::new(path))?),
+            },
+        ),
+        None => redis::Client::open(options.rest.as_str()),
+    };
+    parsed.map_err(|e| invalid(format!("cannot parse it: {e}")))
+}
+
 impl Link {
     async fn open(cfg: &RedisConfig) -> StoreResult<Self> {
-        let client = redis::Client::open(cfg.url.as_str()).map_err(|e| {
-            StoreError::InvalidConfig(format!(
-                "cannot parse the Redis URL {}: {e}",
-                crate::postgres::redact(&cfg.url)
-            ))
-        })?;
+        let shown = crate::postgres::redact(&cfg.url);
+        let options = UrlOptions::take(&cfg.url, &[TLS_CA_FILE, CONNECT_TIMEOUT, RESPONSE_TIMEOUT]);
+        let client = client(&shown, &options)?;
+        let connect_timeout = options
+            .millis(CONNECT_TIMEOUT)?
+            .unwrap_or(cfg.connect_timeout);
+        let response_timeout = options
+            .millis(RESPONSE_TIMEOUT)?
+            .unwrap_or(cfg.response_timeout);
         let addr = client.get_connection_info().addr().to_string();
         let link = Self {
             client,
             addr,
             conn_cfg: AsyncConnectionConfig::new()
-                .set_connection_timeout(Some(cfg.connect_timeout))
-                .set_response_timeout(Some(cfg.response_timeout)),
-            connect_timeout: cfg.connect_timeout,
-            deadline: cfg.connect_timeout + cfg.response_timeout,
+                .set_connection_timeout(Some(connect_timeout))
+                .set_response_timeout(Some(response_timeout)),
+            connect_timeout,
+            deadline: connect_timeout + response_timeout,
             slot: AsyncMutex::new((0, None)),
             last_answer_ms: AtomicU64::new(0),
             epoch: Instant::now(),
         };
-        // Fail at start-up on a wrong address or password, not at the first request.
+        // Fail at start-up on a wrong address, password or certificate, not at the first
+        // request.
         link.query::<String>(Req::Cmd(&redis::cmd("PING")), Retry::Idempotent)
             .await?;
         Ok(link)
+    }
+
+    /// Records `component`'s key-format version under `{prefix}schema_version` when the
+    /// Redis holds none, and refuses one newer than this code writes.
+    async fn check_key_format(&self, prefix: &str, component: &str) -> StoreResult<()> {
+        let mut cmd = eval(KEY_FORMAT, &[&format!("{prefix}schema_version")]);
+        cmd.arg(component).arg(KEY_FORMAT_VERSION);
+        let current: i64 = self.query(Req::Cmd(&cmd), Retry::Idempotent).await?;
+        let where_ = format!("Redis at {} under `{prefix}`", self.addr);
+        check_known(component, &where_, current, KEY_FORMAT_VERSION)
     }
 
     /// The current connection, connecting when there is none.
@@ -250,6 +315,21 @@ fn connection_lost(e: &RedisError) -> bool {
     e.is_unrecoverable_error() || e.is_connection_dropped() || e.is_timeout() || e.is_io_error()
 }
 
+/// The version of the key layout described in the module docs. Version 1 is the layout
+/// as first released; a store from before versions were recorded is at version 1.
+const KEY_FORMAT_VERSION: i64 = 1;
+
+/// Returns the recorded version of component `ARGV[1]` in the hash `KEYS[1]`, recording
+/// `ARGV[2]` first when there is none.
+const KEY_FORMAT: &str = r"
+local v = redis.call('HGET', KEYS[1], ARGV[1])
+if not v then
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+  return tonumber(ARGV[2])
+end
+return tonumber(v) or -1
+";
+
 // ------------------------------------------------------------------ sessions
 
 /// MCP transport sessions in Redis, shared by every instance that connects to it.
@@ -312,10 +392,13 @@ impl RedisSessionStore {
         Self::with_config(RedisConfig::new(url)).await
     }
 
-    /// Connects (and checks the server answers).
+    /// Connects, checks the server answers, and checks the key format.
     pub async fn with_config(cfg: RedisConfig) -> StoreResult<Self> {
+        let link = Link::open(&cfg).await?;
+        link.check_key_format(&cfg.key_prefix, "mcp_sessions")
+            .await?;
         Ok(Self {
-            link: Link::open(&cfg).await?,
+            link,
             prefix: cfg.key_prefix,
         })
     }
@@ -498,10 +581,13 @@ impl RedisKvStore {
         Self::with_config(RedisConfig::new(url)).await
     }
 
-    /// Connects (and checks the server answers).
+    /// Connects, checks the server answers, and checks the key format.
     pub async fn with_config(cfg: RedisConfig) -> StoreResult<Self> {
+        let link = Link::open(&cfg).await?;
+        link.check_key_format(&cfg.key_prefix, "widgetry_kv")
+            .await?;
         Ok(Self {
-            link: Link::open(&cfg).await?,
+            link,
             prefix: cfg.key_prefix,
         })
     }

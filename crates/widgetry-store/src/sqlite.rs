@@ -12,6 +12,7 @@ use std::time::Duration;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use crate::kv::{self, check_key, check_prefix, expiry, KvEntry, KvStore, Namespace};
+use crate::schema::{pending, Migration, VERSION_TABLE};
 use crate::{ms_i64, now_ms, BoxFuture, SessionRecord, SessionStore, StoreError, StoreResult};
 
 fn unavailable(e: impl std::fmt::Display) -> StoreError {
@@ -25,21 +26,22 @@ struct Db {
 }
 
 impl Db {
-    /// Opens (creating when missing) the database at `path` and runs `schema`.
-    fn open(path: &Path, schema: &str) -> StoreResult<Self> {
+    /// Opens (creating when missing) the database at `path` and brings `component`'s
+    /// tables up to date.
+    fn open(path: &Path, component: &str, migrations: &[Migration]) -> StoreResult<Self> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
                 .map_err(|e| unavailable(format!("cannot create {}: {e}", dir.display())))?;
         }
-        let conn = Connection::open(path)
+        let mut conn = Connection::open(path)
             .map_err(|e| unavailable(format!("cannot open {}: {e}", path.display())))?;
         conn.execute_batch(
             "PRAGMA journal_mode=WAL;
              PRAGMA synchronous=NORMAL;
              PRAGMA busy_timeout=5000;",
         )
-        .and_then(|()| conn.execute_batch(schema))
         .map_err(|e| unavailable(format!("cannot set up {}: {e}", path.display())))?;
+        migrate(&mut conn, path, component, migrations)?;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
         })
@@ -61,6 +63,91 @@ impl Db {
     }
 }
 
+/// Brings `component` up to the last of `migrations` in one `IMMEDIATE` transaction: the
+/// write lock makes processes opening the file together take turns.
+fn migrate(
+    conn: &mut Connection,
+    path: &Path,
+    component: &str,
+    migrations: &[Migration],
+) -> StoreResult<()> {
+    let failed = |e: rusqlite::Error| {
+        unavailable(format!(
+            "cannot set up the `{component}` tables in {}: {e}",
+            path.display()
+        ))
+    };
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(failed)?;
+    tx.execute_batch(&format!(
+        "CREATE TABLE IF NOT EXISTS {VERSION_TABLE} (
+             component TEXT PRIMARY KEY,
+             version INTEGER NOT NULL,
+             updated_at_ms INTEGER NOT NULL
+         )"
+    ))
+    .map_err(failed)?;
+    let current: i64 = tx
+        .query_row(
+            &format!("SELECT version FROM {VERSION_TABLE} WHERE component = ?1"),
+            [component],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(failed)?
+        .unwrap_or(0);
+    let where_ = format!("SQLite file {}", path.display());
+    let steps = pending(component, &where_, current, migrations)?;
+    for m in steps {
+        tx.execute_batch(&m.sql.replace("{q}", ""))
+            .map_err(failed)?;
+        tracing::info!(file = %path.display(), component, version = m.version, step = m.name, "store migration applied");
+    }
+    if let Some(last) = steps.last() {
+        tx.execute(
+            &format!(
+                "INSERT INTO {VERSION_TABLE} (component, version, updated_at_ms) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (component) DO UPDATE
+                 SET version = excluded.version, updated_at_ms = excluded.updated_at_ms"
+            ),
+            params![component, last.version, ms_i64(now_ms())],
+        )
+        .map_err(failed)?;
+    }
+    tx.commit().map_err(failed)
+}
+
+/// The schema of `mcp_sessions`; version 1 is the table as first released.
+const SESSION_MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "mcp_sessions table",
+    sql: "CREATE TABLE IF NOT EXISTS mcp_sessions (
+              id TEXT PRIMARY KEY,
+              protocol_version TEXT NOT NULL,
+              client TEXT NOT NULL,
+              log_level TEXT,
+              created_at_ms INTEGER NOT NULL,
+              expires_at_ms INTEGER NOT NULL
+          );
+          CREATE INDEX IF NOT EXISTS mcp_sessions_expiry ON mcp_sessions(expires_at_ms);",
+}];
+
+/// The schema of `widgetry_kv`; version 1 is the table as first released.
+const KV_MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "widgetry_kv table",
+    sql: "CREATE TABLE IF NOT EXISTS widgetry_kv (
+              ns TEXT NOT NULL,
+              key TEXT NOT NULL,
+              value BLOB NOT NULL,
+              expires_at_ms INTEGER,
+              PRIMARY KEY (ns, key)
+          ) WITHOUT ROWID;
+          CREATE INDEX IF NOT EXISTS widgetry_kv_expiry ON widgetry_kv(expires_at_ms)
+              WHERE expires_at_ms IS NOT NULL;",
+}];
+
 /// Sessions persisted in a SQLite database file.
 #[derive(Clone)]
 pub struct SqliteSessionStore {
@@ -74,20 +161,10 @@ impl std::fmt::Debug for SqliteSessionStore {
 }
 
 impl SqliteSessionStore {
-    /// Opens (creating when missing) the database at `path` and its `mcp_sessions` table.
+    /// Opens (creating when missing) the database at `path`, and creates or upgrades its
+    /// `mcp_sessions` table.
     pub fn open(path: impl AsRef<Path>) -> StoreResult<Self> {
-        let db = Db::open(
-            path.as_ref(),
-            "CREATE TABLE IF NOT EXISTS mcp_sessions (
-                 id TEXT PRIMARY KEY,
-                 protocol_version TEXT NOT NULL,
-                 client TEXT NOT NULL,
-                 log_level TEXT,
-                 created_at_ms INTEGER NOT NULL,
-                 expires_at_ms INTEGER NOT NULL
-             );
-             CREATE INDEX IF NOT EXISTS mcp_sessions_expiry ON mcp_sessions(expires_at_ms);",
-        )?;
+        let db = Db::open(path.as_ref(), "mcp_sessions", SESSION_MIGRATIONS)?;
         Ok(Self { db })
     }
 
@@ -203,20 +280,10 @@ impl std::fmt::Debug for SqliteKvStore {
 const LIVE: &str = "(expires_at_ms IS NULL OR expires_at_ms > ?3)";
 
 impl SqliteKvStore {
-    /// Opens (creating when missing) the database at `path` and its `widgetry_kv` table.
+    /// Opens (creating when missing) the database at `path`, and creates or upgrades its
+    /// `widgetry_kv` table.
     pub fn open(path: impl AsRef<Path>) -> StoreResult<Self> {
-        let db = Db::open(
-            path.as_ref(),
-            "CREATE TABLE IF NOT EXISTS widgetry_kv (
-                 ns TEXT NOT NULL,
-                 key TEXT NOT NULL,
-                 value BLOB NOT NULL,
-                 expires_at_ms INTEGER,
-                 PRIMARY KEY (ns, key)
-             ) WITHOUT ROWID;
-             CREATE INDEX IF NOT EXISTS widgetry_kv_expiry ON widgetry_kv(expires_at_ms)
-                 WHERE expires_at_ms IS NOT NULL;",
-        )?;
+        let db = Db::open(path.as_ref(), "widgetry_kv", KV_MIGRATIONS)?;
         Ok(Self { db })
     }
 
@@ -412,5 +479,53 @@ impl KvStore for SqliteKvStore {
             .map(|n| n as u64)
             .map_err(unavailable)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::steps_for_tests::{V1, V2, V3_FAILS};
+
+    fn version(c: &Connection) -> i64 {
+        c.query_row(
+            "SELECT version FROM widgetry_schema_version WHERE component = 'notes'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn steps_run_in_order_and_a_failing_one_rolls_back_with_its_batch() {
+        let dir = std::env::temp_dir().join(format!("wmig-{}-{}", std::process::id(), now_ms()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("m.db");
+        let mut c = Connection::open(&path).unwrap();
+        migrate(&mut c, &path, "notes", &[V1]).unwrap();
+        c.execute("INSERT INTO notes (id, body) VALUES ('n1', 'kept')", [])
+            .unwrap();
+        assert_eq!(version(&c), 1);
+
+        let e = migrate(&mut c, &path, "notes", &[V1, V2, V3_FAILS]).unwrap_err();
+        assert!(e.to_string().contains("no_such_table"), "{e}");
+        assert_eq!(version(&c), 1, "nothing of steps 2 and 3 stays");
+        assert!(c.prepare("SELECT author FROM notes").is_err());
+
+        migrate(&mut c, &path, "notes", &[V1, V2]).unwrap();
+        assert_eq!(version(&c), 2);
+        let row: (String, String) = c
+            .query_row("SELECT body, author FROM notes WHERE id = 'n1'", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!(row, ("kept".to_owned(), "unknown".to_owned()));
+        // Opened by an older program that knows only step 1: refused.
+        assert!(matches!(
+            migrate(&mut c, &path, "notes", &[V1]),
+            Err(StoreError::InvalidConfig(_))
+        ));
+        drop(c);
+        std::fs::remove_dir_all(&dir).ok();
     }
 }

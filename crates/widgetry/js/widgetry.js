@@ -1,20 +1,30 @@
-/*! widgetry.js, the Widgetry widget runtime: `window.widgetry` over ChatGPT's window.openai ('openai'),
- * the MCP Apps postMessage bridge (SEP-1865, 'mcp-apps') or none ('none'). Types: widgetry.d.ts. */
+/*! widgetry.js, the Widgetry widget runtime: `window.widgetry` over the MCP Apps postMessage
+ * bridge (SEP-1865, 'mcp-apps'), with ChatGPT's window.openai as extras on top (and as the
+ * whole host, 'openai', when a host never answers `ui/initialize`), or none ('none').
+ * Host facts it relies on: docs/hosts.md. Types: widgetry.d.ts. */
 (() => {
 'use strict';
 if (window.widgetry && window.widgetry.version) return; // inlined twice: keep the first
 
-const VERSION = '0.1.0';
+const VERSION = '0.2.0';
 const PROTOCOL_VERSION = '2026-01-26'; // MCP Apps protocol (ext-apps LATEST_PROTOCOL_VERSION)
-const TIMEOUT_MS = 30000;
+// Requests the host answers by itself get a time limit; those a user may have to approve
+// (tools/call, ui/message, ui/open-link) wait as long as the host lets them.
+// A frame that also has window.openai waits less for ui/initialize: that host has a fallback.
+const TIMEOUTS = { 'ui/initialize': 10000, 'ui/update-model-context': 30000, 'ui/request-display-mode': 30000 };
+const INIT_WITH_OPENAI_MS = 2000;
+const TEARDOWN_MS = 3000; // how long teardown hooks may delay the host's ui/resource-teardown
 const KEYS = ['toolInput', 'toolOutput', 'toolResponseMetadata', 'widgetState', 'theme', 'displayMode', 'maxHeight', 'locale'];
-const subs = { toolinput: new Set(), toolresult: new Set(), theme: new Set(), globals: new Set(), auth: new Set() };
+const EVENTS = ['toolinput', 'toolinputpartial', 'toolresult', 'toolcancelled', 'teardown', 'theme', 'globals', 'auth'];
+const subs = Object.fromEntries(EVENTS.map((e) => [e, new Set()]));
 const st = {
   toolInput: null, toolOutput: null, toolResult: null, toolResponseMetadata: null, widgetState: null,
   theme: 'light', displayMode: 'inline', maxHeight: null, locale: null, hostContext: null,
 };
 let host = 'none';
 let initError = null;
+let hostInfo = null;
+let hostCaps = null; // McpUiHostCapabilities from ui/initialize
 let resolveReady;
 const ready = new Promise((r) => { resolveReady = r; });
 
@@ -23,6 +33,8 @@ const isObj = (v) => v !== null && typeof v === 'object';
 const same = (a, b) => { try { return a === b || JSON.stringify(a) === JSON.stringify(b); } catch (_) { return false; } };
 const normTheme = (t) => (t === 'dark' ? 'dark' : 'light');
 const toError = (e) => (e instanceof Error ? e : new Error(String(e)));
+const openai = () => (isObj(window.openai) ? window.openai : null);
+const openaiHas = (fn) => { const o = openai(); return !!o && typeof o[fn] === 'function'; };
 
 function emit(event, payload) {
   for (const cb of [...subs[event]]) try { cb(payload); } catch (e) { warn(`a '${event}' listener threw:`, e); }
@@ -48,11 +60,13 @@ function update(patch, fresh) {
   if (fresh || ch.toolOutput || ch.toolResult || ch.toolResponseMetadata) {
     emit('toolresult', st.toolResult || { structuredContent: st.toolOutput, _meta: st.toolResponseMetadata || undefined });
   }
-  if (any) {
-    const snap = { host };
-    for (const k of KEYS.concat('toolResult')) snap[k] = st[k];
-    emit('globals', snap);
-  }
+  if (any) emit('globals', snapshot());
+}
+
+function snapshot() {
+  const snap = { host };
+  for (const k of KEYS.concat('toolResult')) snap[k] = st[k];
+  return snap;
 }
 
 function resultPatch(r) {
@@ -72,19 +86,20 @@ function normResult(r) {
   return { content: [], structuredContent: r };
 }
 
-// ---- host 'openai' (ChatGPT Apps SDK)
+// ---- window.openai (ChatGPT): globals read on every openai:set_globals
 function syncOpenAi(globals) {
-  const o = window.openai || {};
+  const o = openai() || {};
   const g = isObj(globals) ? globals : {};
   const patch = {};
   for (const k of KEYS) {
     const v = k in g ? g[k] : o[k];
-    if (v !== undefined) patch[k] = k === 'theme' ? normTheme(v) : v;
+    if (v === undefined || v === null) continue; // null: not delivered yet; never erase what the bridge gave
+    patch[k] = k === 'theme' ? normTheme(v) : v;
   }
   update(patch);
 }
 
-// ---- host 'mcp-apps' (SEP-1865)
+// ---- the MCP Apps bridge (SEP-1865)
 let nextId = 1;
 const pending = new Map();
 let storageKey = null;
@@ -94,10 +109,11 @@ const post = (msg) => window.parent.postMessage(msg, '*');
 function rpc(method, params) {
   return new Promise((resolve, reject) => {
     const id = nextId++;
-    const timer = setTimeout(() => {
+    const ms = method === 'ui/initialize' && openai() ? INIT_WITH_OPENAI_MS : TIMEOUTS[method];
+    const timer = ms ? setTimeout(() => {
       pending.delete(id);
-      reject(new Error(`widgetry: '${method}' got no answer from the host within ${TIMEOUT_MS / 1000} s`));
-    }, TIMEOUT_MS);
+      reject(new Error(`widgetry: '${method}' got no answer from the host within ${ms / 1000} s`));
+    }, ms) : null;
     pending.set(id, { resolve, reject, timer, method });
     try { post({ jsonrpc: '2.0', id, method, params }); } catch (e) {
       clearTimeout(timer);
@@ -123,48 +139,83 @@ function applyContext(ctx) {
     for (const [k, v] of Object.entries(vars)) if (typeof v === 'string' && k.startsWith('--')) document.documentElement.style.setProperty(k, v);
   }
   update(patch);
+  if (!Object.keys(patch).some((k) => patch[k] !== undefined)) emit('globals', snapshot());
+}
+
+// The host asks the widget to go away: run the 'teardown' hooks (bounded), then answer.
+async function teardown() {
+  const hooks = [...subs.teardown].map((cb) => Promise.resolve().then(() => cb({})).catch((e) => warn('a teardown hook failed:', e)));
+  await Promise.race([Promise.all(hooks), new Promise((r) => setTimeout(r, TEARDOWN_MS))]);
+}
+
+function onRequest(m) {
+  const reply = (result) => post({ jsonrpc: '2.0', id: m.id, result });
+  if (m.method === 'ping') return reply({});
+  if (m.method === 'ui/resource-teardown') return void teardown().then(() => reply({}));
+  return post({ jsonrpc: '2.0', id: m.id, error: { code: -32601, message: `Method not found: ${m.method}` } });
+}
+
+function onResponse(m) {
+  const p = pending.get(m.id);
+  if (!p) return;
+  pending.delete(m.id);
+  clearTimeout(p.timer);
+  if (isObj(m.error)) {
+    const err = new Error(`widgetry: '${p.method}' failed: ${m.error.message || 'error'} (code ${m.error.code})`);
+    err.code = m.error.code;
+    err.data = m.error.data;
+    p.reject(err);
+  } else {
+    p.resolve(m.result ?? {});
+  }
 }
 
 function onMessage(ev) {
   if (ev.source !== window.parent) return;
   const m = ev.data;
   if (!isObj(m) || m.jsonrpc !== '2.0') return;
-  if (m.method === undefined) { // a response to one of our requests
-    const p = pending.get(m.id);
-    if (!p) return;
-    pending.delete(m.id);
-    clearTimeout(p.timer);
-    if (isObj(m.error)) {
-      const err = new Error(`widgetry: '${p.method}' failed: ${m.error.message || 'error'} (code ${m.error.code})`);
-      err.code = m.error.code;
-      err.data = m.error.data;
-      p.reject(err);
-    } else {
-      p.resolve(m.result ?? {});
-    }
-    return;
-  }
-  if (m.id != null) { // a request from the host
-    const ok = m.method === 'ping' || m.method === 'ui/resource-teardown';
-    post(ok ? { jsonrpc: '2.0', id: m.id, result: {} }
-      : { jsonrpc: '2.0', id: m.id, error: { code: -32601, message: `Method not found: ${m.method}` } });
-    return;
-  }
+  if (m.method === undefined) return onResponse(m);
+  if (m.id != null) return onRequest(m);
   const params = isObj(m.params) ? m.params : {};
-  if (m.method === 'ui/notifications/tool-input') update({ toolInput: isObj(params.arguments) ? params.arguments : {} });
-  else if (m.method === 'ui/notifications/tool-result') update(resultPatch(params), true);
-  else if (m.method === 'ui/notifications/host-context-changed') applyContext(params);
-  // tool-input-partial and tool-cancelled are not surfaced yet
+  switch (m.method) {
+    case 'ui/notifications/tool-input': update({ toolInput: isObj(params.arguments) ? params.arguments : {} }); break;
+    case 'ui/notifications/tool-input-partial': emit('toolinputpartial', isObj(params.arguments) ? params.arguments : {}); break;
+    case 'ui/notifications/tool-result': update(resultPatch(params), true); break;
+    case 'ui/notifications/tool-cancelled': emit('toolcancelled', { reason: typeof params.reason === 'string' ? params.reason : null }); break;
+    case 'ui/notifications/host-context-changed': applyContext(params); break;
+    default: break;
+  }
+  return undefined;
 }
 
+// Widget state under MCP Apps: kept in the frame's storage (when the sandbox grants one) per
+// tool call, so a reload of the same call restores it.
 function loadStoredState() {
   const info = st.hostContext && st.hostContext.toolInfo;
   const key = info ? (info.id ?? (info.tool && info.tool.name)) : null;
   storageKey = `widgetry:widgetState:${key ?? location.pathname}`;
-  try {
-    const raw = window.sessionStorage.getItem(storageKey);
-    if (raw) update({ widgetState: JSON.parse(raw) });
-  } catch (_) { /* sandboxed without allow-same-origin: no storage */ }
+  if (st.widgetState != null) return; // the host (window.openai) already restored it
+  for (const store of storages()) {
+    try {
+      const raw = store.getItem(storageKey);
+      if (raw) { update({ widgetState: JSON.parse(raw) }); return; }
+    } catch (_) { /* unreadable: try the next */ }
+  }
+}
+
+function storages() {
+  const out = [];
+  for (const name of ['sessionStorage', 'localStorage']) {
+    try { if (window[name]) out.push(window[name]); } catch (_) { /* sandboxed without allow-same-origin */ }
+  }
+  return out;
+}
+
+function storeState(state) {
+  if (!storageKey) return;
+  for (const store of storages()) {
+    try { store.setItem(storageKey, JSON.stringify(state)); } catch (_) { /* full or blocked */ }
+  }
 }
 
 function watchSize() { // ui/notifications/size-changed, as the ext-apps App measures it
@@ -178,6 +229,7 @@ function watchSize() { // ui/notifications/size-changed, as the ext-apps App mea
     if (width === lastW && height === lastH) return;
     [lastW, lastH] = [width, height];
     notify('ui/notifications/size-changed', { width, height });
+    if (openaiHas('notifyIntrinsicHeight')) try { openai().notifyIntrinsicHeight(height); } catch (_) { /* extra only */ }
   };
   const schedule = () => { if (!scheduled) { scheduled = true; requestAnimationFrame(measure); } };
   const start = () => {
@@ -190,7 +242,7 @@ function watchSize() { // ui/notifications/size-changed, as the ext-apps App mea
   else document.addEventListener('DOMContentLoaded', start, { once: true });
 }
 
-async function startMcpApps() {
+async function startBridge() {
   host = 'mcp-apps';
   window.addEventListener('message', onMessage);
   try {
@@ -199,78 +251,140 @@ async function startMcpApps() {
       appCapabilities: { availableDisplayModes: ['inline', 'fullscreen', 'pip'] },
       protocolVersion: PROTOCOL_VERSION,
     });
-    applyContext(isObj(res) && isObj(res.hostContext) ? res.hostContext : {});
+    hostInfo = isObj(res.hostInfo) ? res.hostInfo : null;
+    hostCaps = isObj(res.hostCapabilities) ? res.hostCapabilities : {};
+    applyContext(isObj(res.hostContext) ? res.hostContext : {});
     loadStoredState();
     notify('ui/notifications/initialized', {});
     watchSize();
   } catch (e) {
     initError = toError(e);
-    warn('MCP Apps handshake failed:', initError.message);
+    if (openai()) { host = 'openai'; syncOpenAi(); watchSize(); } // a host with only the Apps SDK bridge
+    else { host = 'none'; warn('MCP Apps handshake failed:', initError.message); }
   }
   resolveReady();
 }
 
 // ---- public API
-const noHost = (what) => Promise.reject(new Error(`widgetry: ${what} needs a host (ChatGPT or MCP Apps); this page has none`));
-const viaOpenAi = (fn) => { try { return Promise.resolve(fn(window.openai)); } catch (e) { return Promise.reject(e); } };
+const noHost = (what) => Promise.reject(new Error(`widgetry: ${what} needs a host (an MCP Apps host or ChatGPT); this page has none`));
+const notOffered = (what, cap) => Promise.reject(new Error(`widgetry: the host does not offer ${what} (no '${cap}' in its hostCapabilities)`));
+const viaOpenAi = (fn) => { try { return Promise.resolve(fn(openai())); } catch (e) { return Promise.reject(e); } };
 const nothing = () => undefined;
+const bridged = () => host === 'mcp-apps' && hostCaps !== null;
+const can = (cap) => bridged() && isObj(hostCaps[cap]);
+// ChatGPT-only extras: present only where window.openai offers them.
+function extra(fn, what, call) {
+  return ready.then(() => (openaiHas(fn) ? viaOpenAi(call) : Promise.reject(new Error(`widgetry: ${what} is a ChatGPT extra this host does not offer (window.openai.${fn})`))));
+}
+const hostRefused = (what) => (r) => {
+  if (isObj(r) && r.isError) throw new Error(`widgetry: the host refused ${what}`);
+};
+// What of a widget state the model sees: ChatGPT's structured shape keeps privateContent private.
+const modelPart = (s) => (isObj(s) && ('modelContent' in s || 'privateContent' in s) ? s.modelContent ?? null : s);
 
 const api = {
   version: VERSION,
   get host() { return host; },
   get initError() { return initError; },
+  get hostInfo() { return hostInfo; },
+  get hostCapabilities() { return hostCaps; },
+  /** Whether a ChatGPT extra (a window.openai function) is offered here. */
+  hasExtra(fn) { return openaiHas(String(fn)); },
+  get widgetSessionId() {
+    const m = st.toolResponseMetadata;
+    const o = openai();
+    return (isObj(m) && typeof m['openai/widgetSessionId'] === 'string' && m['openai/widgetSessionId'])
+      || (o && typeof o.widgetSessionId === 'string' && o.widgetSessionId) || null;
+  },
 
   ready() { return ready; },
 
   on(event, cb) {
-    if (!subs[event]) throw new Error(`widgetry.on: unknown event '${event}' (one of ${Object.keys(subs).join(', ')})`);
+    if (!subs[event]) throw new Error(`widgetry.on: unknown event '${event}' (one of ${EVENTS.join(', ')})`);
     if (typeof cb !== 'function') throw new Error('widgetry.on: the callback must be a function');
     subs[event].add(cb);
     return () => { subs[event].delete(cb); };
   },
 
-  setWidgetState(state) {
+  async setWidgetState(state) {
     update({ widgetState: state });
-    if (host === 'openai') return viaOpenAi((o) => o.setWidgetState(state)).then(nothing);
-    try { if (storageKey) window.sessionStorage.setItem(storageKey, JSON.stringify(state)); } catch (_) { /* no storage */ }
-    return Promise.resolve();
+    await ready;
+    storeState(state);
+    const jobs = [];
+    if (openaiHas('setWidgetState')) jobs.push(viaOpenAi((o) => o.setWidgetState(state)));
+    else if (can('updateModelContext')) {
+      const seen = modelPart(state);
+      jobs.push(rpc('ui/update-model-context', {
+        content: [{ type: 'text', text: `Widget state: ${JSON.stringify(seen)}` }],
+        structuredContent: { widgetState: seen },
+      }));
+    }
+    await Promise.all(jobs);
   },
 
-  callTool(name, args) {
+  async updateModelContext(ctx) {
+    await ready;
+    const c = isObj(ctx) ? ctx : {};
+    const params = {};
+    if (Array.isArray(c.content)) params.content = c.content;
+    if (isObj(c.structuredContent)) params.structuredContent = c.structuredContent;
+    if (can('updateModelContext')) return rpc('ui/update-model-context', params).then(nothing);
+    if (openaiHas('setWidgetState')) return viaOpenAi((o) => o.setWidgetState(Object.assign({}, st.widgetState, { modelContent: params }))).then(nothing);
+    return bridged() ? notOffered('model context updates', 'updateModelContext') : noHost('updateModelContext');
+  },
+
+  async callTool(name, args) {
+    await ready;
     const a = isObj(args) ? args : {};
-    if (host === 'openai') return viaOpenAi((o) => o.callTool(name, a)).then(normResult);
-    if (host === 'mcp-apps') return rpc('tools/call', { name, arguments: a }).then(normResult);
-    return noHost(`callTool('${name}')`);
+    if (can('serverTools')) return rpc('tools/call', { name, arguments: a }).then(normResult);
+    if (openaiHas('callTool')) return viaOpenAi((o) => o.callTool(name, a)).then(normResult);
+    return bridged() ? notOffered(`tool calls ('${name}')`, 'serverTools') : noHost(`callTool('${name}')`);
   },
 
-  sendFollowUpMessage(text) {
+  async sendFollowUpMessage(text) {
+    await ready;
     const prompt = String(text);
-    if (host === 'openai') return viaOpenAi((o) => o.sendFollowUpMessage({ prompt })).then(nothing);
-    if (host === 'mcp-apps') return rpc('ui/message', { role: 'user', content: [{ type: 'text', text: prompt }] }).then(nothing);
-    return noHost('sendFollowUpMessage');
+    if (can('message')) return rpc('ui/message', { role: 'user', content: [{ type: 'text', text: prompt }] }).then(hostRefused('the message'));
+    if (openaiHas('sendFollowUpMessage')) return viaOpenAi((o) => o.sendFollowUpMessage({ prompt })).then(nothing);
+    return bridged() ? notOffered('messages', 'message') : noHost('sendFollowUpMessage');
   },
 
-  requestDisplayMode(mode) {
+  async requestDisplayMode(mode) {
+    await ready;
     const granted = (r) => {
       update({ displayMode: isObj(r) && typeof r.mode === 'string' ? r.mode : st.displayMode });
       return { mode: st.displayMode };
     };
-    if (host === 'openai') return viaOpenAi((o) => o.requestDisplayMode({ mode })).then(granted);
-    if (host === 'mcp-apps') return rpc('ui/request-display-mode', { mode }).then(granted);
-    return Promise.resolve({ mode: st.displayMode });
+    const modes = st.hostContext && st.hostContext.availableDisplayModes;
+    if (bridged()) {
+      if (Array.isArray(modes) && !modes.includes(mode)) return { mode: st.displayMode }; // the host said it cannot
+      return rpc('ui/request-display-mode', { mode }).then(granted);
+    }
+    if (openaiHas('requestDisplayMode')) return viaOpenAi((o) => o.requestDisplayMode({ mode })).then(granted);
+    return { mode: st.displayMode };
   },
 
-  openExternal(url) {
+  async openExternal(url) {
+    await ready;
     const href = String(url);
-    if (host === 'openai') return viaOpenAi((o) => o.openExternal({ href })).then(nothing);
-    if (host === 'mcp-apps') {
-      return rpc('ui/open-link', { url: href }).then((r) => {
-        if (isObj(r) && r.isError) throw new Error(`widgetry: the host refused to open ${href}`);
-      });
-    }
+    if (can('openLinks')) return rpc('ui/open-link', { url: href }).then(hostRefused(`to open ${href}`));
+    if (openaiHas('openExternal')) return viaOpenAi((o) => o.openExternal({ href })).then(nothing);
     try { window.open(href, '_blank', 'noopener'); } catch (_) { /* blocked */ }
-    return Promise.resolve();
+    return undefined;
   },
+
+  /** Asks the host to close the widget (ChatGPT `requestClose`, else MCP Apps `request-teardown`). */
+  async requestClose() {
+    await ready;
+    if (openaiHas('requestClose')) return viaOpenAi((o) => o.requestClose()).then(nothing);
+    if (bridged()) return notify('ui/notifications/request-teardown', {});
+    return noHost('requestClose');
+  },
+
+  uploadFile(file) { return extra('uploadFile', 'uploadFile', (o) => o.uploadFile(file)); },
+  getFileDownloadUrl(fileId) { return extra('getFileDownloadUrl', 'getFileDownloadUrl', (o) => o.getFileDownloadUrl({ fileId: String(fileId) })); },
+  requestModal(options) { return extra('requestModal', 'requestModal', (o) => o.requestModal(isObj(options) ? options : {})); },
+  setOpenInAppUrl(href) { return extra('setOpenInAppUrl', 'setOpenInAppUrl', (o) => o.setOpenInAppUrl({ href: String(href) })).then(nothing); },
 
   // Authenticated widget actions (DESIGN.md §5): resolves with the action's structuredContent.
   action(name, input) { return runAction(String(name), isObj(input) ? input : {}); },
@@ -363,7 +477,9 @@ async function runAction(name, input) {
   try { body = await res.json(); } catch (_) { /* not JSON */ }
   if (res.ok) return unwrap(body);
   const code = isObj(body) ? body.error : null;
-  if (res.status === 403 && code === 'insufficient_scope') throw authError(body.error_description || 'Permission lost; sign in again.', 'scope_lost');
+  // Missing scope: the host must see it (it is the one that can ask the user for more), so
+  // the call goes through it; its refusal comes back as scope_lost.
+  if (res.status === 403 && code === 'insufficient_scope') return viaTool(name, input);
   if (res.status === 400) throw new Error((isObj(body) && body.error_description) || 'invalid action input');
   return viaTool(name, input); // anything else (origin refused, 5xx, 401 after renewal): the host path
 }
@@ -379,17 +495,20 @@ try {
     update(patch);
   }
   applyTheme();
-  // ChatGPT may define window.openai after this script: switch to it on its first event.
+  // window.openai (ChatGPT) may appear after this script: its globals are merged whenever it
+  // reports them, on top of the bridge (a fallback for a first tool-result the bridge missed).
   window.addEventListener('openai:set_globals', (ev) => {
-    if (!window.openai) return;
-    if (host !== 'openai') { host = 'openai'; resolveReady(); }
+    if (!openai()) return;
     syncOpenAi(ev && ev.detail && ev.detail.globals);
   });
+  if (openai()) syncOpenAi();
   let inFrame = true;
   try { inFrame = window.parent !== window; } catch (_) { /* cross-origin parent */ }
-  if (window.openai) { host = 'openai'; syncOpenAi(); resolveReady(); }
-  else if (inFrame && !(init && init.host === 'none')) startMcpApps();
-  else resolveReady();
+  if (inFrame && !(init && init.host === 'none')) startBridge();
+  else {
+    if (openai()) host = 'openai';
+    resolveReady();
+  }
 } catch (e) {
   initError = toError(e);
   warn('start-up failed:', e);

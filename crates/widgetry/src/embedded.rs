@@ -6,9 +6,11 @@ use std::path::Path;
 use std::sync::Arc;
 
 use serde_json::{json, Map, Value};
-use widgetry_authz::{AuthorizationServer, AuthzConfig};
+use widgetry_authz::{AuthorizationServer, AuthzConfig, TrustedProxies};
+use widgetry_store::StoreLocation;
 
 use crate::auth::{AuthConfig, AuthError, BoxFuture, ConfigError, User, Verifier};
+use crate::ops::Settings;
 use crate::signin::{Account, Directory};
 
 /// The embedded server and the resource-server configuration that trusts it.
@@ -55,6 +57,38 @@ impl AuthSetup {
         }
     }
 
+    /// Like [`AuthSetup::from_env`], with the deployment [`Settings`]: the embedded server
+    /// is reached at the public URL (its issuer; the resource is `<public>/mcp` unless
+    /// `RESOURCE_SERVER_URL` says otherwise), keeps its data in the database of the
+    /// settings when that is PostgreSQL, seals its keys with their key-encryption key,
+    /// and believes their trusted proxies.
+    pub async fn from_settings(
+        settings: &Settings,
+        local: std::net::SocketAddr,
+        scopes_supported: &[&str],
+    ) -> Result<Self, ConfigError> {
+        if let Some(c) = AuthConfig::from_env()? {
+            return Ok(AuthSetup::External(c));
+        }
+        let resource = std::env::var("RESOURCE_SERVER_URL")
+            .ok()
+            .filter(|v| !v.trim().is_empty())
+            .unwrap_or_else(|| format!("{}/mcp", settings.public_origin(local)));
+        let store = match &settings.stores.database {
+            StoreLocation::Postgres(url) => url.clone(),
+            _ => widgetry_authz::default_store_path(&settings.data_dir)
+                .display()
+                .to_string(),
+        };
+        let options = EmbeddedOptions {
+            key_encryption_key: settings.key_encryption_key.clone(),
+            trusted_proxies: settings.trusted_proxies.clone(),
+        };
+        EmbeddedAuth::open_with(&resource, &store, scopes_supported, options)
+            .await
+            .map(AuthSetup::Embedded)
+    }
+
     /// Reads the environment: with `AUTHORIZATION_SERVER_URL` set, an external issuer
     /// (see [`AuthConfig::from_env`]); otherwise an embedded server whose resource is
     /// `RESOURCE_SERVER_URL` (default `default_resource`), with its data in
@@ -81,6 +115,16 @@ impl AuthSetup {
     }
 }
 
+/// Deployment options of the embedded authorization server.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct EmbeddedOptions {
+    /// Seals its signing keys and TOTP secrets at rest (32+ random characters).
+    pub key_encryption_key: Option<String>,
+    /// Proxies believed about the client address of its sign-in lockouts and limits.
+    pub trusted_proxies: TrustedProxies,
+}
+
 fn origin_of(url: &str) -> &str {
     let after = url.find("://").map(|i| i + 3).unwrap_or(0);
     match url[after..].find('/') {
@@ -92,18 +136,32 @@ fn origin_of(url: &str) -> &str {
 impl EmbeddedAuth {
     /// Opens the embedded server for the resource `resource` (this app's `/mcp` URL); the
     /// issuer is the resource's origin. `store` is a PostgreSQL URL or a SQLite path.
+    /// The key-encryption key comes from `WIDGETRY_KEY_ENCRYPTION_KEY`.
     pub async fn open(
         resource: &str,
         store: &str,
         scopes_supported: &[&str],
     ) -> Result<Self, ConfigError> {
+        let options = EmbeddedOptions {
+            key_encryption_key: std::env::var("WIDGETRY_KEY_ENCRYPTION_KEY").ok(),
+            ..EmbeddedOptions::default()
+        };
+        Self::open_with(resource, store, scopes_supported, options).await
+    }
+
+    /// [`EmbeddedAuth::open`] with explicit deployment options.
+    pub async fn open_with(
+        resource: &str,
+        store: &str,
+        scopes_supported: &[&str],
+        options: EmbeddedOptions,
+    ) -> Result<Self, ConfigError> {
         crate::auth::check_url("the resource (RESOURCE_SERVER_URL)", resource)?;
         let issuer = origin_of(resource).to_string();
         let mut config = AuthzConfig::new(issuer, resource.to_string());
         config.scopes_supported = scopes_supported.iter().map(|s| s.to_string()).collect();
-        if let Ok(key) = std::env::var("WIDGETRY_KEY_ENCRYPTION_KEY") {
-            config.key_encryption_key = Some(key);
-        }
+        config.key_encryption_key = options.key_encryption_key;
+        config.trusted_proxies = options.trusted_proxies;
         let store = widgetry_authz::open_store(store).await.map_err(|e| {
             ConfigError(format!("cannot open the authorization server's store: {e}"))
         })?;

@@ -29,6 +29,7 @@ pub mod auth;
 pub mod embedded;
 pub mod http_client;
 pub mod identity;
+pub mod ops;
 pub mod protocol;
 pub mod random;
 pub mod server;
@@ -43,20 +44,11 @@ pub use server::{RequestContext, Server, ServerBuilder, ToolError};
 pub use transport::HttpConfig;
 pub use widgetry_store as store;
 
-use axum::serve::ListenerExt;
-
 /// Serves a router on a listener with `TCP_NODELAY` on every accepted socket, until the
-/// process receives Ctrl-C (SIGINT) or SIGTERM.
+/// process receives Ctrl-C (SIGINT) or SIGTERM; then ends open SSE streams and drains
+/// for at most 10 seconds ([`ops::shutdown`]).
 pub async fn serve(listener: tokio::net::TcpListener, router: axum::Router) -> std::io::Result<()> {
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await
+    ops::shutdown::serve(listener, router, std::time::Duration::from_secs(10)).await
 }
 
 /// Resolves when the process is asked to stop (Ctrl-C or SIGTERM).

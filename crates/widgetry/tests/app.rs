@@ -141,8 +141,13 @@ async fn tools_list_carries_schemas_annotations_and_both_hosts_meta() {
     let uri = app.widget_uris()[0].1.clone();
     assert!(uri.starts_with("ui://widget/cart-") && uri.ends_with(".html"));
     assert_eq!(t["_meta"]["ui"]["resourceUri"], uri);
-    let sky = t["_meta"]["openai/outputTemplate"].as_str().unwrap();
-    assert_eq!(sky, uri.replace(".html", ".skybridge.html"));
+    // One resource for every host: the alias and the legacy flat key name the same URI.
+    assert_eq!(t["_meta"]["openai/outputTemplate"], uri);
+    assert_eq!(t["_meta"]["ui/resourceUri"], uri);
+    assert!(
+        t["_meta"].get("openai/fileParams").is_none(),
+        "no file input, no fileParams"
+    );
     assert_eq!(t["_meta"]["ui"]["visibility"], json!(["model", "app"]));
     assert_eq!(t["_meta"]["openai/widgetAccessible"], true);
     assert_eq!(t["_meta"]["openai/visibility"], "public");
@@ -162,10 +167,12 @@ async fn tools_list_carries_schemas_annotations_and_both_hosts_meta() {
     assert_eq!(p["_meta"]["openai/visibility"], "private");
     assert!(p.get("outputSchema").is_none(), "unit output has no schema");
 
-    // Both resources, each with its MIME type, and the widget meta under both key sets.
+    // The resource, and (for a host that cached an older descriptor) the skybridge name of
+    // it, with the widget meta under both key sets.
+    let sky = uri.replace(".html", ".skybridge.html");
     for (u, mime) in [
         (uri.as_str(), "text/html;profile=mcp-app"),
-        (sky, "text/html+skybridge"),
+        (sky.as_str(), "text/html+skybridge"),
     ] {
         let r = s
             .post(Some(&sid), rpc(2, "resources/read", json!({"uri": u})))
@@ -187,7 +194,9 @@ async fn tools_list_carries_schemas_annotations_and_both_hosts_meta() {
             c["_meta"]["openai/widgetCSP"]["connect_domains"],
             json!(["https://api.shop.example"])
         );
-        assert_eq!(c["_meta"]["ui"]["domain"], "https://shop.example");
+        // ChatGPT's origin goes to its own key only; without a public URL there is no
+        // Claude form to compute, and a raw URL never lands in ui.domain.
+        assert!(c["_meta"]["ui"].get("domain").is_none(), "{c}");
         assert_eq!(c["_meta"]["openai/widgetDomain"], "https://shop.example");
         assert_eq!(c["_meta"]["ui"]["prefersBorder"], true);
         assert_eq!(c["_meta"]["openai/widgetPrefersBorder"], true);
@@ -203,7 +212,7 @@ async fn tools_list_carries_schemas_annotations_and_both_hosts_meta() {
         .iter()
         .map(|r| r["mimeType"].as_str().unwrap())
         .collect();
-    assert_eq!(mimes, ["text/html;profile=mcp-app", "text/html+skybridge"]);
+    assert_eq!(mimes, ["text/html;profile=mcp-app"]);
     // An older version of the URI (cached by a host) still resolves.
     let old = s
         .post(
@@ -232,6 +241,71 @@ async fn tools_list_carries_schemas_annotations_and_both_hosts_meta() {
         .await
         .json();
     assert_eq!(missing["error"]["code"], -32002);
+}
+
+#[derive(Deserialize, JsonSchema)]
+struct Upload {
+    photo: widgetry::app::FileParam,
+    backup: Option<widgetry::app::FileParam>,
+    caption: String,
+}
+
+async fn upload(_: RequestContext, u: Upload) -> Result<Reply<()>, ToolError> {
+    let backup = u.backup.map(|b| b.file_id).unwrap_or_default();
+    Ok(Reply::new(()).text(format!("{} {}{backup}", u.photo.file_id, u.caption)))
+}
+
+#[tokio::test]
+async fn claude_gets_its_domain_form_and_file_inputs_are_file_params() {
+    let dir = widget_dir("v1");
+    let app = App::builder("shop", "1.0.0")
+        .public_url("https://shop.example")
+        .widgets_dir(dir.path())
+        .widget(Widget::new("cart").domain("https://shop.example"))
+        .tool(Tool::new("upload", upload).widget("cart"))
+        .build()
+        .unwrap();
+    let (router, state) = app.router();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    let s = TestServer {
+        addr,
+        client: hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build_http(),
+        state,
+    };
+    let sid = s.initialize().await;
+    let uri = app.widget_uris()[0].1.clone();
+    let r = s
+        .post(Some(&sid), rpc(1, "resources/read", json!({"uri": uri})))
+        .await
+        .json();
+    let meta = &r["result"]["contents"][0]["_meta"];
+    // sha256("https://shop.example/mcp")[..32 hex], computed with Python's hashlib.
+    assert_eq!(
+        meta["ui"]["domain"],
+        "d3603cfafb478bfdcf74de21186c37c8.claudemcpcontent.com"
+    );
+    assert_eq!(
+        widgetry::app::claude_domain("https://shop.example/mcp"),
+        "d3603cfafb478bfdcf74de21186c37c8.claudemcpcontent.com"
+    );
+    assert_eq!(meta["openai/widgetDomain"], "https://shop.example");
+    let tools = s
+        .post(Some(&sid), rpc(2, "tools/list", json!({})))
+        .await
+        .json();
+    let t = &tools["result"]["tools"][0];
+    let mut files: Vec<String> =
+        serde_json::from_value(t["_meta"]["openai/fileParams"].clone()).unwrap();
+    files.sort();
+    assert_eq!(files, ["backup", "photo"]);
+    let call = json!({"name":"upload","arguments":{"photo":{"download_url":"https://f.example/1","file_id":"file-1"},"caption":"hi"}});
+    let r = s.post(Some(&sid), rpc(3, "tools/call", call)).await.json();
+    assert_eq!(r["result"]["content"][0]["text"], "file-1 hi");
 }
 
 #[tokio::test]
@@ -365,4 +439,48 @@ async fn debug_listing_shows_every_tool_with_security_schemes_and_meta() {
         .as_str()
         .unwrap()
         .starts_with("ui://widget/cart-"));
+}
+
+/// An app with widgets advertises the MCP Apps extension in `initialize` and in
+/// `server/discover` (2026-07-28); one without widgets does not.
+#[tokio::test]
+async fn the_ui_extension_is_advertised_in_initialize_and_discover() {
+    let dir = widget_dir("v1");
+    let (s, _, _) = start(dir.path()).await;
+    let init = s
+        .post(
+            None,
+            json!({"jsonrpc":"2.0","id":1,"method":"initialize","params":{
+                "protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}),
+        )
+        .await;
+    let want = json!({"mimeTypes": ["text/html;profile=mcp-app"]});
+    assert_eq!(
+        init.json()["result"]["capabilities"]["extensions"]["io.modelcontextprotocol/ui"],
+        want
+    );
+    let d = s
+        .send(
+            s.request("POST", "/mcp")
+                .header("mcp-protocol-version", "2026-07-28")
+                .header("mcp-method", "server/discover")
+                .body(Full::new(Bytes::from(
+                    json!({"jsonrpc":"2.0","id":2,"method":"server/discover","params":{"_meta":{
+                        "io.modelcontextprotocol/protocolVersion":"2026-07-28",
+                        "io.modelcontextprotocol/clientCapabilities":{}}}})
+                    .to_string(),
+                )))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(d.status, 200, "{}", d.text());
+    assert_eq!(
+        d.json()["result"]["capabilities"]["extensions"]["io.modelcontextprotocol/ui"],
+        want
+    );
+    let plain = App::builder("plain", "1")
+        .tool(Tool::new("ping", ping))
+        .build()
+        .unwrap();
+    assert!(plain.server().capabilities().get("extensions").is_none());
 }

@@ -91,6 +91,23 @@ fn call(id: i64, name: &str, args: Value) -> Value {
     json!({"jsonrpc":"2.0","id":id,"method":"tools/call","params":{"name":name,"arguments":args}})
 }
 
+/// The `_meta` every 2026-07-28 request carries.
+fn meta_2026() -> Value {
+    json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {},
+    })
+}
+
+/// `body` with the 2026-07-28 request `_meta` added to its params.
+fn with_meta_2026(mut body: Value) -> Value {
+    if body.get("params").is_none() {
+        body["params"] = json!({});
+    }
+    body["params"]["_meta"] = meta_2026();
+    body
+}
+
 #[tokio::test]
 async fn initialize_negotiates_version_and_issues_a_random_session_id() {
     let s = start().await;
@@ -233,8 +250,10 @@ async fn dns_rebinding_and_foreign_origins_are_refused() {
                 .request("POST", "/mcp")
                 .header("host", "app.example.com")
                 .header("mcp-protocol-version", "2026-07-28")
+                .header("mcp-method", "server/discover")
                 .body(Full::new(Bytes::from(
-                    r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#,
+                    json!({"jsonrpc":"2.0","id":1,"method":"server/discover","params":{"_meta": meta_2026()}})
+                        .to_string(),
                 )))
                 .unwrap(),
         )
@@ -435,7 +454,7 @@ async fn stateless_2026_requests_need_no_session_and_check_routing_headers() {
             .header("mcp-protocol-version", "2026-07-28")
             .header("mcp-method", method_header)
             .header("mcp-name", "echo")
-            .body(Full::new(Bytes::from(body.to_string())))
+            .body(Full::new(Bytes::from(with_meta_2026(body).to_string())))
             .unwrap()
     };
     let r = s
@@ -453,8 +472,10 @@ async fn stateless_2026_requests_need_no_session_and_check_routing_headers() {
         .send(
             s.request("POST", "/mcp")
                 .header("mcp-protocol-version", "2026-07-28")
+                .header("mcp-method", "server/discover")
                 .body(Full::new(Bytes::from(
-                    r#"{"jsonrpc":"2.0","id":3,"method":"server/discover"}"#,
+                    with_meta_2026(json!({"jsonrpc":"2.0","id":3,"method":"server/discover"}))
+                        .to_string(),
                 )))
                 .unwrap(),
         )

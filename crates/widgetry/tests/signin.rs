@@ -530,3 +530,67 @@ async fn starting_sign_ins_is_limited_per_caller() {
     assert_eq!(over["isError"], true, "{over}");
     assert!(over.to_string().contains("too many sign-ins"), "{over}");
 }
+
+/// The relay tool (hosts whose widgets cannot reach the endpoint, e.g. Claude): the same
+/// checks as the endpoint, answered as `{status, body}`; the model never sees the tool.
+#[tokio::test]
+async fn the_relay_tool_signs_in_through_the_host_with_the_endpoints_checks() {
+    let f = start().await;
+    let (id, nonce, _) = open(&f).await;
+    let public = &id[..32]; // what the widget holds
+    let list =
+        f.s.post(
+            Some(&f.sid),
+            json!({"jsonrpc":"2.0","id":2,"method":"tools/list"}),
+        )
+        .await
+        .json();
+    let relay = list["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "authenticate_submit")
+        .expect("the relay tool is listed")
+        .clone();
+    assert_eq!(relay["_meta"]["ui"]["visibility"], json!(["app"]));
+    assert_eq!(relay["_meta"]["openai/visibility"], "private");
+    let shown = tool(&f, &f.sid, "authenticate", json!({"sessionId": id})).await;
+    assert_eq!(
+        shown["_meta"]["widgetry/signin"]["submitTool"],
+        "authenticate_submit"
+    );
+    let nonce = shown["_meta"]["widgetry/signin"]["nonce"]
+        .as_str()
+        .map(str::to_string)
+        .unwrap_or(nonce);
+
+    let forged = tool(&f, &f.sid, "authenticate_submit", json!({"sessionId": public, "nonce": "0".repeat(32), "step": "credentials", "email": "lauren@example.com", "password": "correct horse"})).await;
+    assert_eq!(forged["structuredContent"]["status"], 403, "{forged}");
+    assert_eq!(
+        forged["structuredContent"]["body"]["error"],
+        "invalid_nonce"
+    );
+    assert!(f.sender.last_code("lauren@example.com").is_none());
+
+    let wrong = tool(&f, &f.sid, "authenticate_submit", json!({"sessionId": public, "nonce": nonce, "step": "credentials", "email": "lauren@example.com", "password": "nope"})).await;
+    assert_eq!(wrong["structuredContent"]["status"], 401, "{wrong}");
+    let r = tool(&f, &f.sid, "authenticate_submit", json!({"sessionId": public, "nonce": nonce, "step": "credentials", "email": "lauren@example.com", "password": "correct horse"})).await;
+    assert_eq!(r["structuredContent"]["status"], 200, "{r}");
+    assert_eq!(r["structuredContent"]["body"]["next"], "code");
+    assert_eq!(
+        r["structuredContent"]["body"]["delivery"], "email",
+        "a real sender: the widget may say the code was sent"
+    );
+    let code = f.sender.last_code("lauren@example.com").unwrap();
+    let done = tool(
+        &f,
+        &f.sid,
+        "authenticate_submit",
+        json!({"sessionId": public, "nonce": nonce, "step": "code", "code": code}),
+    )
+    .await;
+    assert_eq!(done["structuredContent"]["status"], 200, "{done}");
+    assert_eq!(done["structuredContent"]["body"]["name"], "Lauren Bailey");
+    let status = tool(&f, &f.sid, "auth_status", json!({"sessionId": id})).await;
+    assert_eq!(status["structuredContent"]["authenticated"], true);
+}

@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use widgetry::protocol::jsonrpc::RpcError;
 use widgetry::protocol::types::*;
+use widgetry::server::{InputRequired, ServerBuilder, Step};
 use widgetry::{RequestContext, Server, ToolError};
 
 /// A 1×1 transparent PNG.
@@ -38,8 +39,196 @@ fn arg_str(args: &JsonObject, key: &str) -> String {
         .to_string()
 }
 
+/// A one-field elicitation form: `{field: string}`, required.
+fn form(field: &str) -> Value {
+    json!({"type": "object", "properties": {field: {"type": "string"}}, "required": [field]})
+}
+
+/// The `content.<field>` of an accepted elicitation answer.
+fn answered<'a>(ctx: &'a RequestContext, key: &str, field: &str) -> Option<&'a str> {
+    ctx.input_response(key)?
+        .get("content")?
+        .get(field)?
+        .as_str()
+}
+
+/// The text of a sampling answer (`CreateMessageResult.content.text`).
+fn sampled<'a>(ctx: &'a RequestContext, key: &str) -> Option<&'a str> {
+    ctx.input_response(key)?
+        .get("content")?
+        .get("text")?
+        .as_str()
+}
+
+/// The fixtures of the 2026-07-28 scenarios: input-required results (multi round-trip
+/// requests), the diagnostic tools of `server-stateless`, and a tool whose argument is
+/// mirrored into an `Mcp-Param-Region` header. On older versions the same handlers run
+/// too: the engine then asks the client itself over the session.
+fn input_fixtures(b: ServerBuilder) -> ServerBuilder {
+    b.tool(tool("test_input_required_result_elicitation", "Asks for the user's name", empty_schema()), |ctx: RequestContext, _| async move {
+        match answered(&ctx, "user_name", "name") {
+            Some(name) => text_result(format!("Hello, {name}!")),
+            // Missing or wrong answers: ask again rather than fail.
+            None => Err(InputRequired::new().elicit("user_name", "What is your name?", form("name")).into()),
+        }
+    })
+    .tool(tool("test_input_required_result_sampling", "Asks the client's model a question", empty_schema()), |ctx: RequestContext, _| async move {
+        match sampled(&ctx, "capital_question") {
+            Some(text) => text_result(format!("The model answered: {text}")),
+            None => Err(InputRequired::new()
+                .sample("capital_question", json!({
+                    "messages": [{"role": "user", "content": {"type": "text", "text": "What is the capital of France?"}}],
+                    "maxTokens": 100
+                }))
+                .into()),
+        }
+    })
+    .tool(tool("test_input_required_result_list_roots", "Asks for the client's roots", empty_schema()), |ctx: RequestContext, _| async move {
+        match ctx.input_response("client_roots").and_then(|r| r.get("roots")).and_then(Value::as_array) {
+            Some(roots) => {
+                let uris: Vec<&str> = roots.iter().filter_map(|r| r.get("uri")?.as_str()).collect();
+                text_result(format!("Client roots: {}", uris.join(", ")))
+            }
+            None => Err(InputRequired::new().list_roots("client_roots").into()),
+        }
+    })
+    .tool(tool("test_input_required_result_request_state", "Round-trips a request state", empty_schema()), |ctx: RequestContext, _| async move {
+        match (ctx.input_response("confirm"), ctx.input_state()) {
+            (Some(_), Some(state)) if state["step"] == "confirm" => text_result("state-ok: the request state came back intact"),
+            _ => Err(InputRequired::new()
+                .elicit("confirm", "Please confirm", json!({"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]}))
+                .state(json!({"step": "confirm"}))
+                .into()),
+        }
+    })
+    .tool(tool("test_input_required_result_multiple_inputs", "Asks for three inputs at once", empty_schema()), |ctx: RequestContext, _| async move {
+        let keys = ["user_name", "greeting", "client_roots"];
+        if ctx.input_state().is_some() && keys.iter().all(|k| ctx.input_response(k).is_some()) {
+            let name = answered(&ctx, "user_name", "name").unwrap_or("stranger");
+            let greeting = sampled(&ctx, "greeting").unwrap_or("Hello");
+            return text_result(format!("{greeting}, {name}! (all three inputs received)"));
+        }
+        Err(InputRequired::new()
+            .elicit("user_name", "What is your name?", form("name"))
+            .sample("greeting", json!({
+                "messages": [{"role": "user", "content": {"type": "text", "text": "Generate a greeting"}}],
+                "maxTokens": 50
+            }))
+            .list_roots("client_roots")
+            .state(json!({"asked": keys}))
+            .into())
+    })
+    .tool(tool("test_input_required_result_multi_round", "Asks two questions, one per round", empty_schema()), |ctx: RequestContext, _| async move {
+        let round = ctx.input_state().and_then(|s| s["round"].as_u64()).unwrap_or(0);
+        match round {
+            1 => match answered(&ctx, "step1", "name") {
+                Some(name) => Err(InputRequired::new()
+                    .elicit("step2", "Step 2: What is your favorite color?", form("color"))
+                    .state(json!({"round": 2, "name": name}))
+                    .into()),
+                None => Err(InputRequired::new()
+                    .elicit("step1", "Step 1: What is your name?", form("name"))
+                    .state(json!({"round": 1}))
+                    .into()),
+            },
+            2 => {
+                let name = ctx.input_state().and_then(|s| s["name"].as_str()).unwrap_or_default().to_string();
+                match answered(&ctx, "step2", "color") {
+                    Some(color) => text_result(format!("{name} likes {color}")),
+                    None => Err(InputRequired::new()
+                        .elicit("step2", "Step 2: What is your favorite color?", form("color"))
+                        .state(json!({"round": 2, "name": name}))
+                        .into()),
+                }
+            }
+            _ => Err(InputRequired::new()
+                .elicit("step1", "Step 1: What is your name?", form("name"))
+                .state(json!({"round": 1}))
+                .into()),
+        }
+    })
+    .tool(tool("test_input_required_result_capabilities", "Asks only for what the client supports", empty_schema()), |ctx: RequestContext, _| async move {
+        if ctx.input_state().is_some() {
+            let got: Vec<&String> = ctx.input_responses().map(|r| r.keys().collect()).unwrap_or_default();
+            return text_result(format!("received: {got:?}"));
+        }
+        let mut ask = InputRequired::new().state(json!({"asked": true}));
+        if ctx.client_supports("elicitation") {
+            ask = ask.elicit("user_name", "What is your name?", form("name"));
+        }
+        if ctx.client_supports("sampling") {
+            ask = ask.sample("greeting", json!({
+                "messages": [{"role": "user", "content": {"type": "text", "text": "Generate a greeting"}}],
+                "maxTokens": 50
+            }));
+        }
+        if ctx.client_supports("roots") {
+            ask = ask.list_roots("client_roots");
+        }
+        Err(ask.into())
+    })
+    .tool(tool("test_input_required_result_tampered_state", "Refuses a tampered request state", empty_schema()), |ctx: RequestContext, _| async move {
+        // The engine refuses a state that fails verification before this runs.
+        match ctx.input_state() {
+            Some(state) => text_result(format!("state verified: {state}")),
+            None => Err(InputRequired::new()
+                .elicit("confirm", "Please confirm", json!({"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]}))
+                .state(json!({"issued_for": "tampered-state-check"}))
+                .into()),
+        }
+    })
+    .tool(tool("test_missing_capability", "Needs sampling, which the client must declare", empty_schema()), |ctx: RequestContext, _| async move {
+        match sampled(&ctx, "question") {
+            Some(text) => text_result(text.to_string()),
+            None => Err(InputRequired::new()
+                .sample("question", json!({
+                    "messages": [{"role": "user", "content": {"type": "text", "text": "Say hi"}}],
+                    "maxTokens": 20
+                }))
+                .into()),
+        }
+    })
+    .tool(tool("test_streaming_elicitation", "Asks for input while reporting progress", empty_schema()), |ctx: RequestContext, _| async move {
+        ctx.progress(0.5, Some(1.0), Some("about to ask"));
+        match answered(&ctx, "user_name", "name") {
+            Some(name) => text_result(format!("Hello, {name}!")),
+            None => Err(InputRequired::new().elicit("user_name", "What is your name?", form("name")).into()),
+        }
+    })
+    .tool(tool("test_logging_tool", "Logs three messages (only when the client asked for logs)", empty_schema()), |ctx: RequestContext, _| async move {
+        for i in 1..=3 {
+            ctx.log("info", Some("conformance"), json!(format!("log message {i}")));
+        }
+        text_result("logged")
+    })
+    .tool(
+        tool("test_custom_header", "Mirrors its region argument into the Mcp-Param-Region header", json!({
+            "type": "object",
+            "properties": {
+                "region": {"type": "string", "description": "Where to run", "x-mcp-header": "Region"},
+                "query": {"type": "string"}
+            },
+            "required": ["region"]
+        })),
+        |_, args| async move { text_result(format!("region={}", arg_str(&args, "region"))) },
+    )
+    .prompt_with_input(
+        Prompt { name: "test_input_required_result_prompt".into(), title: None, description: Some("A prompt that asks for context first".into()), arguments: vec![] },
+        |ctx: RequestContext, _args| async move {
+            let step = match answered(&ctx, "user_context", "context") {
+                Some(c) => Step::Done(GetPromptResult {
+                    description: None,
+                    messages: vec![PromptMessage::user(Content::text(format!("Use this context: {c}")))],
+                }),
+                None => Step::Input(InputRequired::new().elicit("user_context", "What context should the prompt use?", form("context"))),
+            };
+            Ok::<_, RpcError>(step)
+        },
+    )
+}
+
 fn build() -> Server {
-    Server::builder("widgetry-conformance", env!("CARGO_PKG_VERSION"))
+    input_fixtures(Server::builder("widgetry-conformance", env!("CARGO_PKG_VERSION")))
         .instructions("Conformance fixture server for the official MCP conformance suite.")
         .tool(tool("test_simple_text", "Returns a simple text response", empty_schema()), |_, _| async {
             text_result("This is a simple text response for testing.")
@@ -201,7 +390,7 @@ fn build() -> Server {
                 "type": "object",
                 "$defs": {
                     "address": {
-                        "$anchor": "address",
+                        "$anchor": "addressDef",
                         "type": "object",
                         "properties": {"street": {"type": "string"}, "city": {"type": "string"}}
                     }
@@ -209,13 +398,14 @@ fn build() -> Server {
                 "properties": {
                     "name": {"type": "string"},
                     "address": {"$ref": "#/$defs/address"},
-                    "contact": {"anyOf": [{"type": "string", "format": "email"}, {"type": "string", "pattern": "^\\+[0-9]+$"}]},
-                    "kind": {"type": "string"}
+                    "contactMethod": {"type": "string", "enum": ["phone", "email"]},
+                    "phone": {"type": "string"},
+                    "email": {"type": "string"}
                 },
-                "allOf": [{"required": ["name"]}],
-                "if": {"properties": {"kind": {"const": "business"}}},
-                "then": {"required": ["address"]},
-                "else": {},
+                "allOf": [{"anyOf": [{"required": ["phone"]}, {"required": ["email"]}]}],
+                "if": {"properties": {"contactMethod": {"const": "phone"}}, "required": ["contactMethod"]},
+                "then": {"required": ["phone"]},
+                "else": {"required": ["email"]},
                 "additionalProperties": false
             })),
             |_, args| async move { text_result(format!("Received: {}", Value::Object(args))) },

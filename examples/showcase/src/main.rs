@@ -9,7 +9,9 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use widgetry::app::{App, NoInput, Reply, Tool, Visibility, Widget};
+use widgetry::auth::widget_keys::WidgetKeys;
 use widgetry::embedded::AuthSetup;
+use widgetry::ops::Settings;
 use widgetry::signin::{ConsoleSender, SignIn, SignInConfig};
 use widgetry::{Auth, RequestContext, ToolError};
 
@@ -277,44 +279,29 @@ fn with_auth_trio(b: widgetry::app::AppBuilder) -> widgetry::app::AppBuilder {
 /// Scopes the showcase's embedded authorization server knows.
 const SCOPES: &[&str] = &["user", "read:data", "write:data", "admin", "likes:write"];
 
-/// Where the showcase keeps its data.
-struct Stores {
-    sessions: Arc<dyn widgetry::store::SessionStore>,
-    kv: Arc<dyn widgetry::store::KvStore>,
-}
-
-async fn open_stores(data_dir: &std::path::Path) -> Result<Stores, String> {
-    let config = widgetry::store::StoreConfig::from_env(data_dir).map_err(|e| e.to_string())?;
-    let sessions = config
-        .sessions
-        .open_session_store()
-        .await
-        .map_err(|e| e.to_string())?;
-    let kv = config
-        .database
-        .open_kv_store()
-        .await
-        .map_err(|e| e.to_string())?;
-    Ok(Stores { sessions, kv })
-}
-
 /// Builds the showcase app: the list widget, the seed-003 auth trio, the likes gallery,
 /// and (with the embedded authorization server) the session sign-in widget.
 fn app(
     setup: &AuthSetup,
-    stores: Stores,
+    stores: widgetry::store::Stores,
+    settings: &Settings,
+    widget_keys: WidgetKeys,
     public_origin: &str,
 ) -> Result<App, widgetry::app::AppError> {
     let mut b = App::builder("widgetry-showcase", env!("CARGO_PKG_VERSION"))
-        .http(widgetry::HttpConfig::default().session_store(stores.sessions));
+        .http(widgetry::HttpConfig::default().session_store(stores.sessions))
+        .settings(settings)
+        .widget_token_keys(widget_keys);
     b = gallery::add(
         with_auth_trio(b.auth(setup.config(&[]))),
         gallery::Likes::new(stores.kv.clone()),
     );
     if let Some(embedded) = setup.embedded() {
         let dev = widgetry::app::dev_requested();
+        let mut config = SignInConfig::new(public_origin);
+        config.trusted_proxies = settings.trusted_proxies.clone();
         let signin = SignIn::new(
-            SignInConfig::new(public_origin),
+            config,
             stores.kv.clone(),
             embedded.directory(),
             Arc::new(ConsoleSender),
@@ -364,13 +351,16 @@ async fn main() {
         )
         .with_writer(std::io::stderr)
         .init();
-    let mut port: u16 = 8000;
+    let mut settings = match Settings::from_env() {
+        Ok(s) => s,
+        Err(e) => fail(&e.to_string()),
+    };
     let mut stdio = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--port" => match args.next().and_then(|p| p.parse().ok()) {
-                Some(p) => port = p,
+                Some(p) => settings.bind.set_port(p),
                 None => fail("--port needs a number"),
             },
             "--stdio" => stdio = true,
@@ -381,25 +371,21 @@ async fn main() {
             other => fail(&format!("unknown argument {other:?} (try --help)")),
         }
     }
-    let data_dir = std::path::PathBuf::from(
-        std::env::var("WIDGETRY_DATA_DIR").unwrap_or_else(|_| ".widgetry".into()),
-    );
     let listener = if stdio {
         None
     } else {
-        match tokio::net::TcpListener::bind(("127.0.0.1", port)).await {
+        match tokio::net::TcpListener::bind(settings.bind).await {
             Ok(l) => Some(l),
-            Err(e) => fail(&format!("cannot listen on 127.0.0.1:{port}: {e}")),
+            Err(e) => fail(&format!("cannot listen on {}: {e}", settings.bind)),
         }
     };
-    let local = listener
+    let bound = listener
         .as_ref()
         .and_then(|l| l.local_addr().ok())
-        .map(|a| format!("http://{a}"))
-        .unwrap_or_else(|| format!("http://127.0.0.1:{port}"));
-    let resource = std::env::var("RESOURCE_SERVER_URL").unwrap_or_else(|_| format!("{local}/mcp"));
-    let public_origin = resource.trim_end_matches("/mcp").to_string();
-    let setup = match AuthSetup::from_env(&resource, &data_dir, SCOPES).await {
+        .unwrap_or(settings.bind);
+    let local = format!("http://{bound}");
+    let public_origin = settings.public_origin(bound);
+    let setup = match AuthSetup::from_settings(&settings, bound, SCOPES).await {
         Ok(s) => s,
         Err(e) => fail(&e.to_string()),
     };
@@ -410,11 +396,16 @@ async fn main() {
         },
         None => None,
     };
-    let stores = match open_stores(&data_dir).await {
+    let stores = match settings.open_stores().await {
         Ok(s) => s,
         Err(e) => fail(&format!("cannot open the data store: {e}")),
     };
-    let app = match app(&setup, stores, &public_origin) {
+    let widget_keys = match settings.widget_keys(stores.kv.as_ref()).await {
+        Ok(k) => k,
+        Err(e) => fail(&e.to_string()),
+    };
+    let kv = stores.kv.clone();
+    let app = match app(&setup, stores, &settings, widget_keys, &public_origin) {
         Ok(a) => a,
         Err(e) => fail(&e.to_string()),
     };
@@ -439,7 +430,7 @@ async fn main() {
             }
             use std::io::Write;
             let _ = std::io::stdout().flush();
-            app.serve_on(listener).await
+            app.serve_with(listener, &settings, Some(kv)).await
         }
     };
     if let Err(e) = result {

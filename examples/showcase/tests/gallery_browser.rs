@@ -36,6 +36,9 @@ fn gallery_likes_persist_and_survive_token_expiry_and_a_blocked_endpoint_in_chro
         .env("WIDGETRY_DATA_DIR", data.0.join("data"))
         .env("WIDGETRY_DEMO_PASSWORD", &password)
         .env("WIDGETRY_WIDGET_TOKEN_TTL_SECS", "2")
+        // The harness frame has the null origin, which widget endpoints allow only in
+        // development.
+        .env("WIDGETRY_DEV", "1")
         .stderr_to(&log)
         .start();
 

@@ -1,6 +1,14 @@
-//! Several showcase instances behind one (imaginary) load balancer: two processes on
-//! different loopback ports sharing their stores serve the same MCP sessions and the same
-//! sign-in sessions, and a Redis restart gives a clear 503 (not a hang) and then recovers.
+//! Several showcase instances: two processes on different loopback ports sharing their
+//! stores serve the same MCP sessions and the same sign-in sessions, and a Redis restart
+//! gives a clear 503 (not a hang; `/readyz` 503 too) and then recovers. Then the
+//! production topology: two instances behind a real nginx (Debian's package, started by
+//! the test as this user, round-robin, `X-Forwarded-For` from a trusted proxy) sharing
+//! PostgreSQL and Redis, where the health checks, an MCP session, the sign-in widget, the
+//! OAuth flow (registration, authorize, sign-in, consent, code exchange, refresh), a
+//! protected call and widget actions each reach both instances (every answer names its
+//! instance in `X-Upstream`), a refresh token revoked through one is refused by both at
+//! once, and a session ended through one is refused by both within 2.5 s (the 1 s
+//! revalidation bound of cached sessions, plus margin).
 //!
 //! - PostgreSQL: both instances use `WIDGETRY_DATABASE_URL=postgres://postgres@127.0.0.1:5432/<db>`
 //!   (a database created for the test and dropped after it) for everything.
@@ -355,25 +363,33 @@ fn tool_names(resp: &Resp) -> Vec<String> {
 
 /// The verification code the ConsoleSender printed on `inst`'s stderr after byte `from`.
 fn code_from_log(inst: &Instance, from: usize) -> String {
+    code_from_logs(&[(inst, from)])
+}
+
+/// The verification code printed by whichever of `logs` (instance, from byte) sent it.
+fn code_from_logs(logs: &[(&Instance, usize)]) -> String {
     let needle = format!("widgetry sign-in: verification code for {DEMO_EMAIL} is ");
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let text = std::fs::read_to_string(&inst.log).unwrap_or_default();
-        if let Some(i) = text
-            .get(from..)
-            .and_then(|t| t.rfind(&needle))
-            .map(|i| i + from)
-        {
-            let code: String = text[i + needle.len()..].chars().take(6).collect();
-            if code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()) {
+        for (inst, from) in logs {
+            let text = std::fs::read_to_string(&inst.log).unwrap_or_default();
+            let found = text
+                .get(*from..)
+                .and_then(|t| t.rfind(&needle))
+                .map(|i| &text[from + i + needle.len()..])
+                .map(|rest| rest.chars().take(6).collect::<String>())
+                .filter(|c| c.len() == 6 && c.bytes().all(|b| b.is_ascii_digit()));
+            if let Some(code) = found {
                 return code;
             }
         }
         assert!(
             Instant::now() < deadline,
-            "instance {} printed no verification code for {DEMO_EMAIL}; its stderr:\n{}",
-            inst.name,
-            inst.stderr_tail()
+            "no instance printed a verification code for {DEMO_EMAIL}; their stderr:\n{}",
+            logs.iter()
+                .map(|(i, _)| format!("{}:\n{}", i.name, i.stderr_tail()))
+                .collect::<Vec<_>>()
+                .join("\n")
         );
         thread::sleep(Duration::from_millis(100));
     }
@@ -767,7 +783,23 @@ fn redis_restart_gives_a_clear_503_then_new_sessions_work() {
         bound * 2,
     )
     .unwrap_or_else(|e| panic!("tools/list while Redis is down hung or broke: {e}"));
+    // Readiness says so too (a load balancer stops sending), while liveness holds.
+    let ready = http("GET", &format!("{}/readyz", app.base), &[], "", bound * 2)
+        .unwrap_or_else(|e| panic!("/readyz while Redis is down hung or broke: {e}"));
+    let live = http("GET", &format!("{}/healthz", app.base), &[], "", bound * 2)
+        .unwrap_or_else(|e| panic!("/healthz while Redis is down: {e}"));
     outage.end(); // keep the outage short: other tests use this Redis
+    assert_eq!(
+        ready.status, 503,
+        "/readyz while Redis is down: {}",
+        ready.body
+    );
+    assert_eq!(ready.body, "session store unreachable\n");
+    assert_eq!(
+        live.status, 200,
+        "/healthz while Redis is down: {}",
+        live.body
+    );
     for (what, r) in [
         ("initialize", &fresh),
         ("tools/list on the old session", &existing),
@@ -824,6 +856,12 @@ fn redis_restart_gives_a_clear_503_then_new_sessions_work() {
     )
     .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(n.status, 202, "{}", n.body);
+    let ready = http("GET", &format!("{}/readyz", app.base), &[], "", TIMEOUT).unwrap();
+    assert_eq!(
+        ready.status, 200,
+        "/readyz after Redis came back: {}",
+        ready.body
+    );
     let listed = rpc(&app, &new, "tools/list", json!({}));
     assert_eq!(
         listed.status,
@@ -840,4 +878,543 @@ fn redis_restart_gives_a_clear_503_then_new_sessions_work() {
         "the session from before the restart should be unknown now: {}",
         short(&lost.body)
     );
+}
+
+// ------------------------------------------------------------------ behind real nginx
+
+const NGINX: &str = "/usr/sbin/nginx";
+
+/// nginx from Debian's package, run as this user with `deploy/nginx.conf.template` (the
+/// configuration the deployment script and compose file use) rendered with its pid, logs
+/// and temporary files in a temporary directory, listening on 127.0.0.1 only, balancing
+/// round-robin over the instances. Each answer names its instance (`X-Upstream`).
+struct Nginx {
+    base: String,
+    dir: TempDir,
+    _process: support::KillOnDrop,
+}
+
+impl Nginx {
+    fn start(port: u16, upstreams: &[&Instance]) -> Self {
+        assert!(
+            Path::new(NGINX).exists(),
+            "{NGINX} is missing: run ./scripts/test.sh --setup-only (installs Debian's nginx)"
+        );
+        let dir = TempDir::new("nginx");
+        let d = dir.0.display();
+        let servers: String = upstreams
+            .iter()
+            .map(|i| format!("server {}; ", i.base.trim_start_matches("http://")))
+            .collect();
+        let template = support::workspace_root().join("deploy/nginx.conf.template");
+        let conf = std::fs::read_to_string(&template)
+            .unwrap_or_else(|e| panic!("{}: {e}", template.display()))
+            .replace("${RUN_DIR}", &d.to_string())
+            .replace("${LISTEN}", &format!("127.0.0.1:{port}"))
+            .replace("${TLS}", "")
+            .replace("${UPSTREAMS}", &servers);
+        let conf_path = dir.0.join("nginx.conf");
+        std::fs::write(&conf_path, conf).expect("write nginx.conf");
+        let child = Command::new(NGINX)
+            .args(["-p", &d.to_string(), "-e", &format!("{d}/error.log")])
+            .args(["-g", "daemon off;", "-c"])
+            .arg(&conf_path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {NGINX}: {e}"));
+        let nginx = Nginx {
+            base: format!("http://127.0.0.1:{port}"),
+            dir,
+            _process: support::KillOnDrop(child),
+        };
+        let addr = format!("127.0.0.1:{port}");
+        assert!(
+            wait_until(Duration::from_secs(10), || port_open(&addr)),
+            "nginx did not start listening on {addr}; its error log:\n{}",
+            support::tail(&nginx.dir.0.join("error.log"), 20)
+        );
+        nginx
+    }
+}
+
+/// The instances that served a flow, from each answer's `X-Upstream`.
+#[derive(Default)]
+struct Hops(std::collections::BTreeSet<String>);
+
+impl Hops {
+    fn saw(&mut self, r: &Resp) {
+        if let Some(u) = r.header("x-upstream") {
+            self.0.insert(u.to_string());
+        }
+    }
+
+    /// Every instance took part.
+    fn assert_all(&self, flow: &str, instances: &[&Instance]) {
+        for i in instances {
+            let addr = i.base.trim_start_matches("http://");
+            assert!(
+                self.0.contains(addr),
+                "{flow}: instance {} ({addr}) served none of it; served by {:?}",
+                i.name,
+                self.0
+            );
+        }
+    }
+}
+
+fn front_rpc(base: &str, sid: &str, method: &str, params: Value, hops: &mut Hops) -> Resp {
+    let r = mcp_post(
+        base,
+        Some(sid),
+        &json!({"jsonrpc": "2.0", "id": 7, "method": method, "params": params}),
+        TIMEOUT,
+    )
+    .unwrap_or_else(|e| panic!("{method} through nginx: {e}"));
+    hops.saw(&r);
+    r
+}
+
+fn front_tool(base: &str, sid: &str, name: &str, args: Value, hops: &mut Hops) -> Value {
+    let r = front_rpc(
+        base,
+        sid,
+        "tools/call",
+        json!({"name": name, "arguments": args}),
+        hops,
+    );
+    assert_eq!(
+        r.status,
+        200,
+        "tools/call {name} through nginx: {}",
+        short(&r.body)
+    );
+    let result = r.json()["result"].clone();
+    assert!(
+        result["isError"] != true,
+        "tools/call {name} through nginx: {result}"
+    );
+    result
+}
+
+fn front_initialize(base: &str, hops: &mut Hops) -> String {
+    let r = mcp_post(base, None, &init_msg(), TIMEOUT).unwrap_or_else(|e| panic!("{e}"));
+    hops.saw(&r);
+    assert_eq!(r.status, 200, "initialize through nginx: {}", r.body);
+    let sid = r
+        .header("mcp-session-id")
+        .expect("Mcp-Session-Id")
+        .to_string();
+    let n = mcp_post(
+        base,
+        Some(&sid),
+        &json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+        TIMEOUT,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    hops.saw(&n);
+    assert_eq!(
+        n.status, 202,
+        "notifications/initialized through nginx: {}",
+        n.body
+    );
+    sid
+}
+
+fn form(url: &str, fields: &[(&str, &str)], headers: &[(&str, &str)], hops: &mut Hops) -> Resp {
+    let body = serde_urlencoded::to_string(fields).expect("form");
+    let mut h = vec![("content-type", "application/x-www-form-urlencoded")];
+    h.extend_from_slice(headers);
+    let r = http("POST", url, &h, &body, TIMEOUT).unwrap_or_else(|e| panic!("{e}"));
+    hops.saw(&r);
+    r
+}
+
+/// A hidden form field of an HTML page.
+fn hidden(page: &Resp, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = page
+        .body
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no field {name} in page: {}", short(&page.body)))
+        + marker.len();
+    let end = page.body[start..].find('"').expect("closing quote") + start;
+    page.body[start..end].to_string()
+}
+
+fn query_param(url: &str, name: &str) -> Option<String> {
+    let query = url.split_once('?')?.1;
+    serde_urlencoded::from_str::<Vec<(String, String)>>(query)
+        .ok()?
+        .into_iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v)
+}
+
+/// The OAuth flow through nginx, each request landing where nginx sends it: dynamic
+/// registration, authorize (sign-in page), sign-in, consent, code exchange, refresh.
+/// Returns the client id, the access token and the refresh token.
+fn oauth_flow(base: &str, password: &str, hops: &mut Hops) -> (String, String, String) {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let redirect = "http://127.0.0.1:9/callback";
+    let reg = http(
+        "POST",
+        &format!("{base}/oauth/register"),
+        &[("content-type", "application/json")],
+        &json!({"redirect_uris": [redirect], "token_endpoint_auth_method": "none",
+                "grant_types": ["authorization_code", "refresh_token"],
+                "response_types": ["code"], "client_name": "topology test"})
+        .to_string(),
+        TIMEOUT,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    hops.saw(&reg);
+    assert_eq!(reg.status, 201, "registration: {}", reg.body);
+    let client_id = reg.json()["client_id"]
+        .as_str()
+        .expect("client_id")
+        .to_string();
+    let verifier = format!("v{}", unique("pkce")).repeat(2);
+    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(sha2::Sha256::digest(verifier.as_bytes()));
+    let query = serde_urlencoded::to_string([
+        ("response_type", "code"),
+        ("client_id", client_id.as_str()),
+        ("redirect_uri", redirect),
+        ("code_challenge", challenge.as_str()),
+        ("code_challenge_method", "S256"),
+        ("state", "topology"),
+        ("scope", "user likes:write"),
+        ("resource", &format!("{base}/mcp")),
+    ])
+    .expect("query");
+    let page = http(
+        "GET",
+        &format!("{base}/oauth/authorize?{query}"),
+        &[],
+        "",
+        TIMEOUT,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    hops.saw(&page);
+    assert_eq!(page.status, 200, "authorize: {}", short(&page.body));
+    let cookie = page
+        .header("set-cookie")
+        .and_then(|c| c.split(';').next())
+        .expect("the authorize page sets its browser cookie")
+        .to_string();
+    let consent = form(
+        &format!("{base}/oauth/authorize/sign-in"),
+        &[
+            ("request", &hidden(&page, "request")),
+            ("csrf", &hidden(&page, "csrf")),
+            ("username", DEMO_EMAIL),
+            ("password", password),
+        ],
+        &[("cookie", &cookie)],
+        hops,
+    );
+    assert_eq!(consent.status, 200, "sign-in: {}", short(&consent.body));
+    let done = form(
+        &format!("{base}/oauth/authorize/consent"),
+        &[
+            ("request", &hidden(&consent, "request")),
+            ("csrf", &hidden(&consent, "csrf")),
+            ("decision", "allow"),
+        ],
+        &[("cookie", &cookie)],
+        hops,
+    );
+    assert_eq!(done.status, 303, "consent: {}", short(&done.body));
+    let location = done.header("location").expect("redirect").to_string();
+    assert_eq!(
+        query_param(&location, "iss").as_deref(),
+        Some(base),
+        "{location}"
+    );
+    let code = query_param(&location, "code").expect("code in the redirect");
+    let token = |fields: &[(&str, &str)], hops: &mut Hops| {
+        form(&format!("{base}/oauth/token"), fields, &[], hops)
+    };
+    let tokens = token(
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("code_verifier", &verifier),
+            ("redirect_uri", redirect),
+            ("client_id", &client_id),
+        ],
+        hops,
+    );
+    assert_eq!(tokens.status, 200, "code exchange: {}", tokens.body);
+    let first_refresh = tokens.json()["refresh_token"]
+        .as_str()
+        .expect("refresh")
+        .to_string();
+    let refreshed = token(
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &first_refresh),
+            ("client_id", &client_id),
+        ],
+        hops,
+    );
+    assert_eq!(refreshed.status, 200, "refresh: {}", refreshed.body);
+    let t = refreshed.json();
+    (
+        client_id,
+        t["access_token"]
+            .as_str()
+            .expect("access_token")
+            .to_string(),
+        t["refresh_token"]
+            .as_str()
+            .expect("refresh_token")
+            .to_string(),
+    )
+}
+
+#[test]
+fn two_instances_behind_nginx_serve_every_flow_whichever_instance_each_request_reaches() {
+    let _turn = REDIS.lock().unwrap_or_else(|p| p.into_inner());
+    ensure_redis();
+    let db = PgDatabase::create();
+    let dir = TempDir::new("topology");
+    let password = demo_password();
+    let front_port = free_port();
+    let public = format!("http://127.0.0.1:{front_port}");
+    let url = db.url();
+    let kek = "topology-test-key-encryption-key-0123456789";
+    let env = [
+        ("WIDGETRY_PUBLIC_URL", public.as_str()),
+        ("WIDGETRY_TRUSTED_PROXIES", "127.0.0.1"),
+        ("WIDGETRY_DATABASE_URL", url.as_str()),
+        ("WIDGETRY_SESSION_STORE_URL", REDIS_SESSIONS),
+        ("WIDGETRY_KEY_ENCRYPTION_KEY", kek),
+        ("WIDGETRY_DEMO_PASSWORD", password.as_str()),
+    ];
+    // One after the other: the first creates the schema, the keys and the demo user.
+    let a = Instance::start("a", &dir.0, &env);
+    let b = Instance::start("b", &dir.0, &env);
+    let nginx = Nginx::start(front_port, &[&a, &b]);
+    let front = nginx.base.as_str();
+    let both = [&a, &b];
+
+    // Health through the balancer.
+    let mut hops = Hops::default();
+    for path in ["/healthz", "/readyz", "/healthz", "/readyz"] {
+        let r = http("GET", &format!("{front}{path}"), &[], "", TIMEOUT).unwrap();
+        hops.saw(&r);
+        assert_eq!(r.status, 200, "{path}: {}", r.body);
+    }
+    hops.assert_all("health", &both);
+    // /metrics is not reachable through the proxy; directly, it is.
+    let m = http("GET", &format!("{front}/metrics"), &[], "", TIMEOUT).unwrap();
+    assert_eq!(m.status, 404, "/metrics through nginx: {}", short(&m.body));
+
+    // An MCP session made on one instance and used on both.
+    let mut hops = Hops::default();
+    let sid = front_initialize(front, &mut hops);
+    for _ in 0..4 {
+        let r = front_rpc(front, &sid, "tools/list", json!({}), &mut hops);
+        assert_eq!(r.status, 200, "tools/list: {}", short(&r.body));
+        assert!(
+            tool_names(&r).iter().any(|n| n == "show_gallery"),
+            "{}",
+            short(&r.body)
+        );
+    }
+    hops.assert_all("MCP session", &both);
+
+    // The sign-in widget: each step wherever it lands.
+    let mut hops = Hops::default();
+    let created = front_tool(front, &sid, "create_session", json!({}), &mut hops);
+    let session_id = created["structuredContent"]["sessionId"]
+        .as_str()
+        .expect("sessionId")
+        .to_string();
+    let auth = front_tool(
+        front,
+        &sid,
+        "authenticate",
+        json!({"sessionId": session_id}),
+        &mut hops,
+    );
+    let meta = &auth["_meta"]["widgetry/signin"];
+    assert_eq!(
+        meta["endpoint"],
+        format!("{public}/api/session/authenticate"),
+        "{auth}"
+    );
+    let nonce = meta["nonce"].as_str().expect("nonce").to_string();
+    let (from_a, from_b) = (log_len(&a), log_len(&b));
+    let endpoint = format!("{front}/api/session/authenticate");
+    let cred = http(
+        "POST",
+        &endpoint,
+        &[("content-type", "application/json"), ("origin", &public)],
+        &json!({"sessionId": session_id, "nonce": nonce, "step": "credentials",
+                "email": DEMO_EMAIL, "password": password})
+        .to_string(),
+        TIMEOUT,
+    )
+    .unwrap();
+    hops.saw(&cred);
+    assert_eq!(cred.status, 200, "credentials: {}", cred.body);
+    let code = code_from_logs(&[(&a, from_a), (&b, from_b)]);
+    let done = http(
+        "POST",
+        &endpoint,
+        &[("content-type", "application/json"), ("origin", &public)],
+        &json!({"sessionId": session_id, "nonce": nonce, "step": "code", "code": code}).to_string(),
+        TIMEOUT,
+    )
+    .unwrap();
+    hops.saw(&done);
+    assert_eq!(done.status, 200, "code: {}", done.body);
+    for _ in 0..2 {
+        let st = front_tool(
+            front,
+            &sid,
+            "auth_status",
+            json!({"sessionId": session_id}),
+            &mut hops,
+        );
+        assert_eq!(st["structuredContent"]["authenticated"], true, "{st}");
+    }
+    hops.assert_all("sign-in widget", &both);
+
+    // The OAuth flow, then a protected call and widget actions with its token.
+    let mut hops = Hops::default();
+    let (client_id, access, refresh) = oauth_flow(front, &password, &mut hops);
+    hops.assert_all("OAuth flow", &both);
+
+    let mut hops = Hops::default();
+    let bearer = format!("Bearer {access}");
+    let init = http(
+        "POST",
+        &format!("{front}/mcp"),
+        &[
+            ("content-type", "application/json"),
+            ("accept", "application/json, text/event-stream"),
+            ("authorization", &bearer),
+        ],
+        &init_msg().to_string(),
+        TIMEOUT,
+    )
+    .unwrap();
+    hops.saw(&init);
+    assert_eq!(init.status, 200, "signed-in initialize: {}", init.body);
+    let signed_sid = init.header("mcp-session-id").expect("session").to_string();
+    let gallery = http(
+        "POST",
+        &format!("{front}/mcp"),
+        &[
+            ("content-type", "application/json"),
+            ("accept", "application/json, text/event-stream"),
+            ("authorization", &bearer),
+            ("mcp-session-id", &signed_sid),
+            ("mcp-protocol-version", PROTOCOL),
+        ],
+        &json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call",
+                "params": {"name": "show_gallery", "arguments": {}}})
+        .to_string(),
+        TIMEOUT,
+    )
+    .unwrap();
+    hops.saw(&gallery);
+    assert_eq!(
+        gallery.status,
+        200,
+        "show_gallery: {}",
+        short(&gallery.body)
+    );
+    let g = gallery.json();
+    let wt = g["result"]["_meta"]["widgetry/widgetToken"]["token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no widget token in show_gallery's _meta: {g}"))
+        .to_string();
+    let wt_bearer = format!("Bearer {wt}");
+    for action in ["like_image", "unlike_image", "like_image", "unlike_image"] {
+        let r = http(
+            "POST",
+            &format!("{front}/widget/actions/{action}"),
+            &[
+                ("content-type", "application/json"),
+                ("authorization", &wt_bearer),
+                ("origin", &public),
+            ],
+            &json!({"image_id": "sunrise"}).to_string(),
+            TIMEOUT,
+        )
+        .unwrap();
+        hops.saw(&r);
+        assert_eq!(r.status, 200, "widget action {action}: {}", r.body);
+    }
+    hops.assert_all("widget actions", &both);
+
+    // A refresh token revoked through one instance is refused by every instance at once
+    // (the grant lives in the shared store; nothing about it is cached).
+    let mut hops = Hops::default();
+    let revoked = form(
+        &format!("{front}/oauth/revoke"),
+        &[("token", &refresh), ("client_id", &client_id)],
+        &[],
+        &mut hops,
+    );
+    assert_eq!(revoked.status, 200, "revoke: {}", revoked.body);
+    for inst in both {
+        let r = form(
+            &format!("{}/oauth/token", inst.base),
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", &refresh),
+                ("client_id", &client_id),
+            ],
+            &[],
+            &mut hops,
+        );
+        assert_eq!(
+            r.status, 400,
+            "refresh with a revoked token on {}: {}",
+            inst.name, r.body
+        );
+        assert_eq!(r.json()["error"], "invalid_grant", "{}", r.body);
+    }
+
+    // An MCP session ended through one instance is refused by both within the bound.
+    let del = http(
+        "DELETE",
+        &format!("{front}/mcp"),
+        &[("mcp-session-id", &sid), ("mcp-protocol-version", PROTOCOL)],
+        "",
+        TIMEOUT,
+    )
+    .unwrap();
+    assert!(
+        del.status == 200 || del.status == 204,
+        "DELETE: {} {}",
+        del.status,
+        del.body
+    );
+    let ended = Instant::now();
+    for inst in both {
+        loop {
+            let gone = rpc(inst, &sid, "tools/list", json!({}));
+            if gone.status == 404 {
+                break;
+            }
+            assert!(
+                ended.elapsed() < REVALIDATE_WITHIN,
+                "{} still serves the ended session after {:?}",
+                inst.name,
+                ended.elapsed()
+            );
+            thread::sleep(Duration::from_millis(100));
+        }
+    }
+    drop(nginx);
+    drop((a, b)); // before the database goes
 }

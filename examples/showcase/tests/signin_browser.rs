@@ -32,6 +32,9 @@ fn signin_widget_signs_in_with_password_and_typed_or_pasted_code_in_chromium() {
     let password = format!("signin-{}", std::process::id());
     let server = Showcase::on_port(free_port())
         .env("WIDGETRY_DATA_DIR", data.0.join("data"))
+        // The harness frame has the null origin, which the sign-in endpoint allows only in
+        // development; the Claude-like step shows the path that needs no origin at all.
+        .env("WIDGETRY_DEV", "1")
         .env("WIDGETRY_DEMO_PASSWORD", &password)
         .stderr_to(&log)
         .start();
@@ -49,7 +52,15 @@ fn signin_widget_signs_in_with_password_and_typed_or_pasted_code_in_chromium() {
     let summary = summary_line(&stdout);
     assert_eq!(summary["ok"], true, "summary: {summary}");
     let sessions = summary["sessions"].as_array().cloned().unwrap_or_default();
-    assert_eq!(sessions.len(), 2, "two sessions signed in: {summary}");
+    assert_eq!(
+        sessions.len(),
+        3,
+        "three sessions signed in (typed, pasted, relayed through a Claude-like host): {summary}"
+    );
+    assert!(
+        sessions[2]["relayCalls"].as_u64().unwrap_or(0) >= 2,
+        "the Claude-like sign-in went through the relay tool: {summary}"
+    );
     for s in &sessions {
         assert_eq!(s["status"]["authenticated"], true, "{summary}");
         assert_eq!(s["status"]["email"], DEMO_EMAIL, "{summary}");

@@ -87,19 +87,27 @@ impl Redirect<'_> {
     fn error(&self, code: &str, description: &str) -> Response {
         self.to(
             StatusCode::FOUND,
-            &[("error", code), ("error_description", description)],
+            &[
+                ("error", code),
+                ("error_description", &super::error_description(description)),
+            ],
         )
     }
 }
 
-/// Finds a client: stored (and live), or described by a metadata document.
-async fn find_client(inner: &Inner, client_id: &str) -> Result<ClientRecord, String> {
+/// Finds a client: stored (and live), or described by a metadata document. The error
+/// says why not, with the status to answer: 503 when the store could not be asked.
+async fn find_client(inner: &Inner, client_id: &str) -> Result<ClientRecord, (StatusCode, String)> {
+    let unknown = |msg: String| (StatusCode::BAD_REQUEST, msg);
     match inner.store.client(client_id).await {
         Ok(Some(c)) if is_live(&c, inner, now()) => return Ok(c),
         Ok(_) => {}
         Err(e) => {
             tracing::error!(error = %e, "client lookup failed");
-            return Err("The application could not be looked up. Try again in a moment.".into());
+            return Err((
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The application could not be looked up. Try again in a moment.".into(),
+            ));
         }
     }
     if looks_like_url(client_id) {
@@ -108,11 +116,15 @@ async fn find_client(inner: &Inner, client_id: &str) -> Result<ClientRecord, Str
             .resolve(client_id)
             .await
             .map(|c| (*c).clone())
-            .map_err(|e| format!("The application's metadata document was refused: {e}."));
+            .map_err(|e| {
+                unknown(format!(
+                    "The application's metadata document was refused: {e}."
+                ))
+            });
     }
-    Err(format!(
+    Err(unknown(format!(
         "No application is registered with the client_id {client_id:?}."
-    ))
+    )))
 }
 
 fn is_code_challenge(s: &str) -> bool {
@@ -141,7 +153,15 @@ pub(super) async fn authorize(
     };
     let client = match find_client(&inner, &client_id).await {
         Ok(c) => c,
-        Err(msg) => return bad("Unknown application", &msg),
+        Err((StatusCode::SERVICE_UNAVAILABLE, msg)) => {
+            return error_page(
+                &inner,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Try again soon",
+                &msg,
+            )
+        }
+        Err((_, msg)) => return bad("Unknown application", &msg),
     };
     let redirect_uri =
         match params.single("redirect_uri") {

@@ -7,11 +7,10 @@ mod pages;
 mod token;
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
-use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::header::{self, HeaderMap, HeaderValue};
 use axum::http::{Extensions, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -193,11 +192,24 @@ async fn jwks(State(inner): State<Arc<Inner>>) -> Response {
     )
 }
 
+/// An `error_description` as RFC 6749 §5.2 (and RFC 6750 §3) allows it: printable ASCII
+/// without `"` and `\` (quotes become `'`, backslashes `/`, anything else `?`).
+pub fn error_description(s: &str) -> String {
+    s.chars()
+        .map(|c| match c {
+            '"' => '\'',
+            '\\' => '/',
+            ' '..='~' => c,
+            _ => '?',
+        })
+        .collect()
+}
+
 /// An OAuth error body (RFC 6749 §5.2), never cached.
 pub(crate) fn oauth_error(status: StatusCode, code: &str, description: &str) -> Response {
     let mut res = json_response(
         status,
-        &json!({ "error": code, "error_description": description }),
+        &json!({ "error": code, "error_description": error_description(description) }),
         "no-store",
     );
     if status == StatusCode::UNAUTHORIZED {
@@ -270,27 +282,18 @@ pub(crate) fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> 
         .map(|(_, v)| v.trim_matches('"'))
 }
 
-/// The client's address for rate limiting.
+/// The client's address for rate limiting and lockouts: the TCP peer, or what a trusted
+/// proxy says (see [`crate::TrustedProxies`]).
 pub(crate) fn client_address(
     inner: &Inner,
     headers: &HeaderMap,
     ext: &Extensions,
 ) -> Option<String> {
-    if inner.config.trust_forwarded_for {
-        let forwarded = headers
-            .get_all(HeaderName::from_static("x-forwarded-for"))
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .map(str::trim)
-            .rfind(|v| !v.is_empty())
-            .map(str::to_owned);
-        if forwarded.is_some() {
-            return forwarded;
-        }
-    }
-    ext.get::<ConnectInfo<SocketAddr>>()
-        .map(|ci| ci.0.ip().to_string())
+    inner
+        .config
+        .trusted_proxies
+        .client_ip_of(headers, ext)
+        .map(|ip| ip.to_string())
 }
 
 /// Headers for every HTML page: no caching, no framing, no scripts.

@@ -2,15 +2,18 @@
 //! pool) and PostgreSQL (tokio-postgres), reduced to one small surface: a [`Session`] that
 //! runs statements with `$n` placeholders, optionally inside a transaction.
 //!
-//! Each engine serializes sessions with an async lock, so a transaction holds its
-//! connection exclusively. A session dropped before `commit` rolls back (SQLite at once,
-//! PostgreSQL at the start of the next session).
+//! SQLite serializes sessions with an async lock, so a transaction holds its connection
+//! exclusively; PostgreSQL gives each session a connection of its pool, so sessions run
+//! side by side and rely on the statements' own locking (`FOR UPDATE`). A session
+//! dropped before `commit` rolls back (SQLite at once, PostgreSQL before its connection
+//! is reused).
 
 use std::sync::{Arc, Mutex};
 
 use bytes::BytesMut;
 use tokio::sync::{Mutex as AsyncMutex, MutexGuard as AsyncMutexGuard};
 use tokio_postgres::types::{to_sql_checked, IsNull, ToSql, Type};
+use widgetry_store::{PgConn, PgPool, PostgresConfig};
 
 use super::{StoreError, StoreResult};
 
@@ -205,63 +208,28 @@ impl ToSql for Val {
     to_sql_checked!();
 }
 
-pub(crate) struct PgState {
-    client: Option<tokio_postgres::Client>,
-    /// A session was dropped inside a transaction: roll back before the next one.
-    dirty: bool,
-}
-
+/// The PostgreSQL engine: a pool of connections (TLS, size and timeouts from the URL,
+/// see [`widgetry_store::PostgresConfig`]), so sessions run side by side.
 pub(crate) struct PgDb {
-    url: String,
-    state: AsyncMutex<PgState>,
+    pool: PgPool,
 }
 
-fn pg_error(e: tokio_postgres::Error) -> StoreError {
-    match e.as_db_error() {
-        Some(db) => StoreError::Unavailable(format!("PostgreSQL: {}", db.message())),
-        None => StoreError::Unavailable(format!("PostgreSQL: {e}")),
+/// A store error of the shared pool, as this crate reports it.
+fn from_pool(e: widgetry_store::StoreError) -> StoreError {
+    use widgetry_store::StoreError as E;
+    match e {
+        E::Unavailable(m) | E::Invalid(m) => StoreError::Unavailable(m),
+        E::Corrupt(m) => StoreError::Corrupt(m),
+        E::InvalidConfig(m) => StoreError::InvalidLocation(m),
     }
 }
 
 impl PgDb {
-    pub(crate) fn new(url: &str) -> Self {
-        Self {
-            url: url.to_owned(),
-            state: AsyncMutex::new(PgState {
-                client: None,
-                dirty: false,
-            }),
-        }
-    }
-
-    async fn connect(url: &str) -> StoreResult<tokio_postgres::Client> {
-        let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-            .await
-            .map_err(|e| {
-                StoreError::Unavailable(format!(
-                    "cannot connect to PostgreSQL ({}): {}",
-                    redact(url),
-                    pg_error(e)
-                ))
-            })?;
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::warn!(error = %e, "PostgreSQL connection of the authorization store ended");
-            }
-        });
-        Ok(client)
-    }
-}
-
-/// The URL without its password, for error messages.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => {
-            let userinfo = &url[s + 3..at];
-            let user = userinfo.split(':').next().unwrap_or("");
-            format!("{}{}@{}", &url[..s + 3], user, &url[at + 1..])
-        }
-        _ => url.to_owned(),
+    /// Reads the URL and its options; connects on first use.
+    pub(crate) fn new(url: &str) -> StoreResult<Self> {
+        Ok(Self {
+            pool: PgPool::new(&PostgresConfig::new(url)).map_err(from_pool)?,
+        })
     }
 }
 
@@ -304,10 +272,8 @@ pub(crate) enum Session<'a> {
         _guard: AsyncMutexGuard<'a, ()>,
         in_tx: bool,
     },
-    Postgres {
-        state: AsyncMutexGuard<'a, PgState>,
-        in_tx: bool,
-    },
+    /// A pooled connection; dropped inside a transaction, the pool rolls it back.
+    Postgres(PgConn),
 }
 
 impl Db {
@@ -326,27 +292,34 @@ impl Db {
                 })
             }
             Db::Postgres(db) => {
-                let mut state = db.state.lock().await;
-                let reconnect = state.client.as_ref().is_none_or(|c| c.is_closed());
-                if reconnect {
-                    state.client = Some(PgDb::connect(&db.url).await?);
-                    state.dirty = false;
-                }
-                let client = state
-                    .client
-                    .as_ref()
-                    .ok_or_else(|| StoreError::Unavailable("PostgreSQL not connected".into()))?;
-                if state.dirty {
-                    client.batch_execute("ROLLBACK").await.map_err(pg_error)?;
-                }
+                let mut conn = db.pool.get().await.map_err(from_pool)?;
                 if transaction {
-                    client.batch_execute("BEGIN").await.map_err(pg_error)?;
+                    conn.begin().await.map_err(from_pool)?;
                 }
-                state.dirty = transaction;
-                Ok(Session::Postgres {
-                    state,
-                    in_tx: transaction,
-                })
+                Ok(Session::Postgres(conn))
+            }
+        }
+    }
+
+    /// The rows of one read outside a transaction. On PostgreSQL a read whose connection
+    /// turned out dead (a server restart the pool had not noticed yet) runs once more on
+    /// a fresh connection.
+    pub(crate) async fn read(&self, sql: &str, params: Vec<Val>) -> StoreResult<Vec<Row>> {
+        match self {
+            Db::Sqlite(_) => self.session(false).await?.query(sql, params).await,
+            Db::Postgres(db) => {
+                let refs: Vec<&(dyn ToSql + Sync)> =
+                    params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
+                let mut conn = db.pool.get().await.map_err(from_pool)?;
+                let rows = match conn.query(sql, &refs).await {
+                    Err(_) if conn.is_broken() => {
+                        drop(conn);
+                        let mut fresh = db.pool.get().await.map_err(from_pool)?;
+                        fresh.query(sql, &refs).await
+                    }
+                    other => other,
+                };
+                pg_rows(rows.map_err(from_pool)?)
             }
         }
     }
@@ -357,13 +330,7 @@ impl Session<'_> {
     pub(crate) async fn batch(&mut self, sql: &'static str) -> StoreResult<()> {
         match self {
             Session::Sqlite { db, .. } => db.run(move |c| c.execute_batch(sql)).await,
-            Session::Postgres { state, .. } => {
-                let client = state
-                    .client
-                    .as_ref()
-                    .ok_or_else(|| StoreError::Unavailable("PostgreSQL not connected".into()))?;
-                client.batch_execute(sql).await.map_err(pg_error)
-            }
+            Session::Postgres(conn) => conn.batch(sql).await.map_err(from_pool),
         }
     }
 
@@ -374,14 +341,10 @@ impl Session<'_> {
                 let sql = sql.replace('$', "?");
                 db.run(move |c| sqlite_rows(c, &sql, &params)).await
             }
-            Session::Postgres { state, .. } => {
-                let client = state
-                    .client
-                    .as_ref()
-                    .ok_or_else(|| StoreError::Unavailable("PostgreSQL not connected".into()))?;
+            Session::Postgres(conn) => {
                 let refs: Vec<&(dyn ToSql + Sync)> =
                     params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
-                pg_rows(client.query(sql, &refs).await.map_err(pg_error)?)
+                pg_rows(conn.query(sql, &refs).await.map_err(from_pool)?)
             }
         }
     }
@@ -398,14 +361,10 @@ impl Session<'_> {
                 })
                 .await
             }
-            Session::Postgres { state, .. } => {
-                let client = state
-                    .client
-                    .as_ref()
-                    .ok_or_else(|| StoreError::Unavailable("PostgreSQL not connected".into()))?;
+            Session::Postgres(conn) => {
                 let refs: Vec<&(dyn ToSql + Sync)> =
                     params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
-                client.execute(sql, &refs).await.map_err(pg_error)
+                conn.execute(sql, &refs).await.map_err(from_pool)
             }
         }
     }
@@ -428,16 +387,7 @@ impl Session<'_> {
                     *in_tx = false;
                 }
             }
-            Session::Postgres { state, in_tx } => {
-                if *in_tx {
-                    let client = state.client.as_ref().ok_or_else(|| {
-                        StoreError::Unavailable("PostgreSQL not connected".into())
-                    })?;
-                    client.batch_execute("COMMIT").await.map_err(pg_error)?;
-                    state.dirty = false;
-                    *in_tx = false;
-                }
-            }
+            Session::Postgres(conn) => conn.commit().await.map_err(from_pool)?,
         }
         Ok(())
     }
@@ -455,20 +405,6 @@ impl Drop for Session<'_> {
                 let _ = conn.execute_batch("ROLLBACK");
             }
         }
-        // PostgreSQL: `dirty` stays set, the next session rolls back first.
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::redact;
-
-    #[test]
-    fn redact_hides_the_password() {
-        assert_eq!(
-            redact("postgres://app:s3cret@db:5432/authz"),
-            "postgres://app@db:5432/authz"
-        );
-        assert_eq!(redact("postgres://db/authz"), "postgres://db/authz");
+        // PostgreSQL: the pool rolls the connection back before reusing it.
     }
 }

@@ -505,8 +505,30 @@ pub fn browser_cookie(page: &Resp) -> String {
     set.split(';').next().expect("cookie").to_owned()
 }
 
-/// A schema of its own on the machine's PostgreSQL (127.0.0.1:5432, database `test`, user
-/// `postgres`, or `WIDGETRY_TEST_POSTGRES_URL`); drop it with [`PgSchema::drop`].
+/// The PostgreSQL of the tests: 127.0.0.1:5432, database `test`, user `postgres`, or
+/// `WIDGETRY_TEST_POSTGRES_URL`.
+pub fn base_url() -> String {
+    std::env::var("WIDGETRY_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+/// A plain connection to [`base_url`] for setting up and inspecting.
+pub async fn admin() -> tokio_postgres::Client {
+    let url = base_url();
+    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "PostgreSQL is needed for this test and is not reachable at {url} ({e}); start it \
+                 (trust auth, database `test`) or set WIDGETRY_TEST_POSTGRES_URL"
+            )
+        });
+    tokio::spawn(conn);
+    client
+}
+
+/// A schema of its own on the tests' PostgreSQL ([`base_url`]); drop it with
+/// [`PgSchema::drop`].
 pub struct PgSchema {
     /// A store URL whose search path is the schema.
     pub url: String,
@@ -518,17 +540,8 @@ impl PgSchema {
     /// Creates `authz_<tag>_<pid>_<random>`; panics with set-up advice when PostgreSQL
     /// is not reachable.
     pub async fn create(tag: &str) -> Self {
-        let base = std::env::var("WIDGETRY_TEST_POSTGRES_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
-        let (admin, conn) = tokio_postgres::connect(&base, tokio_postgres::NoTls)
-            .await
-            .unwrap_or_else(|e| {
-                panic!(
-                    "PostgreSQL is needed for this test and is not reachable at {base} ({e}); \
-                     start it (trust auth, database `test`) or set WIDGETRY_TEST_POSTGRES_URL"
-                )
-            });
-        tokio::spawn(conn);
+        let base = base_url();
+        let admin = admin().await;
         let name = format!(
             "authz_{tag}_{}_{}",
             std::process::id(),

@@ -13,8 +13,7 @@ use std::sync::Arc;
 
 use axum::response::Redirect;
 use axum::routing::get;
-use serde_json::{json, Value};
-use widgetry::app::Csp;
+use serde_json::Value;
 
 use super::{user_token_store, CommandError};
 use crate::http::HttpClient;
@@ -28,8 +27,6 @@ use crate::proxy::Proxy;
 const PROXY_PATH: &str = "/mcp";
 /// The page.
 const PAGE_PATH: &str = "/_widgetry/host";
-/// Widget resources read for their CSP, at most.
-const MAX_WIDGET_RESOURCES: usize = 200;
 
 /// `widgetry host`: open the local host page against any MCP server.
 #[derive(Debug, clap::Args)]
@@ -79,14 +76,13 @@ pub async fn run(config: Config) -> Result<ExitCode, CommandError> {
         conn.oauth.clone(),
         user_token_store()?,
     );
-    let mut client = McpClient::connect(http.clone(), conn.url.clone(), auth, conn.timeout).await?;
+    let client = McpClient::connect(http.clone(), conn.url.clone(), auth, conn.timeout).await?;
     let server = client
         .initialize_result()
         .pointer("/serverInfo/name")
         .and_then(Value::as_str)
         .unwrap_or("the server")
         .to_string();
-    let csp = widget_csp(&mut client).await;
     let auth = client.close().await;
 
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", config.port))
@@ -96,7 +92,7 @@ pub async fn run(config: Config) -> Result<ExitCode, CommandError> {
         })?;
     let port = listener.local_addr()?.port();
     let proxy = Arc::new(Proxy::new(http, conn.url.clone(), auth, conn.timeout, port));
-    let app = widgetry::app::host_page(PROXY_PATH, &csp)
+    let app = widgetry::app::host_page(PROXY_PATH)
         .merge(proxy.router(PROXY_PATH))
         .route("/", get(|| async { Redirect::to(PAGE_PATH) }));
     let page = format!("http://127.0.0.1:{port}{PAGE_PATH}");
@@ -122,100 +118,4 @@ pub async fn run(config: Config) -> Result<ExitCode, CommandError> {
         _ = tokio::signal::ctrl_c() => {}
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// The CSP the server's widgets declare (`_meta.ui.csp` of MCP Apps, or the Apps SDK's
-/// `openai/widgetCSP`), read from its `ui://` resources. A server without resources, or
-/// one refusing to list them, gives none: the page still works for widgets that need
-/// nothing outside themselves.
-async fn widget_csp(client: &mut McpClient) -> Vec<Csp> {
-    let mut uris = Vec::new();
-    let mut cursor: Option<String> = None;
-    for _ in 0..20 {
-        let params = cursor.as_ref().map(|c| json!({ "cursor": c }));
-        let Ok(page) = client.request("resources/list", params).await else {
-            break;
-        };
-        for r in items(&page, "resources") {
-            if let Some(uri) = r.get("uri").and_then(Value::as_str) {
-                if uri.starts_with("ui://") && uris.len() < MAX_WIDGET_RESOURCES {
-                    uris.push(uri.to_string());
-                }
-            }
-        }
-        match page.get("nextCursor").and_then(Value::as_str) {
-            Some(next) if !next.is_empty() && cursor.as_deref() != Some(next) => {
-                cursor = Some(next.to_string())
-            }
-            _ => break,
-        }
-    }
-    let mut out = Vec::new();
-    for uri in uris {
-        let Ok(read) = client
-            .request("resources/read", Some(json!({ "uri": uri })))
-            .await
-        else {
-            continue;
-        };
-        for content in items(&read, "contents") {
-            out.push(csp_of(content));
-        }
-    }
-    out
-}
-
-/// The elements of the array `v[key]` (none when it is not an array).
-fn items<'a>(v: &'a Value, key: &str) -> impl Iterator<Item = &'a Value> {
-    v.get(key).and_then(Value::as_array).into_iter().flatten()
-}
-
-/// One resource content's declared CSP.
-fn csp_of(content: &Value) -> Csp {
-    let list = |v: Option<&Value>| -> Vec<String> {
-        v.and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .map(str::to_string)
-            .collect()
-    };
-    let ui = content.pointer("/_meta/ui/csp");
-    let openai = content.get("_meta").and_then(|m| m.get("openai/widgetCSP"));
-    let both = |mcp: &str, apps_sdk: &str| {
-        let mut v = list(ui.and_then(|c| c.get(mcp)));
-        v.extend(list(openai.and_then(|c| c.get(apps_sdk))));
-        v
-    };
-    Csp {
-        connect_domains: both("connectDomains", "connect_domains"),
-        resource_domains: both("resourceDomains", "resource_domains"),
-        frame_domains: both("frameDomains", "frame_domains"),
-        base_uri_domains: list(ui.and_then(|c| c.get("baseUriDomains"))),
-        redirect_domains: list(openai.and_then(|c| c.get("redirect_domains"))),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn widget_csp_comes_from_either_vocabulary() {
-        let c = csp_of(&json!({
-            "uri": "ui://widget/a.html",
-            "_meta": {
-                "ui": {"csp": {"connectDomains": ["https://api.example.com"], "baseUriDomains": ["https://b.example.com"]}},
-                "openai/widgetCSP": {"resource_domains": ["https://cdn.example.com"], "frame_domains": ["https://f.example.com"]},
-            }
-        }));
-        assert_eq!(c.connect_domains, ["https://api.example.com"]);
-        assert_eq!(c.resource_domains, ["https://cdn.example.com"]);
-        assert_eq!(c.frame_domains, ["https://f.example.com"]);
-        assert_eq!(c.base_uri_domains, ["https://b.example.com"]);
-        assert_eq!(
-            csp_of(&json!({"_meta": {"ui": {"csp": "nope"}}})),
-            Csp::default()
-        );
-    }
 }

@@ -1,7 +1,8 @@
 //! {{name}}: a Widgetry app (ChatGPT Apps / MCP Apps).
 //!
 //! `{{name}} [--port N] [--stdio]` serves `http://127.0.0.1:N/mcp` (default: `PORT`, else
-//! 8000), or speaks MCP on stdin/stdout. While developing, run `widgetry dev` instead: it
+//! 8000; `WIDGETRY_BIND=0.0.0.0` in a container, `WIDGETRY_PUBLIC_URL` behind a proxy),
+//! with `/healthz`, `/readyz` and `/metrics`, or speaks MCP on stdin/stdout. While developing, run `widgetry dev` instead: it
 //! rebuilds and restarts the app on changes and serves the local host page.
 //!
 //! Sign-in: with `AUTHORIZATION_SERVER_URL` unset the app runs its own OAuth 2.1
@@ -29,18 +30,14 @@ async fn main() {
         .with_writer(std::io::stderr)
         .init();
 
-    let mut port: u16 = match std::env::var("PORT") {
-        Ok(p) => p
-            .parse()
-            .unwrap_or_else(|_| fail(&format!("PORT={p:?} is not a port number"))),
-        Err(_) => 8000,
-    };
+    // The deployment configuration (every variable: the Widgetry README's table).
+    let mut settings = widgetry::ops::Settings::from_env().unwrap_or_else(|e| fail(&e.to_string()));
     let mut stdio = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--port" => match args.next().and_then(|p| p.parse().ok()) {
-                Some(p) => port = p,
+                Some(p) => settings.bind.set_port(p),
                 None => fail("--port needs a number"),
             },
             "--stdio" => stdio = true,
@@ -52,26 +49,26 @@ async fn main() {
         }
     }
     let dev = widgetry::app::dev_requested();
-    let data_dir =
-        PathBuf::from(std::env::var("WIDGETRY_DATA_DIR").unwrap_or_else(|_| ".widgetry".into()));
+    let data_dir = settings.data_dir.clone();
 
     let listener = if stdio {
         None
     } else {
-        match tokio::net::TcpListener::bind(("127.0.0.1", port)).await {
+        match tokio::net::TcpListener::bind(settings.bind).await {
             Ok(l) => Some(l),
-            Err(e) => fail(&format!("cannot listen on 127.0.0.1:{port}: {e}")),
+            Err(e) => fail(&format!("cannot listen on {}: {e}", settings.bind)),
         }
     };
-    let local = listener
+    let bound = listener
         .as_ref()
         .and_then(|l| l.local_addr().ok())
-        .map(|a| format!("http://{a}"))
-        .unwrap_or_else(|| format!("http://127.0.0.1:{port}"));
+        .unwrap_or(settings.bind);
+    let local = format!("http://{bound}");
+    let public = settings.public_origin(bound);
 
     // The embedded authorization server (or the external issuer named by
     // AUTHORIZATION_SERVER_URL); tools declare their own policy with `.auth(..)`.
-    let setup = AuthSetup::from_env(&format!("{local}/mcp"), &data_dir, tools::SCOPES)
+    let setup = AuthSetup::from_settings(&settings, bound, tools::SCOPES)
         .await
         .unwrap_or_else(|e| fail(&e.to_string()));
     let demo = match setup.embedded() {
@@ -86,9 +83,16 @@ async fn main() {
         }
         _ => None,
     };
-    let stores = widgetry::store::from_env(&data_dir)
+    let stores = settings
+        .open_stores()
         .await
         .unwrap_or_else(|e| fail(&format!("cannot open the data store: {e}")));
+    // Widget tokens are signed with the configured keys, else the key in the shared
+    // store: every instance verifies what another minted.
+    let widget_keys = settings
+        .widget_keys(stores.kv.as_ref())
+        .await
+        .unwrap_or_else(|e| fail(&e.to_string()));
     let shared = tools::Shared {
         kv: stores.kv.clone(),
     };
@@ -96,6 +100,8 @@ async fn main() {
     let mut builder = App::builder(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"))
         .instructions(tools::INSTRUCTIONS)
         .http(widgetry::HttpConfig::default().session_store(stores.sessions))
+        .settings(&settings)
+        .widget_token_keys(widget_keys)
         .auth(setup.config(&[]))
         .widgets(widgetry::embed_widgets!());
     if let Some(embedded) = setup.embedded() {
@@ -109,7 +115,7 @@ async fn main() {
     let result = match listener {
         None => app.serve_stdio().await,
         Some(listener) => {
-            println!("listening on {local}/mcp");
+            println!("listening on {local}/mcp (public URL {public}/mcp)");
             if dev || env_is("WIDGETRY_HOST_PAGE", "1") {
                 println!("host page: {local}/_widgetry/host");
             }
@@ -131,7 +137,7 @@ async fn main() {
                 println!("widget {name}: {uri}");
             }
             let _ = std::io::stdout().flush();
-            app.serve_on(listener).await
+            app.serve_with(listener, &settings, Some(stores.kv.clone())).await
         }
     };
     if let Err(e) = result {

@@ -1,20 +1,26 @@
 //! A small PostgreSQL connection pool: at most `size` connections, opened on demand,
-//! each with its own prepared-statement cache, every wait bounded by a timeout.
+//! each with its own prepared-statement cache, every wait bounded by a timeout (for a
+//! free connection, for a new connection, for each statement).
 //!
 //! A connection that the server closed (restart, `pg_terminate_backend`) is noticed by
 //! its background task and never handed out again; one that failed or timed out in use is
 //! dropped. So after an outage the pool heals itself with the next request: there is no
-//! reconnect loop to tune and no state to reset.
+//! reconnect loop to tune and no state to reset. A connection given back inside a
+//! transaction is rolled back on a task of its own before anyone else gets it, so an
+//! early return never leaves row locks behind.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::fmt;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{Semaphore, SemaphorePermit};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_postgres::error::SqlState;
+use tokio_postgres::tls::MakeTlsConnect;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{Client, NoTls, Row, Statement};
+use tokio_postgres::{Client, NoTls, Row, Socket, Statement};
 
+use super::tls::RustlsConnect;
 use crate::{StoreError, StoreResult};
 
 /// Pool settings, from [`crate::PostgresConfig`].
@@ -22,8 +28,13 @@ pub(crate) struct PoolConfig {
     pub(crate) pg: tokio_postgres::Config,
     /// `host:port/db`, for messages.
     pub(crate) target: String,
+    /// The TLS connector, when the URL asks for TLS.
+    pub(crate) tls: Option<RustlsConnect>,
     pub(crate) size: usize,
     pub(crate) connect_timeout: Duration,
+    /// The wait for a free connection.
+    pub(crate) acquire_timeout: Duration,
+    /// The wait for one statement's answer.
     pub(crate) op_timeout: Duration,
 }
 
@@ -44,77 +55,122 @@ impl Conn {
     }
 }
 
-pub(crate) struct Pool {
-    cfg: PoolConfig,
-    idle: Mutex<Vec<Conn>>,
-    permits: Semaphore,
+/// A pool of PostgreSQL connections, built from a [`crate::PostgresConfig`] (URL, TLS,
+/// size and timeouts) by [`PgPool::new`]. Cheap to clone: clones share the connections.
+///
+/// ```no_run
+/// # async fn demo() -> widgetry_store::StoreResult<()> {
+/// use widgetry_store::{PgPool, PostgresConfig};
+/// let pool = PgPool::new(&PostgresConfig::new("postgres://app@db/app?sslmode=verify-full"))?;
+/// let mut conn = pool.get().await?;
+/// conn.begin().await?;
+/// let n = conn.execute("UPDATE items SET n = n + 1 WHERE id = $1", &[&7i64]).await?;
+/// conn.commit().await?;
+/// # let _ = n;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct PgPool {
+    inner: Arc<Inner>,
 }
 
-impl Pool {
-    pub(crate) fn new(cfg: PoolConfig) -> Self {
+struct Inner {
+    cfg: PoolConfig,
+    idle: Mutex<Vec<Conn>>,
+    permits: Arc<Semaphore>,
+}
+
+impl fmt::Debug for PgPool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PgPool")
+            .field("target", &self.inner.cfg.target)
+            .field("size", &self.inner.cfg.size)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PgPool {
+    /// A pool for `cfg`: reads the URL and its options and the CA file now, connects on
+    /// first use.
+    pub fn new(cfg: &crate::PostgresConfig) -> StoreResult<Self> {
+        cfg.pool().map(|(pool, _)| pool)
+    }
+
+    pub(crate) fn with(cfg: PoolConfig) -> Self {
         let size = cfg.size.max(1);
         Self {
-            permits: Semaphore::new(size),
-            idle: Mutex::new(Vec::with_capacity(size)),
-            cfg,
+            inner: Arc::new(Inner {
+                permits: Arc::new(Semaphore::new(size)),
+                idle: Mutex::new(Vec::with_capacity(size)),
+                cfg,
+            }),
         }
     }
 
-    pub(crate) fn target(&self) -> &str {
-        &self.cfg.target
+    /// `host:port/db`, for messages.
+    pub fn target(&self) -> &str {
+        &self.inner.cfg.target
     }
 
-    /// A connection for one operation: an idle one that is still open, or a new one.
-    pub(crate) async fn get(&self) -> StoreResult<PooledConn<'_>> {
-        let permit = tokio::time::timeout(self.cfg.op_timeout, self.permits.acquire())
-            .await
-            .map_err(|_| {
-                StoreError::Unavailable(format!(
-                    "all {} connections to PostgreSQL at {} stayed busy for {:?}",
-                    self.cfg.size, self.cfg.target, self.cfg.op_timeout
-                ))
-            })?
-            .map_err(|_| StoreError::Unavailable("the PostgreSQL pool is closed".into()))?;
+    /// A connection for one operation or transaction: an idle one that is still open, or
+    /// a new one. Waits at most the acquire timeout for a free slot.
+    pub async fn get(&self) -> StoreResult<PgConn> {
+        let inner = &self.inner;
+        let permit = tokio::time::timeout(
+            inner.cfg.acquire_timeout,
+            inner.permits.clone().acquire_owned(),
+        )
+        .await
+        .map_err(|_| {
+            StoreError::Unavailable(format!(
+                "all {} connections to PostgreSQL at {} stayed busy for {:?}",
+                inner.cfg.size, inner.cfg.target, inner.cfg.acquire_timeout
+            ))
+        })?
+        .map_err(|_| StoreError::Unavailable("the PostgreSQL pool is closed".into()))?;
         let reused = {
-            let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+            let mut idle = inner.idle.lock().unwrap_or_else(|p| p.into_inner());
             idle.retain(|c| !c.client.is_closed());
             idle.pop()
         };
         let conn = match reused {
             Some(c) => c,
-            None => self.connect().await?,
+            None => inner.connect().await?,
         };
-        Ok(PooledConn {
-            pool: self,
+        Ok(PgConn {
+            pool: inner.clone(),
             conn: Some(conn),
             broken: false,
-            _permit: permit,
+            in_tx: false,
+            permit: Some(permit),
         })
     }
+}
 
+impl Inner {
     async fn connect(&self) -> StoreResult<Conn> {
+        let inner = self;
         let cannot = |why: String| {
             StoreError::Unavailable(format!(
                 "cannot reach PostgreSQL at {}: {why}",
-                self.cfg.target
+                inner.cfg.target
             ))
         };
-        let (client, connection) =
-            tokio::time::timeout(self.cfg.connect_timeout, self.cfg.pg.connect(NoTls))
-                .await
-                .map_err(|_| {
-                    cannot(format!(
-                        "no connection within {:?}",
-                        self.cfg.connect_timeout
-                    ))
-                })?
-                .map_err(|e| cannot(describe(&e)))?;
-        let target = self.cfg.target.clone();
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(target = %target, error = %e, "PostgreSQL connection ended");
+        let connecting = async {
+            match &inner.cfg.tls {
+                Some(tls) => spawn_connection(&inner.cfg.pg, tls.clone(), &inner.cfg.target).await,
+                None => spawn_connection(&inner.cfg.pg, NoTls, &inner.cfg.target).await,
             }
-        });
+        };
+        let client = tokio::time::timeout(inner.cfg.connect_timeout, connecting)
+            .await
+            .map_err(|_| {
+                cannot(format!(
+                    "no connection within {:?}",
+                    inner.cfg.connect_timeout
+                ))
+            })?
+            .map_err(|e| cannot(describe(&e)))?;
         Ok(Conn {
             client,
             statements: HashMap::new(),
@@ -122,23 +178,75 @@ impl Pool {
     }
 }
 
-/// One checked-out connection; goes back to the pool when dropped, unless it broke.
-pub(crate) struct PooledConn<'p> {
-    pool: &'p Pool,
-    conn: Option<Conn>,
-    broken: bool,
-    _permit: SemaphorePermit<'p>,
+/// Connects with `tls` and drives the connection on its own task.
+async fn spawn_connection<T>(
+    pg: &tokio_postgres::Config,
+    tls: T,
+    target: &str,
+) -> Result<Client, tokio_postgres::Error>
+where
+    T: MakeTlsConnect<Socket> + 'static,
+    T::Stream: Send + 'static,
+    T::TlsConnect: Send,
+    <T::TlsConnect as tokio_postgres::tls::TlsConnect<Socket>>::Future: Send,
+{
+    let (client, connection) = pg.connect(tls).await?;
+    let target = target.to_owned();
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::debug!(target = %target, error = %e, "PostgreSQL connection ended");
+        }
+    });
+    Ok(client)
 }
 
-impl PooledConn<'_> {
+/// One checked-out connection of a [`PgPool`]; goes back to the pool when dropped,
+/// unless it broke (rolled back first when dropped inside a transaction).
+pub struct PgConn {
+    pool: Arc<Inner>,
+    conn: Option<Conn>,
+    broken: bool,
+    in_tx: bool,
+    permit: Option<OwnedSemaphorePermit>,
+}
+
+impl fmt::Debug for PgConn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PgConn")
+            .field("target", &self.pool.cfg.target)
+            .field("in_transaction", &self.in_tx)
+            .field("broken", &self.broken)
+            .finish()
+    }
+}
+
+impl PgConn {
     fn conn(&mut self) -> StoreResult<&mut Conn> {
         self.conn
             .as_mut()
             .ok_or_else(|| StoreError::Unavailable("PostgreSQL connection already released".into()))
     }
 
-    /// Rows of `sql` (prepared once per connection).
-    pub(crate) async fn query(
+    /// Starts a transaction; [`PgConn::commit`] ends it, dropping the connection
+    /// before that rolls it back.
+    pub async fn begin(&mut self) -> StoreResult<()> {
+        self.batch("BEGIN").await?;
+        self.in_tx = true;
+        Ok(())
+    }
+
+    /// Commits the transaction that [`PgConn::begin`] started (a no-op outside one).
+    pub async fn commit(&mut self) -> StoreResult<()> {
+        if !self.in_tx {
+            return Ok(());
+        }
+        self.batch("COMMIT").await?;
+        self.in_tx = false;
+        Ok(())
+    }
+
+    /// Rows of `sql` (prepared once per connection), with `$n` parameters.
+    pub async fn query(
         &mut self,
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
@@ -154,7 +262,7 @@ impl PooledConn<'_> {
     }
 
     /// At most one row of `sql`.
-    pub(crate) async fn query_opt(
+    pub async fn query_opt(
         &mut self,
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
@@ -163,11 +271,7 @@ impl PooledConn<'_> {
     }
 
     /// Runs `sql` and returns the number of rows it changed.
-    pub(crate) async fn execute(
-        &mut self,
-        sql: &str,
-        params: &[&(dyn ToSql + Sync)],
-    ) -> StoreResult<u64> {
+    pub async fn execute(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> StoreResult<u64> {
         let timeout = self.pool.cfg.op_timeout;
         let fut = async {
             let conn = self.conn()?;
@@ -181,8 +285,9 @@ impl PooledConn<'_> {
         self.settle(result)
     }
 
-    /// Runs several statements with the simple query protocol (schema set-up).
-    pub(crate) async fn batch(&mut self, sql: &str) -> StoreResult<()> {
+    /// Runs several statements with the simple query protocol (schema set-up). A failed
+    /// batch closes the connection, since it may have left a transaction open.
+    pub async fn batch(&mut self, sql: &str) -> StoreResult<()> {
         let timeout = self.pool.cfg.op_timeout;
         let fut = async {
             let conn = self.conn()?;
@@ -252,20 +357,50 @@ impl PooledConn<'_> {
         }
     }
 
-    /// Whether the last failure was the connection's (so a retry may succeed).
-    pub(crate) fn is_broken(&self) -> bool {
+    /// Closes this connection instead of returning it to the pool.
+    pub fn discard(&mut self) {
+        self.broken = true;
+    }
+
+    /// Whether the last failure was the connection's (so a retry on another connection
+    /// may succeed).
+    pub fn is_broken(&self) -> bool {
         self.broken
     }
 }
 
-impl Drop for PooledConn<'_> {
-    fn drop(&mut self) {
-        if let Some(conn) = self.conn.take() {
-            if !self.broken && !conn.client.is_closed() {
-                let mut idle = self.pool.idle.lock().unwrap_or_else(|p| p.into_inner());
-                idle.push(conn);
-            }
+impl Inner {
+    fn give_back(&self, conn: Conn) {
+        if !conn.client.is_closed() {
+            let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+            idle.push(conn);
         }
+    }
+}
+
+impl Drop for PgConn {
+    fn drop(&mut self) {
+        let Some(conn) = self.conn.take() else { return };
+        if self.broken {
+            return;
+        }
+        if !self.in_tx {
+            self.pool.give_back(conn);
+            return;
+        }
+        // Inside a transaction: roll back before the connection is reused, holding the
+        // slot meanwhile. Without a runtime, closing the connection rolls back instead.
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let (pool, permit) = (self.pool.clone(), self.permit.take());
+        runtime.spawn(async move {
+            let rollback = conn.client.batch_execute("ROLLBACK");
+            if let Ok(Ok(())) = tokio::time::timeout(pool.cfg.op_timeout, rollback).await {
+                pool.give_back(conn);
+            }
+            drop(permit);
+        });
     }
 }
 

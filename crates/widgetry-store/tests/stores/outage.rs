@@ -18,7 +18,7 @@ static NS: Namespace = Namespace::from_static("outage");
 
 /// Awaits `op`, asserting it fails within `bound` with an `Unavailable` error whose
 /// message contains `needle`.
-async fn fails_fast<T: std::fmt::Debug>(
+pub async fn fails_fast<T: std::fmt::Debug>(
     what: &str,
     bound: Duration,
     needle: &str,
@@ -149,7 +149,7 @@ async fn redis_outage_fails_fast_with_a_clear_error_and_the_store_recovers_by_it
 }
 
 /// Polls the futures together (no futures crate needed) and returns their outputs.
-async fn join_all<F: Future>(futs: impl IntoIterator<Item = F>) -> Vec<F::Output> {
+pub async fn join_all<F: Future>(futs: impl IntoIterator<Item = F>) -> Vec<F::Output> {
     use std::task::Poll;
     let mut futs: Vec<_> = futs.into_iter().map(|f| Some(Box::pin(f))).collect();
     let mut out: Vec<Option<F::Output>> = futs.iter().map(|_| None).collect();

@@ -232,7 +232,7 @@ async fn run_action(st: &ActionState, name: &str, headers: &HeaderMap, body: Bod
             };
             return json_error(r.status, code, &r.message);
         }
-        Err(Failure::Rpc(e)) => {
+        Err(Failure::Rpc(e) | Failure::BadRequest(e) | Failure::NotFound(e)) => {
             return json_error(StatusCode::BAD_REQUEST, "invalid_request", &e.message)
         }
     };

@@ -1,10 +1,13 @@
-//! The local host page at `/_widgetry/host`: a development MCP Apps / ChatGPT Apps host
-//! served by the app itself. Pick a tool, fill its input from a form generated from its
-//! `inputSchema`, run it, and see its widget render in a sandboxed iframe (with the widget's
-//! declared CSP) through either bridge (`window.openai` or the MCP Apps postMessage
-//! bridge), with theme, display mode, locale and max-height controls. A tool that needs
-//! sign-in opens the real OAuth 2.1 flow (RFC 9728 → RFC 8414 → RFC 7591 → PKCE S256)
-//! against the configured authorization server, the way ChatGPT's account linking does.
+//! The local host page at `/_widgetry/host`: a development MCP Apps host served by the app
+//! itself, which behaves like the real hosts (profiles ChatGPT, Claude and generic; see
+//! `docs/hosts.md`). Pick a tool, fill its input from a form generated from its
+//! `inputSchema`, run it, and see its widget render in a sandbox on another real origin (the
+//! app under its other loopback name, `localhost` ↔ `127.0.0.1`) under the CSP the widget
+//! declares as the profile applies it, through the MCP Apps bridge (and `window.openai` in
+//! the ChatGPT profile); approval before tool input, streamed input, dropped `_meta`,
+//! cancellation and teardown on demand. A tool that needs sign-in opens the real OAuth 2.1
+//! flow (RFC 9728 → RFC 8414 → RFC 7591 → PKCE S256) against the configured authorization
+//! server, the way ChatGPT's account linking does.
 //!
 //! On by default in development ([`AppBuilder::dev`](super::AppBuilder::dev)), off
 //! otherwise; [`AppBuilder::host_page`](super::AppBuilder::host_page) or
@@ -16,7 +19,8 @@
 //! | route | what |
 //! |---|---|
 //! | `GET /_widgetry/host` | the page |
-//! | `GET /_widgetry/host/host.js`, `/_widgetry/host/host.css` | its script and styles |
+//! | `GET /_widgetry/host/<module>.js`, `/_widgetry/host/host.css` | its ES modules and styles |
+//! | `GET /_widgetry/host/sandbox` | the widget sandbox (loaded from the other origin) |
 //! | `GET /_widgetry/host/callback` | the OAuth redirect URI: hands `code` + `state` back to the page |
 
 use std::sync::Arc;
@@ -26,7 +30,7 @@ use axum::routing::get;
 use axum::Router;
 use http::{header, HeaderValue};
 
-use super::widget::{Csp, WidgetBuild};
+use super::widget::WidgetBuild;
 use crate::server::Server;
 use crate::HttpConfig;
 
@@ -34,8 +38,49 @@ use crate::HttpConfig;
 pub(crate) const BASE: &str = "/_widgetry/host";
 
 const PAGE: &str = include_str!("../../host/host.html");
-const SCRIPT: &str = include_str!("../../host/host.js");
 const STYLE: &str = include_str!("../../host/host.css");
+
+/// The page's ES modules, one job each (`main.js` is the entry).
+const MODULES: &[(&str, &str)] = &[
+    ("main.js", include_str!("../../host/main.js")),
+    ("util.js", include_str!("../../host/util.js")),
+    ("log.js", include_str!("../../host/log.js")),
+    ("state.js", include_str!("../../host/state.js")),
+    ("mcp.js", include_str!("../../host/mcp.js")),
+    ("server.js", include_str!("../../host/server.js")),
+    ("auth.js", include_str!("../../host/auth.js")),
+    ("form.js", include_str!("../../host/form.js")),
+    ("profiles.js", include_str!("../../host/profiles.js")),
+    ("bridge.js", include_str!("../../host/bridge.js")),
+    ("stage.js", include_str!("../../host/stage.js")),
+    ("callback.js", include_str!("../../host/callback.js")),
+];
+
+/// The widget sandbox: loaded in a frame from the page's other loopback origin, it takes the
+/// widget document (with its CSP `<meta>`) from the page and becomes it. Its own policy is
+/// the widest a widget may get; the `<meta>` narrows it to what the widget declares.
+const SANDBOX: &str = r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>widget sandbox</title></head><body><script>
+(function () {
+  var done = false;
+  var host = /^https?:\/\/(127\.0\.0\.1|localhost|\[::1\])(:\d+)?$/;
+  function onMessage(ev) {
+    if (done || ev.source !== window.parent || !host.test(ev.origin)) return;
+    var m = ev.data;
+    if (!m || m.type !== 'widgetry-sandbox-render' || typeof m.html !== 'string') return;
+    done = true;
+    window.removeEventListener('message', onMessage);
+    document.open();
+    document.write(m.html);
+    document.close();
+  }
+  window.addEventListener('message', onMessage);
+  window.parent.postMessage({ type: 'widgetry-sandbox-ready' }, '*');
+})();
+</script></body></html>
+"#;
+
+const SANDBOX_CSP: &str = "default-src 'none'; script-src 'unsafe-inline' http: https:; style-src 'unsafe-inline' http: https:; img-src http: https: data: blob:; font-src http: https: data:; media-src http: https: data: blob:; connect-src http: https: ws: wss:; frame-src http: https:; base-uri http: https:; object-src 'none'; frame-ancestors http://127.0.0.1:* http://localhost:*";
 
 /// The redirect URI page: `host.js` sees the path and hands the authorization response
 /// back to the page that started the sign-in (BroadcastChannel / `window.opener`).
@@ -47,7 +92,7 @@ const CALLBACK: &str = r#"<!doctype html>
   <meta name="referrer" content="no-referrer">
   <title>Signing in…</title>
   <link rel="stylesheet" href="/_widgetry/host/host.css">
-  <script src="/_widgetry/host/host.js" defer></script>
+  <script type="module" src="/_widgetry/host/callback.js"></script>
 </head>
 <body class="callback">
   <main class="callback-card">
@@ -64,27 +109,29 @@ pub(crate) fn enabled(explicit: Option<bool>, dev: bool) -> bool {
     std::env::var("WIDGETRY_HOST_PAGE").is_ok_and(|v| v.trim() == "1") || explicit.unwrap_or(dev)
 }
 
-/// The page's routes. `widgets` feed its Content-Security-Policy: a `srcdoc` iframe
-/// inherits the policy of the page that embeds it, so the page must allow what its widgets
-/// declare (each widget additionally gets its own, narrower policy in a `<meta>` tag).
+/// The page's routes. Widgets render in the sandbox on the other loopback origin, under
+/// their own policy: the page's policy covers only itself and the authorization server.
 pub(crate) fn router(http: &HttpConfig, server: &Server, widgets: &[Arc<WidgetBuild>]) -> Router {
     let issuer = server.auth().map(|a| a.config().issuer.clone());
-    let page_csp = page_policy(widgets.iter().map(|w| &w.spec.csp), issuer.as_deref());
-    routes(&http.path, &page_csp, widgets.to_vec())
+    routes(
+        &http.path,
+        &page_policy(issuer.as_deref()),
+        widgets.to_vec(),
+    )
 }
 
 /// The host page for an MCP endpoint that this process forwards rather than serves (what
 /// `widgetry host --url` puts in front of its local proxy): the page speaks MCP to
-/// `mcp_path` on its own origin, and `widget_csp` (the policies the target's widgets
-/// declare) feeds the page's Content-Security-Policy, which the widget frames inherit.
-/// The page signs in through nothing itself: the proxy behind `mcp_path` does.
+/// `mcp_path` on its own origin and signs in through nothing itself (the proxy behind
+/// `mcp_path` does); widgets render in its sandbox on the other loopback origin, as with
+/// an app's own page.
 ///
 /// ```
-/// let page = widgetry::app::host_page("/mcp", &[widgetry::app::Csp::default()]);
+/// let page = widgetry::app::host_page("/mcp");
 /// # let _ = page;
 /// ```
-pub fn host_page(mcp_path: &str, widget_csp: &[Csp]) -> Router {
-    routes(mcp_path, &page_policy(widget_csp, None), Vec::new())
+pub fn host_page(mcp_path: &str) -> Router {
+    routes(mcp_path, &page_policy(None), Vec::new())
 }
 
 fn routes(mcp_path: &str, page_csp: &str, watched: Vec<Arc<WidgetBuild>>) -> Router {
@@ -116,8 +163,35 @@ fn routes(mcp_path: &str, page_csp: &str, watched: Vec<Arc<WidgetBuild>>) -> Rou
             get(|| async { Redirect::permanent(BASE) }),
         )
         .route(
-            &format!("{BASE}/host.js"),
-            get(|| async { asset("text/javascript; charset=utf-8", SCRIPT) }),
+            &format!("{BASE}/{{module}}"),
+            get(
+                |axum::extract::Path(module): axum::extract::Path<String>| async move {
+                    match MODULES.iter().find(|(name, _)| *name == module) {
+                        Some((_, body)) => asset("text/javascript; charset=utf-8", body),
+                        None => http::StatusCode::NOT_FOUND.into_response(),
+                    }
+                },
+            ),
+        )
+        .route(
+            &format!("{BASE}/sandbox"),
+            get(|| async {
+                (
+                    no_store(),
+                    [
+                        (
+                            header::CONTENT_TYPE,
+                            HeaderValue::from_static("text/html; charset=utf-8"),
+                        ),
+                        (
+                            header::CONTENT_SECURITY_POLICY,
+                            HeaderValue::from_static(SANDBOX_CSP),
+                        ),
+                    ],
+                    SANDBOX,
+                )
+                    .into_response()
+            }),
         )
         .route(
             &format!("{BASE}/host.css"),
@@ -230,51 +304,22 @@ fn source_ok(s: &str) -> bool {
             .all(|b| b.is_ascii_graphic() && !matches!(b, b';' | b',' | b'\'' | b'"'))
 }
 
-/// The page's policy: itself, plus what its widgets (rendered in inheriting `srcdoc`
-/// frames) declare, plus the authorization server it signs in against.
-pub(crate) fn page_policy<'a>(
-    widgets: impl IntoIterator<Item = &'a Csp>,
-    issuer: Option<&str>,
-) -> String {
-    let mut connect: Vec<String> = vec!["'self'".into()];
-    let mut resources: Vec<String> = vec!["'self'".into()];
-    let mut frames: Vec<String> = vec!["'self'".into()];
-    let mut bases: Vec<String> = vec!["'self'".into()];
-    let add = |list: &mut Vec<String>, s: &str| {
-        let s = s.trim().trim_end_matches('/');
-        if source_ok(s) && !list.iter().any(|x| x == s) {
-            list.push(s.to_string());
-        }
-    };
-    if let Some(o) = issuer.and_then(origin_of) {
-        add(&mut connect, &o);
+/// The page's policy: itself, the authorization server it signs in against, and frames
+/// from the loopback origins (the widget sandbox is the app under its other name).
+pub(crate) fn page_policy(issuer: Option<&str>) -> String {
+    let mut connect = String::from("'self'");
+    if let Some(o) = issuer.and_then(origin_of).filter(|o| source_ok(o)) {
+        connect.push(' ');
+        connect.push_str(&o);
     }
-    for c in widgets {
-        for d in &c.connect_domains {
-            add(&mut connect, d);
-        }
-        for d in &c.resource_domains {
-            add(&mut resources, d);
-        }
-        for d in &c.frame_domains {
-            add(&mut frames, d);
-        }
-        for d in &c.base_uri_domains {
-            add(&mut bases, d);
-        }
-    }
-    let res = resources.join(" ");
     [
         "default-src 'self'".to_string(),
-        // Widgets are inlined documents in srcdoc frames, which inherit this policy.
-        format!("script-src {res} 'unsafe-inline'"),
-        format!("style-src {res} 'unsafe-inline'"),
-        format!("img-src {res} data: blob:"),
-        format!("font-src {res} data:"),
-        format!("media-src {res} data: blob:"),
-        format!("connect-src {}", connect.join(" ")),
-        format!("frame-src {}", frames.join(" ")),
-        format!("base-uri {}", bases.join(" ")),
+        "script-src 'self'".to_string(),
+        "style-src 'self' 'unsafe-inline'".to_string(),
+        "img-src 'self' data:".to_string(),
+        format!("connect-src {connect}"),
+        "frame-src http://127.0.0.1:* http://localhost:*".to_string(),
+        "base-uri 'none'".to_string(),
         "object-src 'none'".to_string(),
         "form-action 'self'".to_string(),
         "frame-ancestors 'none'".to_string(),
@@ -292,41 +337,22 @@ fn attr_escape(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::app::widget::Widget;
-
-    fn build(spec: Widget) -> Arc<WidgetBuild> {
-        Arc::new(WidgetBuild::new(
-            spec,
-            "<!doctype html><html><head></head><body></body></html>".into(),
-            None,
-            false,
-        ))
-    }
 
     #[test]
-    fn page_policy_covers_widget_domains_and_the_issuer() {
-        let w = build(
-            Widget::new("a")
-                .connect_domain("https://api.example.com/")
-                .resource_domain("https://cdn.example.com")
-                .frame_domain("https://embed.example.com")
-                .connect_domain("bad; script-src *"),
-        );
-        let p = page_policy([&w.spec.csp], Some("https://auth.example.com/tenant/"));
+    fn page_policy_covers_itself_the_issuer_and_the_sandbox() {
+        let p = page_policy(Some("https://auth.example.com/tenant/"));
         assert!(
-            p.contains("connect-src 'self' https://auth.example.com https://api.example.com;"),
+            p.contains("connect-src 'self' https://auth.example.com;"),
             "{p}"
         );
+        assert!(p.contains("script-src 'self';"), "no inline script: {p}");
         assert!(
-            p.contains("script-src 'self' https://cdn.example.com 'unsafe-inline'"),
-            "{p}"
-        );
-        assert!(
-            p.contains("frame-src 'self' https://embed.example.com;"),
+            p.contains("frame-src http://127.0.0.1:* http://localhost:*"),
             "{p}"
         );
         assert!(p.contains("frame-ancestors 'none'"), "{p}");
-        assert!(!p.contains("bad"), "{p}");
+        let bad = page_policy(Some("https://x.example.com;script-src *"));
+        assert!(!bad.contains("script-src *"), "{bad}");
     }
 
     #[test]
@@ -345,8 +371,18 @@ mod tests {
     #[test]
     fn assets_are_wired() {
         assert!(PAGE.contains("{{MCP_PATH}}"));
-        assert!(PAGE.contains("/_widgetry/host/host.js"));
-        assert!(SCRIPT.contains("/_widgetry/host"));
+        assert!(PAGE.contains("/_widgetry/host/main.js"));
+        assert!(CALLBACK.contains("/_widgetry/host/callback.js"));
         assert!(!STYLE.is_empty());
+        // Every module another one imports is served.
+        for (name, body) in MODULES {
+            for part in body.split("from './").skip(1) {
+                let dep = part.split('\'').next().unwrap_or("");
+                assert!(
+                    MODULES.iter().any(|(n, _)| *n == dep),
+                    "{name} imports {dep}, which is not served"
+                );
+            }
+        }
     }
 }

@@ -39,9 +39,9 @@ use serde_json::json;
 pub use action::{Action, REFRESH_TOOL};
 pub use host::host_page;
 pub use origins::AllowedOrigins;
-pub use tool::{IntoReply, NoInput, Reply, Tool, Visibility, MAX_STATUS_TEXT};
+pub use tool::{FileParam, IntoReply, NoInput, Reply, Tool, Visibility, MAX_STATUS_TEXT};
 use widget::WidgetBuild;
-pub use widget::{Csp, EmbeddedWidgets, Widget, MIME_MCP_APP, MIME_SKYBRIDGE};
+pub use widget::{claude_domain, Csp, EmbeddedWidgets, Widget, MIME_MCP_APP, MIME_SKYBRIDGE};
 
 /// Whether development mode was asked for: `WIDGETRY_DEV=1` in the environment (as
 /// `widgetry dev` sets it). Never on by itself, not even in debug builds: development mode
@@ -56,6 +56,9 @@ use crate::protocol::types::{ResourceContents, ResourceTemplate};
 use crate::server::{Server, ServerBuilder};
 use crate::transport::HttpState;
 use crate::HttpConfig;
+
+/// The MCP Apps extension identifier, advertised by an app with widgets.
+pub const UI_EXTENSION: &str = "io.modelcontextprotocol/ui";
 
 /// Embeds the widgets built by `widgetry_bundle::build_script` in `build.rs`.
 ///
@@ -93,7 +96,7 @@ pub struct AppBuilder {
     auth: Option<crate::auth::AuthConfig>,
     actions: Vec<String>,
     public_url: Option<String>,
-    widget_key: Option<Vec<u8>>,
+    widget_keys: Option<crate::auth::widget_keys::WidgetKeys>,
     widget_token_ttl: std::time::Duration,
     widget_origins: Vec<String>,
     routers: Vec<Router>,
@@ -125,7 +128,9 @@ impl AppBuilder {
     /// Registers a widget action: an MCP tool and `POST /widget/actions/<name>`.
     pub fn action(mut self, action: Action) -> Self {
         self.actions.push(action.name().to_string());
-        self.tools.push(action.tool);
+        // Marked, so hosts and the host page can tell it from the tools people run.
+        self.tools
+            .push(action.tool.meta("widgetry/action", serde_json::json!(true)));
         self
     }
 
@@ -139,7 +144,32 @@ impl AppBuilder {
     /// The PKCS#8 P-256 key signing widget tokens (default: generated at start-up, so a
     /// restart makes widgets renew their tokens). Share one key between instances.
     pub fn widget_token_key(mut self, pkcs8: Vec<u8>) -> Self {
-        self.widget_key = Some(pkcs8);
+        self.widget_keys = Some(crate::auth::widget_keys::WidgetKeys::from_pkcs8_unchecked(
+            pkcs8,
+        ));
+        self
+    }
+
+    /// The keys of widget tokens: the first signs, all verify (rotation). Give every
+    /// instance the same ones, from configuration or the shared store
+    /// ([`crate::auth::widget_keys::WidgetKeys`]).
+    pub fn widget_token_keys(mut self, keys: crate::auth::widget_keys::WidgetKeys) -> Self {
+        self.widget_keys = Some(keys);
+        self
+    }
+
+    /// Applies the deployment [`Settings`](crate::ops::Settings) (call it after
+    /// [`AppBuilder::http`]): trusted proxies, the public URL (allowed by the
+    /// DNS-rebinding guard, used for widget actions), and the configured widget-token
+    /// keys. Keys from the shared store are set with [`AppBuilder::widget_token_keys`].
+    pub fn settings(mut self, settings: &crate::ops::Settings) -> Self {
+        self.http = settings.apply_http(self.http);
+        if let Some(url) = &settings.public_url {
+            self.public_url = Some(url.clone());
+        }
+        if let Some(keys) = &settings.widget_token_keys {
+            self.widget_keys = Some(keys.clone());
+        }
         self
     }
 
@@ -267,6 +297,10 @@ impl AppBuilder {
             .filter(|t| !t.widget_actions.is_empty())
             .filter_map(|t| t.widget.clone())
             .collect();
+        // Claude's widget origin for this server, when its public MCP URL is known.
+        let claude = public_origin
+            .as_ref()
+            .map(|o| claude_domain(&format!("{o}{}", self.http.path)));
         let mut builds: Vec<Arc<WidgetBuild>> = Vec::new();
         for (name, html, dir) in loaded {
             if builds.iter().any(|b| b.spec.name == name) {
@@ -280,6 +314,9 @@ impl AppBuilder {
                 .cloned()
                 .unwrap_or_else(|| Widget::new(name.clone()));
             let mut spec = spec;
+            if spec.ui_domain.is_none() {
+                spec.ui_domain = claude.clone();
+            }
             if let (true, Some(o)) = (acting_widgets.contains(&name), &public_origin) {
                 if !spec.csp.connect_domains.contains(o) {
                     spec.csp.connect_domains.push(o.clone());
@@ -330,12 +367,12 @@ impl AppBuilder {
                     None
                 }
                 Some(origin) => {
-                    let key = self
-                        .widget_key
+                    let keys = self
+                        .widget_keys
                         .clone()
-                        .unwrap_or_else(crate::auth::widget_token::generate_key);
-                    match crate::auth::widget_token::WidgetTokens::new(
-                        &key,
+                        .unwrap_or_else(crate::auth::widget_keys::WidgetKeys::generate);
+                    match crate::auth::widget_token::WidgetTokens::with_keys(
+                        keys.all(),
                         origin.clone(),
                         format!("{origin}/widget/actions"),
                         self.widget_token_ttl,
@@ -410,6 +447,11 @@ impl AppBuilder {
         if let Some(i) = self.instructions {
             sb = sb.instructions(i);
         }
+        if !builds.is_empty() {
+            // MCP Apps (SEP-1865): this server has UI resources of this type, in initialize
+            // and server/discover alike.
+            sb = sb.extension(UI_EXTENSION, json!({ "mimeTypes": [MIME_MCP_APP] }));
+        }
         let action_scopes: Arc<HashMap<String, Vec<String>>> = Arc::new(
             self.actions
                 .iter()
@@ -431,12 +473,9 @@ impl AppBuilder {
                 .widget
                 .as_ref()
                 .and_then(|w| builds.iter().find(|b| &b.spec.name == w))
-                .map(|b| (b.uri(), b.skybridge_uri()));
+                .map(|b| b.uri());
             let policy = policies.get(t.name()).cloned().unwrap_or(Auth::None);
-            let mut entry = t.into_entry(
-                uris.as_ref().map(|(a, b)| (a.as_str(), b.as_str())),
-                &policy,
-            );
+            let mut entry = t.into_entry(uris.as_deref(), &policy);
             if let (false, Some(tk)) = (declared.is_empty(), &tokens) {
                 entry.handler =
                     with_widget_token(entry.handler, tk.clone(), declared, action_scopes.clone());
@@ -444,13 +483,14 @@ impl AppBuilder {
             sb.add_tool(entry);
         }
         for b in &builds {
-            for (resource, mime) in b.resources() {
-                let b = b.clone();
-                sb = sb.resource(resource, move |_ctx, uri| {
-                    let c = b.contents(uri, mime);
+            let uri = b.uri();
+            let build = b.clone();
+            sb = sb
+                .resource(b.resource(), move |_ctx, uri| {
+                    let c = build.contents(uri, MIME_MCP_APP);
                     async move { Ok(vec![c]) }
-                });
-            }
+                })
+                .resource_cache(&uri, b.cache_hint());
         }
         if !builds.is_empty() {
             // Earlier versions of a widget URI (cached by a host) resolve to the current build.
@@ -497,6 +537,17 @@ impl AppBuilder {
             let mut exact = self.widget_origins.clone();
             exact.extend(public_origin.iter().cloned());
             exact.extend(builds.iter().filter_map(|b| b.spec.domain.clone()));
+            // Claude's sandbox origin (it ignores connectDomains today; the widget then falls
+            // back to tools/call, but a Claude that honours them finds CORS ready).
+            exact.extend(
+                builds
+                    .iter()
+                    .filter_map(|b| b.spec.ui_domain.as_ref())
+                    .map(|d| match d.contains("://") {
+                        true => d.clone(),
+                        false => format!("https://{d}"),
+                    }),
+            );
             Arc::new(action::ActionState {
                 server: server.clone(),
                 tokens: tokens.clone(),
@@ -584,7 +635,7 @@ impl App {
             auth: None,
             actions: Vec::new(),
             public_url: None,
-            widget_key: None,
+            widget_keys: None,
             // WIDGETRY_WIDGET_TOKEN_TTL_SECS overrides the 10-minute default (e.g. in tests).
             widget_token_ttl: std::time::Duration::from_secs(
                 std::env::var("WIDGETRY_WIDGET_TOKEN_TTL_SECS")
@@ -639,6 +690,34 @@ impl App {
     pub async fn serve_on(&self, listener: tokio::net::TcpListener) -> std::io::Result<()> {
         let (router, _state) = self.router();
         crate::serve(listener, router).await
+    }
+
+    /// Serves the app in production on `listener`: the app's routes plus `/healthz`,
+    /// `/readyz` (probing the session store and `kv`) and `/metrics`, behind the
+    /// observing layer (a span and metrics per request), with graceful shutdown within
+    /// [`Settings::shutdown_grace`](crate::ops::Settings::shutdown_grace).
+    pub async fn serve_with(
+        &self,
+        listener: tokio::net::TcpListener,
+        settings: &crate::ops::Settings,
+        kv: Option<Arc<dyn widgetry_store::KvStore>>,
+    ) -> std::io::Result<()> {
+        crate::ops::metrics::recorder();
+        let (router, state) = self.router();
+        let ops = crate::ops::Ops {
+            sessions: self.http.session_store.clone(),
+            kv,
+            state,
+            proxies: settings.trusted_proxies.clone(),
+            metrics_allow: settings.metrics_allow.clone(),
+        };
+        let router =
+            router
+                .merge(crate::ops::ops_router(ops))
+                .layer(crate::ops::observe::Observe::new(
+                    settings.trusted_proxies.clone(),
+                ));
+        crate::ops::shutdown::serve(listener, router, settings.shutdown_grace).await
     }
 
     /// Serves the app on stdin/stdout.

@@ -48,6 +48,79 @@ impl Visibility {
     }
 }
 
+/// A file the user gives a tool (ChatGPT's file parameter shape): a top-level input field
+/// of this type is listed in the tool's `openai/fileParams`, so ChatGPT fills it with an
+/// uploaded file (`download_url` to fetch it, `file_id` to refer to it).
+///
+/// ```
+/// #[derive(serde::Deserialize, schemars::JsonSchema)]
+/// struct Input { photo: widgetry::app::FileParam, caption: Option<String> }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileParam {
+    /// A short-lived URL the server downloads the file from.
+    pub download_url: String,
+    /// The host's id of the file.
+    pub file_id: String,
+}
+
+/// Marks [`FileParam`]'s schema so [`file_params`] recognises it after schemars moves it to `$defs`.
+const FILE_MARK: &str = "x-widgetry-file";
+
+impl JsonSchema for FileParam {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "FileParam".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "object",
+            "description": "A file: download_url to fetch it, file_id to refer to it",
+            "properties": {
+                "download_url": { "type": "string" },
+                "file_id": { "type": "string" }
+            },
+            "required": ["download_url", "file_id"],
+            FILE_MARK: true
+        })
+    }
+}
+
+/// The top-level input fields typed [`FileParam`] (or `Option<FileParam>`).
+fn file_params(input_schema: &Value) -> Vec<String> {
+    let defs = input_schema.get("$defs");
+    let resolve = |s: &Value| -> Option<Value> {
+        match s.get("$ref").and_then(Value::as_str) {
+            Some(r) => r
+                .strip_prefix("#/$defs/")
+                .and_then(|name| defs?.get(name))
+                .cloned(),
+            None => Some(s.clone()),
+        }
+    };
+    let is_file = |s: &Value| -> bool {
+        let alts = ["anyOf", "oneOf", "allOf"]
+            .iter()
+            .filter_map(|k| s.get(*k).and_then(Value::as_array))
+            .flatten()
+            .cloned();
+        std::iter::once(s.clone())
+            .chain(alts)
+            .filter_map(|x| resolve(&x))
+            .any(|x| x.get(FILE_MARK) == Some(&Value::Bool(true)))
+    };
+    input_schema
+        .get("properties")
+        .and_then(Value::as_object)
+        .map(|props| {
+            props
+                .iter()
+                .filter(|(_, s)| is_file(s))
+                .map(|(k, _)| k.clone())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// The input of a tool that takes no arguments.
 #[derive(Debug, Clone, Copy, Default, Deserialize, JsonSchema)]
 pub struct NoInput {}
@@ -118,10 +191,42 @@ impl<T: Serialize + JsonSchema + Send + 'static> IntoReply for Reply<T> {
     }
 }
 
-/// The JSON Schema of `T` as a value.
+/// The JSON Schema of `T` as a value, with every subschema an object (see [`objects_only`]).
 pub fn schema_of<T: JsonSchema>() -> Value {
-    serde_json::to_value(schemars::SchemaGenerator::default().into_root_schema_for::<T>())
-        .unwrap_or_else(|_| json!({"type": "object"}))
+    let mut v =
+        serde_json::to_value(schemars::SchemaGenerator::default().into_root_schema_for::<T>())
+            .unwrap_or_else(|_| json!({"type": "object"}));
+    objects_only(&mut v);
+    v
+}
+
+/// Replaces boolean subschemas (`true` for a `serde_json::Value` field, `false`) by their
+/// object forms (`{}`, `{"not": {}}`): the official TypeScript SDK rejects a `tools/list`
+/// whose schemas have a boolean under `properties`, `items` or the like.
+fn objects_only(schema: &mut Value) {
+    let fix = |v: &mut Value| {
+        if let Value::Bool(b) = v {
+            *v = if *b { json!({}) } else { json!({"not": {}}) };
+        }
+        objects_only(v);
+    };
+    let Value::Object(map) = schema else { return };
+    for (key, v) in map.iter_mut() {
+        match key.as_str() {
+            "properties" | "$defs" | "definitions" | "patternProperties" | "dependentSchemas" => {
+                if let Value::Object(m) = v {
+                    m.values_mut().for_each(fix);
+                }
+            }
+            "anyOf" | "oneOf" | "allOf" | "prefixItems" => {
+                if let Value::Array(a) = v {
+                    a.iter_mut().for_each(fix);
+                }
+            }
+            "items" | "not" | "if" | "then" | "else" | "contains" | "propertyNames" => fix(v),
+            _ => {}
+        }
+    }
 }
 
 fn is_object_schema(schema: &Value) -> bool {
@@ -362,21 +467,28 @@ impl Tool {
         problems
     }
 
-    /// The engine-level entry, with `_meta` for both host styles.
+    /// The engine-level entry, with `_meta` for both host styles: one widget URI under
+    /// `ui.resourceUri`, its alias `openai/outputTemplate` and the legacy flat
+    /// `ui/resourceUri` (hosts from before the nested form).
     pub(crate) fn into_entry(
         self,
-        widget_uris: Option<(&str, &str)>,
+        widget_uri: Option<&str>,
         policy: &crate::auth::Auth,
     ) -> ToolEntry {
         let mut d = self.descriptor;
         let schemes = policy.security_schemes();
         d.security_schemes = Some(schemes.clone());
+        let files = file_params(&d.input_schema);
         let meta = d.meta.get_or_insert_with(JsonObject::new);
         meta.insert("securitySchemes".into(), schemes);
+        if !files.is_empty() {
+            meta.insert("openai/fileParams".into(), json!(files));
+        }
         let mut ui = JsonObject::new();
-        if let Some((mcp_uri, openai_uri)) = widget_uris {
-            ui.insert("resourceUri".into(), json!(mcp_uri));
-            meta.insert("openai/outputTemplate".into(), json!(openai_uri));
+        if let Some(uri) = widget_uri {
+            ui.insert("resourceUri".into(), json!(uri));
+            meta.insert("openai/outputTemplate".into(), json!(uri));
+            meta.insert("ui/resourceUri".into(), json!(uri));
         }
         ui.insert("visibility".into(), self.visibility.ui());
         meta.insert("ui".into(), Value::Object(ui));
@@ -419,4 +531,29 @@ fn reply_to_result<T: Serialize>(
         result.meta = Some(reply.meta);
     }
     Ok(result)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Serialize, JsonSchema)]
+    #[allow(dead_code)]
+    struct Loose {
+        body: Value,
+        list: Vec<Value>,
+        maybe: Option<Value>,
+    }
+
+    #[test]
+    fn boolean_subschemas_become_objects() {
+        let s = schema_of::<Loose>();
+        let text = s.to_string();
+        assert!(
+            !text.contains(":true") && !text.contains(":false"),
+            "{text}"
+        );
+        assert_eq!(s["properties"]["body"], json!({}));
+        assert_eq!(s["properties"]["list"]["items"], json!({}));
+    }
 }

@@ -1,6 +1,7 @@
-//! Widgets: bundled HTML documents registered as `ui://` resources for both host styles
-//! (MCP Apps `text/html;profile=mcp-app` and the Apps SDK `text/html+skybridge`), with
-//! their CSP, domain and border preferences under both key sets.
+//! Widgets: bundled HTML documents registered as one `ui://` resource per widget (MCP Apps
+//! `text/html;profile=mcp-app`, which ChatGPT, Claude and the other MCP Apps hosts all
+//! render), with their CSP, domain and border preferences under both key sets (`ui.*` and
+//! ChatGPT's `openai/*`). Host rules: `docs/hosts.md`.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
@@ -12,8 +13,19 @@ use crate::protocol::types::{JsonObject, Resource, ResourceContents};
 
 /// MIME type of MCP Apps widgets.
 pub const MIME_MCP_APP: &str = "text/html;profile=mcp-app";
-/// MIME type of Apps SDK (ChatGPT "skybridge") widgets.
+/// MIME type of Apps SDK (ChatGPT "skybridge") widgets. No host needs it any more (ChatGPT
+/// renders [`MIME_MCP_APP`]); a `….skybridge.html` URI a host cached from an older version
+/// still resolves, with this type.
 pub const MIME_SKYBRIDGE: &str = "text/html+skybridge";
+
+/// Claude's widget origin rule: `{first 32 hex digits of SHA-256(MCP server URL)}.claudemcpcontent.com`,
+/// the only form Claude accepts in `_meta.ui.domain` (it blocks the widget otherwise).
+pub fn claude_domain(mcp_url: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let d = Sha256::digest(mcp_url.as_bytes());
+    let hex: String = d.iter().take(16).map(|b| format!("{b:02x}")).collect();
+    format!("{hex}.claudemcpcontent.com")
+}
 
 /// Content-Security-Policy domains a widget needs.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -45,7 +57,11 @@ pub struct Widget {
     pub(crate) name: String,
     pub(crate) description: Option<String>,
     pub(crate) prefers_border: Option<bool>,
+    /// ChatGPT's `openai/widgetDomain` (an https origin).
     pub(crate) domain: Option<String>,
+    /// `_meta.ui.domain`, in the form of the hosts that read it (Claude's computed one);
+    /// filled from the app's MCP URL at build unless set.
+    pub(crate) ui_domain: Option<String>,
     pub(crate) csp: Csp,
 }
 
@@ -57,6 +73,7 @@ impl Widget {
             description: None,
             prefers_border: None,
             domain: None,
+            ui_domain: None,
             csp: Csp::default(),
         }
     }
@@ -74,9 +91,17 @@ impl Widget {
         self.prefers_border = Some(yes);
         self
     }
-    /// The widget's dedicated origin (`ui.domain` / `openai/widgetDomain`).
+    /// The widget's dedicated origin in ChatGPT (`openai/widgetDomain`, an https origin
+    /// such as `https://app.example.com`). Never copied to `ui.domain`, where Claude accepts
+    /// only its own form (see [`ui_domain`](Self::ui_domain)).
     pub fn domain(mut self, origin: impl Into<String>) -> Self {
         self.domain = Some(origin.into());
+        self
+    }
+    /// `_meta.ui.domain` as is. By default the app computes Claude's form
+    /// ([`claude_domain`]) from its public MCP URL; set this only for a host with another rule.
+    pub fn ui_domain(mut self, domain: impl Into<String>) -> Self {
+        self.ui_domain = Some(domain.into());
         self
     }
     /// Allows `fetch` to an origin.
@@ -128,8 +153,10 @@ impl Widget {
                 "redirect_domains": c.redirect_domains,
             }),
         );
-        if let Some(d) = &self.domain {
+        if let Some(d) = &self.ui_domain {
             ui.insert("domain".into(), json!(d));
+        }
+        if let Some(d) = &self.domain {
             meta.insert("openai/widgetDomain".into(), json!(d));
         }
         if let Some(b) = self.prefers_border {
@@ -148,6 +175,9 @@ impl Widget {
 /// `(name, html, source folder)`; see [`embed_widgets!`](crate::embed_widgets).
 #[derive(Debug, Clone, Copy)]
 pub struct EmbeddedWidgets(pub &'static [(&'static str, &'static str, &'static str)]);
+
+/// How long a built widget's reads may be cached (its URI carries its content hash).
+pub const WIDGET_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(365 * 24 * 3600);
 
 /// One widget's current build.
 pub(crate) struct WidgetBuild {
@@ -175,17 +205,10 @@ impl WidgetBuild {
         }
     }
 
-    /// `ui://widget/<name>-<hash>.html` (MCP Apps).
+    /// `ui://widget/<name>-<hash>.html`: the one URI both `_meta.ui.resourceUri` and
+    /// `openai/outputTemplate` name.
     pub fn uri(&self) -> String {
         format!("ui://widget/{}-{}.html", self.spec.name, self.hash)
-    }
-
-    /// `ui://widget/<name>-<hash>.skybridge.html` (Apps SDK).
-    pub fn skybridge_uri(&self) -> String {
-        format!(
-            "ui://widget/{}-{}.skybridge.html",
-            self.spec.name, self.hash
-        )
     }
 
     /// The current HTML; in development, rebuilt from disk when the folder changed.
@@ -211,20 +234,24 @@ impl WidgetBuild {
         self.html.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    /// The two resources (MCP Apps and Apps SDK flavours).
-    pub fn resources(&self) -> [(Resource, &'static str); 2] {
-        let meta = self.spec.resource_meta();
-        let mk = |uri: String, mime: &'static str| {
-            let mut r = Resource::new(uri, self.spec.name.clone()).mime(mime);
-            r.title = Some(format!("{} widget", self.spec.name));
-            r.description = self.spec.description.clone();
-            r.meta = Some(meta.clone());
-            (r, mime)
-        };
-        [
-            mk(self.uri(), MIME_MCP_APP),
-            mk(self.skybridge_uri(), MIME_SKYBRIDGE),
-        ]
+    /// The widget's resource (`text/html;profile=mcp-app`).
+    pub fn resource(&self) -> Resource {
+        let mut r = Resource::new(self.uri(), self.spec.name.clone()).mime(MIME_MCP_APP);
+        r.title = Some(format!("{} widget", self.spec.name));
+        r.description = self.spec.description.clone();
+        r.meta = Some(self.spec.resource_meta());
+        r
+    }
+
+    /// How long hosts may cache this widget's reads: a URI names one content hash, so a
+    /// built widget never changes under it (public, a year); in development the HTML is
+    /// rebuilt under the same URI, so nothing is cached.
+    pub fn cache_hint(&self) -> crate::protocol::cache::CacheHint {
+        if self.dev {
+            crate::protocol::cache::CacheHint::NONE
+        } else {
+            crate::protocol::cache::CacheHint::public(WIDGET_CACHE_TTL)
+        }
     }
 
     /// The `resources/read` contents for a URI of this widget.

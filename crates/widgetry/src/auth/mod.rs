@@ -23,6 +23,7 @@
 pub mod introspect;
 pub mod jwt;
 mod verifier;
+pub mod widget_keys;
 pub mod widget_token;
 
 use std::collections::HashMap;
@@ -348,14 +349,7 @@ fn quote(s: &str) -> String {
 
 /// An `error_description` as RFC 6750 §3 allows it: printable ASCII without `"` and `\`.
 fn describe(s: &str) -> String {
-    s.chars()
-        .map(|c| match c {
-            '"' => '\'',
-            '\\' => '/',
-            ' '..='~' => c,
-            _ => '?',
-        })
-        .collect()
+    widgetry_authz::error_description(s)
 }
 
 impl AuthState {

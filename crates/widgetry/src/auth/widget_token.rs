@@ -88,8 +88,9 @@ impl WidgetClaims {
 
 struct Inner {
     key: EcdsaKeyPair,
-    public: Vec<u8>,
     kid: String,
+    /// Every accepted key's `(kid, public key)`, the signing key's first.
+    accepted: Vec<(String, Vec<u8>)>,
     audience: String,
     issuer: String,
     ttl: Duration,
@@ -125,6 +126,16 @@ pub fn generate_key() -> Vec<u8> {
     .expect("the operating system's random source is unavailable")
 }
 
+/// A key's id: the first 8 bytes of the SHA-256 of its public key, in hex.
+fn key_id(public: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(public)
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 fn b64json(v: &Value) -> String {
     B64.encode(serde_json::to_vec(v).unwrap_or_default())
 }
@@ -139,23 +150,39 @@ impl WidgetTokens {
         audience: impl Into<String>,
         ttl: Duration,
     ) -> Result<Self, String> {
-        let key = EcdsaKeyPair::from_pkcs8(
-            &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
-            pkcs8,
-            &SystemRandom::new(),
-        )
-        .map_err(|e| format!("the widget-token key is not a PKCS#8 P-256 key: {e}"))?;
-        let public = key.public_key().as_ref().to_vec();
-        let kid: String = {
-            use sha2::Digest;
-            let d = sha2::Sha256::digest(&public);
-            d.iter().take(8).map(|b| format!("{b:02x}")).collect()
+        Self::with_keys(&[pkcs8.to_vec()], issuer, audience, ttl)
+    }
+
+    /// Like [`WidgetTokens::new`] with several PKCS#8 P-256 keys: the first signs, every
+    /// one verifies (key rotation; see [`crate::auth::widget_keys::WidgetKeys`]).
+    pub fn with_keys(
+        keys: &[Vec<u8>],
+        issuer: impl Into<String>,
+        audience: impl Into<String>,
+        ttl: Duration,
+    ) -> Result<Self, String> {
+        let pair = |pkcs8: &[u8]| {
+            EcdsaKeyPair::from_pkcs8(
+                &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+                pkcs8,
+                &SystemRandom::new(),
+            )
+            .map_err(|e| format!("the widget-token key is not a PKCS#8 P-256 key: {e}"))
         };
+        let Some(first) = keys.first() else {
+            return Err("no widget-token key".into());
+        };
+        let key = pair(first)?;
+        let mut accepted = Vec::with_capacity(keys.len());
+        for k in keys {
+            let public = pair(k)?.public_key().as_ref().to_vec();
+            accepted.push((key_id(&public), public));
+        }
         Ok(Self {
             inner: Arc::new(Inner {
                 key,
-                public,
-                kid,
+                kid: accepted[0].0.clone(),
+                accepted,
                 audience: audience.into(),
                 issuer: issuer.into(),
                 ttl,
@@ -292,11 +319,20 @@ impl WidgetTokens {
         {
             return Err(bad(NOT_WIDGET));
         }
+        let kid = header
+            .get("kid")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let Some((_, public)) = self.inner.accepted.iter().find(|(k, _)| k == kid) else {
+            return Err(bad(
+                "the widget token was signed by a key this app does not accept (rotated out, or another app's); reload the widget",
+            ));
+        };
         let sig = B64
             .decode(s)
             .map_err(|_| bad("the widget token signature is malformed"))?;
         let signing_input = &token[..h.len() + 1 + p.len()];
-        UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, &self.inner.public)
+        UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, public)
             .verify(signing_input.as_bytes(), &sig)
             .map_err(|_| bad("the widget token signature does not verify"))?;
         let claims: Map<String, Value> = B64

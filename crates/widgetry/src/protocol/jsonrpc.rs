@@ -31,6 +31,15 @@ pub mod code {
     pub const REQUEST_CANCELLED: i64 = -32800;
     /// Server-defined: the server is not able to serve the request right now.
     pub const SERVER_UNAVAILABLE: i64 = -32000;
+    /// MCP 2026-07-28: the HTTP headers do not match the body, or a required header is
+    /// missing or malformed (HTTP 400).
+    pub const HEADER_MISMATCH: i64 = -32020;
+    /// MCP 2026-07-28: the request needs a client capability the client did not declare
+    /// (HTTP 400); `data.requiredCapabilities` names it.
+    pub const MISSING_REQUIRED_CLIENT_CAPABILITY: i64 = -32021;
+    /// MCP 2026-07-28: the request's protocol version is not supported (HTTP 400);
+    /// `data` holds `supported` and `requested`.
+    pub const UNSUPPORTED_PROTOCOL_VERSION: i64 = -32022;
 }
 
 /// A JSON-RPC request id: a string or an integer (MCP forbids `null`).

@@ -12,11 +12,12 @@ use serde_json::{json, Value};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
+use super::input::InputRound;
 use super::session::SessionRuntime;
 use crate::identity::{Caller, User};
 use crate::protocol::jsonrpc::{self, Id, RpcError};
 use crate::protocol::types::JsonObject;
-use crate::protocol::ProtocolVersion;
+use crate::protocol::{ProtocolVersion, META_CLIENT_CAPABILITIES, META_LOG_LEVEL};
 
 /// Where a request's outgoing messages (notifications, server-to-client requests) go.
 #[derive(Clone)]
@@ -123,6 +124,7 @@ impl Drop for QueueReceiver {
 }
 
 /// Everything a transport knows about a request before dispatch.
+#[derive(Clone)]
 pub(crate) struct Env {
     pub caller: Caller,
     pub session: Option<Arc<SessionRuntime>>,
@@ -144,6 +146,7 @@ struct Inner {
     id: Option<Id>,
     meta: Option<JsonObject>,
     env: Env,
+    input: Option<InputRound>,
 }
 
 /// The context of one request, cheap to clone.
@@ -163,9 +166,71 @@ impl std::fmt::Debug for RequestContext {
 
 impl RequestContext {
     pub(crate) fn new(id: Option<Id>, meta: Option<JsonObject>, env: Env) -> Self {
+        Self::with_input(id, meta, env, None)
+    }
+
+    pub(crate) fn with_input(
+        id: Option<Id>,
+        meta: Option<JsonObject>,
+        env: Env,
+        input: Option<InputRound>,
+    ) -> Self {
         Self {
-            inner: Arc::new(Inner { id, meta, env }),
+            inner: Arc::new(Inner {
+                id,
+                meta,
+                env,
+                input,
+            }),
         }
+    }
+
+    /// The same request in its next input round (older versions: the engine got the
+    /// answers itself).
+    pub(crate) fn next_round(&self, input: InputRound) -> Self {
+        Self::with_input(
+            self.inner.id.clone(),
+            self.inner.meta.clone(),
+            self.inner.env.clone(),
+            Some(input),
+        )
+    }
+
+    /// The client's answer to the request the handler asked for under `key` in an
+    /// earlier round ([`InputRequired`](super::InputRequired)): an `ElicitResult`,
+    /// `CreateMessageResult` or `ListRootsResult`. `None` in the first round, and when the
+    /// client did not answer that request. Client-supplied: validate it like arguments.
+    pub fn input_response(&self, key: &str) -> Option<&Value> {
+        self.inner.input.as_ref()?.responses.get(key)
+    }
+
+    /// Every answer of this round, by key (empty in the first round).
+    pub fn input_responses(&self) -> Option<&JsonObject> {
+        self.inner.input.as_ref().map(|i| &i.responses)
+    }
+
+    /// The state the handler attached to its last [`InputRequired`](super::InputRequired),
+    /// back unchanged. On 2026-07-28 the engine has verified it (sealed by this server,
+    /// for this caller and this request, not expired) before the handler runs.
+    pub fn input_state(&self) -> Option<&Value> {
+        self.inner.input.as_ref()?.state.as_ref()
+    }
+
+    /// The capabilities the client declared: on 2026-07-28 in this request's `_meta`
+    /// (`io.modelcontextprotocol/clientCapabilities`), on older versions at `initialize`.
+    pub fn client_capabilities(&self) -> Option<&JsonObject> {
+        if self.inner.env.version.is_stateless() {
+            self.meta_value(META_CLIENT_CAPABILITIES)?.as_object()
+        } else {
+            Some(self.inner.env.session.as_ref()?.client_capabilities())
+        }
+    }
+
+    /// Whether the client declared the capability `name` (`"elicitation"`,
+    /// `"sampling"`, `"roots"`, …). Ask only for input the client can give.
+    pub fn client_supports(&self, name: &str) -> bool {
+        self.client_capabilities()
+            .is_some_and(|c| c.get(name).is_some_and(|v| !v.is_null()))
     }
 
     /// A context detached from any transport (for tests and direct calls).
@@ -240,6 +305,28 @@ impl RequestContext {
         self.inner.env.version
     }
 
+    /// What the client declared for the MCP extension `name` (an extension identifier
+    /// such as `io.modelcontextprotocol/ui`): its settings object, or `None` when the
+    /// client did not declare it. On 2026-07-28 requests this is read from the request's
+    /// own `_meta["io.modelcontextprotocol/clientCapabilities"].extensions` (capabilities
+    /// are declared per request there); on older versions from the `capabilities` the
+    /// client sent at `initialize`. Self-declared by the client: use it to pick a
+    /// response's form, never for authorization.
+    ///
+    /// ```
+    /// # async fn tool(ctx: widgetry::server::RequestContext) {
+    /// let renders_apps = ctx
+    ///     .client_extension("io.modelcontextprotocol/ui")
+    ///     .and_then(|s| s.get("mimeTypes"))
+    ///     .and_then(|m| m.as_array())
+    ///     .is_some_and(|m| m.iter().any(|t| t == "text/html;profile=mcp-app"));
+    /// # let _ = renders_apps;
+    /// # }
+    /// ```
+    pub fn client_extension(&self, name: &str) -> Option<&Value> {
+        self.client_capabilities()?.get("extensions")?.get(name)
+    }
+
     /// The session id, when the request belongs to a session.
     pub fn session_id(&self) -> Option<&str> {
         self.inner.env.session.as_ref().map(|s| s.id())
@@ -301,9 +388,19 @@ impl RequestContext {
         ))
     }
 
-    /// Sends a `notifications/message` log entry when `level` passes the client's level.
+    /// Sends a `notifications/message` log entry when `level` passes the client's level
+    /// (on 2026-07-28 the request's `_meta` `io.modelcontextprotocol/logLevel`; without
+    /// it nothing is sent).
     pub fn log(&self, level: &str, logger: Option<&str>, data: Value) -> bool {
-        if let Some(s) = &self.inner.env.session {
+        if self.inner.env.version.is_stateless() {
+            let wanted = self
+                .meta_str(META_LOG_LEVEL)
+                .and_then(super::session::log_level_index);
+            let given = super::session::log_level_index(level).unwrap_or(0);
+            if wanted.is_none_or(|w| given < w) {
+                return false;
+            }
+        } else if let Some(s) = &self.inner.env.session {
             if !s.log_enabled(level) {
                 return false;
             }
@@ -327,9 +424,15 @@ impl RequestContext {
     /// and waits for its answer, bounded by the server's client-request timeout and by
     /// this request's cancellation.
     pub async fn request_client(&self, method: &str, params: Value) -> Result<Value, RpcError> {
+        if self.inner.env.version.is_stateless() {
+            return Err(RpcError::internal(format!(
+                "cannot send {method} to the client: protocol version {} has no server-to-client requests; return InputRequired instead",
+                self.inner.env.version
+            )));
+        }
         let Some(session) = &self.inner.env.session else {
             return Err(RpcError::internal(format!(
-                "cannot send {method} to the client: requests to the client need a session (not available on stateless requests)"
+                "cannot send {method} to the client: requests to the client need a session (not available on stateless requests; return InputRequired instead)"
             )));
         };
         let id = session.next_request_id();

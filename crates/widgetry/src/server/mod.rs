@@ -5,6 +5,8 @@
 
 pub mod context;
 pub(crate) mod dispatch;
+pub mod input;
+pub mod request_state;
 pub mod session;
 
 use std::collections::HashMap;
@@ -17,13 +19,16 @@ use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
 pub use context::RequestContext;
+pub use input::{InputRequired, Step};
 pub use session::{SessionManager, SessionRuntime};
 
 use crate::auth::{AuthConfig, AuthState};
 use crate::identity::Auth;
+use crate::protocol::cache::CacheHint;
 use crate::protocol::jsonrpc::{self, RpcError};
 use crate::protocol::types::*;
-use crate::protocol::{ProtocolVersion, SUPPORTED_VERSIONS};
+use crate::protocol::{ProtocolVersion, META_SERVER_INFO, SUPPORTED_VERSIONS};
+use request_state::StateKey;
 
 /// Why a tool call did not produce a normal result.
 ///
@@ -37,6 +42,9 @@ pub enum ToolError {
     Failed(String),
     /// The tool failed with a fully formed result (e.g. an auth challenge in `_meta`).
     Result(Box<CallToolResult>),
+    /// The tool needs input from the user or the client first: the engine gets it (see
+    /// [`InputRequired`]) and calls the tool again.
+    InputRequired(Box<InputRequired>),
 }
 
 impl ToolError {
@@ -52,6 +60,7 @@ impl ToolError {
     pub fn message(&self) -> String {
         match self {
             ToolError::InvalidParams(m) | ToolError::Failed(m) => m.clone(),
+            ToolError::InputRequired(_) => "input required".to_string(),
             ToolError::Result(r) => r
                 .content
                 .iter()
@@ -61,6 +70,12 @@ impl ToolError {
                 })
                 .unwrap_or_default(),
         }
+    }
+}
+
+impl From<InputRequired> for ToolError {
+    fn from(i: InputRequired) -> Self {
+        ToolError::InputRequired(Box::new(i))
     }
 }
 
@@ -92,12 +107,12 @@ pub type ResourceReader = Arc<
         + Send
         + Sync,
 >;
-/// Renders a prompt from its arguments.
+/// Renders a prompt from its arguments (or asks for input first).
 pub type PromptHandler = Arc<
     dyn Fn(
             RequestContext,
             HashMap<String, String>,
-        ) -> BoxFuture<'static, Result<GetPromptResult, RpcError>>
+        ) -> BoxFuture<'static, Result<Step<GetPromptResult>, RpcError>>
         + Send
         + Sync,
 >;
@@ -132,11 +147,14 @@ impl std::fmt::Debug for ToolEntry {
 struct ResourceEntry {
     resource: Resource,
     read: ResourceReader,
+    /// Its reads' caching hint (else [`ServerConfig::resource_cache`]).
+    cache: Option<CacheHint>,
 }
 
 struct TemplateEntry {
     template: ResourceTemplate,
     read: ResourceReader,
+    cache: Option<CacheHint>,
 }
 
 struct PromptEntry {
@@ -151,6 +169,19 @@ pub struct ServerConfig {
     pub page_size: usize,
     /// How long a handler waits for the client to answer a server-to-client request.
     pub client_request_timeout: Duration,
+    /// The caching hint of `server/discover` and of the `tools/list`, `prompts/list`,
+    /// `resources/list` and `resources/templates/list` pages (2026-07-28 `ttlMs` and
+    /// `cacheScope`). The lists are built once and are the same for every caller, so the
+    /// default is public for five minutes; a redeployment that changes them is seen by
+    /// clients within that time.
+    pub list_cache: CacheHint,
+    /// The caching hint of `resources/read` results of resources registered without one
+    /// ([`ServerBuilder::resource_cache`]). Default: [`CacheHint::NONE`] (immediately
+    /// stale, private), since a reader may answer each caller differently.
+    pub resource_cache: CacheHint,
+    /// How long a sealed `requestState` (2026-07-28 input-required results) stays valid:
+    /// the time a user has to answer before the request must start over.
+    pub input_state_ttl: Duration,
 }
 
 impl Default for ServerConfig {
@@ -158,6 +189,9 @@ impl Default for ServerConfig {
         Self {
             page_size: 100,
             client_request_timeout: Duration::from_secs(120),
+            list_cache: CacheHint::public(Duration::from_secs(300)),
+            resource_cache: CacheHint::NONE,
+            input_state_ttl: Duration::from_secs(600),
         }
     }
 }
@@ -185,9 +219,109 @@ pub struct ServerBuilder {
     completion: Option<CompletionHandler>,
     config: ServerConfig,
     auth: Option<AuthConfig>,
+    extensions: JsonObject,
+    state_key: Option<StateKey>,
 }
 
 impl ServerBuilder {
+    /// Sets the secret that seals 2026-07-28 `requestState` values (input-required
+    /// results, see [`InputRequired`]). Every instance serving one MCP endpoint must use
+    /// the same secret, so that a retry landing on another instance still opens its
+    /// state; without it each process draws a random key at start-up (right for a single
+    /// instance).
+    ///
+    /// # Panics
+    /// When `secret` is shorter than 32 bytes (a programming error caught at start-up).
+    pub fn request_state_secret(mut self, secret: impl AsRef<[u8]>) -> Self {
+        let secret = secret.as_ref();
+        assert!(
+            secret.len() >= 32,
+            "the request state secret must be at least 32 bytes of random data, got {}",
+            secret.len()
+        );
+        self.state_key = Some(StateKey::from_secret(secret));
+        self
+    }
+
+    /// Sets the caching hint of the reads of the resource, or resource template,
+    /// registered under `uri` (its URI or URI template): the `ttlMs` and `cacheScope` of
+    /// its 2026-07-28 `resources/read` results. Content-addressed resources (a widget
+    /// URI carrying a hash of its contents) never change and can be cached for long and
+    /// publicly; a reader whose answer depends on the caller must stay private.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use widgetry::protocol::cache::CacheHint;
+    /// use widgetry::protocol::types::Resource;
+    /// use widgetry::server::Server;
+    ///
+    /// let server = Server::builder("demo", "1.0.0")
+    ///     .text_resource(Resource::new("ui://widget/list-3f2a.html", "list"), "<div></div>")
+    ///     .resource_cache("ui://widget/list-3f2a.html", CacheHint::public(Duration::from_secs(86_400)))
+    ///     .build();
+    /// # let _ = server;
+    /// ```
+    ///
+    /// # Panics
+    /// When no resource or template is registered under `uri` (register it first).
+    pub fn resource_cache(mut self, uri: &str, hint: CacheHint) -> Self {
+        if let Some(r) = self.resources.iter_mut().find(|r| r.resource.uri == uri) {
+            r.cache = Some(hint);
+        } else if let Some(t) = self
+            .templates
+            .iter_mut()
+            .find(|t| t.template.uri_template == uri)
+        {
+            t.cache = Some(hint);
+        } else {
+            panic!("resource_cache: no resource or template is registered under {uri:?}");
+        }
+        self
+    }
+
+    /// Advertises support for the MCP extension `name` with its `settings` object: the
+    /// server's capabilities (in the `initialize` result and in `server/discover`) then
+    /// carry `"extensions": {name: settings}`, as SEP-2133 defines. An empty object
+    /// (`json!({})`) means no settings. What the client declared for an extension is
+    /// read in a handler with [`RequestContext::client_extension`].
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use widgetry::server::Server;
+    ///
+    /// let server = Server::builder("demo", "1.0.0")
+    ///     .extension("io.modelcontextprotocol/ui", json!({}))
+    ///     .build();
+    /// assert_eq!(
+    ///     server.capabilities()["extensions"]["io.modelcontextprotocol/ui"],
+    ///     json!({})
+    /// );
+    /// ```
+    ///
+    /// # Panics
+    /// When `name` is not an extension identifier (`{vendor-prefix}/{name}`, see
+    /// [`is_extension_id`](crate::protocol::is_extension_id)), when `settings` is not a
+    /// JSON object, or when the extension is advertised twice: programming errors caught
+    /// at start-up, never at request time.
+    pub fn extension(mut self, name: impl Into<String>, settings: Value) -> Self {
+        let name = name.into();
+        assert!(
+            crate::protocol::is_extension_id(&name),
+            "extension identifier {name:?} is not of the form {{vendor-prefix}}/{{extension-name}}"
+        );
+        assert!(
+            settings.is_object(),
+            "the settings of extension {name:?} must be a JSON object, not {}",
+            json_type(&settings)
+        );
+        assert!(
+            !self.extensions.contains_key(&name),
+            "extension {name:?} is advertised twice"
+        );
+        self.extensions.insert(name, settings);
+        self
+    }
+
     /// Makes the server an OAuth 2.1 resource server trusting `config`'s issuer: each
     /// tool's [`ToolEntry::policy`] is then enforced against the caller's verified token.
     /// Without it, a tool whose policy is not [`Auth::None`] always refuses (fail closed).
@@ -259,6 +393,7 @@ impl ServerBuilder {
         self.resources.push(ResourceEntry {
             resource,
             read: Arc::new(move |ctx, uri, _| Box::pin(read(ctx, uri))),
+            cache: None,
         });
         self
     }
@@ -287,15 +422,30 @@ impl ServerBuilder {
         self.templates.push(TemplateEntry {
             template,
             read: Arc::new(move |ctx, uri, vars| Box::pin(read(ctx, uri, vars))),
+            cache: None,
         });
         self
     }
 
     /// Registers a prompt.
-    pub fn prompt<F, Fut>(mut self, prompt: Prompt, handler: F) -> Self
+    pub fn prompt<F, Fut>(self, prompt: Prompt, handler: F) -> Self
     where
         F: Fn(RequestContext, HashMap<String, String>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<GetPromptResult, RpcError>> + Send + 'static,
+    {
+        let handler = Arc::new(handler);
+        self.prompt_with_input(prompt, move |ctx, args| {
+            let fut = handler(ctx, args);
+            async move { fut.await.map(Step::Done) }
+        })
+    }
+
+    /// Registers a prompt whose handler may ask for input before it renders
+    /// ([`Step::Input`]); it is called again with the answers (see [`InputRequired`]).
+    pub fn prompt_with_input<F, Fut>(mut self, prompt: Prompt, handler: F) -> Self
+    where
+        F: Fn(RequestContext, HashMap<String, String>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Step<GetPromptResult>, RpcError>> + Send + 'static,
     {
         self.prompts.push(PromptEntry {
             prompt,
@@ -317,16 +467,20 @@ impl ServerBuilder {
     /// Finishes the server, pre-serializing everything that never changes.
     pub fn build(self) -> Server {
         let page = self.config.page_size.max(1);
-        let tool_pages = paginate(&self.tools, page, "tools", |t| {
+        let tool_pages = Pages::new(&self.tools, page, "tools", &self.config, |t| {
             serde_json::to_value(&t.descriptor).unwrap_or(Value::Null)
         });
-        let resource_pages = paginate(&self.resources, page, "resources", |r| {
+        let resource_pages = Pages::new(&self.resources, page, "resources", &self.config, |r| {
             serde_json::to_value(&r.resource).unwrap_or(Value::Null)
         });
-        let template_pages = paginate(&self.templates, page, "resourceTemplates", |t| {
-            serde_json::to_value(&t.template).unwrap_or(Value::Null)
-        });
-        let prompt_pages = paginate(&self.prompts, page, "prompts", |p| {
+        let template_pages = Pages::new(
+            &self.templates,
+            page,
+            "resourceTemplates",
+            &self.config,
+            |t| serde_json::to_value(&t.template).unwrap_or(Value::Null),
+        );
+        let prompt_pages = Pages::new(&self.prompts, page, "prompts", &self.config, |p| {
             serde_json::to_value(&p.prompt).unwrap_or(Value::Null)
         });
         let mut capabilities = json!({
@@ -337,6 +491,9 @@ impl ServerBuilder {
         });
         if !self.prompts.is_empty() {
             capabilities["prompts"] = json!({"listChanged": false});
+        }
+        if !self.extensions.is_empty() {
+            capabilities["extensions"] = Value::Object(self.extensions);
         }
         let tool_index = self
             .tools
@@ -355,9 +512,26 @@ impl ServerBuilder {
         if let Some(i) = &self.instructions {
             discover["instructions"] = json!(i);
         }
+        // 2026-07-28: no resource subscriptions (resources/subscribe is gone), server
+        // info in the result `_meta`, caching fields.
+        let mut capabilities_2026 = capabilities.clone();
+        capabilities_2026["resources"] = json!({});
+        let mut discover_2026 = json!({
+            "resultType": "complete",
+            "supportedVersions": SUPPORTED_VERSIONS,
+            "capabilities": capabilities_2026,
+            "_meta": {META_SERVER_INFO: self.info},
+            "ttlMs": self.config.list_cache.ttl_ms(),
+            "cacheScope": self.config.list_cache.scope,
+        });
+        if let Some(i) = &self.instructions {
+            discover_2026["instructions"] = json!(i);
+        }
         Server {
             inner: Arc::new(Inner {
                 discover: serde_json::to_vec(&discover).unwrap_or_default(),
+                discover_2026: serde_json::to_vec(&discover_2026).unwrap_or_default(),
+                state_key: self.state_key.unwrap_or_else(StateKey::random),
                 auth,
                 info: self.info,
                 instructions: self.instructions,
@@ -374,6 +548,46 @@ impl ServerBuilder {
                 prompt_pages,
                 config: self.config,
             }),
+        }
+    }
+}
+
+/// A list's pre-serialized pages, as older versions and as 2026-07-28 (with
+/// `resultType` and the caching fields) see them.
+pub(crate) struct Pages {
+    pub(crate) classic: Vec<Vec<u8>>,
+    pub(crate) stateless: Vec<Vec<u8>>,
+}
+
+impl Pages {
+    fn new<T>(
+        items: &[T],
+        page: usize,
+        key: &str,
+        config: &ServerConfig,
+        f: impl Fn(&T) -> Value,
+    ) -> Self {
+        let classic = paginate(items, page, key, &f);
+        let fields = format!(r#""resultType":"complete",{},"#, config.list_cache.fields());
+        let stateless = classic
+            .iter()
+            .map(|p| {
+                let mut out = Vec::with_capacity(p.len() + fields.len());
+                out.push(b'{');
+                out.extend_from_slice(fields.as_bytes());
+                out.extend_from_slice(&p[1..]);
+                out
+            })
+            .collect();
+        Self { classic, stateless }
+    }
+
+    /// The pages a request of this kind sees.
+    pub(crate) fn for_version(&self, stateless: bool) -> &[Vec<u8>] {
+        if stateless {
+            &self.stateless
+        } else {
+            &self.classic
         }
     }
 }
@@ -419,6 +633,8 @@ fn decode_cursor(cursor: &str, pages: usize) -> Result<usize, RpcError> {
 struct Inner {
     auth: Option<Arc<AuthState>>,
     discover: Vec<u8>,
+    discover_2026: Vec<u8>,
+    state_key: StateKey,
     info: Implementation,
     instructions: Option<String>,
     capabilities: Value,
@@ -428,10 +644,10 @@ struct Inner {
     templates: Vec<TemplateEntry>,
     prompts: Vec<PromptEntry>,
     completion: Option<CompletionHandler>,
-    tool_pages: Vec<Vec<u8>>,
-    resource_pages: Vec<Vec<u8>>,
-    template_pages: Vec<Vec<u8>>,
-    prompt_pages: Vec<Vec<u8>>,
+    tool_pages: Pages,
+    resource_pages: Pages,
+    template_pages: Pages,
+    prompt_pages: Pages,
     config: ServerConfig,
 }
 
@@ -467,6 +683,8 @@ impl Server {
             completion: None,
             config: ServerConfig::default(),
             auth: None,
+            extensions: JsonObject::new(),
+            state_key: None,
         }
     }
 
@@ -497,6 +715,11 @@ impl Server {
     /// The engine settings.
     pub fn config(&self) -> &ServerConfig {
         &self.inner.config
+    }
+
+    /// The server's capabilities, as sent at `initialize` and in `server/discover`.
+    pub fn capabilities(&self) -> &Value {
+        &self.inner.capabilities
     }
 
     /// The `initialize` result for a negotiated version.

@@ -9,7 +9,7 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -20,6 +20,7 @@ use widgetry_store::{now_ms, SessionRecord, SessionStore, StoreError};
 
 use crate::identity::Caller;
 use crate::protocol::jsonrpc::{Id, RpcError};
+use crate::protocol::types::JsonObject;
 use crate::protocol::ProtocolVersion;
 
 /// How long a live runtime trusts its cached record before asking the store again.
@@ -80,6 +81,9 @@ pub struct SessionRuntime {
     version: ProtocolVersion,
     owner: Mutex<Option<Arc<str>>>,
     client_name: Option<String>,
+    /// The capabilities the client declared at `initialize` (set once: from the stored
+    /// record, or at a connection-bound session's `initialize`).
+    client_capabilities: OnceLock<JsonObject>,
     /// Who created it, for the per-client session cap (subject or address).
     creator: Arc<str>,
     log_level: AtomicU8,
@@ -123,6 +127,7 @@ impl SessionRuntime {
             version,
             owner: Mutex::new(doc.owner.map(Arc::from)),
             client_name: doc.name,
+            client_capabilities: doc.capabilities.map(OnceLock::from).unwrap_or_default(),
             creator: doc.creator.unwrap_or_default().into(),
             log_level: AtomicU8::new(level),
             record: Mutex::new(record),
@@ -160,6 +165,30 @@ impl SessionRuntime {
             },
             false,
         ))
+    }
+
+    /// What the client declared for the extension `name` in its `initialize`
+    /// capabilities (`capabilities.extensions[name]`), if it declared it.
+    pub fn client_extension(&self, name: &str) -> Option<&serde_json::Value> {
+        self.client_capabilities().get("extensions")?.get(name)
+    }
+
+    /// The capabilities the client declared at `initialize` (empty when it declared
+    /// none).
+    pub fn client_capabilities(&self) -> &JsonObject {
+        static NONE: OnceLock<JsonObject> = OnceLock::new();
+        self.client_capabilities
+            .get()
+            .unwrap_or_else(|| NONE.get_or_init(JsonObject::new))
+    }
+
+    /// Records the capabilities a connection-bound session's client sent at
+    /// `initialize` (JSON text, checked by the caller). Only the first `initialize`
+    /// counts, as for the session's other properties.
+    pub(crate) fn set_client_capabilities(&self, capabilities: &str) {
+        if let Ok(caps) = serde_json::from_str::<JsonObject>(capabilities) {
+            let _ = self.client_capabilities.set(caps);
+        }
     }
 
     /// The session id.
@@ -366,6 +395,7 @@ impl SessionRuntime {
 /// subject once signed in; `creator`, the key of the per-client session cap).
 struct ClientDoc {
     name: Option<String>,
+    capabilities: Option<JsonObject>,
     owner: Option<String>,
     creator: Option<String>,
 }
@@ -377,6 +407,7 @@ impl ClientDoc {
         let s = |v: Option<&serde_json::Value>| v.and_then(|v| v.as_str()).map(str::to_string);
         Self {
             name: s(v.get("clientInfo").and_then(|c| c.get("name"))),
+            capabilities: v.get("capabilities").and_then(|c| c.as_object()).cloned(),
             owner: s(v.get("owner")),
             creator: s(v.get("creator")),
         }

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use widgetry_authz::throttle::ThrottleRules;
+use widgetry_authz::TrustedProxies;
 
 /// Sign-in settings.
 #[derive(Debug, Clone)]
@@ -35,6 +36,9 @@ pub struct SignInConfig {
     pub public_url: String,
     /// How often expired sessions are swept from the store (default 1 minute).
     pub sweep_interval: Duration,
+    /// The reverse proxies whose `X-Forwarded-For` gives the client address of the
+    /// per-address limits (default none: the TCP peer is the client).
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl SignInConfig {
@@ -54,6 +58,7 @@ impl SignInConfig {
             creation_window: Duration::from_secs(600),
             public_url: public_url.into().trim_end_matches('/').to_string(),
             sweep_interval: Duration::from_secs(60),
+            trusted_proxies: TrustedProxies::none(),
         }
     }
 }

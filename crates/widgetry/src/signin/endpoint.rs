@@ -2,11 +2,10 @@
 //! verification code, behind the widget-endpoint layers (origin refusal, CORS for widget
 //! origins, a 16 KiB body limit).
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::response::Response;
 use axum::routing::post;
 use axum::Router;
@@ -14,6 +13,7 @@ use http::{HeaderValue, StatusCode};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use widgetry_authz::throttle::{wait_text, Admission, Guess, Throttle};
+use widgetry_authz::TrustedProxies;
 
 use super::limits::KvCounters;
 use super::session::{ct_eq, hash, mask, six_digits, Session};
@@ -26,9 +26,9 @@ pub(super) const PATH: &str = "/api/session/authenticate";
 /// Largest sign-in request body.
 const MAX_SUBMIT_BODY: usize = 16 * 1024;
 
-/// One widget submission.
-#[derive(Debug, Deserialize)]
-struct Submit {
+/// One widget submission (HTTP body, or the input of the relay tool in `bridge.rs`).
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub(super) struct Submit {
     /// The public half of the session id (from the widget's `_meta`).
     #[serde(rename = "sessionId")]
     session_id: String,
@@ -194,7 +194,7 @@ impl SignIn {
     }
 
     /// Handles one widget submission.
-    async fn submit(&self, body: Submit, addr: &str) -> Response {
+    pub(super) async fn submit(&self, body: Submit, addr: &str) -> Response {
         let mut s = match self.sessions().load(&body.session_id).await {
             Ok(Some(s)) => s,
             Ok(None) => {
@@ -353,21 +353,22 @@ impl SignIn {
     }
 }
 
-fn client_addr(connect: Option<&ConnectInfo<SocketAddr>>) -> String {
-    connect
-        .map(|c| c.0.ip().to_string())
+fn client_addr(proxies: &TrustedProxies, req: &http::request::Parts) -> String {
+    proxies
+        .client_ip_of(&req.headers, &req.extensions)
+        .map(|ip| ip.to_string())
         .unwrap_or_else(|| "unknown".into())
 }
 
 async fn submit_route(State(s): State<SignIn>, req: axum::extract::Request) -> Response {
     let (parts, body) = req.into_parts();
-    let connect = parts.extensions.get::<ConnectInfo<SocketAddr>>().cloned();
+    let addr = client_addr(&s.config().trusted_proxies, &parts);
     let body = match read_body(body, MAX_SUBMIT_BODY).await {
         Ok(b) => b,
         Err(r) => return r,
     };
     match serde_json::from_slice::<Submit>(&body) {
-        Ok(b) => s.submit(b, &client_addr(connect.as_ref())).await,
+        Ok(b) => s.submit(b, &addr).await,
         Err(_) => err(
             StatusCode::BAD_REQUEST,
             "invalid_request",

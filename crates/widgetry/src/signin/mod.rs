@@ -23,6 +23,7 @@
 //!   "expired, sign in again". All state lives in a [`KvStore`], so several instances
 //!   sharing PostgreSQL or Redis serve the same sessions.
 
+mod bridge;
 mod config;
 mod directory;
 mod endpoint;
@@ -144,6 +145,7 @@ impl SignIn {
         self.spawn_sweeper();
         let c = self.config().clone();
         let (s1, s2, s3) = (self.clone(), self.clone(), self.clone());
+        let relay = bridge::submit_tool(self.clone(), bridge::tool_name(&c));
         let origin = c.public_url.clone();
         let endpoint = self.router();
         b.widget_html(c.widget.clone(), SIGNIN_WIDGET_HTML)
@@ -181,5 +183,6 @@ impl SignIn {
                 .visibility(Visibility::Both)
                 .auth(Auth::none()),
             )
+            .tool(relay)
     }
 }

@@ -91,7 +91,7 @@ impl SignIn {
 
     pub(super) async fn create(&self, ctx: RequestContext) -> Result<Created, ToolError> {
         let c = self.config();
-        let caller = crate::transport::layers::client_key(ctx.caller(), ctx.extensions());
+        let caller = crate::transport::layers::client_key_of(ctx.caller(), ctx.extensions());
         self.inner
             .limits
             .admit_session(
@@ -167,6 +167,7 @@ impl SignIn {
                     "endpoint": format!("{}{}", self.config().public_url, super::endpoint::PATH),
                     "expiresAt": s.expires_ms / 1000,
                     "codeDelivery": if self.inner.sender.delivers() { "email" } else { "console" },
+                    "submitTool": super::bridge::tool_name(self.config()),
                 }),
             ))
     }

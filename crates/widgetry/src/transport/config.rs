@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use widgetry_authz::TrustedProxies;
 use widgetry_store::{MemorySessionStore, SessionStore};
 
 use super::guard::Guard;
@@ -33,6 +34,9 @@ pub struct HttpConfig {
     /// How many sessions (Streamable HTTP and legacy SSE) may be open on one instance,
     /// in total and per client.
     pub session_limits: SessionLimits,
+    /// The reverse proxies whose `X-Forwarded-For` gives the client address of the
+    /// per-client session limit (default none: the TCP peer is the client).
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl std::fmt::Debug for HttpConfig {
@@ -44,6 +48,7 @@ impl std::fmt::Debug for HttpConfig {
             .field("session_ttl", &self.session_ttl)
             .field("stateless", &self.stateless)
             .field("legacy_sse", &self.legacy_sse)
+            .field("trusted_proxies", &self.trusted_proxies)
             .finish_non_exhaustive()
     }
 }
@@ -74,6 +79,7 @@ impl Default for HttpConfig {
             legacy_sse: true,
             keep_alive: Duration::from_secs(20),
             session_limits: SessionLimits::default(),
+            trusted_proxies: TrustedProxies::none(),
         }
     }
 }
@@ -102,6 +108,11 @@ impl HttpConfig {
     /// Sets the request body limit.
     pub fn max_body_bytes(mut self, n: usize) -> Self {
         self.max_body_bytes = n;
+        self
+    }
+    /// Sets the trusted reverse proxies.
+    pub fn trusted_proxies(mut self, proxies: TrustedProxies) -> Self {
+        self.trusted_proxies = proxies;
         self
     }
     /// Sets the session TTL.

@@ -120,12 +120,40 @@ fn failure(f: Failure, id: &Id) -> Response {
     match f {
         Failure::Refused(r) => response::refusal(r, Some(id)),
         Failure::Rpc(e) => response::json(jsonrpc::encode_error(Some(id), &e), None),
+        Failure::BadRequest(e) => rpc_error(StatusCode::BAD_REQUEST, Some(id), e),
+        Failure::NotFound(e) => rpc_error(StatusCode::NOT_FOUND, Some(id), e),
     }
 }
 
-/// Checks the request headers a POST must carry; returns the `MCP-Protocol-Version` and
-/// whether the client accepts an SSE answer.
-fn check_post_headers(h: &HeaderMap) -> Result<(Option<ProtocolVersion>, bool), Response> {
+/// A `-32020` header mismatch (HTTP 400).
+fn header_mismatch(id: Option<&Id>, message: String) -> Response {
+    rpc_error(
+        StatusCode::BAD_REQUEST,
+        id,
+        RpcError::new(code::HEADER_MISMATCH, message),
+    )
+}
+
+/// The request's `MCP-Protocol-Version`: `None` when absent; an
+/// `UnsupportedProtocolVersionError` (HTTP 400, with the supported versions and the
+/// requested one) when the server does not speak it.
+fn header_version(h: &HeaderMap, id: Option<&Id>) -> Result<Option<ProtocolVersion>, Response> {
+    let Some(raw) = h.get(&VERSION_NAME) else {
+        return Ok(None);
+    };
+    let v = raw.to_str().unwrap_or("").trim();
+    ProtocolVersion::parse(v).map(Some).ok_or_else(|| {
+        rpc_error(
+            StatusCode::BAD_REQUEST,
+            id,
+            crate::protocol::unsupported_version_error(v),
+        )
+    })
+}
+
+/// Checks the request headers a POST must carry; returns whether the client accepts an
+/// SSE answer.
+fn check_post_headers(h: &HeaderMap) -> Result<bool, Response> {
     if let Some(ct) = h.get(header::CONTENT_TYPE) {
         let ct = ct.to_str().unwrap_or("");
         let ct_trim = ct.trim_start().as_bytes();
@@ -143,24 +171,12 @@ fn check_post_headers(h: &HeaderMap) -> Result<(Option<ProtocolVersion>, bool), 
             "not acceptable: the Accept header must list application/json and text/event-stream",
         ));
     }
-    let version = match header_str(h, &VERSION_NAME) {
-        None => None,
-        Some(v) => Some(ProtocolVersion::parse(v).ok_or_else(|| {
-            bad_request(
-                StatusCode::BAD_REQUEST,
-                format!(
-                    "unsupported MCP-Protocol-Version {v:?}; supported: {}",
-                    crate::protocol::SUPPORTED_VERSIONS.join(", ")
-                ),
-            )
-        })?),
-    };
-    Ok((version, sse))
+    Ok(sse)
 }
 
 pub(crate) async fn post_message(State(state): State<Arc<HttpState>>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
-    let (header_version, accepts_sse) = match check_post_headers(&parts.headers) {
+    let accepts_sse = match check_post_headers(&parts.headers) {
         Ok(v) => v,
         Err(r) => return r,
     };
@@ -174,36 +190,61 @@ pub(crate) async fn post_message(State(state): State<Arc<HttpState>>, req: Reque
     };
     let caller = caller(&parts.extensions);
     match msg {
-        Message::Request(r) if r.method == "initialize" => {
-            initialize(&state, &parts.extensions, &caller, r).await
-        }
         Message::Request(r) => {
             let id = r.id.clone().unwrap_or(Id::Num(0));
-            let parsed = match state.server.parse(&r) {
+            let header_version = match header_version(&parts.headers, Some(&id)) {
+                Ok(v) => v,
+                Err(resp) => return resp,
+            };
+            let stateless_request = header_version.is_some_and(|v| v.is_stateless());
+            if r.method == "initialize" && !stateless_request {
+                return initialize(&state, &parts, &caller, r).await;
+            }
+            let default = || {
+                ProtocolVersion::parse(DEFAULT_HTTP_VERSION)
+                    .unwrap_or_else(|| ProtocolVersion::negotiate(DEFAULT_HTTP_VERSION))
+            };
+            let version = header_version.unwrap_or_else(default);
+            let parsed = match state.server.parse(&r, version) {
                 Ok(p) => p,
                 Err(f) => return failure(f, &id),
             };
-            let version = match (header_version, parsed.meta_protocol_version()) {
-                (Some(v), _) => v,
-                (None, Some(m)) => match ProtocolVersion::parse(m) {
-                    Some(v) => v,
-                    None => {
-                        return rpc_error(
-                            StatusCode::BAD_REQUEST,
-                            Some(&id),
-                            RpcError::invalid_request(format!(
-                                "unsupported protocol version {m:?} in _meta"
-                            )),
-                        )
-                    }
-                },
-                (None, None) => ProtocolVersion::parse(DEFAULT_HTTP_VERSION)
-                    .unwrap_or_else(|| ProtocolVersion::negotiate(DEFAULT_HTTP_VERSION)),
-            };
+            if r.method == "tools/call" {
+                if let Some(tool) = parsed.name(&state.server) {
+                    crate::ops::observe::note_tool(tool);
+                }
+            }
+            // The header must agree with the version the body's `_meta` names.
+            if let Some(m) = parsed.meta_protocol_version() {
+                if header_version.map(|v| v.as_str()) != Some(m) {
+                    let msg = match header_version {
+                        None => format!(
+                            "Header mismatch: the MCP-Protocol-Version header is missing; it must equal _meta protocolVersion {m:?}"
+                        ),
+                        Some(h) => format!(
+                            "Header mismatch: MCP-Protocol-Version header {:?} does not match _meta protocolVersion {m:?}",
+                            h.as_str()
+                        ),
+                    };
+                    return header_mismatch(Some(&id), msg);
+                }
+            }
             if version.is_stateless() {
                 let name = parsed.name(&state.server);
-                if let Err(resp) = check_routing_headers(&parts.headers, &r.method, name, &id) {
-                    return resp;
+                if let Err(m) = check_routing_headers(&parts.headers, &r.method, name) {
+                    return header_mismatch(Some(&id), m.0);
+                }
+                if let Some((schema, args)) = parsed.tool_call(&state.server) {
+                    let params = super::headers::param_headers(schema);
+                    if !params.is_empty() {
+                        let args: serde_json::Value =
+                            serde_json::from_str(args.get()).unwrap_or_default();
+                        if let Err(m) =
+                            super::headers::check_param_headers(&parts.headers, &params, &args)
+                        {
+                            return header_mismatch(Some(&id), m.0);
+                        }
+                    }
                 }
             }
             let is_set_level = r.method == "logging/setLevel";
@@ -230,7 +271,11 @@ pub(crate) async fn post_message(State(state): State<Arc<HttpState>>, req: Reque
                     session: session.clone(),
                     version,
                     accepts_sse,
-                    extensions: parts.extensions,
+                    extensions: super::layers::with_client_address(
+                        &state.config.trusted_proxies,
+                        &parts.headers,
+                        parts.extensions,
+                    ),
                 },
             )
             .await;
@@ -244,6 +289,9 @@ pub(crate) async fn post_message(State(state): State<Arc<HttpState>>, req: Reque
             resp
         }
         Message::Notification(n) => {
+            if let Err(resp) = header_version(&parts.headers, None) {
+                return resp;
+            }
             let session = match resolve_session(&state, &parts.headers, false, &caller).await {
                 Ok(s) => s,
                 Err(resp) => return resp,
@@ -252,6 +300,9 @@ pub(crate) async fn post_message(State(state): State<Arc<HttpState>>, req: Reque
             StatusCode::ACCEPTED.into_response()
         }
         Message::Response { id, outcome } => {
+            if let Err(resp) = header_version(&parts.headers, None) {
+                return resp;
+            }
             let session = match resolve_session(&state, &parts.headers, true, &caller).await {
                 Ok(s) => s,
                 Err(resp) => return resp,
@@ -264,40 +315,48 @@ pub(crate) async fn post_message(State(state): State<Arc<HttpState>>, req: Reque
     }
 }
 
-/// 2026-07-28 routing headers must agree with the parsed request when present.
+/// The 2026-07-28 routing headers: `Mcp-Method` always, `Mcp-Name` for the requests
+/// that name something (tool, prompt, resource URI); each must equal the body's value
+/// (the name after Base64-sentinel decoding; method values compare case-sensitively).
 fn check_routing_headers(
     h: &HeaderMap,
     method: &str,
     name: Option<&str>,
-    id: &Id,
-) -> Result<(), Response> {
-    let bad = |msg: String| {
-        Err(rpc_error(
-            StatusCode::BAD_REQUEST,
-            Some(id),
-            RpcError::invalid_request(msg),
-        ))
+) -> Result<(), super::headers::HeaderMismatch> {
+    use super::headers::{decode_header_value, HeaderMismatch};
+    let Some(raw) = h.get(&METHOD_NAME) else {
+        return Err(HeaderMismatch(format!(
+            "Header mismatch: the Mcp-Method header is missing (it must be {method:?})"
+        )));
     };
-    if let Some(m) = header_str(h, &METHOD_NAME) {
-        if m != method {
-            return bad(format!(
-                "Mcp-Method header {m:?} does not match the body's method {method:?}"
-            ));
+    let m = decode_header_value("Mcp-Method", raw)?;
+    if m != method {
+        return Err(HeaderMismatch(format!(
+            "Header mismatch: Mcp-Method header value {m:?} does not match body value {method:?}"
+        )));
+    }
+    let named = matches!(method, "tools/call" | "resources/read" | "prompts/get");
+    match (h.get(&NAME_NAME), name) {
+        (None, Some(n)) if named => Err(HeaderMismatch(format!(
+            "Header mismatch: the Mcp-Name header is missing (it must be {n:?})"
+        ))),
+        (None, _) => Ok(()),
+        (Some(raw), n) => {
+            let got = decode_header_value("Mcp-Name", raw)?;
+            if Some(got.as_str()) != n {
+                return Err(HeaderMismatch(format!(
+                    "Header mismatch: Mcp-Name header value {got:?} does not match body value {:?}",
+                    n.unwrap_or("")
+                )));
+            }
+            Ok(())
         }
     }
-    if let Some(header_name) = header_str(h, &NAME_NAME) {
-        if name != Some(header_name) {
-            return bad(format!(
-                "Mcp-Name header {header_name:?} does not match the body's name/uri {name:?}"
-            ));
-        }
-    }
-    Ok(())
 }
 
 async fn initialize(
     state: &Arc<HttpState>,
-    extensions: &http::Extensions,
+    parts: &http::request::Parts,
     caller: &Caller,
     r: jsonrpc::Request<'_>,
 ) -> Response {
@@ -309,7 +368,7 @@ async fn initialize(
     if state.config.stateless {
         return response::json(jsonrpc::encode_result(&id, &init.result), None);
     }
-    let creator = client_key(caller, extensions);
+    let creator = client_key(&state.config.trusted_proxies, caller, parts);
     match state
         .sessions
         .create(
@@ -394,7 +453,10 @@ async fn run_request(
             let mut queued = Vec::new();
             while let Some(m) = rx.try_recv() { queued.push(m); }
             let answer = match outcome {
-                Some(o) => o,
+                Some(o) if o.bad_request && queued.is_empty() => {
+                    return response::json_status(StatusCode::BAD_REQUEST, o.body);
+                }
+                Some(o) => o.body,
                 None => jsonrpc::encode_error(Some(&id), &RpcError::new(code::REQUEST_CANCELLED, "request cancelled")),
             };
             if queued.is_empty() || !accepts_sse {
@@ -446,7 +508,7 @@ async fn run_request(
             s.finish_inflight(&id);
         }
         if let Some(o) = outcome {
-            emit(&o);
+            emit(&o.body);
         }
         if let (Some(s), Some(sid)) = (&sess, stream_id) {
             s.detach_stream(sid);

@@ -14,13 +14,12 @@
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Request};
+use axum::extract::Request;
 use axum::response::Response;
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
@@ -29,6 +28,8 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
+
+use widgetry_authz::TrustedProxies;
 
 use super::guard::Guard;
 use super::response::{bad_request, refusal};
@@ -67,16 +68,25 @@ impl Edge {
         };
         match auth.read_bearer(req.headers()) {
             Bearer::Done(Ok(caller)) => {
+                if matches!(caller, Caller::User(_)) {
+                    crate::ops::metrics::token_cache(true);
+                }
                 put_caller(req, caller);
                 Ok(None)
             }
             Bearer::Done(Err(r)) => Err(refusal(r, None)),
-            Bearer::Verify(token) => Ok(Some(token.to_owned())),
+            Bearer::Verify(token) => {
+                crate::ops::metrics::token_cache(false);
+                Ok(Some(token.to_owned()))
+            }
         }
     }
 }
 
 fn put_caller(req: &mut Request, caller: Caller) {
+    if let Some(subject) = caller.subject() {
+        crate::ops::observe::note_subject(subject);
+    }
     // Absence means anonymous: most requests then carry no extension map at all.
     if !matches!(caller, Caller::Anonymous) {
         req.extensions_mut().insert(caller);
@@ -279,11 +289,53 @@ pub(crate) fn caller(ext: &http::Extensions) -> Caller {
 }
 
 /// The key of the per-client session limit: the caller's subject when signed in, else
-/// the peer address (trusted proxies are not consulted yet), else one shared key.
-pub(crate) fn client_key(caller: &Caller, ext: &http::Extensions) -> String {
-    match (caller.subject(), ext.get::<ConnectInfo<SocketAddr>>()) {
+/// the client address (through `proxies`), else one shared key.
+pub(crate) fn client_key(
+    proxies: &TrustedProxies,
+    caller: &Caller,
+    req: &http::request::Parts,
+) -> String {
+    key_of(caller, proxies.client_ip_of(&req.headers, &req.extensions))
+}
+
+/// The client address behind trusted proxies, resolved by the transport for the request
+/// context of a tool call (only when proxies are configured; otherwise the peer address
+/// in `ConnectInfo` is the client).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ClientAddress(pub(crate) std::net::IpAddr);
+
+/// `extensions` with the client address behind `proxies` recorded, when any are trusted.
+pub(crate) fn with_client_address(
+    proxies: &TrustedProxies,
+    headers: &http::HeaderMap,
+    mut extensions: http::Extensions,
+) -> http::Extensions {
+    if !proxies.is_empty() {
+        if let Some(ip) = proxies.client_ip_of(headers, &extensions) {
+            extensions.insert(ClientAddress(ip));
+        }
+    }
+    extensions
+}
+
+/// The client address inside a tool call, from its request context's extensions: the one
+/// resolved behind trusted proxies, else the peer.
+pub(crate) fn context_client_ip(extensions: &http::Extensions) -> Option<std::net::IpAddr> {
+    extensions.get::<ClientAddress>().map(|a| a.0).or_else(|| {
+        // No proxy trusted: the peer is the client.
+        TrustedProxies::none().client_ip_of(&http::HeaderMap::new(), extensions)
+    })
+}
+
+/// [`client_key`] inside a tool call, from its request context's extensions.
+pub(crate) fn client_key_of(caller: &Caller, extensions: &http::Extensions) -> String {
+    key_of(caller, context_client_ip(extensions))
+}
+
+fn key_of(caller: &Caller, ip: Option<std::net::IpAddr>) -> String {
+    match (caller.subject(), ip) {
         (Some(s), _) => format!("user:{s}"),
-        (None, Some(ConnectInfo(addr))) => format!("addr:{}", addr.ip()),
+        (None, Some(ip)) => format!("addr:{ip}"),
         (None, None) => "anonymous".into(),
     }
 }

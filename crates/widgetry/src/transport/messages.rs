@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::identity::{Caller, Refusal};
 use crate::protocol::jsonrpc::{self, Id, Message, RpcError};
+use crate::protocol::ProtocolVersion;
 use crate::server::context::{Env, Outbox};
 use crate::server::dispatch::{Authorized, Failure};
 use crate::server::{Server, SessionRuntime};
@@ -39,8 +40,8 @@ pub(crate) enum Job {
     Done,
     /// Answer `initialize` with this result.
     Reply(Id, Vec<u8>),
-    /// Run an authorized request.
-    Run(Id, Authorized),
+    /// Run an authorized request at this protocol version.
+    Run(Id, Authorized, ProtocolVersion),
 }
 
 /// Parses and authorizes one decoded message for a connection-bound session whose
@@ -63,15 +64,23 @@ pub(crate) fn accept(
         Message::Request(r) => {
             let id = r.id.clone().unwrap_or(Id::Num(0));
             let fail = |f: Failure| (Some(id.clone()), f);
-            if r.method == "initialize" {
+            // A 2026-07-28 request names its version in `_meta` (there is no handshake);
+            // any other request runs at the session's version.
+            let version = match crate::protocol::meta_version(r.params) {
+                Ok(Some(v)) if v.is_stateless() => v,
+                Ok(_) => session.version(),
+                Err(e) => return Err(fail(Failure::BadRequest(e))),
+            };
+            if r.method == "initialize" && !version.is_stateless() {
                 let init = server.initialize(&r).map_err(|e| fail(Failure::Rpc(e)))?;
+                session.set_client_capabilities(init.capabilities);
                 return Ok(Job::Reply(id, init.result));
             }
-            let parsed = server.parse(&r).map_err(fail)?;
+            let parsed = server.parse(&r, version).map_err(fail)?;
             let authorized = server
                 .authorize(parsed, caller, Some(session))
                 .map_err(fail)?;
-            Ok(Job::Run(id, authorized))
+            Ok(Job::Run(id, authorized, version))
         }
     }
 }
@@ -96,13 +105,13 @@ pub(crate) fn spawn_job(
     caller: Caller,
     extensions: ::http::Extensions,
 ) {
-    let (id, request) = match job {
+    let (id, request, version) = match job {
         Job::Done => return,
         Job::Reply(id, result) => {
             outbox.send(jsonrpc::encode_result(&id, &result));
             return;
         }
-        Job::Run(id, request) => (id, request),
+        Job::Run(id, request, version) => (id, request, version),
     };
     let cancel = CancellationToken::new();
     session.register_inflight(id.clone(), cancel.clone());
@@ -111,7 +120,7 @@ pub(crate) fn spawn_job(
             caller,
             session: Some(session.clone()),
             out: Some(outbox.clone()),
-            version: session.version(),
+            version,
             cancel: Some(cancel.clone()),
             extensions,
             client_request_timeout: server.config().client_request_timeout,

@@ -75,6 +75,13 @@ pub(crate) fn session_not_found() -> Response {
 }
 
 /// A JSON body, with the session header when one was created.
+/// A JSON body with a status other than 200 (a JSON-RPC error the run produced).
+pub(crate) fn json_status(status: StatusCode, body: Vec<u8>) -> Response {
+    let mut r = json(body, None);
+    *r.status_mut() = status;
+    r
+}
+
 pub(crate) fn json(body: Vec<u8>, session: Option<&str>) -> Response {
     let mut resp = Response::new(Body::from(body));
     let h = resp.headers_mut();
@@ -88,11 +95,18 @@ pub(crate) fn json(body: Vec<u8>, session: Option<&str>) -> Response {
     resp
 }
 
-/// An SSE body fed by a channel.
+/// An SSE body fed by a channel. It ends when the channel closes or the instance
+/// shuts down ([`crate::ops::shutdown`]), and counts in `widgetry_sse_streams_open`
+/// while open.
 pub(crate) fn sse(rx: mpsc::UnboundedReceiver<Bytes>) -> Response {
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|b| (Ok::<_, Infallible>(b), rx))
-    });
+    use futures_util::StreamExt as _;
+    let open = crate::ops::metrics::StreamGauge::open();
+    let stream = futures_util::stream::unfold((rx, open), |(mut rx, open)| async move {
+        rx.recv()
+            .await
+            .map(|b| (Ok::<_, Infallible>(b), (rx, open)))
+    })
+    .take_until(crate::ops::shutdown::token().clone().cancelled_owned());
     sse_headers(Response::new(Body::from_stream(stream)))
 }
 

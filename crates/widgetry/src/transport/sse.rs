@@ -22,13 +22,13 @@ use super::state::HttpState;
 use crate::protocol::jsonrpc;
 use crate::protocol::ProtocolVersion;
 use crate::server::context::Outbox;
-use crate::server::dispatch::Failure;
 use crate::server::session::Access;
 use crate::server::SessionRuntime;
 
 pub(crate) async fn get_sse(State(state): State<Arc<HttpState>>, req: Request) -> Response {
-    let caller = caller(req.extensions());
-    let creator = client_key(&caller, req.extensions());
+    let (parts, _) = req.into_parts();
+    let caller = caller(&parts.extensions);
+    let creator = client_key(&state.config.trusted_proxies, &caller, &parts);
     let version =
         ProtocolVersion::parse("2024-11-05").unwrap_or_else(|| ProtocolVersion::negotiate(""));
     let session = SessionRuntime::ephemeral_for(version, &caller, &creator);
@@ -98,10 +98,12 @@ pub(crate) async fn post_messages(
             caller,
             parts.extensions,
         ),
-        Err((id, Failure::Refused(r))) => return response::refusal(r, id.as_ref()),
-        Err((id, Failure::Rpc(e))) => {
-            session.send_standalone(&jsonrpc::encode_error(id.as_ref(), &e));
-        }
+        Err((id, f)) => match f.into_rpc() {
+            Err(r) => return response::refusal(r, id.as_ref()),
+            Ok(e) => {
+                session.send_standalone(&jsonrpc::encode_error(id.as_ref(), &e));
+            }
+        },
     }
     (StatusCode::ACCEPTED, "Accepted").into_response()
 }

@@ -80,10 +80,7 @@ where
                 http::Extensions::new(),
             ),
             Err((id, failure)) => {
-                let err = match failure {
-                    Failure::Rpc(e) => e,
-                    Failure::Refused(r) => refusal_error(r),
-                };
+                let err = failure.into_rpc().unwrap_or_else(refusal_error);
                 let _ = tx.send(jsonrpc::encode_error(id.as_ref(), &err));
             }
         }

@@ -265,6 +265,23 @@ impl Showcase {
         }
     }
 
+    /// Asks it to stop as an orchestrator does (SIGTERM) and waits up to `within` for it to
+    /// exit; its exit status, or `None` if it is still running then (it is killed on drop).
+    pub fn terminate(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let guard = self.guard.as_mut()?;
+        let pid = guard.0.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status();
+        assert!(sent.is_ok_and(|s| s.success()), "kill -TERM {pid} failed");
+        let deadline = std::time::Instant::now() + within;
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(status)) = guard.0.try_wait() {
+                return Some(status);
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
     /// Stops it (as a crash or a deploy would: SIGKILL) and waits until it is gone.
     pub fn stop(&mut self) {
         drop(self.guard.take());

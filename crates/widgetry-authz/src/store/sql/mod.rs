@@ -120,12 +120,14 @@ impl SqlStore {
     }
 
     /// Connects to PostgreSQL (a `postgres://user:password@host:port/db` URL; add
-    /// `?options=-csearch_path%3Dschema` to use a schema) and creates the tables when
-    /// missing. The connection is re-established when it drops. TLS is not supported:
-    /// reach the database over a trusted network or a local socket.
+    /// `?options=-csearch_path%3Dschema` to use a schema) and creates or upgrades the
+    /// tables. Connections come from a pool and are re-established after an outage; the
+    /// URL takes the options of [`widgetry_store::PostgresConfig::new`]: TLS
+    /// (`sslmode=verify-full&sslrootcert=/path/ca.pem`), `pool_max_size`,
+    /// `pool_acquire_timeout_ms`, `statement_timeout_ms` and `connect_timeout`.
     pub async fn open_postgres(url: &str) -> StoreResult<Self> {
         let store = Self {
-            db: Db::Postgres(PgDb::new(url)),
+            db: Db::Postgres(PgDb::new(url)?),
         };
         store.migrate().await?;
         Ok(store)
@@ -144,15 +146,15 @@ impl SqlStore {
         }
     }
 
-    /// `fetch_opt` in a session of its own.
+    /// The first row of one read, decoded.
     async fn get_opt<T>(
         &self,
         sql: &str,
         params: Vec<Val>,
         decode: Decode<T>,
     ) -> StoreResult<Option<T>> {
-        let mut s = self.db.session(false).await?;
-        fetch_opt(&mut s, sql, params, decode).await
+        let rows = self.db.read(sql, params).await?;
+        rows.first().map(decode).transpose()
     }
 
     /// Every row of `sql`, decoded, in a session of its own.
@@ -162,8 +164,12 @@ impl SqlStore {
         params: Vec<Val>,
         decode: Decode<T>,
     ) -> StoreResult<Vec<T>> {
-        let mut s = self.db.session(false).await?;
-        s.query(sql, params).await?.iter().map(decode).collect()
+        self.db
+            .read(sql, params)
+            .await?
+            .iter()
+            .map(decode)
+            .collect()
     }
 
     /// Runs one statement in a session of its own; whether it changed any row.
@@ -174,8 +180,7 @@ impl SqlStore {
 
     /// A `SELECT COUNT(*)` in a session of its own.
     async fn count(&self, sql: &str, params: Vec<Val>) -> StoreResult<u64> {
-        let mut s = self.db.session(false).await?;
-        let n = match s.query_opt(sql, params).await? {
+        let n = match self.db.read(sql, params).await?.first() {
             Some(r) => r.int(0)?,
             None => 0,
         };

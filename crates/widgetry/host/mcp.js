@@ -1,0 +1,271 @@
+/*! The host page's MCP client over Streamable HTTP (initialize, session header, JSON or SSE
+ * answers, requests from the server) and the `WWW-Authenticate` parser its errors use. */
+import { isObj, VERSION } from './util.js';
+import { log } from './log.js';
+
+export const MCP_PROTOCOL = '2025-11-25';
+/** The stateless revision: no initialize, no session; every request carries its `_meta`. */
+export const MCP_STATELESS = '2026-07-28';
+export const MIME_MCP_APP = 'text/html;profile=mcp-app';
+
+const CLIENT_INFO = { name: 'widgetry-host', title: 'Widgetry host page', version: VERSION };
+const CLIENT_CAPABILITIES = { extensions: { 'io.modelcontextprotocol/ui': { mimeTypes: [MIME_MCP_APP] } } };
+
+/** A 2026-07-28 routing header value: as is when visible ASCII, else the Base64 sentinel. */
+function headerValue(v) {
+  const s = String(v);
+  if (/^[\x20-\x7e]*$/.test(s)) return s;
+  let bin = '';
+  for (const b of new TextEncoder().encode(s)) bin += String.fromCharCode(b);
+  return `=?base64?${btoa(bin)}?=`;
+}
+
+export function parseChallenge(header) {
+  if (typeof header !== 'string' || !header.trim()) return null;
+  const challenges = [];
+  let cur = null;
+  let pos = 0;
+  const s = header.trim();
+  while (pos < s.length) {
+    // A parameter first (key=value), else a scheme name.
+    const param = /\s*([A-Za-z0-9!#$%&'*+.^_`|~-]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^,\s]*)\s*,?\s*/y;
+    param.lastIndex = pos;
+    let m = param.exec(s);
+    if (m && cur) {
+      let v = m[2];
+      if (v.startsWith('"')) v = v.slice(1, -1).replace(/\\(.)/g, '$1');
+      cur.params[m[1].toLowerCase()] = v;
+      pos = param.lastIndex;
+      continue;
+    }
+    const scheme = /\s*,?\s*([A-Za-z][A-Za-z0-9!#$%&'*+.^_`|~-]*)\s*/y;
+    scheme.lastIndex = pos;
+    m = scheme.exec(s);
+    if (!m || scheme.lastIndex === pos) break;
+    cur = { scheme: m[1], params: {} };
+    challenges.push(cur);
+    pos = scheme.lastIndex;
+  }
+  const bearer = challenges.find((c) => c.scheme.toLowerCase() === 'bearer') || challenges[0];
+  return bearer ? Object.assign({ raw: header }, bearer.params) : null;
+}
+
+export class AuthChallengeError extends Error {
+  constructor(status, header, message) {
+    super(message || `HTTP ${status}`);
+    this.name = 'AuthChallengeError';
+    this.status = status;
+    this.header = header || '';
+    this.challenge = parseChallenge(header);
+  }
+}
+export class RpcError extends Error {
+  constructor(err) {
+    super(`${err.message || 'error'} (code ${err.code})`);
+    this.code = err.code;
+    this.data = err.data;
+  }
+}
+
+function rpcMessageOf(text) {
+  try { const b = JSON.parse(text); if (isObj(b) && isObj(b.error)) return b.error.message; } catch (_) { /* not JSON */ }
+  return text ? text.slice(0, 300) : '';
+}
+
+export class McpClient {
+  /**
+   * `token()` gives the current access token (or null) for each request; `protocol` is
+   * MCP_PROTOCOL (initialize and a session) or MCP_STATELESS (2026-07-28).
+   */
+  constructor(url, token, protocol = MCP_PROTOCOL) {
+    this.url = url;
+    this.token = token;
+    this.protocol = protocol;
+    this.session = null;
+    this.version = null;
+    this.nextId = 1;
+    this.ready = null;
+    this.info = null;
+  }
+
+  reset() {
+    const old = this.session;
+    this.session = null;
+    this.version = null;
+    this.ready = null;
+    if (old) { // end the old session; best effort
+      fetch(this.url, { method: 'DELETE', headers: { 'mcp-session-id': old }, credentials: 'omit' }).catch(() => {});
+    }
+  }
+
+  connect() {
+    if (!this.ready) this.ready = this.init().catch((e) => { this.ready = null; throw e; });
+    return this.ready;
+  }
+
+  /** Speaks `protocol` from the next request on (a new session, or none). */
+  use(protocol) {
+    if (protocol === this.protocol) return;
+    this.reset();
+    this.protocol = protocol;
+  }
+
+  get stateless() { return this.protocol === MCP_STATELESS; }
+
+  async init() {
+    if (this.stateless) {
+      this.version = MCP_STATELESS;
+      log('mcp', `server/discover → ${this.url} (2026-07-28: no initialize, no session)`, undefined, { verbose: true });
+      const r = await this.send(this.stateless2026({ jsonrpc: '2.0', id: this.nextId++, method: 'server/discover', params: {} }));
+      const si = r.serverInfo || (isObj(r._meta) ? r._meta['io.modelcontextprotocol/serverInfo'] : null) || {};
+      this.info = Object.assign({ serverInfo: si }, r);
+      log('mcp', `discovered: ${si.name || 'server'} ${si.version || ''}, protocol ${MCP_STATELESS}`, r, { verbose: true });
+      return this.info;
+    }
+    const params = {
+      protocolVersion: MCP_PROTOCOL,
+      capabilities: CLIENT_CAPABILITIES,
+      clientInfo: CLIENT_INFO,
+    };
+    log('mcp', `initialize → ${this.url}`, params, { verbose: true });
+    const r = await this.send({ jsonrpc: '2.0', id: this.nextId++, method: 'initialize', params });
+    this.version = (r && r.protocolVersion) || MCP_PROTOCOL;
+    this.info = r || {};
+    await this.send({ jsonrpc: '2.0', method: 'notifications/initialized' });
+    log('mcp', `initialized: ${(r.serverInfo || {}).name || 'server'} ${(r.serverInfo || {}).version || ''}, protocol ${this.version}${this.session ? ', session' : ', no session'}`, r, { verbose: true });
+    return r;
+  }
+
+  /** A 2026-07-28 request: its `_meta` says who asks, with which capabilities. */
+  stateless2026(msg) {
+    const params = Object.assign({}, msg.params);
+    params._meta = Object.assign({}, params._meta, {
+      'io.modelcontextprotocol/protocolVersion': MCP_STATELESS,
+      'io.modelcontextprotocol/clientCapabilities': CLIENT_CAPABILITIES,
+      'io.modelcontextprotocol/clientInfo': CLIENT_INFO,
+    });
+    return Object.assign({}, msg, { params });
+  }
+
+  async request(method, params) {
+    await this.connect();
+    if (this.stateless) {
+      const r = await this.send(this.stateless2026({ jsonrpc: '2.0', id: this.nextId++, method, params }));
+      if (isObj(r) && r.resultType && r.resultType !== 'complete') {
+        throw new Error(`${method}: the server answered resultType ${r.resultType} (a 2026-07-28 input round), which the host page does not answer yet`);
+      }
+      return r;
+    }
+    try {
+      return await this.send({ jsonrpc: '2.0', id: this.nextId++, method, params });
+    } catch (e) {
+      if (e.status === 404 && this.session) { // session expired: start a new one, once
+        log('mcp', 'session expired; reconnecting');
+        this.session = null;
+        this.ready = null;
+        await this.connect();
+        return this.send({ jsonrpc: '2.0', id: this.nextId++, method, params });
+      }
+      throw e;
+    }
+  }
+
+  async send(msg) {
+    const headers = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
+    if (this.session) headers['mcp-session-id'] = this.session;
+    if (this.version) headers['mcp-protocol-version'] = this.version;
+    if (this.stateless && msg.method) {
+      headers['mcp-method'] = msg.method;
+      const p = isObj(msg.params) ? msg.params : {};
+      const name = msg.method === 'resources/read' ? p.uri : (msg.method === 'tools/call' || msg.method === 'prompts/get') ? p.name : null;
+      if (typeof name === 'string') headers['mcp-name'] = headerValue(name);
+    }
+    const token = await this.token();
+    if (token) headers.authorization = `Bearer ${token}`;
+    let res;
+    try {
+      res = await fetch(this.url, { method: 'POST', headers, body: JSON.stringify(msg), credentials: 'omit', cache: 'no-store' });
+    } catch (e) {
+      throw new Error(`could not reach ${this.url}: ${e.message}`);
+    }
+    if (msg.method === 'initialize') {
+      const sid = res.headers.get('mcp-session-id');
+      if (sid) this.session = sid;
+    }
+    if (res.status === 401 || res.status === 403) {
+      const text = await res.text().catch(() => '');
+      throw new AuthChallengeError(res.status, res.headers.get('www-authenticate'), rpcMessageOf(text) || `HTTP ${res.status}`);
+    }
+    if (res.status === 202 || msg.id === undefined) return null;
+    if (!res.ok) {
+      const text = await res.text().catch(() => '');
+      const e = new Error(`${msg.method}: HTTP ${res.status} ${rpcMessageOf(text)}`.trim());
+      e.status = res.status;
+      throw e;
+    }
+    const ct = (res.headers.get('content-type') || '').toLowerCase();
+    let reply;
+    if (ct.includes('text/event-stream')) reply = await this.readSse(res, msg.id);
+    else {
+      const body = await res.json();
+      reply = Array.isArray(body) ? body.find((m) => isObj(m) && m.id === msg.id) : body;
+    }
+    if (!isObj(reply)) throw new Error(`${msg.method}: no JSON-RPC response`);
+    if (isObj(reply.error)) throw new RpcError(reply.error);
+    return reply.result;
+  }
+
+  async readSse(res, id) {
+    const reader = res.body.getReader();
+    const dec = new TextDecoder();
+    let buf = '';
+    let data = [];
+    const dispatch = () => {
+      if (!data.length) return null;
+      const text = data.join('\n');
+      data = [];
+      let m;
+      try { m = JSON.parse(text); } catch (_) { return null; }
+      for (const one of Array.isArray(m) ? m : [m]) {
+        if (!isObj(one)) continue;
+        if (one.id === id && ('result' in one || 'error' in one)) return one;
+        if (one.method && one.id !== undefined && one.id !== null) this.answerServer(one);
+        else if (one.method) log('mcp', `server: ${one.method}`, one.params, { verbose: one.method !== 'notifications/message' });
+      }
+      return null;
+    };
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buf += dec.decode(value, { stream: true });
+      buf = buf.replace(/\r\n?/g, '\n');
+      let i;
+      while ((i = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, i);
+        buf = buf.slice(i + 1);
+        if (line === '') {
+          const found = dispatch();
+          if (found) { reader.cancel().catch(() => {}); return found; }
+          continue;
+        }
+        if (line.startsWith(':')) continue;
+        const c = line.indexOf(':');
+        const field = c < 0 ? line : line.slice(0, c);
+        let v = c < 0 ? '' : line.slice(c + 1);
+        if (v.startsWith(' ')) v = v.slice(1);
+        if (field === 'data') data.push(v);
+      }
+    }
+    const last = dispatch();
+    if (last) return last;
+    throw new Error('the SSE stream ended without a response');
+  }
+
+  answerServer(req) { // requests from the server (ping, sampling, elicitation…)
+    const reply = req.method === 'ping'
+      ? { jsonrpc: '2.0', id: req.id, result: {} }
+      : { jsonrpc: '2.0', id: req.id, error: { code: -32601, message: `the Widgetry host page does not support ${req.method}` } };
+    log('mcp', `server request ${req.method}`, req.params);
+    this.send(reply).catch(() => {});
+  }
+}

@@ -1,0 +1,205 @@
+#!/usr/bin/env bash
+# Brings up the production topology natively on this machine and checks it end to end:
+# two showcase instances (release build) sharing PostgreSQL (a fresh database) and Redis,
+# behind nginx terminating TLS with a self-signed certificate, everything on 127.0.0.1.
+# Then it stops one instance with SIGTERM and checks the other carries on. It cleans up
+# (processes, database, temporary files) whatever happens, unless --keep.
+#
+#   ./scripts/deploy-local.sh            bring up, check, tear down
+#   ./scripts/deploy-local.sh --keep     leave it running (prints the URL and how to stop)
+#   ./scripts/deploy-local.sh --cert-only  only write a self-signed certificate to deploy/tls/
+#                                          (what compose.yaml mounts)
+#
+# Needs: nginx (./scripts/test.sh --setup-only installs it), openssl, curl, psql and
+# PostgreSQL on 127.0.0.1:5432 (user postgres, trust), Redis on 127.0.0.1:6379.
+# Configuration is the README's table; this script sets exactly what compose.yaml sets.
+set -euo pipefail
+
+# shellcheck source=lib/common.sh source-path=SCRIPTDIR
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+
+KEEP=0
+CERT_ONLY=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --keep) KEEP=1; shift ;;
+    --cert-only) CERT_ONLY=1; shift ;;
+    -h | --help) sed -n '2,15p' "$0"; exit 0 ;;
+    *) die "unknown argument '$1' (see --help)" ;;
+  esac
+done
+
+# make_cert DIR: a self-signed certificate for localhost and 127.0.0.1 (cert.pem, key.pem).
+make_cert() {
+  mkdir -p "$1"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
+    -subj "/CN=localhost" -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+    -keyout "$1/key.pem" -out "$1/cert.pem" 2>/dev/null ||
+    die "openssl could not make a self-signed certificate"
+  chmod 600 "$1/key.pem"
+}
+
+need_cmd openssl "install openssl"
+if [ "$CERT_ONLY" = 1 ]; then
+  make_cert "$ROOT/deploy/tls"
+  log "self-signed certificate in deploy/tls/ (cert.pem, key.pem)"
+  exit 0
+fi
+NGINX=/usr/sbin/nginx
+[ -x "$NGINX" ] || die "$NGINX is missing: run ./scripts/test.sh --setup-only (installs Debian's nginx)"
+need_cmd curl "install curl"
+need_cmd psql "install postgresql-client; PostgreSQL must run on 127.0.0.1:5432"
+need_cmd redis-cli "install redis-tools; Redis must run on 127.0.0.1:6379"
+redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 || die "Redis does not answer on 127.0.0.1:6379"
+
+RUN="$(mktemp -d /tmp/widgetry-deploy.XXXXXX)"
+DB="widgetry_deploy_$$"
+PIDS=()
+cleanup() {
+  local pid
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  psql "postgres://postgres@127.0.0.1:5432/postgres" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1 || true
+  rm -rf "$RUN"
+}
+if [ "$KEEP" = 0 ]; then trap cleanup EXIT; fi
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+log "building the showcase (release)"
+cargo build --release --locked -p showcase >"$RUN/build.log" 2>&1 || { tail -n 30 "$RUN/build.log" >&2; die "cargo build failed"; }
+BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/showcase"
+
+psql "postgres://postgres@127.0.0.1:5432/postgres" -qc "CREATE DATABASE $DB" >/dev/null ||
+  die "cannot create database $DB on PostgreSQL 127.0.0.1:5432 (user postgres)"
+make_cert "$RUN/tls"
+
+FRONT=$(free_port)
+PUBLIC="https://localhost:$FRONT"
+PASSWORD="deploy-$(openssl rand -hex 6)"
+export WIDGETRY_PUBLIC_URL="$PUBLIC"
+export WIDGETRY_TRUSTED_PROXIES=127.0.0.1
+export WIDGETRY_DATABASE_URL="postgres://postgres@127.0.0.1:5432/$DB"
+export WIDGETRY_SESSION_STORE_URL="redis://127.0.0.1:6379/4"
+WIDGETRY_KEY_ENCRYPTION_KEY="$(openssl rand -base64 48)"
+export WIDGETRY_KEY_ENCRYPTION_KEY
+export WIDGETRY_DEMO_PASSWORD="$PASSWORD"
+export WIDGETRY_DATA_DIR="$RUN/data"
+export RUST_LOG=info
+
+# start_instance NAME: starts one instance on a free port; sets PORT_<NAME> and PID_<NAME>.
+start_instance() {
+  local name=$1 port
+  port=$(free_port)
+  "$BIN" --port "$port" >"$RUN/$name.out" 2>"$RUN/$name.log" &
+  local pid=$!
+  PIDS+=("$pid")
+  local i
+  for i in $(seq 1 100); do
+    grep -q "listening on" "$RUN/$name.out" 2>/dev/null && break
+    kill -0 "$pid" 2>/dev/null || { tail -n 20 "$RUN/$name.log" >&2; die "instance $name exited at start-up"; }
+    sleep 0.1
+  done
+  grep -q "listening on" "$RUN/$name.out" || die "instance $name did not start within 10 s"
+  printf -v "PORT_$name" '%s' "$port"
+  printf -v "PID_$name" '%s' "$pid"
+  log "instance $name on 127.0.0.1:$port (pid $pid)"
+}
+start_instance a # first: creates the schema, the keys and the demo user
+start_instance b
+
+tpl="$(cat "$ROOT/deploy/nginx.conf.template")"
+tpl="${tpl//'${RUN_DIR}'/$RUN}"
+tpl="${tpl//'${LISTEN}'/127.0.0.1:$FRONT ssl}"
+tpl="${tpl//'${TLS}'/ssl_certificate $RUN/tls/cert.pem; ssl_certificate_key $RUN/tls/key.pem;}"
+tpl="${tpl//'${UPSTREAMS}'/server 127.0.0.1:$PORT_a; server 127.0.0.1:$PORT_b;}"
+printf '%s\n' "$tpl" >"$RUN/nginx.conf"
+"$NGINX" -p "$RUN" -e "$RUN/error.log" -g 'daemon off;' -c "$RUN/nginx.conf" &
+PIDS+=("$!")
+for _ in $(seq 1 50); do
+  curl -s --cacert "$RUN/tls/cert.pem" "$PUBLIC/healthz" >/dev/null 2>&1 && break
+  sleep 0.1
+done
+log "nginx terminating TLS on $PUBLIC"
+
+CHECKS=0
+check() { # description, then a command that must succeed
+  local what=$1
+  shift
+  if "$@"; then
+    CHECKS=$((CHECKS + 1))
+    printf '  ok   %s\n' "$what"
+  else
+    printf '  FAIL %s\n' "$what" >&2
+    printf '       logs in %s (kept)\n' "$RUN" >&2
+    trap - EXIT
+    exit 1
+  fi
+}
+CURL=(curl -sS --max-time 10 --cacert "$RUN/tls/cert.pem")
+
+# upstreams_of PATH N: the X-Upstream of N GETs of PATH through nginx, sorted and unique.
+upstreams_of() {
+  local i
+  for i in $(seq 1 "$2"); do
+    "${CURL[@]}" -o /dev/null -D - "$PUBLIC$1" | tr -d '\r' | sed -n 's/^x-upstream: //Ip'
+  done | sort -u | tr '\n' ' '
+}
+both_serve() {
+  local seen
+  seen="$(upstreams_of "$1" 6)"
+  [[ "$seen" == *"127.0.0.1:$PORT_a"* && "$seen" == *"127.0.0.1:$PORT_b"* ]] ||
+    { echo "       served by: $seen" >&2; return 1; }
+}
+status_is() { # expected status, URL, curl options...
+  local want=$1 url=$2
+  shift 2
+  [ "$("${CURL[@]}" -o /dev/null -w '%{http_code}' "$@" "$url")" = "$want" ]
+}
+json_field_is() { # URL, jq-free field check: "key": "value" in the body
+  "${CURL[@]}" "$1" | grep -q "\"$2\":\"$3\"" ||
+    "${CURL[@]}" "$1" | grep -q "\"$2\":\[\"$3\"\]"
+}
+mcp() { # session (or -), JSON body: prints headers and body
+  local h=(-H 'content-type: application/json' -H 'accept: application/json, text/event-stream')
+  [ "$1" != - ] && h+=(-H "mcp-session-id: $1" -H 'mcp-protocol-version: 2025-06-18')
+  "${CURL[@]}" -D - "${h[@]}" --data "$2" "$PUBLIC/mcp"
+}
+
+log "checks over https"
+check "the certificate verifies for localhost (no -k)" status_is 200 "$PUBLIC/healthz"
+check "/healthz and /readyz are served by both instances" both_serve /readyz
+check "protected-resource metadata names the public https resource" \
+  json_field_is "$PUBLIC/.well-known/oauth-protected-resource/mcp" resource "$PUBLIC/mcp"
+check "authorization-server metadata names the public https issuer" \
+  json_field_is "$PUBLIC/.well-known/oauth-authorization-server" issuer "$PUBLIC"
+INIT='{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"deploy-local","version":"1"}}}'
+SID="$(mcp - "$INIT" | tr -d '\r' | sed -n 's/^mcp-session-id: //Ip')"
+check "initialize over https gives a session" test -n "$SID"
+mcp "$SID" '{"jsonrpc":"2.0","method":"notifications/initialized"}' >/dev/null
+tools_list_ok() {
+  local i
+  for i in 1 2 3 4; do
+    mcp "$SID" '{"jsonrpc":"2.0","id":2,"method":"tools/list"}' | grep -q '"show_gallery"' || return 1
+  done
+}
+check "the session works on both instances (4 x tools/list)" tools_list_ok
+check "/metrics is not served through the proxy" status_is 404 "$PUBLIC/metrics"
+metrics_direct() { curl -s "http://127.0.0.1:$PORT_a/metrics" | grep -q '^widgetry_http_requests_total{route="/mcp"'; }
+check "/metrics is served directly, with the requests counted" metrics_direct
+
+log "SIGTERM to instance a"
+kill -TERM "$PID_a"
+gone_a() { for _ in $(seq 1 100); do kill -0 "$PID_a" 2>/dev/null || return 0; sleep 0.1; done; return 1; }
+check "instance a exits within 10 s of SIGTERM" gone_a
+only_b() {
+  local i
+  for i in 1 2 3 4; do status_is 200 "$PUBLIC/readyz" || return 1; done
+  tools_list_ok
+}
+check "instance b carries every request, the session included" only_b
+
+log "deploy-local: OK ($CHECKS checks)"
+if [ "$KEEP" = 1 ]; then
+  log "left running: $PUBLIC/mcp (demo user demo@widgetry.dev / $PASSWORD); stop with: kill ${PIDS[*]}; files in $RUN"
+fi
