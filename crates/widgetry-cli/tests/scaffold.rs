@@ -211,6 +211,8 @@ fn start_app(built: &Built, data_dir: &Path) -> (Running, String) {
     cmd.args(["--port", "0"])
         .current_dir(&built.project)
         .env("WIDGETRY_DATA_DIR", data_dir)
+        // Development mode (host page, demo user) is on only when asked for.
+        .env("WIDGETRY_DEV", "1")
         .env("RUST_LOG", "warn")
         .env_remove("AUTHORIZATION_SERVER_URL")
         .env_remove("RESOURCE_SERVER_URL")
@@ -898,7 +900,7 @@ fn new_and_add_refuse_to_overwrite_and_explain_bad_names() {
     assert_eq!(out.status.code(), Some(2));
     let out = run(&root, &["new", "x", "--template", "fancy"]);
     assert!(
-        text(&out.stderr).contains("not one of basic, auth, actions"),
+        text(&out.stderr).contains("[possible values: basic, auth, actions]"),
         "{}",
         text(&out.stderr)
     );
