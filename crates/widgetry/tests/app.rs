@@ -484,3 +484,23 @@ async fn the_ui_extension_is_advertised_in_initialize_and_discover() {
         .unwrap();
     assert!(plain.server().capabilities().get("extensions").is_none());
 }
+
+#[tokio::test]
+async fn development_mode_is_off_unless_asked_for() {
+    // Debug builds used to turn development mode on by themselves (host page served,
+    // `Origin: null` accepted on widget endpoints). Now only WIDGETRY_DEV=1 does.
+    let asked = std::env::var("WIDGETRY_DEV").is_ok_and(|v| v == "1");
+    assert_eq!(widgetry::app::dev_requested(), asked);
+    let forced = std::env::var("WIDGETRY_HOST_PAGE").is_ok_and(|v| v.trim() == "1");
+    let dir = widget_dir("<p>cart</p>");
+    let (s, _, _) = start(dir.path()).await;
+    let page = s
+        .send(
+            s.request("GET", "/_widgetry/host")
+                .body(Full::new(Bytes::new()))
+                .unwrap(),
+        )
+        .await;
+    let served = page.status == 200;
+    assert_eq!(served, asked || forced, "host page served: {}", page.status);
+}

@@ -85,12 +85,21 @@ async fn start_with(kv: Arc<dyn KvStore>, ttl: Duration) -> Fx {
 }
 
 async fn start_swept(kv: Arc<dyn KvStore>, ttl: Duration, sweep: Duration) -> Fx {
+    start_configured(kv, |c| {
+        c.session_ttl = ttl;
+        c.sweep_interval = sweep;
+    })
+    .await
+}
+
+async fn start_configured(kv: Arc<dyn KvStore>, tweak: impl FnOnce(&mut SignInConfig)) -> Fx {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let sender = MemorySender::default();
     let mut config = SignInConfig::new(format!("http://{addr}"));
-    config.session_ttl = ttl;
-    config.sweep_interval = sweep;
+    tweak(&mut config);
+    // The test client is its own proxy: an X-Forwarded-For it sends names the client.
+    config.trusted_proxies = widgetry_authz::TrustedProxies::parse("127.0.0.1").unwrap();
     let checks = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let signin = SignIn::new(
         config,
@@ -160,11 +169,17 @@ async fn open(f: &Fx) -> (String, String, String) {
 
 /// Posts to the endpoint as the widget does: with the public half of the session id
 /// (the first 32 characters, which is what the widget gets in `_meta`).
-async fn submit(f: &Fx, endpoint: &str, mut body: Value) -> Reply {
+async fn submit(f: &Fx, endpoint: &str, body: Value) -> Reply {
+    submit_from(f, endpoint, "127.0.0.1", body).await
+}
+
+/// [`submit`] from the client address `addr` (through the test's trusted proxy).
+async fn submit_from(f: &Fx, endpoint: &str, addr: &str, mut body: Value) -> Reply {
     if let Some(id) = body["sessionId"].as_str().filter(|id| id.len() == 64) {
         body["sessionId"] = json!(id[..32]);
     }
     let req = http::Request::post(endpoint)
+        .header("x-forwarded-for", addr)
         .header("content-type", "application/json")
         .body(Full::new(Bytes::from(body.to_string())))
         .unwrap();
@@ -593,4 +608,56 @@ async fn the_relay_tool_signs_in_through_the_host_with_the_endpoints_checks() {
     assert_eq!(done["structuredContent"]["body"]["name"], "Lauren Bailey");
     let status = tool(&f, &f.sid, "auth_status", json!({"sessionId": id})).await;
     assert_eq!(status["structuredContent"]["authenticated"], true);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_wrong_answers_are_counted_before_they_are_checked_in_every_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let stores: Vec<(&str, Arc<dyn KvStore>)> = vec![
+        (
+            "sqlite",
+            Arc::new(SqliteKvStore::open(dir.path().join("kv.db")).unwrap()),
+        ),
+        (
+            "redis",
+            widgetry::store::open_kv_store("redis://127.0.0.1:6379/")
+                .await
+                .expect("Redis on 127.0.0.1:6379 (the test command starts it)"),
+        ),
+        (
+            "postgres",
+            widgetry::store::open_kv_store("postgres://postgres@127.0.0.1:5432/test")
+                .await
+                .expect("PostgreSQL on 127.0.0.1:5432 (the test command starts it)"),
+        ),
+    ];
+    for (name, kv) in stores {
+        // Runs share the account's counters in Redis and PostgreSQL: only the pair's
+        // limit is under test here.
+        let f = start_configured(kv, |c| {
+            c.throttle.account_ceiling = 1_000_000;
+            c.throttle.address_ceiling = 1_000_000;
+        })
+        .await;
+        // A client address of this run only: counters in shared stores outlive a run.
+        let addr = format!("2001:db8::{:x}", rand_u16());
+        let (id, nonce, ep) = open(&f).await;
+        let burst = (0..16).map(|_| {
+            submit_from(&f, &ep, &addr, json!({"sessionId": id, "nonce": nonce, "step": "credentials", "email": "lauren@example.com", "password": "nope"}))
+        });
+        let replies = futures_util::future::join_all(burst).await;
+        let checked = f.checks.load(std::sync::atomic::Ordering::SeqCst);
+        assert_eq!(checked, 5, "{name}: five of 16 parallel guesses checked");
+        assert_eq!(
+            replies.iter().filter(|r| r.status == 429).count(),
+            12,
+            "{name}: the fifth locks, eleven wait"
+        );
+    }
+}
+
+fn rand_u16() -> u16 {
+    let mut b = [0u8; 2];
+    getrandom::fill(&mut b).unwrap();
+    u16::from_le_bytes(b)
 }

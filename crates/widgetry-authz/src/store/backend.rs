@@ -266,6 +266,10 @@ pub(crate) enum Db {
     Postgres(PgDb),
 }
 
+/// One unit of work on the store. Lives for one operation on the stack, so the
+/// PostgreSQL connection is held inline rather than boxed (a box would cost an allocation
+/// per store operation to save stack space nobody is short of).
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Session<'a> {
     Sqlite {
         db: &'a SqliteDb,
