@@ -55,8 +55,12 @@ pub fn start(name: &str, args: &[&str], envs: &[(&str, &str)]) -> Server {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(url) = line.strip_prefix("listening on ") {
-                let _ = tx.send(url.trim().to_string());
+            // `listening on URL`, possibly followed by `(public URL …)`.
+            if let Some(url) = line
+                .strip_prefix("listening on ")
+                .and_then(|rest| rest.split_whitespace().next())
+            {
+                let _ = tx.send(url.to_string());
             }
         }
     });
