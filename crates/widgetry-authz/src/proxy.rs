@@ -150,8 +150,9 @@ pub struct RemoteClient {
     pub host: Option<String>,
 }
 
-/// The reverse proxies whose forwarding headers are believed; see the [module
-/// documentation](self). Empty (the default) believes none: the TCP peer is the client.
+/// The reverse proxies whose forwarding headers are believed (see
+/// [`TrustedProxies::client_ip`] for how a chain is read). Empty (the default) believes
+/// none: the TCP peer is the client.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TrustedProxies {
     nets: Vec<IpNet>,

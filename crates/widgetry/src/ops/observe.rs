@@ -5,8 +5,8 @@
 //! `WWW-Authenticate` challenge, or `no_token`).
 //!
 //! The tool and the caller are learnt while the request runs, from below: the bearer
-//! layer and the MCP endpoint write them into a task-local slot ([`note_subject`],
-//! [`note_tool`]) that this layer reads when the answer is ready. The slot is a plain
+//! layer and the MCP endpoint write them into a task-local slot (`note_subject`,
+//! `note_tool`) that this layer reads when the answer is ready. The slot is a plain
 //! task-local (no allocation, no lock); outside an observed request the notes are
 //! dropped.
 

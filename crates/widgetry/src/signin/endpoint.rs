@@ -98,7 +98,7 @@ enum Checked {
 }
 
 impl SignIn {
-    /// The endpoint as a router, to add with [`crate::AppBuilder::router_extension`].
+    /// The endpoint as a router, to add with [`crate::app::AppBuilder::router_extension`].
     pub fn router(&self) -> Router {
         let me = self.clone();
         let r = Router::new()
