@@ -45,6 +45,8 @@ async function main() {
   });
   summary.tools = await page.$$eval('#tool option', (os) => os.map((o) => o.value));
 
+  // The generic MCP Apps profile: no approval step before tools that are not read-only.
+  await page.selectOption('#profile', 'generic');
   const frame = page.frameLocator('#widget-frame');
   await page.selectOption('#tool', 'show_list');
   await page.click('#run');

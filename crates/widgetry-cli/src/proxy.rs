@@ -42,6 +42,9 @@ const FORWARDED_REQUEST: [&str; 5] = [
     "mcp-protocol-version",
     "last-event-id",
 ];
+/// Tries of one request, whatever happens (the authorizer bounds sign-ins; this bounds
+/// retries after another request's sign-in or a refresh changed the token).
+const MAX_ROUNDS: usize = 6;
 /// Response headers passed back to the page (never `www-authenticate`: the proxy signs
 /// in, not the page).
 const FORWARDED_RESPONSE: [&str; 3] = ["content-type", "mcp-session-id", "cache-control"];
@@ -174,6 +177,8 @@ enum ForwardError {
     Http(#[from] HttpError),
     #[error(transparent)]
     Auth(#[from] AuthError),
+    #[error("the server still refuses after {MAX_ROUNDS} tries with fresh tokens; giving up")]
+    TooManyRounds,
 }
 
 async fn forward(
@@ -211,7 +216,7 @@ async fn forward_signed(
 ) -> Result<Response, ForwardError> {
     let mut attempts = Attempts::default();
     let mut tool_retried = false;
-    loop {
+    for _ in 0..MAX_ROUNDS {
         let token = proxy.auth.lock().await.bearer().await?;
         let req = proxy.outbound(method, headers, body, token.as_deref());
         let resp = proxy.http.send(req, proxy.timeout).await?;
@@ -250,6 +255,7 @@ async fn forward_signed(
         }
         return Ok(respond(parts, Body::from(answer.raw)));
     }
+    Err(ForwardError::TooManyRounds)
 }
 
 /// A `tools/call` answer read whole: its bytes as sent, and the result in it.

@@ -9,7 +9,7 @@ use std::process::{Command, Output, Stdio};
 use serde_json::Value;
 
 mod common;
-use common::{start, stderr, stdout, WIDGETRY};
+use common::{free_port, start, stderr, stdout, WIDGETRY};
 
 /// Runs the CLI with a private config directory (no token store is shared).
 fn widgetry(args: &[&str]) -> Output {
@@ -235,10 +235,7 @@ fn arguments_that_are_not_a_json_object_are_a_usage_error() {
 
 #[test]
 fn an_unreachable_server_gives_a_connection_error() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port");
+    let port = free_port();
     let url = format!("http://127.0.0.1:{port}/mcp");
     let out = widgetry(&["tools", "--url", &url, "--timeout", "5"]);
     assert_eq!(out.status.code(), Some(1));

@@ -14,7 +14,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 mod common;
-use common::{http, message_of, start, Server, WIDGETRY};
+use common::{free_port, http, message_of, start, Server, WIDGETRY};
 
 const DEMO_USER: &str = "demo@widgetry.dev";
 const DEMO_PASSWORD: &str = "host-test-password-1";
@@ -249,15 +249,18 @@ fn host_serves_the_page_and_signs_in_through_the_servers_oauth_for_a_protected_t
     );
     let csp = header(&head, "content-security-policy").expect("CSP on the page");
     assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
-    let (status, head, script) = http(
-        "GET",
-        &format!("{}/_widgetry/host/state.js", host.base),
-        &[],
-        "",
-    );
-    assert_eq!(status, 200);
+    // The page's script, as the page names it, comes from the framework through the CLI.
+    let src = page
+        .split("<script")
+        .filter_map(|tag| tag.split("src=\"").nth(1))
+        .filter_map(|rest| rest.split('"').next())
+        .find(|src| src.starts_with("/_widgetry/host/"))
+        .unwrap_or_else(|| panic!("no host page script in: {page}"))
+        .to_string();
+    let (status, head, script) = http("GET", &format!("{}{src}", host.base), &[], "");
+    assert_eq!(status, 200, "{src}: {script}");
     assert!(head.contains("content-type: text/javascript"), "{head}");
-    assert!(script.contains("widgetry-mcp-path"));
+    assert!(!script.trim().is_empty(), "{src} is empty");
     let (status, head, _) = http("GET", &format!("{}/", host.base), &[], "");
     assert!((300..400).contains(&status), "{status}");
     assert_eq!(header(&head, "location"), Some("/_widgetry/host"));
@@ -395,10 +398,7 @@ fn the_proxy_answers_only_its_own_page() {
 
 #[test]
 fn an_unreachable_target_is_reported_before_serving() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port");
+    let port = free_port();
     let out = Command::new(WIDGETRY)
         .args([
             "host",
@@ -453,7 +453,24 @@ fn host_page_in_chromium_renders_widgets_through_the_proxy_and_the_clis_sign_in(
         .spawn()
         .unwrap_or_else(|e| panic!("cannot run node (Node.js >= 20 is needed): {e}"));
     // The page runs the protected tool; the CLI asks for sign-in; the person signs in.
-    sign_in_as_demo_user(&authorization_url(&host));
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    let signed_in = loop {
+        match host.stderr.recv_timeout(Duration::from_millis(500)) {
+            Ok(line) if line.trim().starts_with("http") && line.contains("/oauth/authorize?") => {
+                break Some(line.trim().to_string());
+            }
+            Ok(_) => {}
+            Err(_) => {
+                let ended = driver.try_wait().expect("wait for node").is_some();
+                if ended || std::time::Instant::now() > deadline {
+                    break None;
+                }
+            }
+        }
+    };
+    if let Some(url) = &signed_in {
+        sign_in_as_demo_user(url);
+    }
     let deadline = std::time::Instant::now() + Duration::from_secs(170);
     while driver.try_wait().expect("wait for node").is_none() {
         if std::time::Instant::now() > deadline {
@@ -475,6 +492,10 @@ fn host_page_in_chromium_renders_widgets_through_the_proxy_and_the_clis_sign_in(
         out.status.success(),
         "{summary}\n{}",
         String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        signed_in.is_some(),
+        "the CLI never asked for sign-in: {summary}"
     );
     assert_eq!(summary["ok"], true, "{summary}");
     assert!(summary["listItems"].as_u64().unwrap_or(0) > 0, "{summary}");

@@ -211,6 +211,8 @@ fn start_app(built: &Built, data_dir: &Path) -> (Running, String) {
     cmd.args(["--port", "0"])
         .current_dir(&built.project)
         .env("WIDGETRY_DATA_DIR", data_dir)
+        // Development mode (host page, demo user) is on only when asked for.
+        .env("WIDGETRY_DEV", "1")
         .env("RUST_LOG", "warn")
         .env_remove("AUTHORIZATION_SERVER_URL")
         .env_remove("RESOURCE_SERVER_URL")
@@ -220,26 +222,54 @@ fn start_app(built: &Built, data_dir: &Path) -> (Running, String) {
     let url = app
         .wait_for("listening on ", Duration::from_secs(60))
         .trim_start_matches("listening on ")
-        .trim()
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
         .to_string();
     (app, url)
 }
 
 /// One stateless (2026-07-28) MCP request; the JSON-RPC response.
 fn mcp(url: &str, method: &str, params: Value, token: Option<&str>) -> (u16, Value) {
-    let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).to_string();
     let bearer = token.map(|t| format!("Bearer {t}"));
+    let extra: Vec<(&str, &str)> = bearer
+        .iter()
+        .map(|b| ("Authorization", b.as_str()))
+        .collect();
+    mcp_with(url, method, params, &extra)
+}
+
+/// [`mcp`] with more headers: its `_meta` carries the protocol version and client
+/// capabilities, and `Mcp-Method` / `Mcp-Name` route it, as that revision asks.
+fn mcp_with(url: &str, method: &str, params: Value, extra: &[(&str, &str)]) -> (u16, Value) {
+    let mut params = params;
+    params["_meta"] = json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {},
+    });
+    let name = params
+        .get("name")
+        .or_else(|| params.get("uri"))
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).to_string();
     let mut headers = vec![
         ("Content-Type", "application/json"),
         ("Accept", "application/json, text/event-stream"),
         ("MCP-Protocol-Version", "2026-07-28"),
         ("Mcp-Method", method),
     ];
-    if let Some(b) = &bearer {
-        headers.push(("Authorization", b.as_str()));
+    if let Some(n) = &name {
+        headers.push(("Mcp-Name", n.as_str()));
     }
+    headers.extend_from_slice(extra);
     let (status, head, body) = http("POST", url, &headers, &body);
-    (status, message_of(&head, &body))
+    // Not JSON-RPC (a refusal before the engine): the text, for the assertion messages.
+    let message = match message_of(&head, &body) {
+        Value::Null => Value::String(format!("{head}\n\n{body}")),
+        m => m,
+    };
+    (status, message)
 }
 
 fn tools(url: &str) -> Vec<Value> {
@@ -898,7 +928,7 @@ fn new_and_add_refuse_to_overwrite_and_explain_bad_names() {
     assert_eq!(out.status.code(), Some(2));
     let out = run(&root, &["new", "x", "--template", "fancy"]);
     assert!(
-        text(&out.stderr).contains("not one of basic, auth, actions"),
+        text(&out.stderr).contains("[possible values: basic, auth, actions]"),
         "{}",
         text(&out.stderr)
     );
@@ -1005,6 +1035,9 @@ fn dev_runs_the_app_reloads_changed_widgets_and_restarts_on_rust_changes() {
     let url = dev
         .wait_for("listening on ", Duration::from_secs(300))
         .trim_start_matches("listening on ")
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
         .to_string();
     let host = dev.wait_for("host page: ", Duration::from_secs(10));
     dev.wait_for("demo user: demo@example.com / ", Duration::from_secs(10));
@@ -1031,24 +1064,10 @@ fn dev_runs_the_app_reloads_changed_widgets_and_restarts_on_rust_changes() {
     assert_eq!(status, 200, "{prm}");
     let prm: Value = serde_json::from_str(&prm).unwrap_or_else(|e| panic!("{e}: {prm}"));
     assert_eq!(prm["resource"], "https://tunnel.example.com/mcp", "{prm}");
-    let ping = json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}).to_string();
-    let through = |host: &str| {
-        http(
-            "POST",
-            &url,
-            &[
-                ("Host", host),
-                ("Content-Type", "application/json"),
-                ("Accept", "application/json, text/event-stream"),
-                ("MCP-Protocol-Version", "2026-07-28"),
-                ("Mcp-Method", "ping"),
-            ],
-            &ping,
-        )
-    };
-    let (status, _, body) = through("tunnel.example.com");
+    let through = |host: &str| mcp_with(&url, "tools/list", json!({}), &[("Host", host)]);
+    let (status, body) = through("tunnel.example.com");
     assert_eq!(status, 200, "the tunnel's Host was refused: {body}");
-    let (status, _, body) = through("other.example.com");
+    let (status, body) = through("other.example.com");
     assert_eq!(status, 403, "another Host got through: {body}");
     assert!(
         project.join(".widgetry/authz.sqlite3").is_file(),
@@ -1092,6 +1111,9 @@ fn dev_runs_the_app_reloads_changed_widgets_and_restarts_on_rust_changes() {
     let url = dev
         .wait_for("listening on ", Duration::from_secs(60))
         .trim_start_matches("listening on ")
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
         .to_string();
     tool(&tools(&url), "ping");
     assert_eq!(

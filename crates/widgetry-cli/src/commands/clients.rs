@@ -8,23 +8,17 @@ use std::process::ExitCode;
 use serde_json::json;
 use widgetry_authz::{Client, ClientKind, NewClient};
 
-use super::users::{date, StoreArgs};
+use super::users::{date, StoreCommand};
 use super::CommandError;
 use crate::output::columns;
 
 /// `widgetry clients`: manage the OAuth clients of the app's embedded authorization
 /// server.
-#[derive(Debug, clap::Args)]
-#[command(subcommand_required = true, arg_required_else_help = true)]
-pub struct Args {
-    #[command(subcommand)]
-    action: Action,
-    #[command(flatten)]
-    store: StoreArgs,
-}
+pub type Args = StoreCommand<Action>;
 
+/// The subcommand.
 #[derive(Debug, clap::Subcommand)]
-enum Action {
+pub enum Action {
     /// List the clients (pre-registered, dynamically registered, metadata documents)
     #[command(visible_alias = "ls")]
     List {

@@ -52,8 +52,8 @@ pub struct Args {
     #[arg(long)]
     open: bool,
     /// The public URL a tunnel (cloudflared, ngrok, …) gives the app, e.g.
-    /// https://abc.trycloudflare.com: the app gets it as RESOURCE_SERVER_URL (with /mcp
-    /// added when it has no path) and accepts its Host and Origin
+    /// https://abc.trycloudflare.com: the app gets it as WIDGETRY_PUBLIC_URL (its issuer,
+    /// resource and token audience; its Host and Origin allowed)
     #[arg(long, value_name = "URL")]
     public_url: Option<String>,
 }
@@ -87,18 +87,19 @@ pub fn config(args: Args) -> Result<Config, UsageError> {
 /// The app's public address behind a tunnel.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PublicUrl {
-    /// The MCP endpoint, `https://host/mcp` (`RESOURCE_SERVER_URL`).
+    /// `https://host[:port]` (`WIDGETRY_PUBLIC_URL`, and `WIDGETRY_ALLOWED_ORIGINS` for apps
+    /// that do not read it).
+    pub origin: String,
+    /// Its MCP endpoint, `https://host/mcp` (`RESOURCE_SERVER_URL`, for the same apps).
     pub mcp: String,
     /// `host` (without a port), for `WIDGETRY_ALLOWED_HOSTS`.
     pub host: String,
-    /// `https://host[:port]`, for `WIDGETRY_ALLOWED_ORIGINS`.
-    pub origin: String,
 }
 
 impl PublicUrl {
-    /// `https://abc.trycloudflare.com` → its `/mcp`; a URL with a path is taken as the MCP
-    /// endpoint itself. Plain http is accepted only for loopback hosts: ChatGPT and
-    /// other hosts reach apps over https.
+    /// `https://abc.trycloudflare.com` (or the same with `/mcp`, as hosts are given it).
+    /// Plain http is accepted only for loopback hosts: ChatGPT and other hosts reach apps
+    /// over https.
     pub fn parse(raw: &str) -> Result<Self, UsageError> {
         let bad = |why: &str| UsageError(format!("--public-url {raw:?}: {why}"));
         let url = HttpUrl::parse(raw.trim()).map_err(|e| bad(&e.to_string()))?;
@@ -107,17 +108,20 @@ impl PublicUrl {
                 "use the https URL the tunnel gives (hosts refuse plain http)",
             ));
         }
-        if !url.query_pairs().is_empty() || raw.contains('#') {
-            return Err(bad("a public URL has no query or fragment"));
+        if !url.query_pairs().is_empty() || raw.contains(['#', '?', '@']) {
+            return Err(bad("a public URL has no query, fragment or user"));
+        }
+        if !matches!(url.path_trimmed(), "" | "/mcp") {
+            return Err(bad(
+                "give the tunnel's origin (the app serves /mcp at its root), like https://abc.trycloudflare.com",
+            ));
         }
         let origin = url.origin();
-        let mcp = if url.path_trimmed().is_empty() {
-            format!("{origin}/mcp")
-        } else {
-            format!("{origin}{}", url.path_trimmed())
-        };
-        let host = url.host().to_string();
-        Ok(Self { mcp, host, origin })
+        Ok(Self {
+            mcp: format!("{origin}/mcp"),
+            host: url.host().to_string(),
+            origin,
+        })
     }
 
     /// `list` (a comma-separated environment value) with `item` added.
@@ -244,6 +248,7 @@ fn start(
         .stderr(Stdio::inherit());
     if let Some(public) = &config.public {
         command
+            .env("WIDGETRY_PUBLIC_URL", &public.origin)
             .env("RESOURCE_SERVER_URL", &public.mcp)
             .env(
                 "WIDGETRY_ALLOWED_HOSTS",
@@ -410,8 +415,8 @@ mod tests {
         assert_eq!(p.mcp, "https://abc.trycloudflare.com/mcp");
         assert_eq!(p.host, "abc.trycloudflare.com");
         assert_eq!(p.origin, "https://abc.trycloudflare.com");
-        let p = PublicUrl::parse("https://x.ngrok.app:8443/apps/mcp/").unwrap();
-        assert_eq!(p.mcp, "https://x.ngrok.app:8443/apps/mcp");
+        let p = PublicUrl::parse("https://x.ngrok.app:8443/mcp/").unwrap();
+        assert_eq!(p.mcp, "https://x.ngrok.app:8443/mcp");
         assert_eq!(p.host, "x.ngrok.app");
         assert_eq!(p.origin, "https://x.ngrok.app:8443");
         assert!(PublicUrl::parse("http://127.0.0.1:9000").is_ok());
@@ -420,6 +425,8 @@ mod tests {
             "abc.example.com",
             "https://a.example/mcp?x=1",
             "ftp://a",
+            "https://a.example/apps/mcp",
+            "https://u@a.example",
         ] {
             assert!(PublicUrl::parse(bad).is_err(), "{bad}");
         }

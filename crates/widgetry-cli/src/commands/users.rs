@@ -160,19 +160,25 @@ impl AuthzTarget {
     }
 }
 
-/// `widgetry users`: manage the users of the app's embedded authorization server.
+/// A command on the app's embedded authorization server: a subcommand `A` and the store
+/// options (`widgetry users`, `widgetry clients`).
 #[derive(Debug, clap::Args)]
 #[command(subcommand_required = true, arg_required_else_help = true)]
-pub struct Args {
+pub struct StoreCommand<A: clap::Subcommand> {
+    /// The subcommand.
     #[command(subcommand)]
-    action: Action,
+    pub action: A,
+    /// Where the store is.
     #[command(flatten)]
-    store: StoreArgs,
+    pub store: StoreArgs,
 }
+
+/// `widgetry users`: manage the users of the app's embedded authorization server.
+pub type Args = StoreCommand<Action>;
 
 /// The subcommand.
 #[derive(Debug, clap::Subcommand)]
-enum Action {
+pub enum Action {
     /// Add a user
     Add {
         /// The user's email (their sign-in name)

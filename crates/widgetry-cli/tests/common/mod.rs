@@ -55,8 +55,12 @@ pub fn start(name: &str, args: &[&str], envs: &[(&str, &str)]) -> Server {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(url) = line.strip_prefix("listening on ") {
-                let _ = tx.send(url.trim().to_string());
+            // `listening on URL`, possibly followed by `(public URL …)`.
+            if let Some(url) = line
+                .strip_prefix("listening on ")
+                .and_then(|rest| rest.split_whitespace().next())
+            {
+                let _ = tx.send(url.to_string());
             }
         }
     });
@@ -157,4 +161,12 @@ pub fn stdout(o: &Output) -> String {
 /// A finished command's standard error, as text.
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A port nothing listens on (bound, then released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
 }

@@ -13,7 +13,8 @@
 //! otherwise; [`AppBuilder::host_page`](super::AppBuilder::host_page) or
 //! `WIDGETRY_HOST_PAGE=1` turns it on. The page is static (no state on the server): it
 //! speaks MCP to the app's own `/mcp` endpoint from the browser, so it sees exactly what a
-//! remote host would.
+//! remote host would. [`host_page`] serves the same page in front of an endpoint another
+//! process answers (`widgetry host --url`, whose local proxy forwards to any MCP server).
 //!
 //! | route | what |
 //! |---|---|
