@@ -20,7 +20,7 @@
 //!   address pair, slow-downs past ceilings per account and per address, passwords and
 //!   codes counted apart); starting sessions is limited per caller and overall;
 //! - sessions expire (10 minutes by default), are swept in the background, and report
-//!   "expired, sign in again". All state lives in a [`KvStore`], so several instances
+//!   "expired, sign in again". All state lives in a [`KvStore`](widgetry_store::KvStore), so several instances
 //!   sharing PostgreSQL or Redis serve the same sessions.
 
 mod bridge;
