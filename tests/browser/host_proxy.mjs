@@ -8,8 +8,7 @@
 // headless Debian chromium (playwright-core):
 // 1. Opens the page and waits until it lists the tools (tools/list through the proxy).
 // 2. Runs `show_list` (public): the list widget renders its items in the widget frame.
-// 3. Runs `protected-widget` (approved, as the page's ChatGPT profile asks for a tool that is
-//    not read-only): the call waits while the CLI signs in through the server's
+// 3. Runs `protected-widget` in the generic profile (no approval step): the call waits while the CLI signs in through the server's
 //    OAuth (the calling test plays the person at the sign-in page), then the widget greets
 //    the signed-in user. The page itself never asks for sign-in.
 // Screenshot: DIR/host-proxy-signed-in.png. Prints one JSON line (the summary); on
@@ -58,10 +57,7 @@ async function main() {
 
   await page.selectOption('#tool', 'protected-widget');
   await page.click('#run');
-  // The page emulates ChatGPT by default: a tool that is not read-only waits for approval.
-  await page.locator('#approval-banner').waitFor({ state: 'visible' });
-  await page.click('#approve');
-  summary.approved = true;
+  // Generic profile (selected above): the write tool runs without an approval step.
   const greeted = await poll('the protected widget should greet the user once the CLI has signed in', async () => {
     const offered = await page.$$eval('button', (bs) => bs.some((b) => /^\s*Sign in\s*$/.test(b.textContent) && b.offsetParent !== null));
     summary.pageSignIn = summary.pageSignIn || offered;
