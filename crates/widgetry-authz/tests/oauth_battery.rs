@@ -306,91 +306,67 @@ async fn every_error_answer_has_its_rfc_status_and_code() {
             .await,
             basic: true,
         },
-        Case {
-            name: "unknown refresh token",
-            rfc: "RFC 6749 §5.2 invalid_grant",
-            status: 400,
-            error: "invalid_grant",
-            reply: send(
-                vec![
-                    ("grant_type", "refresh_token".into()),
-                    ("refresh_token", "not-a-refresh-token".into()),
-                    ("client_id", public_id.into()),
-                ],
-                None,
-            )
-            .await,
-            basic: false,
-        },
-        Case {
-            name: "refresh token of another client",
-            rfc: "RFC 6749 §6 / §5.2 invalid_grant",
-            status: 400,
-            error: "invalid_grant",
-            reply: send(
-                vec![
-                    ("grant_type", "refresh_token".into()),
-                    ("refresh_token", fresh_refresh.clone()),
-                    ("client_id", other_id.into()),
-                ],
-                None,
-            )
-            .await,
-            basic: false,
-        },
-        Case {
-            name: "refresh asking for a wider scope",
-            rfc: "RFC 6749 §6 / §5.2 invalid_scope",
-            status: 400,
-            error: "invalid_scope",
-            reply: send(
-                vec![
-                    ("grant_type", "refresh_token".into()),
-                    ("refresh_token", fresh_refresh.clone()),
-                    ("client_id", public_id.into()),
-                    ("scope", "orders:read orders:write profile".into()),
-                ],
-                None,
-            )
-            .await,
-            basic: false,
-        },
-        Case {
-            name: "resource this server does not serve",
-            rfc: "RFC 8707 §2 invalid_target",
-            status: 400,
-            error: "invalid_target",
-            reply: send(
-                vec![
-                    ("grant_type", "refresh_token".into()),
-                    ("refresh_token", fresh_refresh.clone()),
-                    ("client_id", public_id.into()),
-                    ("resource", "https://elsewhere.example/mcp".into()),
-                ],
-                None,
-            )
-            .await,
-            basic: false,
-        },
     ];
-    // Reuse of a rotated refresh token (no grace in this server) — last, as it revokes the
-    // grant the cases above used.
-    cases.push(Case {
-        name: "refresh token used again after rotation",
-        rfc: "RFC 6749 §10.4 / RFC 9700 §4.14.2 invalid_grant",
-        status: 400,
-        error: "invalid_grant",
-        reply: send(
-            vec![
-                ("grant_type", "refresh_token".into()),
-                ("refresh_token", refresh.clone()),
-                ("client_id", public_id.into()),
-            ],
+    // The refresh-token grant (RFC 6749 §6); reuse of a rotated token (no grace in this
+    // server) last, as it revokes the grant the others use.
+    let refresh_cases = [
+        (
+            "unknown refresh token",
+            "RFC 6749 §5.2 invalid_grant",
+            "invalid_grant",
+            "not-a-refresh-token",
+            public_id,
             None,
-        )
-        .await,
-        basic: false,
-    });
+        ),
+        (
+            "refresh token of another client",
+            "RFC 6749 §6 / §5.2 invalid_grant",
+            "invalid_grant",
+            fresh_refresh.as_str(),
+            other_id,
+            None,
+        ),
+        (
+            "refresh asking for a wider scope",
+            "RFC 6749 §6 / §5.2 invalid_scope",
+            "invalid_scope",
+            fresh_refresh.as_str(),
+            public_id,
+            Some(("scope", "orders:read orders:write profile")),
+        ),
+        (
+            "resource this server does not serve",
+            "RFC 8707 §2 invalid_target",
+            "invalid_target",
+            fresh_refresh.as_str(),
+            public_id,
+            Some(("resource", "https://elsewhere.example/mcp")),
+        ),
+        (
+            "refresh token used again after rotation",
+            "RFC 6749 §10.4 / RFC 9700 §4.14.2 invalid_grant",
+            "invalid_grant",
+            refresh.as_str(),
+            public_id,
+            None,
+        ),
+    ];
+    for (name, rfc, error, token, client, extra) in refresh_cases {
+        let mut f: Vec<(&'static str, String)> = vec![
+            ("grant_type", "refresh_token".into()),
+            ("refresh_token", token.into()),
+            ("client_id", client.into()),
+        ];
+        f.extend(extra.map(|(k, v): (&'static str, &str)| (k, v.to_string())));
+        cases.push(Case {
+            name,
+            rfc,
+            status: 400,
+            error,
+            reply: send(f, None).await,
+            basic: false,
+        });
+    }
 
     // Registration (RFC 7591 §3.2.2).
     let register = |doc: Value| {
