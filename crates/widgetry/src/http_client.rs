@@ -12,30 +12,22 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
-/// Whether `host` (a name or a bare IP literal) is loopback.
-fn is_loopback_host(host: &str) -> bool {
-    host.eq_ignore_ascii_case("localhost")
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
+use crate::transport::guard::is_loopback_host;
+
+/// https, or plain HTTP to a loopback host.
+fn secure_or_loopback(uri: &http::Uri) -> bool {
+    match uri.scheme_str() {
+        Some("https") => true,
+        Some("http") => is_loopback_host(uri.host().unwrap_or("")),
+        _ => false,
+    }
 }
 
 /// Whether a client that does not allow plain HTTP may fetch from `url`: https, or plain
 /// HTTP to a loopback host.
 pub fn may_fetch(url: &str) -> bool {
-    match url.parse::<http::Uri>() {
-        Ok(uri) => match uri.scheme_str() {
-            Some("https") => true,
-            Some("http") => is_loopback_host(
-                uri.host()
-                    .unwrap_or("")
-                    .trim_start_matches('[')
-                    .trim_end_matches(']'),
-            ),
-            _ => false,
-        },
-        Err(_) => false,
-    }
+    url.parse::<http::Uri>()
+        .is_ok_and(|uri| secure_or_loopback(&uri))
 }
 
 /// Largest response body accepted.
@@ -98,20 +90,13 @@ impl HttpClient {
 
     /// Refuses a plain-HTTP URI to a host that is not loopback, unless allowed.
     fn check_scheme(&self, uri: &http::Uri) -> Result<(), String> {
-        if uri.scheme_str() != Some("http") || self.plain_http {
-            return Ok(());
-        }
-        let host = uri
-            .host()
-            .unwrap_or("")
-            .trim_start_matches('[')
-            .trim_end_matches(']');
-        if is_loopback_host(host) {
+        if uri.scheme_str() != Some("http") || self.plain_http || secure_or_loopback(uri) {
             Ok(())
         } else {
             Err(format!(
-                "refusing plain-HTTP request to {host}: use https (plain HTTP is allowed only to \
-                 loopback, or when explicitly enabled with AUTH_ALLOW_PLAIN_HTTP=1)"
+                "refusing plain-HTTP request to {}: use https (plain HTTP is allowed only to \
+                 loopback, or when explicitly enabled with AUTH_ALLOW_PLAIN_HTTP=1)",
+                uri.host().unwrap_or("")
             ))
         }
     }
