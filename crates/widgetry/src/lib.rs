@@ -4,7 +4,8 @@
 //! inside ChatGPT (and any MCP Apps host), with per-tool authentication.
 //!
 //! This crate holds the MCP engine ([`server`]), its wire types ([`protocol`]) and its
-//! transports ([`transport`]: Streamable HTTP, legacy HTTP+SSE, stdio).
+//! transports ([`transport`]: Streamable HTTP, legacy HTTP+SSE, stdio). The [`guide`] explains
+//! how to build with it: tools and widgets, auth, widget actions, session sign-in, stores.
 //!
 //! ```no_run
 //! use widgetry::{Server, ToolError};
@@ -27,6 +28,7 @@
 pub mod app;
 pub mod auth;
 pub mod embedded;
+pub mod guide;
 pub mod http_client;
 pub mod identity;
 pub mod ops;
