@@ -116,3 +116,64 @@ async fn metrics_are_not_served_through_a_trusted_proxy_or_to_strangers() {
     let (s, _dir) = serve(&[("WIDGETRY_METRICS_ALLOW", "10.0.0.0/8".into())]).await;
     assert_eq!(get(&s, "/metrics").await.0, 404);
 }
+
+/// Reads a legacy SSE stream until its `endpoint` event; returns the `/messages` path.
+async fn legacy_endpoint(body: &mut hyper::body::Incoming) -> String {
+    use http_body_util::BodyExt;
+    let mut seen = String::new();
+    let read = async {
+        while let Some(frame) = body.frame().await {
+            if let Ok(data) = frame.unwrap().into_data() {
+                seen.push_str(&String::from_utf8_lossy(&data));
+            }
+            if let Some(line) = seen.lines().find(|l| l.starts_with("data: /messages")) {
+                return line["data: ".len()..].trim().to_string();
+            }
+        }
+        panic!("the stream ended before its endpoint event: {seen:?}");
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(5), read)
+        .await
+        .expect("no endpoint event within 5 s")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn legacy_messages_are_labelled_with_known_tool_names_only() {
+    let (s, _dir) = serve(&[]).await;
+    let resp = s
+        .stream(
+            s.request("GET", "/sse")
+                .header("accept", "text/event-stream")
+                .body(Full::new(Bytes::new()))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    let mut body = resp.into_body();
+    let endpoint = legacy_endpoint(&mut body).await;
+    let post = |msg: serde_json::Value| {
+        s.send(
+            s.request("POST", &endpoint)
+                .header("content-type", "application/json")
+                .body(Full::new(Bytes::from(msg.to_string())))
+                .unwrap(),
+        )
+    };
+    let init = json!({"jsonrpc":"2.0","id":1,"method":"initialize","params":{
+        "protocolVersion":"2024-11-05","capabilities":{},"clientInfo":{"name":"t","version":"1"}}});
+    assert_eq!(post(init).await.status, 202);
+    let call = |id: u32, name: &str| json!({"jsonrpc":"2.0","id":id,"method":"tools/call","params":{"name":name,"arguments":{}}});
+    for id in 2..5 {
+        assert_eq!(post(call(id, "hello")).await.status, 202);
+    }
+    // A name the server does not know must not become a label value (a client could
+    // otherwise grow the metrics without bound).
+    let unknown = post(call(9, "label-flood-7f3a")).await;
+    assert!(unknown.status < 500, "{}", unknown.status);
+
+    let (_, text) = get(&s, "/metrics").await;
+    let needle = r#"widgetry_http_requests_total{route="/messages",tool="hello",status="202"} 3"#;
+    assert!(text.contains(needle), "no {needle:?} in\n{text}");
+    assert!(!text.contains("label-flood-7f3a"), "{text}");
+    drop(body);
+}

@@ -186,11 +186,20 @@ impl Parsed {
         }
     }
 
+    /// The registered name of the tool a `tools/call` runs (bounded: only names the
+    /// server knows), for metrics and spans.
+    pub(crate) fn tool<'s>(&'s self, server: &'s Server) -> Option<&'s str> {
+        match &self.op {
+            Op::CallTool { index, .. } => Some(&server.inner.tools[*index].descriptor.name),
+            _ => None,
+        }
+    }
+
     /// What the request names (tool or prompt name, resource URI), for the
     /// 2026-07-28 `Mcp-Name` header check.
     pub(crate) fn name<'s>(&'s self, server: &'s Server) -> Option<&'s str> {
         match &self.op {
-            Op::CallTool { index, .. } => Some(&server.inner.tools[*index].descriptor.name),
+            Op::CallTool { .. } => self.tool(server),
             Op::GetPrompt { index, .. } => Some(&server.inner.prompts[*index].prompt.name),
             Op::ReadResource(uri) | Op::Subscribe(uri) | Op::Unsubscribe(uri) => Some(uri),
             _ => None,

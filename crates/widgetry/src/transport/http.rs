@@ -209,10 +209,8 @@ pub(crate) async fn post_message(State(state): State<Arc<HttpState>>, req: Reque
                 Ok(p) => p,
                 Err(f) => return failure(f, &id),
             };
-            if r.method == "tools/call" {
-                if let Some(tool) = parsed.name(&state.server) {
-                    crate::ops::observe::note_tool(tool);
-                }
+            if let Some(tool) = parsed.tool(&state.server) {
+                crate::ops::observe::note_tool(tool);
             }
             // The header must agree with the version the body's `_meta` names.
             if let Some(m) = parsed.meta_protocol_version() {

@@ -77,6 +77,9 @@ pub(crate) fn accept(
                 return Ok(Job::Reply(id, init.result));
             }
             let parsed = server.parse(&r, version).map_err(fail)?;
+            if let Some(tool) = parsed.tool(server) {
+                crate::ops::observe::note_tool(tool);
+            }
             let authorized = server
                 .authorize(parsed, caller, Some(session))
                 .map_err(fail)?;
