@@ -208,6 +208,18 @@ impl EmbeddedAuth {
         Arc::new(self.clone())
     }
 
+    /// A fresh password for a development demo user: `demo-` and 12 random hex digits
+    /// (48 bits from the operating system's generator).
+    ///
+    /// ```
+    /// let p = widgetry::EmbeddedAuth::demo_password();
+    /// assert!(p.starts_with("demo-") && p.len() == 17);
+    /// assert_ne!(p, widgetry::EmbeddedAuth::demo_password());
+    /// ```
+    pub fn demo_password() -> String {
+        format!("demo-{}", crate::random::random_hex(6))
+    }
+
     /// Creates a user if no user has that name yet; returns whether it was created.
     pub async fn ensure_user(
         &self,

@@ -38,7 +38,7 @@ use serde_json::json;
 
 pub use action::{Action, REFRESH_TOOL};
 pub use host::host_page;
-pub use origins::AllowedOrigins;
+pub(crate) use origins::AllowedOrigins;
 pub use tool::{FileParam, IntoReply, NoInput, Reply, Tool, Visibility, MAX_STATUS_TEXT};
 use widget::WidgetBuild;
 pub use widget::{claude_domain, Csp, EmbeddedWidgets, Widget, MIME_MCP_APP, MIME_SKYBRIDGE};

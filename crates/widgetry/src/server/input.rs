@@ -97,7 +97,7 @@ impl InputRequired {
         self.request(key, "roots/list", json!({}))
     }
 
-    /// Adds a request to the client: `method` is one of [`INPUT_METHODS`]. A later request
+    /// Adds a request to the client: `method` is one of `elicitation/create`, `sampling/createMessage` and `roots/list`. A later request
     /// with the same key replaces the earlier one.
     ///
     /// # Panics

@@ -8,16 +8,16 @@
 //! route.
 
 mod config;
-pub mod guard;
+pub(crate) mod guard;
 mod headers;
-pub mod http;
+pub(crate) mod http;
 pub(crate) mod layers;
 mod listing;
 pub(crate) mod messages;
 pub(crate) mod response;
-pub mod sse;
+pub(crate) mod sse;
 mod state;
-pub mod stdio;
+pub(crate) mod stdio;
 pub(crate) mod well_known;
 
 use std::sync::Arc;
@@ -25,10 +25,13 @@ use std::sync::Arc;
 use axum::routing::{get, post};
 use axum::Router;
 
+pub use crate::server::session::{SessionLimits, MAX_SUBSCRIPTIONS, REVALIDATE_AFTER};
 pub use config::{HttpConfig, DEFAULT_MAX_BODY_BYTES};
 pub use guard::Guard;
 pub use headers::{METHOD_HEADER, NAME_HEADER, SESSION_HEADER, VERSION_HEADER};
-pub use state::{HttpState, LegacySessions};
+pub use state::HttpState;
+pub use stdio::{serve_io, serve_stdio};
+pub use widgetry_authz::TrustedProxies;
 
 use crate::server::{Server, SessionManager};
 

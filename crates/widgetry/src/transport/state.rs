@@ -31,8 +31,14 @@ impl HttpState {
         &self.server
     }
     /// The session manager.
-    pub fn sessions(&self) -> &SessionManager {
+    pub(crate) fn sessions(&self) -> &SessionManager {
         &self.sessions
+    }
+
+    /// How many Streamable HTTP sessions are live in this process (held in memory; the
+    /// store may know more, from other instances or not yet resumed here).
+    pub fn live_sessions(&self) -> usize {
+        self.sessions.live_sessions().len()
     }
 
     /// Sends `notifications/resources/updated` to every session on this instance that
@@ -85,10 +91,6 @@ impl LegacySessions {
     /// How many legacy streams are open.
     pub fn len(&self) -> usize {
         self.lock().len()
-    }
-    /// Whether no legacy stream is open.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 
