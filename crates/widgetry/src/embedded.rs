@@ -11,6 +11,7 @@ use widgetry_store::StoreLocation;
 
 use crate::auth::{AuthConfig, AuthError, BoxFuture, ConfigError, User, Verifier};
 use crate::ops::Settings;
+#[cfg(feature = "signin")]
 use crate::signin::{Account, Directory};
 
 /// The embedded server and the resource-server configuration that trusts it.
@@ -204,6 +205,7 @@ impl EmbeddedAuth {
     }
 
     /// The users as a sign-in [`Directory`] (argon2id passwords, TOTP).
+    #[cfg(feature = "signin")]
     pub fn directory(&self) -> Arc<dyn Directory> {
         Arc::new(self.clone())
     }
@@ -281,6 +283,7 @@ impl Verifier for EmbeddedVerifier {
     }
 }
 
+#[cfg(feature = "signin")]
 impl Directory for EmbeddedAuth {
     fn check_password<'a>(
         &'a self,

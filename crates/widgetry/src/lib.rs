@@ -11,8 +11,8 @@
 //! |---|---|
 //! | [`app`] | the app builder and everything a tool or widget declares |
 //! | [`auth`] | the resource server: [`AuthConfig`], verifiers, widget-token keys |
-//! | [`embedded`] | the embedded OAuth 2.1 authorization server |
-//! | [`signin`] | the session sign-in widget |
+//! | `embedded` | the embedded OAuth 2.1 authorization server (feature `authz`) |
+//! | `signin` | the session sign-in widget (feature `signin`) |
 //! | [`ops`] | deployment settings, production serving (metrics, health) |
 //! | [`protocol`] | the MCP wire types (tools, content, resources, JSON-RPC) |
 //! | [`transport`] | the HTTP router and stdio for a bare [`Server`] |
@@ -45,6 +45,7 @@
 // (sessions, dispatch, the HTTP handlers, randomness, the outbound client) stays inside.
 pub mod app;
 pub mod auth;
+#[cfg(feature = "authz")]
 pub mod embedded;
 mod http_client;
 mod identity;
@@ -52,6 +53,7 @@ pub mod ops;
 pub mod protocol;
 mod random;
 mod server;
+#[cfg(feature = "signin")]
 pub mod signin;
 pub mod transport;
 
@@ -60,6 +62,7 @@ pub use app::{
     Visibility, Widget,
 };
 pub use auth::{Auth, AuthConfig, Caller, ChallengeMode, User};
+#[cfg(feature = "authz")]
 pub use embedded::{AuthSetup, EmbeddedAuth};
 pub use ops::Settings;
 pub use server::{

@@ -24,6 +24,7 @@ use serde_json::json;
 
 use super::action::ActionState;
 use super::builder::{AppBuilder, AppError, WidgetSource};
+#[cfg(feature = "host-page")]
 use super::host;
 use super::origins::AllowedOrigins;
 use super::served::App;
@@ -83,6 +84,7 @@ impl AppBuilder {
             widgets: builds,
             actions,
             routers: std::mem::take(&mut self.routers),
+            #[cfg(feature = "host-page")]
             host_page: host::enabled(self.host_page, self.dev),
         })
     }

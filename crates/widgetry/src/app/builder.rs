@@ -51,6 +51,7 @@ pub struct AppBuilder {
     pub(super) widget_origins: Vec<String>,
     pub(super) routers: Vec<Router>,
     pub(super) extend: Vec<Box<dyn FnOnce(ServerBuilder) -> ServerBuilder + Send>>,
+    #[cfg(feature = "host-page")]
     pub(super) host_page: Option<bool>,
 }
 
@@ -180,6 +181,7 @@ impl AppBuilder {
         self
     }
 
+    #[cfg(feature = "host-page")]
     /// Serves the local host page at `/_widgetry/host` (default: in development mode only;
     /// `WIDGETRY_HOST_PAGE=1` forces it on).
     pub fn host_page(mut self, yes: bool) -> Self {
@@ -224,6 +226,7 @@ impl App {
             widget_origins: Vec::new(),
             routers: Vec::new(),
             extend: Vec::new(),
+            #[cfg(feature = "host-page")]
             host_page: None,
         }
     }

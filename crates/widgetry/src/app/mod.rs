@@ -26,6 +26,7 @@
 mod action;
 mod assemble;
 mod builder;
+#[cfg(feature = "host-page")]
 mod host;
 pub(crate) mod origins;
 mod served;
@@ -35,8 +36,8 @@ mod widget;
 
 pub use action::{Action, REFRESH_TOOL};
 pub use builder::{dev_requested, AppBuilder, AppError};
+#[cfg(feature = "host-page")]
 pub use host::host_page;
-pub(crate) use origins::AllowedOrigins;
 pub use served::App;
 pub use tool::{FileParam, IntoReply, NoInput, Reply, Tool, Visibility, MAX_STATUS_TEXT};
 pub use widget::{

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use axum::Router;
 
 use super::action::{self, ActionState};
+#[cfg(feature = "host-page")]
 use super::host;
 use super::widget::WidgetBuild;
 use crate::server::Server;
@@ -17,6 +18,7 @@ pub struct App {
     pub(super) http: HttpConfig,
     pub(super) widgets: Vec<Arc<WidgetBuild>>,
     pub(super) actions: Option<Arc<ActionState>>,
+    #[cfg(feature = "host-page")]
     pub(super) host_page: bool,
     pub(super) routers: Vec<Router>,
 }
@@ -54,6 +56,7 @@ impl App {
         for r in &self.routers {
             router = router.merge(r.clone());
         }
+        #[cfg(feature = "host-page")]
         if self.host_page {
             router = router.merge(host::router(&self.http, &self.server, &self.widgets));
         }

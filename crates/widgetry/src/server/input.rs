@@ -45,7 +45,7 @@ pub fn capability_for(method: &str) -> Option<&'static str> {
 ///
 /// ```
 /// use serde_json::json;
-/// use widgetry::server::{InputRequired, RequestContext, ToolError};
+/// use widgetry::{InputRequired, RequestContext, ToolError};
 /// use widgetry::protocol::types::CallToolResult;
 ///
 /// async fn greet(ctx: RequestContext) -> Result<CallToolResult, ToolError> {

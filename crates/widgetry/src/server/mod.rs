@@ -200,7 +200,7 @@ impl Default for ServerConfig {
 /// Builds a [`Server`].
 ///
 /// ```
-/// use widgetry::server::{Server, ToolError};
+/// use widgetry::{Server, ToolError};
 /// use widgetry::protocol::types::{CallToolResult, ToolDescriptor};
 ///
 /// let server = Server::builder("demo", "1.0.0")
@@ -254,7 +254,7 @@ impl ServerBuilder {
     /// use std::time::Duration;
     /// use widgetry::protocol::cache::CacheHint;
     /// use widgetry::protocol::types::Resource;
-    /// use widgetry::server::Server;
+    /// use widgetry::Server;
     ///
     /// let server = Server::builder("demo", "1.0.0")
     ///     .text_resource(Resource::new("ui://widget/list-3f2a.html", "list"), "<div></div>")
@@ -288,7 +288,7 @@ impl ServerBuilder {
     ///
     /// ```
     /// use serde_json::json;
-    /// use widgetry::server::Server;
+    /// use widgetry::Server;
     ///
     /// let server = Server::builder("demo", "1.0.0")
     ///     .extension("io.modelcontextprotocol/ui", json!({}))

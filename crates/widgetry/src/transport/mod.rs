@@ -15,6 +15,7 @@ pub(crate) mod layers;
 mod listing;
 pub(crate) mod messages;
 pub(crate) mod response;
+#[cfg(feature = "legacy-sse")]
 pub(crate) mod sse;
 mod state;
 pub(crate) mod stdio;
@@ -22,7 +23,7 @@ pub(crate) mod well_known;
 
 use std::sync::Arc;
 
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::Router;
 
 pub use crate::server::session::{SessionLimits, MAX_SUBSCRIPTIONS, REVALIDATE_AFTER};
@@ -47,11 +48,13 @@ pub fn router(server: Server, config: HttpConfig) -> (Router, Arc<HttpState>) {
             config.session_limits,
         ),
         server,
+        #[cfg(feature = "legacy-sse")]
         legacy: Default::default(),
         config,
     });
     state::spawn_sweeper(&state);
     let listing = format!("{}/tools", state.config.path.trim_end_matches('/'));
+    #[allow(unused_mut)]
     let mut r = Router::new()
         .route(
             &state.config.path,
@@ -60,10 +63,11 @@ pub fn router(server: Server, config: HttpConfig) -> (Router, Arc<HttpState>) {
                 .delete(http::delete_session),
         )
         .route(&listing, get(listing::tool_listing));
+    #[cfg(feature = "legacy-sse")]
     if state.config.legacy_sse {
         r = r
             .route("/sse", get(sse::get_sse))
-            .route("/messages", post(sse::post_messages));
+            .route("/messages", axum::routing::post(sse::post_messages));
     }
     let auth = state.server.auth().cloned();
     let r = r.layer(layers::Edge::new(
