@@ -1,6 +1,8 @@
 //! The embedded authorization server, wired into an app: `AUTHORIZATION_SERVER_URL`
 //! unset means the app runs its own OAuth 2.1 server (widgetry-authz), persisted in the
 //! app's store; set, the app trusts that issuer (Auth0, Okta, Keycloak) instead.
+//!
+//! Compiled with the `authz` cargo feature (on by default).
 
 use std::path::Path;
 use std::sync::Arc;

@@ -183,7 +183,7 @@ impl AppBuilder {
 
     #[cfg(feature = "host-page")]
     /// Serves the local host page at `/_widgetry/host` (default: in development mode only;
-    /// `WIDGETRY_HOST_PAGE=1` forces it on).
+    /// `WIDGETRY_HOST_PAGE=1` forces it on). Cargo feature `host-page`, on by default.
     pub fn host_page(mut self, yes: bool) -> Self {
         self.host_page = Some(yes);
         self

@@ -27,7 +27,8 @@ pub struct HttpConfig {
     pub stateless: bool,
     /// Where sessions are persisted.
     pub session_store: Arc<dyn SessionStore>,
-    /// Serve the legacy HTTP+SSE transport at `/sse` and `/messages`.
+    /// Serve the legacy HTTP+SSE transport at `/sse` and `/messages` (cargo feature
+    /// `legacy-sse`, on by default).
     #[cfg(feature = "legacy-sse")]
     pub legacy_sse: bool,
     /// Interval of SSE keep-alive comments on long-lived streams.
