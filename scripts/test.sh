@@ -12,7 +12,9 @@
 #   4. .venv with tests/interop/requirements.txt (official MCP Python SDK)
 #   5. cargo fmt --check, cargo clippy -D warnings, cargo doc -D warnings
 #      (the lints of [workspace.lints] in Cargo.toml); scripts/package-check.sh
-#      (every crate packages, embedding only files inside its package)
+#      (every crate packages, embedding only files inside its package);
+#      scripts/features-check.sh (each cargo feature compiles alone and without
+#      warnings; a minimal app builds without the default features)
 #   6. cargo build --workspace --all-targets --locked; cargo test --workspace --locked
 #   7. scripts/conformance.sh: the MCP conformance suite 0.1.16's active
 #      scenarios, then 0.2.0-alpha.12's `--requirements 2026-07-28` and
@@ -185,6 +187,7 @@ cargo clippy --workspace --all-targets --locked -- -D warnings ||
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --lib --locked ||
   die "cargo doc found warnings (denied in CI; see above)"
 "$ROOT/scripts/package-check.sh" || die "a crate does not package (see above)"
+"$ROOT/scripts/features-check.sh" || die "a cargo feature combination does not compile cleanly (see above)"
 
 step "cargo build --workspace --all-targets --locked"
 cargo build --workspace --all-targets --locked || die "cargo build failed (see the compiler output above)"

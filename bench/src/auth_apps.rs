@@ -168,7 +168,7 @@ pub fn baseline_verify_router(key: DecodingKey) -> Router {
 
 /// Widgetry with a widget action `echo_action`, and a valid widget token for it.
 pub fn action_router_and_token(origin: &str) -> (Router, String) {
-    let key = widgetry::auth::widget_token::generate_key();
+    let key = widgetry::auth::WidgetKeys::generate().signing().to_vec();
     let verifier = FnVerifier(|token: String| async move {
         if token != "bench-user-token" {
             return Err(AuthError::invalid("unknown bench token"));
@@ -205,7 +205,7 @@ pub fn action_router_and_token(origin: &str) -> (Router, String) {
         )
         .build()
         .expect("the action bench app builds");
-    let tokens = widgetry::auth::widget_token::WidgetTokens::new(
+    let tokens = widgetry::auth::WidgetTokens::new(
         &key,
         origin.to_string(),
         format!("{origin}/widget/actions"),

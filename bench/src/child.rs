@@ -147,7 +147,7 @@ async fn serve(kind: &str, port: u16) -> Result<(), String> {
             // that records `info` spans (its output is discarded).
             // `WIDGETRY_BENCH_LOG` (default `info`) is its filter: `off` measures the
             // metrics alone.
-            widgetry::ops::metrics::recorder();
+            widgetry::ops::metrics_recorder();
             let filter = std::env::var("WIDGETRY_BENCH_LOG").unwrap_or_else(|_| "info".into());
             let _ = tracing_subscriber::fmt()
                 .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
@@ -155,7 +155,7 @@ async fn serve(kind: &str, port: u16) -> Result<(), String> {
                 .try_init();
             widgetry::transport::router(apps::echo_server(), HttpConfig::default())
                 .0
-                .layer(widgetry::ops::observe::Observe::new(Default::default()))
+                .layer(widgetry::ops::Observe::new(Default::default()))
         }
         "widgetry-protected" => auth_apps::protected_router(rsa_from_env()?.0),
         "baseline-verify-per-call" => auth_apps::baseline_verify_router(rsa_from_env()?.1),

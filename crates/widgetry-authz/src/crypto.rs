@@ -6,6 +6,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
 use ring::rand::{SecureRandom, SystemRandom};
+#[cfg(feature = "server")]
 use sha2::{Digest, Sha256};
 
 use crate::AuthzError;
@@ -21,22 +22,26 @@ pub(crate) fn random_bytes<const N: usize>() -> [u8; N] {
     buf
 }
 
+#[cfg(feature = "server")]
 /// A random 256-bit token, base64url without padding (43 characters).
 pub(crate) fn random_token() -> String {
     URL_SAFE_NO_PAD.encode(random_bytes::<32>())
 }
 
+#[cfg(feature = "server")]
 /// A random 128-bit identifier, base64url without padding (22 characters).
 pub(crate) fn random_id() -> String {
     URL_SAFE_NO_PAD.encode(random_bytes::<16>())
 }
 
+#[cfg(feature = "server")]
 /// SHA-256 of `value`, base64url without padding: how codes, tokens, secrets and cookies
 /// are stored.
 pub(crate) fn hash(value: &str) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(value.as_bytes()))
 }
 
+#[cfg(feature = "server")]
 /// Equality in time independent of where the inputs differ.
 pub(crate) fn constant_time_eq(a: &str, b: &str) -> bool {
     let (a, b) = (a.as_bytes(), b.as_bytes());

@@ -34,3 +34,16 @@ pub enum AuthzError {
     #[error("internal error: {0}")]
     Internal(String),
 }
+
+/// An `error_description` as RFC 6749 §5.2 (and RFC 6750 §3) allows it: printable ASCII
+/// without `"` and `\` (quotes become `'`, backslashes `/`, anything else `?`).
+pub fn error_description(s: &str) -> String {
+    s.chars()
+        .map(|c| match c {
+            '"' => '\'',
+            '\\' => '/',
+            ' '..='~' => c,
+            _ => '?',
+        })
+        .collect()
+}

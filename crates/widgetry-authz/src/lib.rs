@@ -59,48 +59,70 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+#[cfg(feature = "server")]
 mod cimd;
+#[cfg(feature = "server")]
 mod clients;
+#[cfg(feature = "server")]
 mod config;
 mod crypto;
 mod error;
+#[cfg(feature = "server")]
 mod http;
+#[cfg(feature = "server")]
 mod keys;
+#[cfg(feature = "server")]
 mod limits;
 mod proxy;
+#[cfg(feature = "server")]
 mod scope;
+#[cfg(feature = "server")]
 mod special_addresses;
 mod store;
 pub mod throttle;
+#[cfg(feature = "server")]
 mod tokens;
+#[cfg(feature = "server")]
 mod totp;
+#[cfg(feature = "server")]
 mod url;
+#[cfg(feature = "server")]
 mod users;
 
+#[cfg(feature = "server")]
 use std::sync::{Arc, Weak};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+#[cfg(feature = "server")]
+use std::time::Duration;
+use std::time::{SystemTime, UNIX_EPOCH};
 
+#[cfg(feature = "server")]
 pub use clients::{Client, Clients, NewClient, RegisteredClient, TOKEN_ENDPOINT_AUTH_METHODS};
+#[cfg(feature = "server")]
 pub use config::AuthzConfig;
 pub use crypto::Sealer;
-pub use error::AuthzError;
+pub use error::{error_description, AuthzError};
+#[cfg(feature = "server")]
 pub use http::{
-    error_description, AUTHORIZE_PATH, INTROSPECTION_PATH, JWKS_PATH, REGISTRATION_PATH,
-    REVOCATION_PATH, TOKEN_PATH,
+    AUTHORIZE_PATH, INTROSPECTION_PATH, JWKS_PATH, REGISTRATION_PATH, REVOCATION_PATH, TOKEN_PATH,
 };
+#[cfg(feature = "server")]
 pub use keys::{AccessTokenClaims, ACCESS_TOKEN_TYP};
 pub use proxy::{
     ForwardedHeader, ForwardedProto, IpNet, ProxyListError, RemoteClient, TrustedProxies,
 };
+#[cfg(feature = "server")]
+pub use store::{default_store_path, open_store, SqlStore};
 pub use store::{
-    default_store_path, open_store, AuthorizationRequest, AuthzStore, BoxFuture, ClientKind,
-    ClientRecord, CodeRecord, CodeUse, GrantRecord, PendingAuthorization, PendingStage,
-    RefreshRotation, RefreshTokenRecord, RefreshTokenState, SigningKeyRecord, SqlStore, StoreError,
-    StoreResult, UserRecord, DEFAULT_STORE_FILE,
+    AuthorizationRequest, AuthzStore, BoxFuture, ClientKind, ClientRecord, CodeRecord, CodeUse,
+    GrantRecord, PendingAuthorization, PendingStage, RefreshRotation, RefreshTokenRecord,
+    RefreshTokenState, SigningKeyRecord, StoreError, StoreResult, UserRecord, DEFAULT_STORE_FILE,
 };
+#[cfg(feature = "server")]
 pub use totp::{generate_totp_secret, totp_code, totp_provisioning_uri, TOTP_STEP_SECONDS};
+#[cfg(feature = "server")]
 pub use users::{NewUser, User, Users};
 
+#[cfg(feature = "server")]
 /// The `client_id` claim of tokens minted with [`AuthorizationServer::mint_access_token`].
 pub const MINTED_TOKEN_CLIENT_ID: &str = "widgetry-token";
 
@@ -112,6 +134,7 @@ pub(crate) fn now() -> i64 {
         .unwrap_or(0)
 }
 
+#[cfg(feature = "server")]
 /// State shared by the API handles and the HTTP handlers.
 pub(crate) struct Inner {
     pub(crate) config: AuthzConfig,
@@ -131,6 +154,7 @@ pub(crate) struct Inner {
     pub(crate) key_reloads: std::sync::atomic::AtomicU64,
 }
 
+#[cfg(feature = "server")]
 impl Inner {
     pub(crate) fn endpoint(&self, path: &str) -> String {
         format!("{}{path}", self.config.issuer)
@@ -174,9 +198,11 @@ impl Inner {
     }
 }
 
+#[cfg(feature = "server")]
 /// Shortest time between two key reloads caused by tokens naming an unknown key.
 pub(crate) const UNKNOWN_KID_RELOAD: Duration = Duration::from_secs(5);
 
+#[cfg(feature = "server")]
 /// The embedded authorization server. Cheap to clone; the background sweeper stops when
 /// the last clone is dropped.
 #[derive(Clone)]
@@ -184,6 +210,7 @@ pub struct AuthorizationServer {
     inner: Arc<Inner>,
 }
 
+#[cfg(feature = "server")]
 impl std::fmt::Debug for AuthorizationServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AuthorizationServer")
@@ -192,6 +219,7 @@ impl std::fmt::Debug for AuthorizationServer {
     }
 }
 
+#[cfg(feature = "server")]
 impl AuthorizationServer {
     /// Validates the configuration, loads (or on first start generates) the signing key,
     /// and starts the background sweeper (inside a Tokio runtime).
@@ -379,6 +407,7 @@ impl AuthorizationServer {
     }
 }
 
+#[cfg(feature = "server")]
 async fn sweep(inner: &Inner) -> Result<u64, AuthzError> {
     let now = now();
     let unused_floor = now - inner.config.dcr_unused_ttl.as_secs() as i64;

@@ -40,11 +40,24 @@
 mod kv;
 mod memory;
 mod open;
+#[cfg(feature = "postgres")]
 mod postgres;
+mod redact;
+#[cfg(feature = "redis")]
 mod redis_store;
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "redis"))]
+// Redis only checks the schema version; migrations serve the SQL backends.
+#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
 mod schema;
+#[cfg(feature = "sqlite")]
 mod sqlite;
+// Redis reads only the CA file here (its driver brings its own TLS); the rest serves
+// PostgreSQL.
+#[cfg(any(feature = "postgres", feature = "redis"))]
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
 mod tls;
+#[cfg(any(feature = "postgres", feature = "redis"))]
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
 mod url_options;
 
 use std::future::Future;
@@ -57,8 +70,11 @@ pub use open::{
     from_env, open_kv_store, open_session_store, StoreConfig, StoreLocation, Stores,
     DATABASE_URL_ENV, DEFAULT_DATABASE_FILE, SESSION_STORE_URL_ENV,
 };
+#[cfg(feature = "postgres")]
 pub use postgres::{PgConn, PgPool, PostgresConfig, PostgresKvStore, PostgresSessionStore};
+#[cfg(feature = "redis")]
 pub use redis_store::{RedisConfig, RedisKvStore, RedisSessionStore};
+#[cfg(feature = "sqlite")]
 pub use sqlite::{SqliteKvStore, SqliteSessionStore};
 
 /// A boxed, sendable future, the return type of every store method (keeps the traits
@@ -129,11 +145,13 @@ pub fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 /// A timestamp in milliseconds as the signed 64-bit integer SQL databases store.
 pub(crate) fn ms_i64(ms: u64) -> i64 {
     i64::try_from(ms).unwrap_or(i64::MAX)
 }
 
+#[cfg(any(feature = "postgres", feature = "redis"))]
 /// Whether an operation may be sent a second time after its connection was lost without
 /// changing its outcome. Operations that are not (an increment, an insert-if-absent, a
 /// delete that reports what it removed) are never retried: they may have been applied.

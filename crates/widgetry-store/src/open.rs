@@ -6,12 +6,14 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::postgres::redact;
-use crate::{
-    KvStore, MemoryKvStore, MemorySessionStore, PostgresKvStore, PostgresSessionStore,
-    RedisKvStore, RedisSessionStore, SessionStore, SqliteKvStore, SqliteSessionStore, StoreError,
-    StoreResult,
-};
+use crate::redact::redact;
+use crate::{KvStore, MemoryKvStore, MemorySessionStore, SessionStore, StoreError, StoreResult};
+#[cfg(feature = "postgres")]
+use crate::{PostgresKvStore, PostgresSessionStore};
+#[cfg(feature = "redis")]
+use crate::{RedisKvStore, RedisSessionStore};
+#[cfg(feature = "sqlite")]
+use crate::{SqliteKvStore, SqliteSessionStore};
 
 /// The variable naming the store of durable app data (users, likes, sign-in sessions).
 pub const DATABASE_URL_ENV: &str = "WIDGETRY_DATABASE_URL";
@@ -109,12 +111,17 @@ impl StoreLocation {
     pub async fn open_session_store(&self) -> StoreResult<Arc<dyn SessionStore>> {
         Ok(match self {
             StoreLocation::Memory => Arc::new(MemorySessionStore::new()),
+            #[cfg(feature = "sqlite")]
             StoreLocation::Sqlite(path) => {
                 let path = path.clone();
                 Arc::new(blocking(move || SqliteSessionStore::open(path)).await?)
             }
+            #[cfg(feature = "postgres")]
             StoreLocation::Postgres(url) => Arc::new(PostgresSessionStore::connect(url).await?),
+            #[cfg(feature = "redis")]
             StoreLocation::Redis(url) => Arc::new(RedisSessionStore::connect(url).await?),
+            #[allow(unreachable_patterns)]
+            other => return Err(other.not_compiled_in()),
         })
     }
 
@@ -122,13 +129,36 @@ impl StoreLocation {
     pub async fn open_kv_store(&self) -> StoreResult<Arc<dyn KvStore>> {
         Ok(match self {
             StoreLocation::Memory => Arc::new(MemoryKvStore::new()),
+            #[cfg(feature = "sqlite")]
             StoreLocation::Sqlite(path) => {
                 let path = path.clone();
                 Arc::new(blocking(move || SqliteKvStore::open(path)).await?)
             }
+            #[cfg(feature = "postgres")]
             StoreLocation::Postgres(url) => Arc::new(PostgresKvStore::connect(url).await?),
+            #[cfg(feature = "redis")]
             StoreLocation::Redis(url) => Arc::new(RedisKvStore::connect(url).await?),
+            #[allow(unreachable_patterns)]
+            other => return Err(other.not_compiled_in()),
         })
+    }
+
+    /// The error for a location whose backend this build leaves out (its cargo feature
+    /// is off).
+    #[cfg_attr(
+        all(feature = "sqlite", feature = "postgres", feature = "redis"),
+        allow(dead_code)
+    )]
+    fn not_compiled_in(&self) -> StoreError {
+        let (backend, feature) = match self {
+            StoreLocation::Memory => ("the memory store", "none"),
+            StoreLocation::Sqlite(_) => ("SQLite", "sqlite"),
+            StoreLocation::Postgres(_) => ("PostgreSQL", "postgres"),
+            StoreLocation::Redis(_) => ("Redis", "redis"),
+        };
+        StoreError::InvalidConfig(format!(
+            "{self} needs {backend}, which this build leaves out: enable the `{feature}` cargo feature of widgetry (or widgetry-store)"
+        ))
     }
 }
 
@@ -144,6 +174,7 @@ fn scheme(url: &str) -> Option<&str> {
     (valid && scheme.len() > 1).then_some(scheme)
 }
 
+#[cfg(feature = "sqlite")]
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> StoreResult<T> + Send + 'static,
 ) -> StoreResult<T> {

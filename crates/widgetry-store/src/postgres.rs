@@ -15,6 +15,7 @@ use std::time::Duration;
 use tokio_postgres::config::{Host, SslMode};
 
 use crate::kv::{self, check_key, check_prefix, expiry, KvEntry, KvStore, Namespace};
+use crate::redact::redact;
 use crate::schema::Migration;
 use crate::url_options::UrlOptions;
 use crate::{
@@ -214,27 +215,6 @@ fn target(pg: &tokio_postgres::Config) -> String {
     };
     let db = pg.get_dbname().or(pg.get_user()).unwrap_or("postgres");
     format!("{host}/{db}")
-}
-
-/// The URL without its password, for messages and `Debug`.
-pub(crate) fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => {
-            let userinfo = &url[s + 3..at];
-            match userinfo.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***@{}", &url[..s + 3], &url[at + 1..]),
-                None => url.to_owned(),
-            }
-        }
-        _ => url
-            .split_whitespace()
-            .map(|kv| match kv.split_once('=') {
-                Some(("password", _)) => "password=***".to_owned(),
-                _ => kv.to_owned(),
-            })
-            .collect::<Vec<_>>()
-            .join(" "),
-    }
 }
 
 // ------------------------------------------------------------------ sessions

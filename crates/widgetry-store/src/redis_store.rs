@@ -59,7 +59,7 @@ pub struct RedisConfig {
 impl fmt::Debug for RedisConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisConfig")
-            .field("url", &crate::postgres::redact(&self.url))
+            .field("url", &crate::redact::redact(&self.url))
             .field("key_prefix", &self.key_prefix)
             .field("connect_timeout", &self.connect_timeout)
             .field("response_timeout", &self.response_timeout)
@@ -170,7 +170,7 @@ fn client(shown: &str, options: &UrlOptions) -> StoreResult<redis::Client> {
 
 impl Link {
     async fn open(cfg: &RedisConfig) -> StoreResult<Self> {
-        let shown = crate::postgres::redact(&cfg.url);
+        let shown = crate::redact::redact(&cfg.url);
         let options = UrlOptions::take(&cfg.url, &[TLS_CA_FILE, CONNECT_TIMEOUT, RESPONSE_TIMEOUT]);
         let client = client(&shown, &options)?;
         let connect_timeout = options

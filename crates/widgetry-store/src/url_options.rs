@@ -21,7 +21,7 @@ impl UrlOptions {
     /// Takes the options named in `ours` out of `url`: the `?a=b&c=d` query of a URL, or
     /// the `a=b c=d` words of a PostgreSQL key-value string.
     pub(crate) fn take(url: &str, ours: &[&str]) -> Self {
-        let shown = crate::postgres::redact(url);
+        let shown = crate::redact::redact(url);
         let mut taken = Vec::new();
         let rest = if url.contains("://") {
             let (base, fragment) = match url.split_once('#') {

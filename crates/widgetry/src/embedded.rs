@@ -1,6 +1,8 @@
 //! The embedded authorization server, wired into an app: `AUTHORIZATION_SERVER_URL`
 //! unset means the app runs its own OAuth 2.1 server (widgetry-authz), persisted in the
 //! app's store; set, the app trusts that issuer (Auth0, Okta, Keycloak) instead.
+//!
+//! Compiled with the `authz` cargo feature (on by default).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -11,6 +13,7 @@ use widgetry_store::StoreLocation;
 
 use crate::auth::{AuthConfig, AuthError, BoxFuture, ConfigError, User, Verifier};
 use crate::ops::Settings;
+#[cfg(feature = "signin")]
 use crate::signin::{Account, Directory};
 
 /// The embedded server and the resource-server configuration that trusts it.
@@ -204,8 +207,21 @@ impl EmbeddedAuth {
     }
 
     /// The users as a sign-in [`Directory`] (argon2id passwords, TOTP).
+    #[cfg(feature = "signin")]
     pub fn directory(&self) -> Arc<dyn Directory> {
         Arc::new(self.clone())
+    }
+
+    /// A fresh password for a development demo user: `demo-` and 12 random hex digits
+    /// (48 bits from the operating system's generator).
+    ///
+    /// ```
+    /// let p = widgetry::EmbeddedAuth::demo_password();
+    /// assert!(p.starts_with("demo-") && p.len() == 17);
+    /// assert_ne!(p, widgetry::EmbeddedAuth::demo_password());
+    /// ```
+    pub fn demo_password() -> String {
+        format!("demo-{}", crate::random::random_hex(6))
     }
 
     /// Creates a user if no user has that name yet; returns whether it was created.
@@ -269,6 +285,7 @@ impl Verifier for EmbeddedVerifier {
     }
 }
 
+#[cfg(feature = "signin")]
 impl Directory for EmbeddedAuth {
     fn check_password<'a>(
         &'a self,

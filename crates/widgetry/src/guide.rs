@@ -10,6 +10,7 @@ pub mod auth {}
 #[doc = include_str!("../docs/actions.md")]
 pub mod actions {}
 
+#[cfg(feature = "signin")]
 #[doc = include_str!("../docs/signin.md")]
 pub mod signin {}
 

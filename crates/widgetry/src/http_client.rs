@@ -25,13 +25,13 @@ fn secure_or_loopback(uri: &http::Uri) -> bool {
 
 /// Whether a client that does not allow plain HTTP may fetch from `url`: https, or plain
 /// HTTP to a loopback host.
-pub fn may_fetch(url: &str) -> bool {
+pub(crate) fn may_fetch(url: &str) -> bool {
     url.parse::<http::Uri>()
         .is_ok_and(|uri| secure_or_loopback(&uri))
 }
 
 /// Largest response body accepted.
-pub const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
+pub(crate) const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
 
 /// The shared outbound client.
 #[derive(Clone)]
@@ -49,13 +49,11 @@ impl std::fmt::Debug for HttpClient {
     }
 }
 
-/// A response: status, headers and the whole body.
+/// A response: status and the whole body.
 #[derive(Debug)]
-pub struct HttpResponse {
+pub(crate) struct HttpResponse {
     /// Status code.
     pub status: u16,
-    /// Headers.
-    pub headers: http::HeaderMap,
     /// Body.
     pub body: Bytes,
 }
@@ -102,7 +100,10 @@ impl HttpClient {
     }
 
     /// Sends a request and reads the whole (size-capped) body.
-    pub async fn send(&self, req: http::Request<Full<Bytes>>) -> Result<HttpResponse, String> {
+    pub(crate) async fn send(
+        &self,
+        req: http::Request<Full<Bytes>>,
+    ) -> Result<HttpResponse, String> {
         self.check_scheme(req.uri())?;
         let uri = req.uri().to_string();
         let fut = async {
@@ -112,17 +113,12 @@ impl HttpClient {
                 .await
                 .map_err(|e| format!("request to {uri} failed: {e}"))?;
             let status = resp.status().as_u16();
-            let headers = resp.headers().clone();
             let body = Limited::new(resp.into_body(), MAX_RESPONSE_BYTES)
                 .collect()
                 .await
                 .map_err(|e| format!("reading the response of {uri} failed: {e}"))?
                 .to_bytes();
-            Ok(HttpResponse {
-                status,
-                headers,
-                body,
-            })
+            Ok(HttpResponse { status, body })
         };
         tokio::time::timeout(self.timeout, fut)
             .await
@@ -130,7 +126,7 @@ impl HttpClient {
     }
 
     /// GETs a JSON document (2xx required).
-    pub async fn get_json(&self, url: &str) -> Result<serde_json::Value, String> {
+    pub(crate) async fn get_json(&self, url: &str) -> Result<serde_json::Value, String> {
         let req = http::Request::get(url)
             .header(http::header::ACCEPT, "application/json")
             .body(Full::new(Bytes::new()))

@@ -3,9 +3,24 @@
 //! A framework for ChatGPT Apps and MCP Apps: MCP servers whose tools render UI widgets
 //! inside ChatGPT (and any MCP Apps host), with per-tool authentication.
 //!
-//! This crate holds the MCP engine ([`server`]), its wire types ([`protocol`]) and its
-//! transports ([`transport`]: Streamable HTTP, legacy HTTP+SSE, stdio). The [`guide`] explains
-//! how to build with it: tools and widgets, auth, widget actions, session sign-in, stores.
+//! Most apps need only the root: [`App`] and its [`AppBuilder`], typed [`Tool`]s and
+//! their [`Reply`], [`Widget`]s and widget [`Action`]s, the per-tool [`Auth`] policy and
+//! the [`RequestContext`] a handler receives. The rest is grouped by job:
+//!
+//! | module | what a user finds there |
+//! |---|---|
+//! | [`app`] | the app builder and everything a tool or widget declares |
+//! | [`auth`] | the resource server: [`AuthConfig`], verifiers, widget-token keys |
+//! | `embedded` | the embedded OAuth 2.1 authorization server (feature `authz`) |
+//! | `signin` | the session sign-in widget (feature `signin`) |
+//! | [`ops`] | deployment settings, production serving (metrics, health) |
+//! | [`protocol`] | the MCP wire types (tools, content, resources, JSON-RPC) |
+//! | [`transport`] | the HTTP router and stdio for a bare [`Server`] |
+//! | [`store`] | session and key-value stores (memory, SQLite, PostgreSQL, Redis) |
+//! | [`guide`] | the guides: tools and widgets, auth, widget actions, session sign-in, stores |
+//!
+//! Below the app layer sits the MCP engine, [`Server`], for untyped tools, resources and
+//! prompts:
 //!
 //! ```no_run
 //! use widgetry::{Server, ToolError};
@@ -24,31 +39,44 @@
 //! ```
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+#![warn(unnameable_types)]
 
+// The public face: the modules below that are `pub` are curated facades (their own
+// submodules are private and they re-export what a user needs); the engine's machinery
+// (sessions, dispatch, the HTTP handlers, randomness, the outbound client) stays inside.
 pub mod app;
 pub mod auth;
+#[cfg(feature = "authz")]
 pub mod embedded;
 pub mod guide;
-pub mod http_client;
-pub mod identity;
+mod http_client;
+mod identity;
 pub mod ops;
 pub mod protocol;
-pub mod random;
-pub mod server;
+mod random;
+mod server;
+#[cfg(feature = "signin")]
 pub mod signin;
 pub mod transport;
 
-pub use app::{App, NoInput, Reply, Tool, Visibility, Widget};
-pub use auth::{AuthConfig, ChallengeMode};
+pub use app::{
+    Action, App, AppBuilder, AppError, EmbeddedWidgets, FileParam, IntoReply, NoInput, Reply, Tool,
+    Visibility, Widget,
+};
+pub use auth::{Auth, AuthConfig, Caller, ChallengeMode, User};
+#[cfg(feature = "authz")]
 pub use embedded::{AuthSetup, EmbeddedAuth};
-pub use identity::{Auth, Caller, User};
-pub use server::{RequestContext, Server, ServerBuilder, ToolError};
+pub use ops::Settings;
+pub use server::{
+    InputRequired, RequestContext, Server, ServerBuilder, ServerConfig, Step, ToolEntry, ToolError,
+    ToolFuture, ToolHandler,
+};
 pub use transport::HttpConfig;
 pub use widgetry_store as store;
 
 /// Serves a router on a listener with `TCP_NODELAY` on every accepted socket, until the
 /// process receives Ctrl-C (SIGINT) or SIGTERM; then ends open SSE streams and drains
-/// for at most 10 seconds ([`ops::shutdown`]).
+/// for at most 10 seconds.
 pub async fn serve(listener: tokio::net::TcpListener, router: axum::Router) -> std::io::Result<()> {
     ops::shutdown::serve(listener, router, std::time::Duration::from_secs(10)).await
 }

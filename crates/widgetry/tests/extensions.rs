@@ -13,8 +13,8 @@ use bytes::Bytes;
 use http_body_util::Full;
 use serde_json::{json, Value};
 use widgetry::protocol::types::{CallToolResult, ToolDescriptor};
-use widgetry::server::{Server, ToolError};
 use widgetry::HttpConfig;
+use widgetry::{Server, ToolError};
 
 use common::TestServer;
 
@@ -186,7 +186,7 @@ async fn a_stdio_client_extension_comes_from_its_initialize() {
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
     let (client, server_io) = tokio::io::duplex(64 * 1024);
     let (sr, sw) = tokio::io::split(server_io);
-    let task = tokio::spawn(widgetry::transport::stdio::serve_io(app(), sr, sw));
+    let task = tokio::spawn(widgetry::transport::serve_io(app(), sr, sw));
     let (cr, mut cw) = tokio::io::split(client);
     let init = json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{
         "protocolVersion":"2025-06-18","capabilities":{"extensions": extensions_object()}}});

@@ -76,7 +76,7 @@ fn app(cancelled: Arc<AtomicBool>) -> Server {
             Ok::<_, ToolError>(CallToolResult::text("x"))
         });
     }
-    b.config(widgetry::server::ServerConfig {
+    b.config(widgetry::ServerConfig {
         page_size: 4,
         ..Default::default()
     })
@@ -510,8 +510,7 @@ async fn a_second_instance_serves_a_session_created_by_the_first() {
         )
         .await;
     assert_eq!(del.status, 204);
-    tokio::time::sleep(widgetry::server::session::REVALIDATE_AFTER + Duration::from_millis(100))
-        .await;
+    tokio::time::sleep(widgetry::transport::REVALIDATE_AFTER + Duration::from_millis(100)).await;
     assert_eq!(
         a.post(Some(&sid), call(2, "echo", json!({}))).await.status,
         404
@@ -589,11 +588,7 @@ async fn legacy_sse_sends_endpoint_and_answers_on_the_stream() {
 async fn stdio_answers_line_delimited_messages() {
     let (client, server_io) = tokio::io::duplex(64 * 1024);
     let (sr, sw) = tokio::io::split(server_io);
-    let task = tokio::spawn(widgetry::transport::stdio::serve_io(
-        app(Arc::default()),
-        sr,
-        sw,
-    ));
+    let task = tokio::spawn(widgetry::transport::serve_io(app(Arc::default()), sr, sw));
     let (cr, mut cw) = tokio::io::split(client);
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
     cw.write_all(b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":{\"protocolVersion\":\"2025-06-18\",\"capabilities\":{}}}\n").await.unwrap();

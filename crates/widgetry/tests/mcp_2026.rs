@@ -32,8 +32,10 @@ use serde_json::{json, Value};
 use widgetry::auth::{AuthError, FnVerifier};
 use widgetry::protocol::cache::{CacheHint, CacheScope};
 use widgetry::protocol::types::{CallToolResult, Resource, ToolDescriptor};
-use widgetry::server::{InputRequired, ServerConfig, ToolEntry};
-use widgetry::{Auth, AuthConfig, HttpConfig, RequestContext, Server, ToolError, User};
+use widgetry::{
+    Auth, AuthConfig, HttpConfig, InputRequired, RequestContext, Server, ServerConfig, ToolEntry,
+    ToolError, User,
+};
 
 use common::{read_events_until, Reply, TestServer};
 use shapes::Rng;
@@ -701,7 +703,7 @@ async fn stdio_serves_2026_requests_by_their_meta_version() {
     );
     let (client, server_io) = tokio::io::duplex(64 * 1024);
     let (sr, sw) = tokio::io::split(server_io);
-    let task = tokio::spawn(widgetry::transport::stdio::serve_io(server, sr, sw));
+    let task = tokio::spawn(widgetry::transport::serve_io(server, sr, sw));
     let (cr, mut cw) = tokio::io::split(client);
     let mut lines = tokio::io::BufReader::new(cr).lines();
     let mut send = async |body: Value| -> Value {

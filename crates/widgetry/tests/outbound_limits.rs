@@ -82,7 +82,7 @@ async fn introspection_calls_in_flight_are_bounded() {
     let peak = peak.load(Ordering::SeqCst);
     assert!(peak > 1, "calls do overlap ({peak})");
     assert!(
-        peak <= widgetry::auth::introspect::MAX_IN_FLIGHT,
+        peak <= widgetry::auth::MAX_IN_FLIGHT,
         "{peak} calls at once"
     );
     // Every token got an answer: refused as inactive, or "try again" when it waited too long.

@@ -29,7 +29,7 @@ use serde_json::{json, Value};
 use signer::{now, Signer};
 use widgetry::app::{App, NoInput, Tool};
 use widgetry::auth::{AuthError, AuthState, FnVerifier, JwtVerifier};
-use widgetry::server::session::{SessionLimits, MAX_SUBSCRIPTIONS};
+use widgetry::transport::{SessionLimits, MAX_SUBSCRIPTIONS};
 use widgetry::{Auth, AuthConfig, ChallengeMode, HttpConfig, RequestContext, ToolError, User};
 
 const ALICE: &str = "alice-token";
@@ -774,7 +774,7 @@ async fn server_to_client_request_ids_are_random_not_sequential() {
 async fn initialize_refuses_oversized_or_non_object_client_info_without_creating_a_session() {
     bounded(async {
         let Served { s, .. } = start().await;
-        let live = || s.state.sessions().live_sessions().len();
+        let live = || s.state.live_sessions();
         let before = live();
         // MAX_CLIENT_INFO_BYTES (4096) lives in a private module: sizes well past it.
         let pad = |n: usize| "x".repeat(n);
@@ -889,7 +889,7 @@ async fn a_users_third_session_is_429_and_a_full_server_is_503() {
         init_as(&s, Some(BOB)).await;
         assert_refused_session(&try_init(&s, Some(BOB)).await, 429, "bob's third");
         init_as(&s, Some(CAROL)).await;
-        assert_eq!(s.state.sessions().live_sessions().len(), 5);
+        assert_eq!(s.state.live_sessions(), 5);
         assert_refused_session(
             &try_init(&s, Some(CAROL)).await,
             503,
@@ -905,7 +905,7 @@ async fn a_users_third_session_is_429_and_a_full_server_is_503() {
         assert_eq!(delete_as(&s, &a1, Some(ALICE)).await.status, 204);
         init_as(&s, Some(DAVE)).await;
         assert_refused_session(&try_init(&s, Some(ERIN)).await, 503, "erin, full again");
-        assert_eq!(s.state.sessions().live_sessions().len(), 5);
+        assert_eq!(s.state.live_sessions(), 5);
     })
     .await;
 }
@@ -1037,7 +1037,7 @@ async fn two_authorization_headers_are_refused_with_400_invalid_request_and_noth
     bounded(async {
         let Served { s, probes } = start().await;
         let sid = init_as(&s, Some(ALICE)).await;
-        let live = || s.state.sessions().live_sessions().len();
+        let live = || s.state.live_sessions();
         let sessions = live();
         let valid = format!("Bearer {ALICE}");
         let other_valid = format!("Bearer {BOB}");

@@ -6,8 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use widgetry::auth::widget_keys::{WidgetKeyError, WidgetKeys};
-use widgetry::auth::widget_token::WidgetTokens;
+use widgetry::auth::{WidgetKeyError, WidgetKeys, WidgetTokens};
 use widgetry::User;
 use widgetry_authz::Sealer;
 use widgetry_store::KvStore;

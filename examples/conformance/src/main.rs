@@ -9,8 +9,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use widgetry::protocol::jsonrpc::RpcError;
 use widgetry::protocol::types::*;
-use widgetry::server::{InputRequired, ServerBuilder, Step};
-use widgetry::{RequestContext, Server, ToolError};
+use widgetry::{InputRequired, RequestContext, Server, ServerBuilder, Step, ToolError};
 
 /// A 1×1 transparent PNG.
 const PNG_1X1: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==";
@@ -527,7 +526,7 @@ async fn main() -> std::io::Result<()> {
     }
     let server = build();
     if stdio {
-        return widgetry::transport::stdio::serve_stdio(server).await;
+        return widgetry::transport::serve_stdio(server).await;
     }
     let config = widgetry::HttpConfig::default().stateless(stateless);
     let (router, _state) = widgetry::transport::router(server, config);

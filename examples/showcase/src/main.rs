@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use widgetry::app::{App, NoInput, Reply, Tool, Visibility, Widget};
-use widgetry::auth::widget_keys::WidgetKeys;
+use widgetry::auth::WidgetKeys;
 use widgetry::embedded::AuthSetup;
 use widgetry::ops::Settings;
 use widgetry::signin::{ConsoleSender, SignIn, SignInConfig};
@@ -449,7 +449,7 @@ async fn demo_user(
         .filter(|p| !p.is_empty());
     let password = fixed
         .clone()
-        .unwrap_or_else(|| format!("demo-{}", widgetry::random::random_hex(6)));
+        .unwrap_or_else(widgetry::EmbeddedAuth::demo_password);
     let created = e
         .ensure_user(&email, "Demo User", &password, SCOPES)
         .await?;

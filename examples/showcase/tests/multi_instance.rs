@@ -554,7 +554,7 @@ fn shared_sessions_and_sign_in(a: &Instance, b: &Instance, password: &str) {
 }
 
 /// How soon an instance notices a change another instance made to a session: its cached
-/// copy is trusted for `widgetry::server::session::REVALIDATE_AFTER` (1 s).
+/// copy is trusted for `widgetry::transport::REVALIDATE_AFTER` (1 s).
 const REVALIDATE_WITHIN: Duration = Duration::from_millis(2500);
 
 fn short(body: &str) -> String {

@@ -6,6 +6,7 @@ mod authorize;
 mod pages;
 mod token;
 
+pub(crate) use crate::error::error_description;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -190,19 +191,6 @@ async fn jwks(State(inner): State<Arc<Inner>>) -> Response {
         &inner.keys.jwks(crate::now()),
         "public, max-age=300",
     )
-}
-
-/// An `error_description` as RFC 6749 §5.2 (and RFC 6750 §3) allows it: printable ASCII
-/// without `"` and `\` (quotes become `'`, backslashes `/`, anything else `?`).
-pub fn error_description(s: &str) -> String {
-    s.chars()
-        .map(|c| match c {
-            '"' => '\'',
-            '\\' => '/',
-            ' '..='~' => c,
-            _ => '?',
-        })
-        .collect()
 }
 
 /// An OAuth error body (RFC 6749 §5.2), never cached.

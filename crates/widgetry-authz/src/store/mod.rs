@@ -6,16 +6,21 @@
 //! server instances sharing one PostgreSQL database stay consistent. Expiry is enforced on
 //! read (an expired record is never returned as live) and swept by [`AuthzStore::sweep`].
 
+#[cfg(feature = "server")]
 mod backend;
+#[cfg(feature = "server")]
 mod sql;
 
 use std::future::Future;
+#[cfg(feature = "server")]
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
+#[cfg(feature = "server")]
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+#[cfg(feature = "server")]
 pub use sql::SqlStore;
 
 /// A boxed, sendable future: the return type of every store method (keeps
@@ -77,6 +82,7 @@ pub enum ClientKind {
     MetadataDocument,
 }
 
+#[cfg(feature = "server")]
 impl ClientKind {
     pub(crate) fn as_str(self) -> &'static str {
         match self {
@@ -134,6 +140,7 @@ pub enum PendingStage {
     Consent,
 }
 
+#[cfg(feature = "server")]
 impl PendingStage {
     pub(crate) fn as_str(self) -> &'static str {
         match self {
@@ -262,6 +269,7 @@ pub enum RefreshTokenState {
     Superseded,
 }
 
+#[cfg(feature = "server")]
 impl RefreshTokenState {
     pub(crate) fn as_str(self) -> &'static str {
         match self {
@@ -496,6 +504,7 @@ pub trait AuthzStore: Send + Sync + 'static {
     fn sweep(&self, now: i64, unused_client_floor: i64) -> BoxFuture<'_, StoreResult<u64>>;
 }
 
+#[cfg(feature = "server")]
 /// Opens a store from a location: a `postgres://` or `postgresql://` URL selects
 /// PostgreSQL, anything else is a SQLite file path (`sqlite://` prefix optional), created
 /// with its directory when missing.
@@ -519,6 +528,7 @@ pub async fn open_store(location: &str) -> StoreResult<Arc<dyn AuthzStore>> {
     Ok(Arc::new(SqlStore::open_sqlite(path).await?))
 }
 
+#[cfg(feature = "server")]
 /// The default store path inside an app's data directory.
 pub fn default_store_path(data_dir: impl AsRef<Path>) -> PathBuf {
     data_dir.as_ref().join(DEFAULT_STORE_FILE)

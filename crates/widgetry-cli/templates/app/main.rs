@@ -167,7 +167,7 @@ async fn demo_user(e: &EmbeddedAuth, data_dir: &Path) -> Result<(String, Option<
                 .map(|p| p.trim().to_string())
                 .filter(|p| !p.is_empty())
         })
-        .unwrap_or_else(|| format!("demo-{}", widgetry::random::random_hex(6)));
+        .unwrap_or_else(EmbeddedAuth::demo_password);
     let users = e.server().users();
     let known = match users.get(DEMO_EMAIL).await.map_err(|e| e.to_string())? {
         None => {

@@ -13,6 +13,9 @@ use crate::protocol::types::{JsonObject, Resource, ResourceContents};
 
 /// MIME type of MCP Apps widgets.
 pub const MIME_MCP_APP: &str = "text/html;profile=mcp-app";
+
+/// The MCP Apps extension identifier, advertised by an app with widgets.
+pub const UI_EXTENSION: &str = "io.modelcontextprotocol/ui";
 /// MIME type of Apps SDK (ChatGPT "skybridge") widgets. No host needs it any more (ChatGPT
 /// renders [`MIME_MCP_APP`]); a `….skybridge.html` URI a host cached from an older version
 /// still resolves, with this type.

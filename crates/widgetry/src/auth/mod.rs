@@ -5,7 +5,7 @@
 //! `Authorization` header only) are verified by a [`Verifier`] (JWT against a JWKS,
 //! RFC 7662 introspection, or your own) and cached by their SHA-256 until they expire,
 //! so a repeated token costs microseconds. This module decides; it never builds an HTTP
-//! response: a refusal is a [`Refusal`] (or a [`Verdict::Answer`] tool result) that the
+//! response: a refusal is a [`Refusal`] (or a tool result carrying the challenge) that the
 //! transport renders. Refusals say precisely why:
 //!
 //! | situation | answer |
@@ -20,11 +20,11 @@
 //! The RFC 9728 document ([`AuthState::metadata`]) is served by the transport at
 //! `/.well-known/oauth-protected-resource` and its path-suffixed form.
 
-pub mod introspect;
-pub mod jwt;
+pub(crate) mod introspect;
+pub(crate) mod jwt;
 mod verifier;
-pub mod widget_keys;
-pub mod widget_token;
+pub(crate) mod widget_keys;
+pub(crate) mod widget_token;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -34,14 +34,16 @@ use http::{HeaderMap, StatusCode};
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::http_client::HttpClient;
+pub use crate::http_client::HttpClient;
 use crate::identity::scopes;
-pub use crate::identity::{numeric_date, Auth, AuthError, Caller, Refusal, User};
+pub use crate::identity::{Auth, AuthError, Caller, Refusal, User};
 use crate::protocol::types::{CallToolResult, JsonObject};
-pub use introspect::IntrospectionVerifier;
+pub use introspect::{IntrospectionVerifier, MAX_IN_FLIGHT};
 pub use jwt::{JwtVerifier, JwtVerifierBuilder, KeySource};
 pub(crate) use verifier::now_secs;
 pub use verifier::{BoxFuture, FnVerifier, Verifier};
+pub use widget_keys::{WidgetKeyError, WidgetKeys};
+pub use widget_token::{WidgetClaims, WidgetTokenError, WidgetTokens};
 
 /// Why the auth configuration is unusable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -145,7 +147,7 @@ impl ChallengeMode {
 /// Whether a client identified itself as ChatGPT, by its request `_meta` (`openai/*`
 /// keys) or its `initialize` client name. A hint for the form of a challenge, never for
 /// authorization.
-pub fn is_chatgpt(request_meta: Option<&JsonObject>, client_name: Option<&str>) -> bool {
+pub(crate) fn is_chatgpt(request_meta: Option<&JsonObject>, client_name: Option<&str>) -> bool {
     request_meta.is_some_and(|m| m.keys().any(|k| k.starts_with("openai/")))
         || client_name.is_some_and(|n| {
             let n = n.to_ascii_lowercase();
@@ -286,7 +288,7 @@ impl AuthConfig {
 
 /// What [`AuthState::read_bearer`] found without waiting.
 #[derive(Debug)]
-pub enum Bearer<'h> {
+pub(crate) enum Bearer<'h> {
     /// The answer: a caller (anonymous, or a user from the cache) or a refusal.
     Done(Result<Caller, Refusal>),
     /// A well-formed token not in the cache: verify it with
@@ -296,7 +298,7 @@ pub enum Bearer<'h> {
 
 /// The per-tool decision on one call.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     /// Run the tool.
     Allow,
     /// Refuse at the transport level (HTTP 401/403 with a challenge).
@@ -404,14 +406,8 @@ impl AuthState {
         &self.config
     }
 
-    /// Whether every tool requires sign-in (anonymous requests are then refused with
-    /// HTTP 401 before anything is dispatched).
-    pub fn all_protected(&self) -> bool {
-        self.all_protected
-    }
-
     /// Builds a `Bearer` challenge (comma-separated, quoted parameters).
-    pub fn challenge(&self, error: Option<(&str, &str)>, scope: Option<&str>) -> String {
+    pub(crate) fn challenge(&self, error: Option<(&str, &str)>, scope: Option<&str>) -> String {
         let mut parts = vec![format!(
             "resource_metadata=\"{}\"",
             quote(&self.metadata_url)
@@ -427,7 +423,7 @@ impl AuthState {
     }
 
     /// The user of a token verified recently (see the cache rules above), if any.
-    pub fn cached(&self, token: &str) -> Option<Arc<User>> {
+    pub(crate) fn cached(&self, token: &str) -> Option<Arc<User>> {
         let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         let cache = self.cache.read().unwrap_or_else(|p| p.into_inner());
         let (u, until) = cache.get(&key)?;
@@ -504,7 +500,7 @@ impl AuthState {
     /// The synchronous part of [`Self::authenticate`]: everything but a token that is
     /// not in the cache (then [`Bearer::Verify`], to finish with
     /// [`Self::verify_bearer`]).
-    pub fn read_bearer<'h>(&self, headers: &'h HeaderMap) -> Bearer<'h> {
+    pub(crate) fn read_bearer<'h>(&self, headers: &'h HeaderMap) -> Bearer<'h> {
         let mut values = headers.get_all(http::header::AUTHORIZATION).iter();
         let Some(value) = values.next() else {
             if self.all_protected {
@@ -536,7 +532,7 @@ impl AuthState {
     }
 
     /// Verifies a bearer token (through the cache) into a caller or a 401.
-    pub async fn verify_bearer(&self, token: &str) -> Result<Caller, Refusal> {
+    pub(crate) async fn verify_bearer(&self, token: &str) -> Result<Caller, Refusal> {
         match self.verify(token).await {
             Ok(u) => Ok(Caller::User(u)),
             Err(AuthError::InvalidToken(d)) => Err(self.invalid_token(&d)),
@@ -554,7 +550,7 @@ impl AuthState {
 
     /// Whether a refused call of this request is answered in the tool-result form
     /// (ChatGPT) rather than with HTTP 401/403, following [`AuthConfig::challenge`].
-    pub fn result_challenge(
+    pub(crate) fn result_challenge(
         &self,
         request_meta: Option<&JsonObject>,
         client_name: Option<&str>,
@@ -568,7 +564,13 @@ impl AuthState {
 
     /// Decides whether `caller` may call the tool `tool` whose policy is `policy`;
     /// `result_form` picks the form of a challenge (see [`Self::result_challenge`]).
-    pub fn check(&self, tool: &str, policy: &Auth, caller: &Caller, result_form: bool) -> Verdict {
+    pub(crate) fn check(
+        &self,
+        tool: &str,
+        policy: &Auth,
+        caller: &Caller,
+        result_form: bool,
+    ) -> Verdict {
         let Auth::Required(needed) = policy else {
             return Verdict::Allow;
         };
@@ -643,7 +645,7 @@ impl AuthState {
 
 /// The token of an `Authorization: Bearer <token>` value (scheme case-insensitive), or
 /// `None` for any other shape.
-pub fn bearer_token(value: &str) -> Option<&str> {
+pub(crate) fn bearer_token(value: &str) -> Option<&str> {
     let (scheme, token) = value.split_once(' ')?;
     let token = token.trim();
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() && !token.contains(' '))

@@ -98,8 +98,7 @@ async fn metrics(State(ops): State<Arc<Ops>>, req: axum::extract::Request) -> Re
             "metrics recorder not installed\n",
         );
     };
-    let legacy = ops.state.legacy.len();
-    super::metrics::sessions_open(ops.state.sessions().live_sessions().len() + legacy);
+    super::metrics::sessions_open(ops.state.open_sessions().len());
     let mut r = handle.render().into_response();
     r.headers_mut().insert(
         header::CONTENT_TYPE,

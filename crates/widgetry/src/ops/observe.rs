@@ -49,7 +49,11 @@ pub(crate) fn note_subject(subject: &str) {
     let _ = NOTES.try_with(|n| n.borrow_mut().subject = Some(subject.to_owned()));
 }
 
-/// The observing layer; see the [module documentation](self).
+/// The observing layer, the outermost layer of a served app: a `tracing` span per request
+/// (`request`: method, route, tool, caller subject, client address, status, latency) at
+/// level DEBUG under the target `widgetry::request` (`RUST_LOG=info,widgetry::request=debug`
+/// turns them on), and the Prometheus counts and latencies by route, tool and status, with
+/// authentication refusals by reason.
 #[derive(Clone)]
 pub struct Observe {
     proxies: Arc<TrustedProxies>,

@@ -206,7 +206,7 @@ impl Settings {
     }
 
     /// Opens the app's stores, each wrapped to report its latency and errors in the
-    /// metrics ([`Measured`]).
+    /// metrics.
     pub async fn open_stores(&self) -> Result<Stores, widgetry_store::StoreError> {
         let opened = self.stores.open().await?;
         Ok(Stores {

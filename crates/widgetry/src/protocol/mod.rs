@@ -73,7 +73,7 @@ pub fn is_extension_id(id: &str) -> bool {
 
 /// The `UnsupportedProtocolVersionError` (`-32022`) for a request naming `requested`:
 /// `data` lists the versions this server supports and echoes the requested one.
-pub fn unsupported_version_error(requested: &str) -> jsonrpc::RpcError {
+pub(crate) fn unsupported_version_error(requested: &str) -> jsonrpc::RpcError {
     jsonrpc::RpcError::new(
         jsonrpc::code::UNSUPPORTED_PROTOCOL_VERSION,
         format!(
@@ -88,7 +88,7 @@ pub fn unsupported_version_error(requested: &str) -> jsonrpc::RpcError {
 /// (`io.modelcontextprotocol/protocolVersion`, 2026-07-28 and later), read without
 /// parsing the rest of `params`: `Ok(None)` when it names none, the
 /// `UnsupportedProtocolVersionError` when it names one this server does not speak.
-pub fn meta_version(
+pub(crate) fn meta_version(
     params: Option<&serde_json::value::RawValue>,
 ) -> Result<Option<ProtocolVersion>, jsonrpc::RpcError> {
     let Some(raw) = params else { return Ok(None) };
@@ -118,7 +118,7 @@ pub fn meta_version(
 }
 
 /// The JSON type name of a value, for error messages.
-pub fn json_type(v: &serde_json::Value) -> &'static str {
+pub(crate) fn json_type(v: &serde_json::Value) -> &'static str {
     match v {
         serde_json::Value::Null => "null",
         serde_json::Value::Bool(_) => "a boolean",

@@ -314,7 +314,7 @@ impl RequestContext {
     /// response's form, never for authorization.
     ///
     /// ```
-    /// # async fn tool(ctx: widgetry::server::RequestContext) {
+    /// # async fn tool(ctx: widgetry::RequestContext) {
     /// let renders_apps = ctx
     ///     .client_extension("io.modelcontextprotocol/ui")
     ///     .and_then(|s| s.get("mimeTypes"))

@@ -45,7 +45,7 @@ pub fn capability_for(method: &str) -> Option<&'static str> {
 ///
 /// ```
 /// use serde_json::json;
-/// use widgetry::server::{InputRequired, RequestContext, ToolError};
+/// use widgetry::{InputRequired, RequestContext, ToolError};
 /// use widgetry::protocol::types::CallToolResult;
 ///
 /// async fn greet(ctx: RequestContext) -> Result<CallToolResult, ToolError> {
@@ -97,7 +97,7 @@ impl InputRequired {
         self.request(key, "roots/list", json!({}))
     }
 
-    /// Adds a request to the client: `method` is one of [`INPUT_METHODS`]. A later request
+    /// Adds a request to the client: `method` is one of `elicitation/create`, `sampling/createMessage` and `roots/list`. A later request
     /// with the same key replaces the earlier one.
     ///
     /// # Panics

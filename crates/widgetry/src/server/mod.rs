@@ -3,11 +3,11 @@
 //! run, in `dispatch`). Transports (HTTP, legacy SSE, stdio) decode messages, resolve
 //! the session and call that path; nothing here knows about HTTP.
 
-pub mod context;
+pub(crate) mod context;
 pub(crate) mod dispatch;
-pub mod input;
-pub mod request_state;
-pub mod session;
+pub(crate) mod input;
+pub(crate) mod request_state;
+pub(crate) mod session;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -18,14 +18,14 @@ use futures_util::future::BoxFuture;
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
-pub use crate::protocol::json_type;
 pub use context::RequestContext;
 pub use input::{InputRequired, Step};
-pub use session::{SessionManager, SessionRuntime};
+pub(crate) use session::{SessionManager, SessionRuntime};
 
 use crate::auth::{AuthConfig, AuthState};
 use crate::identity::Auth;
 use crate::protocol::cache::CacheHint;
+use crate::protocol::json_type;
 use crate::protocol::jsonrpc::{self, RpcError};
 use crate::protocol::types::*;
 use crate::protocol::{ProtocolVersion, META_SERVER_INFO, SUPPORTED_VERSIONS};
@@ -200,7 +200,7 @@ impl Default for ServerConfig {
 /// Builds a [`Server`].
 ///
 /// ```
-/// use widgetry::server::{Server, ToolError};
+/// use widgetry::{Server, ToolError};
 /// use widgetry::protocol::types::{CallToolResult, ToolDescriptor};
 ///
 /// let server = Server::builder("demo", "1.0.0")
@@ -254,7 +254,7 @@ impl ServerBuilder {
     /// use std::time::Duration;
     /// use widgetry::protocol::cache::CacheHint;
     /// use widgetry::protocol::types::Resource;
-    /// use widgetry::server::Server;
+    /// use widgetry::Server;
     ///
     /// let server = Server::builder("demo", "1.0.0")
     ///     .text_resource(Resource::new("ui://widget/list-3f2a.html", "list"), "<div></div>")
@@ -288,7 +288,7 @@ impl ServerBuilder {
     ///
     /// ```
     /// use serde_json::json;
-    /// use widgetry::server::Server;
+    /// use widgetry::Server;
     ///
     /// let server = Server::builder("demo", "1.0.0")
     ///     .extension("io.modelcontextprotocol/ui", json!({}))
@@ -724,7 +724,7 @@ impl Server {
     }
 
     /// The `initialize` result for a negotiated version.
-    pub fn initialize_result(&self, version: ProtocolVersion) -> Vec<u8> {
+    pub(crate) fn initialize_result(&self, version: ProtocolVersion) -> Vec<u8> {
         let mut v = json!({
             "protocolVersion": version.as_str(),
             "capabilities": self.inner.capabilities,

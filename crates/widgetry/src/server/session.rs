@@ -167,12 +167,6 @@ impl SessionRuntime {
         ))
     }
 
-    /// What the client declared for the extension `name` in its `initialize`
-    /// capabilities (`capabilities.extensions[name]`), if it declared it.
-    pub fn client_extension(&self, name: &str) -> Option<&serde_json::Value> {
-        self.client_capabilities().get("extensions")?.get(name)
-    }
-
     /// The capabilities the client declared at `initialize` (empty when it declared
     /// none).
     pub fn client_capabilities(&self) -> &JsonObject {
@@ -204,11 +198,6 @@ impl SessionRuntime {
     /// The client's `clientInfo.name` from `initialize`.
     pub fn client_name(&self) -> Option<&str> {
         self.client_name.as_deref()
-    }
-
-    /// The subject of the user who owns the session (`None` while anonymous).
-    pub fn owner(&self) -> Option<Arc<str>> {
-        lock(&self.owner).clone()
     }
 
     pub(crate) fn creator(&self) -> &str {
@@ -524,11 +513,6 @@ impl std::fmt::Debug for SessionManager {
 }
 
 impl SessionManager {
-    /// A manager over `store` with sessions expiring after `ttl` without use.
-    pub fn new(store: Arc<dyn SessionStore>, ttl: Duration) -> Self {
-        Self::with_limits(store, ttl, SessionLimits::default())
-    }
-
     /// A manager with explicit session limits.
     pub fn with_limits(store: Arc<dyn SessionStore>, ttl: Duration, limits: SessionLimits) -> Self {
         Self {

@@ -8,7 +8,7 @@ use widgetry_store::KvStore;
 use super::config::SignInConfig;
 use super::directory::{CodeSender, Directory};
 use super::limits::Limits;
-use crate::app::AllowedOrigins;
+use crate::app::origins::AllowedOrigins;
 
 /// The sign-in widget: credentials, a six-digit verification code, success.
 pub const SIGNIN_WIDGET_HTML: &str = include_str!("../../widgets/signin.html");

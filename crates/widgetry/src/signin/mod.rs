@@ -3,6 +3,8 @@
 //! `auth_status`, plus the endpoint `POST /api/session/authenticate` the widget posts
 //! credentials and the verification code to.
 //!
+//! Compiled with the `signin` cargo feature (on by default).
+//!
 //! Security properties:
 //! - a session id is 64 hex digits: a public half (the store key, which the widget and
 //!   its endpoint see) and a secret half stored only as a hash; the tools need the whole

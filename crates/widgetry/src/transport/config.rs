@@ -27,7 +27,9 @@ pub struct HttpConfig {
     pub stateless: bool,
     /// Where sessions are persisted.
     pub session_store: Arc<dyn SessionStore>,
-    /// Serve the legacy HTTP+SSE transport at `/sse` and `/messages`.
+    /// Serve the legacy HTTP+SSE transport at `/sse` and `/messages` (cargo feature
+    /// `legacy-sse`, on by default).
+    #[cfg(feature = "legacy-sse")]
     pub legacy_sse: bool,
     /// Interval of SSE keep-alive comments on long-lived streams.
     pub keep_alive: Duration,
@@ -47,7 +49,6 @@ impl std::fmt::Debug for HttpConfig {
             .field("guard", &self.guard)
             .field("session_ttl", &self.session_ttl)
             .field("stateless", &self.stateless)
-            .field("legacy_sse", &self.legacy_sse)
             .field("trusted_proxies", &self.trusted_proxies)
             .finish_non_exhaustive()
     }
@@ -76,6 +77,7 @@ impl Default for HttpConfig {
             session_ttl: Duration::from_secs(30 * 60),
             stateless: false,
             session_store: Arc::new(MemorySessionStore::new()),
+            #[cfg(feature = "legacy-sse")]
             legacy_sse: true,
             keep_alive: Duration::from_secs(20),
             session_limits: SessionLimits::default(),

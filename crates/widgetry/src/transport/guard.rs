@@ -17,7 +17,7 @@ pub struct Guard {
 
 /// Why a request was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum GuardError {
+pub(crate) enum GuardError {
     /// The `Host` header names a host that is not allowed.
     Host(String),
     /// The `Origin` header names an origin that is not allowed.
@@ -86,7 +86,7 @@ impl Guard {
     }
 
     /// Checks a request's headers.
-    pub fn check(&self, headers: &HeaderMap) -> Result<(), GuardError> {
+    pub(crate) fn check(&self, headers: &HeaderMap) -> Result<(), GuardError> {
         if let Some(host) = headers.get(http::header::HOST) {
             let h = host.to_str().unwrap_or("");
             // Fast path without allocating: loopback hosts (any case) are always fine.

@@ -21,7 +21,6 @@ use http::StatusCode;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-pub use super::headers::{METHOD_HEADER, NAME_HEADER, SESSION_HEADER, VERSION_HEADER};
 use super::headers::{METHOD_NAME, NAME_NAME, SESSION_NAME, VERSION_NAME};
 use super::layers::{caller, client_key, read_body};
 use super::messages::handle_notification;

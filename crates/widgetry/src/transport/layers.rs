@@ -302,6 +302,7 @@ pub(crate) fn client_key(
 /// context of a tool call (only when proxies are configured; otherwise the peer address
 /// in `ConnectInfo` is the client).
 #[derive(Debug, Clone, Copy)]
+#[cfg_attr(not(feature = "signin"), allow(dead_code))]
 pub(crate) struct ClientAddress(pub(crate) std::net::IpAddr);
 
 /// `extensions` with the client address behind `proxies` recorded, when any are trusted.
@@ -318,6 +319,7 @@ pub(crate) fn with_client_address(
     extensions
 }
 
+#[cfg(feature = "signin")]
 /// The client address inside a tool call, from its request context's extensions: the one
 /// resolved behind trusted proxies, else the peer.
 pub(crate) fn context_client_ip(extensions: &http::Extensions) -> Option<std::net::IpAddr> {
@@ -327,6 +329,7 @@ pub(crate) fn context_client_ip(extensions: &http::Extensions) -> Option<std::ne
     })
 }
 
+#[cfg(feature = "signin")]
 /// [`client_key`] inside a tool call, from its request context's extensions.
 pub(crate) fn client_key_of(caller: &Caller, extensions: &http::Extensions) -> String {
     key_of(caller, context_client_ip(extensions))

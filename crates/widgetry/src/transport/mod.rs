@@ -8,27 +8,31 @@
 //! route.
 
 mod config;
-pub mod guard;
+pub(crate) mod guard;
 mod headers;
-pub mod http;
+pub(crate) mod http;
 pub(crate) mod layers;
 mod listing;
 pub(crate) mod messages;
 pub(crate) mod response;
-pub mod sse;
+#[cfg(feature = "legacy-sse")]
+pub(crate) mod sse;
 mod state;
-pub mod stdio;
+pub(crate) mod stdio;
 pub(crate) mod well_known;
 
 use std::sync::Arc;
 
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::Router;
 
+pub use crate::server::session::{SessionLimits, MAX_SUBSCRIPTIONS, REVALIDATE_AFTER};
 pub use config::{HttpConfig, DEFAULT_MAX_BODY_BYTES};
 pub use guard::Guard;
 pub use headers::{METHOD_HEADER, NAME_HEADER, SESSION_HEADER, VERSION_HEADER};
-pub use state::{HttpState, LegacySessions};
+pub use state::HttpState;
+pub use stdio::{serve_io, serve_stdio};
+pub use widgetry_authz::TrustedProxies;
 
 use crate::server::{Server, SessionManager};
 
@@ -44,11 +48,13 @@ pub fn router(server: Server, config: HttpConfig) -> (Router, Arc<HttpState>) {
             config.session_limits,
         ),
         server,
+        #[cfg(feature = "legacy-sse")]
         legacy: Default::default(),
         config,
     });
     state::spawn_sweeper(&state);
     let listing = format!("{}/tools", state.config.path.trim_end_matches('/'));
+    #[allow(unused_mut)]
     let mut r = Router::new()
         .route(
             &state.config.path,
@@ -57,10 +63,11 @@ pub fn router(server: Server, config: HttpConfig) -> (Router, Arc<HttpState>) {
                 .delete(http::delete_session),
         )
         .route(&listing, get(listing::tool_listing));
+    #[cfg(feature = "legacy-sse")]
     if state.config.legacy_sse {
         r = r
             .route("/sse", get(sse::get_sse))
-            .route("/messages", post(sse::post_messages));
+            .route("/messages", axum::routing::post(sse::post_messages));
     }
     let auth = state.server.auth().cloned();
     let r = r.layer(layers::Edge::new(

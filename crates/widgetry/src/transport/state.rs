@@ -1,12 +1,12 @@
 //! The state the HTTP transports share: the engine, the settings, the Streamable HTTP
 //! sessions and the open legacy SSE sessions, with the sweeper of expired sessions.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use super::config::HttpConfig;
+#[cfg(feature = "legacy-sse")]
+use super::sse::LegacySessions;
 use crate::protocol::jsonrpc;
-use crate::server::session::{CreateError, SessionLimits};
 use crate::server::{Server, SessionManager, SessionRuntime};
 
 /// Shared state of the HTTP transports.
@@ -14,6 +14,7 @@ pub struct HttpState {
     pub(crate) server: Server,
     pub(crate) config: HttpConfig,
     pub(crate) sessions: SessionManager,
+    #[cfg(feature = "legacy-sse")]
     pub(crate) legacy: LegacySessions,
 }
 
@@ -30,9 +31,20 @@ impl HttpState {
     pub fn server(&self) -> &Server {
         &self.server
     }
-    /// The session manager.
-    pub fn sessions(&self) -> &SessionManager {
-        &self.sessions
+    /// Every session open in this process: Streamable HTTP sessions held in memory, and
+    /// legacy SSE streams.
+    pub(crate) fn open_sessions(&self) -> Vec<Arc<SessionRuntime>> {
+        #[allow(unused_mut)]
+        let mut all = self.sessions.live_sessions();
+        #[cfg(feature = "legacy-sse")]
+        all.extend(self.legacy.all());
+        all
+    }
+
+    /// How many Streamable HTTP sessions are live in this process (held in memory; the
+    /// store may know more, from other instances or not yet resumed here).
+    pub fn live_sessions(&self) -> usize {
+        self.sessions.live_sessions().len()
     }
 
     /// Sends `notifications/resources/updated` to every session on this instance that
@@ -42,53 +54,11 @@ impl HttpState {
             "notifications/resources/updated",
             &serde_json::json!({ "uri": uri }),
         );
-        self.sessions
-            .live_sessions()
+        self.open_sessions()
             .into_iter()
-            .chain(self.legacy.all())
             .filter(|s| s.is_subscribed(uri))
             .filter(|s| s.send_standalone(&msg))
             .count()
-    }
-}
-
-/// Open legacy sessions by id.
-#[derive(Default)]
-pub struct LegacySessions {
-    map: Mutex<HashMap<String, Arc<SessionRuntime>>>,
-}
-
-impl LegacySessions {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<SessionRuntime>>> {
-        self.map.lock().unwrap_or_else(|p| p.into_inner())
-    }
-    /// Inserts a session if the limits allow one more for `creator`.
-    pub(crate) fn insert(
-        &self,
-        s: Arc<SessionRuntime>,
-        limits: &SessionLimits,
-    ) -> Result<(), CreateError> {
-        let mut map = self.lock();
-        limits.admit(s.creator(), map.values().map(|r| r.creator()))?;
-        map.insert(s.id().to_string(), s);
-        Ok(())
-    }
-    pub(crate) fn get(&self, id: &str) -> Option<Arc<SessionRuntime>> {
-        self.lock().get(id).cloned()
-    }
-    pub(crate) fn remove(&self, id: &str) {
-        self.lock().remove(id);
-    }
-    pub(crate) fn all(&self) -> Vec<Arc<SessionRuntime>> {
-        self.lock().values().cloned().collect()
-    }
-    /// How many legacy streams are open.
-    pub fn len(&self) -> usize {
-        self.lock().len()
-    }
-    /// Whether no legacy stream is open.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 

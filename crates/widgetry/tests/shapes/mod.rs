@@ -1003,7 +1003,7 @@ impl Link {
     ) -> (Link, tokio::task::JoinHandle<std::io::Result<()>>) {
         let (client, server_io) = tokio::io::duplex(1 << 20);
         let (sr, sw) = tokio::io::split(server_io);
-        let task = tokio::spawn(widgetry::transport::stdio::serve_io(server, sr, sw));
+        let task = tokio::spawn(widgetry::transport::serve_io(server, sr, sw));
         let (cr, w) = tokio::io::split(client);
         let mut link = Link::Stdio {
             w,
