@@ -58,7 +58,7 @@ use crate::transport::HttpState;
 use crate::HttpConfig;
 
 /// The MCP Apps extension identifier, advertised by an app with widgets.
-pub const UI_EXTENSION: &str = "io.modelcontextprotocol/ui";
+pub use crate::server::ui::UI_EXTENSION;
 
 /// Embeds the widgets built by `widgetry_bundle::build_script` in `build.rs`.
 ///
@@ -160,8 +160,8 @@ impl AppBuilder {
 
     /// Applies the deployment [`Settings`](crate::ops::Settings) (call it after
     /// [`AppBuilder::http`]): trusted proxies, the public URL (allowed by the
-    /// DNS-rebinding guard, used for widget actions), and the configured widget-token
-    /// keys. Keys from the shared store are set with [`AppBuilder::widget_token_keys`].
+    /// DNS-rebinding guard, used for widget actions), the configured widget-token
+    /// keys and which clients get UI. Keys from the shared store are set with [`AppBuilder::widget_token_keys`].
     pub fn settings(mut self, settings: &crate::ops::Settings) -> Self {
         self.http = settings.apply_http(self.http);
         if let Some(url) = &settings.public_url {
@@ -170,7 +170,13 @@ impl AppBuilder {
         if let Some(keys) = &settings.widget_token_keys {
             self.widget_keys = Some(keys.clone());
         }
-        self
+        self.ui_clients(settings.ui_clients)
+    }
+
+    /// Which clients get tools with UI metadata and the app-only tools (default: those
+    /// declaring the MCP Apps extension, and ChatGPT; `docs/hosts.md`).
+    pub fn ui_clients(self, clients: crate::server::UiClients) -> Self {
+        self.extend(move |sb| sb.ui_clients(clients))
     }
 
     /// Lifetime of widget tokens (default 10 minutes).
