@@ -52,7 +52,11 @@ fn app(clients: UiClients, page_size: usize) -> App {
 }
 
 async fn start(clients: UiClients, page_size: usize) -> TestServer {
-    TestServer::start(app(clients, page_size).server().clone(), HttpConfig::default()).await
+    TestServer::start(
+        app(clients, page_size).server().clone(),
+        HttpConfig::default(),
+    )
+    .await
 }
 
 fn ui_caps() -> Value {
@@ -75,7 +79,10 @@ async fn list(s: &TestServer, sid: &str, meta: Option<Value>) -> Vec<Value> {
         if let Some(m) = &meta {
             params["_meta"] = m.clone();
         }
-        let r = s.post(Some(sid), rpc(id, "tools/list", params)).await.json();
+        let r = s
+            .post(Some(sid), rpc(id, "tools/list", params))
+            .await
+            .json();
         out.extend(r["result"]["tools"].as_array().unwrap().iter().cloned());
         match r["result"]["nextCursor"].as_str() {
             Some(c) => cursor = Some(c.to_string()),
@@ -111,7 +118,9 @@ async fn call(s: &TestServer, sid: &str, name: &str, meta: Option<Value>) -> Val
     if let Some(m) = meta {
         params["_meta"] = m;
     }
-    s.post(Some(sid), rpc(50, "tools/call", params)).await.json()
+    s.post(Some(sid), rpc(50, "tools/call", params))
+        .await
+        .json()
 }
 
 fn assert_full(tools: &[Value]) {
@@ -136,7 +145,10 @@ fn assert_text_only(tools: &[Value]) {
 fn assert_refused(r: &Value) {
     assert_eq!(r["error"]["code"], -32602, "{r}");
     let m = r["error"]["message"].as_str().unwrap();
-    assert!(m.contains("\"details\"") && m.contains("io.modelcontextprotocol/ui"), "{m}");
+    assert!(
+        m.contains("\"details\"") && m.contains("io.modelcontextprotocol/ui"),
+        "{m}"
+    );
 }
 
 #[tokio::test]
@@ -146,7 +158,11 @@ async fn a_client_without_the_ui_extension_gets_text_only_tools_and_no_app_tools
     assert_text_only(&list(&s, &sid, None).await);
     assert_refused(&call(&s, &sid, "details", None).await);
     let shown = call(&s, &sid, "show", None).await;
-    assert_eq!(shown["result"]["structuredContent"], json!({"ok": true}), "{shown}");
+    assert_eq!(
+        shown["result"]["structuredContent"],
+        json!({"ok": true}),
+        "{shown}"
+    );
 }
 
 #[tokio::test]
@@ -173,7 +189,10 @@ async fn declarations_that_do_not_name_our_mime_type_count_as_none() {
     }
     // An empty declaration names no type: it is taken as the extension's default.
     let sid = s
-        .initialize_as("host", json!({"extensions": {"io.modelcontextprotocol/ui": {}}}))
+        .initialize_as(
+            "host",
+            json!({"extensions": {"io.modelcontextprotocol/ui": {}}}),
+        )
         .await;
     assert_full(&list(&s, &sid, None).await);
 }
@@ -219,7 +238,10 @@ async fn text_only_pages_have_their_own_cursors() {
     assert_text_only(&list(&s, &text, None).await);
     // The third page exists only for UI clients.
     let r = s
-        .post(Some(&text), rpc(9, "tools/list", json!({"cursor": "page-2"})))
+        .post(
+            Some(&text),
+            rpc(9, "tools/list", json!({"cursor": "page-2"})),
+        )
         .await
         .json();
     assert_eq!(r["error"]["code"], -32602, "{r}");

@@ -488,8 +488,10 @@ impl ServerBuilder {
         // What clients without the MCP Apps extension see (only when it differs).
         let descriptors: Vec<&ToolDescriptor> = self.tools.iter().map(|t| &t.descriptor).collect();
         let text_tool_pages = ui::has_ui(&descriptors).then(|| {
-            let plain: Vec<ToolDescriptor> =
-                descriptors.iter().filter_map(|d| ui::text_only(d)).collect();
+            let plain: Vec<ToolDescriptor> = descriptors
+                .iter()
+                .filter_map(|d| ui::text_only(d))
+                .collect();
             Pages::new(&plain, page, "tools", &self.config, |t| {
                 serde_json::to_value(t).unwrap_or(Value::Null)
             })

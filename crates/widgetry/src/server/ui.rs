@@ -153,11 +153,15 @@ mod tests {
         assert!(declares_ui(&caps(
             json!({"extensions": {UI_EXTENSION: {"mimeTypes": [MIME_MCP_APP]}}})
         )));
-        assert!(declares_ui(&caps(json!({"extensions": {UI_EXTENSION: {}}}))));
+        assert!(declares_ui(&caps(
+            json!({"extensions": {UI_EXTENSION: {}}})
+        )));
         assert!(!declares_ui(&caps(
             json!({"extensions": {UI_EXTENSION: {"mimeTypes": ["text/uri-list"]}}})
         )));
-        assert!(!declares_ui(&caps(json!({"extensions": {UI_EXTENSION: true}}))));
+        assert!(!declares_ui(&caps(
+            json!({"extensions": {UI_EXTENSION: true}})
+        )));
         assert!(!declares_ui(&caps(json!({"extensions": {}}))));
         assert!(!declares_ui(&caps(json!({UI_EXTENSION: {}}))));
         assert!(!declares_ui(&caps(
