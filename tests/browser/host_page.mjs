@@ -647,6 +647,28 @@ async function accountHeader(page, creds) {
   check(sub && !out.label.includes(sub), `the header should not show the subject ${sub}: ${out.label}`);
   const userinfo = (await hostEvents(page)).filter((e) => e.kind === 'auth' && e.summary.startsWith('userinfo:'));
   check(userinfo.length > 0, 'the log should show the userinfo answer');
+  // A real widget token (the gallery's grant) is no access token: userinfo refuses it.
+  await page.uncheck('#drop-meta');
+  await pickTool(page, 'show_gallery');
+  const from = await runTool(page);
+  await lastResult(page, 'show_gallery', from);
+  const frame = await widgetFrame(page);
+  const grant = await poll('the gallery should get a widget token', async () => {
+    const g = await frame.evaluate(() => (window.widgetry.toolResponseMetadata || {})['widgetry/widgetToken'] || null);
+    return { ok: !!(g && g.token), got: g && Object.keys(g), token: g && g.token };
+  });
+  out.widgetToken = await page.evaluate(async (widgetToken) => {
+    const t = JSON.parse(sessionStorage.getItem('widgetry-host:tokens'));
+    const ask = async (bearer) => {
+      const r = await fetch(t.userinfo_endpoint, { headers: { authorization: `Bearer ${bearer}` } });
+      return { status: r.status, challenge: r.headers.get('www-authenticate'), body: await r.json().catch(() => null) };
+    };
+    return { widget: await ask(widgetToken), access: await ask(t.access_token) };
+  }, grant.token);
+  check(out.widgetToken.widget.status === 401 && /invalid_token/.test(out.widgetToken.widget.challenge || ''),
+    `userinfo should refuse a widget token with 401 invalid_token; got ${JSON.stringify(out.widgetToken.widget)}`);
+  check(out.widgetToken.access.status === 200 && out.widgetToken.access.body && out.widgetToken.access.body.sub === sub,
+    `userinfo should answer the page's own access token; got ${JSON.stringify(out.widgetToken.access)}`);
   // An issuer whose userinfo endpoint fails: the page shows the token's subject.
   const forget = () => page.evaluate(() => {
     const t = JSON.parse(sessionStorage.getItem('widgetry-host:tokens'));

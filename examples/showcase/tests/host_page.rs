@@ -71,6 +71,10 @@ fn host_page_behaves_like_each_host_and_signs_in() {
     // The header names the user from the issuer's userinfo, and falls back to the subject.
     assert_eq!(summary["account"]["ok"], true, "account header: {summary}");
     assert_eq!(
+        summary["account"]["widgetToken"]["widget"]["status"], 401,
+        "userinfo must refuse a widget token: {summary}"
+    );
+    assert_eq!(
         summary["account"]["label"], "Signed in as Demo User (demo@widgetry.dev)",
         "{summary}"
     );
