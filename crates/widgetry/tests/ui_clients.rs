@@ -4,7 +4,8 @@
 //! UI `_meta` and the app-only tools; any other client gets the tools without UI
 //! metadata, no app-only tool, and a refusal when it calls one. ChatGPT (by client name
 //! or `openai/*` request `_meta`) gets the UI form without declaring;
-//! `UiClients::All` gives it to everyone.
+//! `UiClients::All` gives it to everyone. On stdio (a connection-bound session) the
+//! connection's `initialize` decides the same way.
 
 mod common;
 
@@ -300,4 +301,53 @@ async fn stateless_requests_are_judged_by_their_own_client_capabilities() {
         d["result"]["capabilities"]["extensions"]["io.modelcontextprotocol/ui"]["mimeTypes"],
         json!(["text/html;profile=mcp-app"])
     );
+}
+
+/// One stdio connection: `initialize` as `name` with `caps`, then `tools/list` and a call
+/// of the app-only tool; the two answers.
+async fn over_stdio(name: &str, caps: Value) -> (Value, Value) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    let (client, server_io) = tokio::io::duplex(64 * 1024);
+    let (sr, sw) = tokio::io::split(server_io);
+    let server = app(UiClients::Declared, 100).server().clone();
+    let task = tokio::spawn(widgetry::transport::stdio::serve_io(server, sr, sw));
+    let (cr, mut cw) = tokio::io::split(client);
+    let messages = [
+        json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": caps,
+            "clientInfo": {"name": name, "version": "1"}}}),
+        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+        rpc(1, "tools/list", json!({})),
+        rpc(2, "tools/call", json!({"name": "details", "arguments": {}})),
+    ];
+    for m in messages {
+        cw.write_all(format!("{m}\n").as_bytes()).await.unwrap();
+    }
+    let mut lines = tokio::io::BufReader::new(cr).lines();
+    let mut got = Vec::new();
+    while got.len() < 3 {
+        let line = tokio::time::timeout(std::time::Duration::from_secs(5), lines.next_line())
+            .await
+            .expect("stdio answer in time")
+            .unwrap()
+            .expect("a line");
+        got.push(serde_json::from_str::<Value>(&line).unwrap());
+    }
+    task.abort();
+    let by_id = |id: i64| got.iter().find(|v| v["id"] == id).cloned().unwrap();
+    (by_id(1), by_id(2))
+}
+
+#[tokio::test]
+async fn a_stdio_connection_is_judged_by_its_initialize() {
+    let (list, call) = over_stdio("cli", json!({})).await;
+    assert_text_only(list["result"]["tools"].as_array().unwrap());
+    assert_refused(&call);
+    let (list, call) = over_stdio("host", ui_caps()).await;
+    assert_full(list["result"]["tools"].as_array().unwrap());
+    assert!(call["result"].is_object(), "{call}");
+    // Named like ChatGPT: the name given at initialize is kept with the connection.
+    let (list, call) = over_stdio("openai-mcp", json!({})).await;
+    assert_full(list["result"]["tools"].as_array().unwrap());
+    assert!(call["result"].is_object(), "{call}");
 }
