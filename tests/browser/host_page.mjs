@@ -21,6 +21,7 @@
 // 4. Claude: the sign-in widget completes (code from --server-log) through the relay tool.
 // 4b. 2026-07-28: the page reconnects statelessly (server/discover), the widget renders and
 //    its own call works, without a session; then back to 2025-11-25.
+//    The widget's Details call carries Mcp-Param-Item (item_details' id says x-mcp-header).
 // 5. A failed call (a wrong argument type) leaves no widget or result and says so in plain words.
 // 6. Sign-in: picks `protected-widget`, presses Run, expects "Sign in" (the tool answers with
 //    mcp/www_authenticate), clicks it, fills the authorization server's sign-in form in the
@@ -31,6 +32,8 @@
 //    and Like goes through the host as tools/call; refused for a missing scope, the page says
 //    "more permission", registers a client for the wider scope, signs in again in the same
 //    tab, and the like then works.
+// 8. The header names the user (name and email from the issuer's userinfo endpoint), falls
+//    back to the token's subject when userinfo fails, and names the user again after.
 // Credentials: --email/--password, else $WIDGETRY_DEMO_EMAIL/$WIDGETRY_DEMO_PASSWORD, else
 // parsed from $WIDGETRY_SERVER_OUTPUT (what the server printed at start).
 // Prints one JSON line (the summary); on failure also the reason on stderr, exit status 1.
@@ -288,8 +291,17 @@ async function stateless2026(page, problems) {
   const items = page.frameLocator('#widget-frame').getByRole('list').getByRole('listitem');
   await items.first().waitFor();
   const before = (await hostEvents(page)).length;
+  // item_details mirrors its id into Mcp-Param-Item (x-mcp-header): the server refuses
+  // the widget's call without the header, so the result proves the page sent it.
+  const sent = page.waitForRequest((r) => r.method() === 'POST' && /"name":"item_details"/.test(r.postData() || ''));
   await items.first().getByRole('button', { name: 'Details' }).click();
-  await lastResult(page, 'item_details', before);
+  const details = await lastResult(page, 'item_details', before);
+  const headers = (await sent).headers();
+  check(headers['mcp-param-item'] === 'design' && headers['mcp-name'] === 'item_details' && headers['mcp-method'] === 'tools/call',
+    `the widget's 2026-07-28 call should carry Mcp-Method, Mcp-Name and Mcp-Param-Item; sent ${JSON.stringify(headers)}`);
+  check(details.result && details.result.structuredContent && details.result.structuredContent.id === 'design',
+    `item_details should answer for design; got ${JSON.stringify(details.result)}`);
+  summary.paramHeaders = headers['mcp-param-item'];
   const sessions = await page.evaluate(() => window.widgetryHost.mcp.session);
   check(sessions === null, `2026-07-28 needs no session; the page holds ${sessions}`);
   summary.stateless2026 = true;
@@ -619,6 +631,68 @@ async function signIn(page, problems, opts, artifacts) {
 }
 
 // ---------------------------------------------------------------------------------- main
+/** The header names the signed-in user (the issuer's userinfo answer: name and email), not
+ * the opaque subject; with a userinfo endpoint that fails, it falls back to the subject. */
+async function accountHeader(page, creds) {
+  const out = summary.account = {};
+  const label = () => page.locator('#user-label').innerText();
+  out.label = (await poll('the header should show the user\'s email (from userinfo), not the subject', async () => {
+    const got = await label();
+    return { ok: got.includes(creds.email), got };
+  })).got;
+  const sub = await page.evaluate(() => {
+    const t = JSON.parse(sessionStorage.getItem('widgetry-host:tokens'));
+    return JSON.parse(atob(t.access_token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/'))).sub;
+  });
+  check(sub && !out.label.includes(sub), `the header should not show the subject ${sub}: ${out.label}`);
+  const userinfo = (await hostEvents(page)).filter((e) => e.kind === 'auth' && e.summary.startsWith('userinfo:'));
+  check(userinfo.length > 0, 'the log should show the userinfo answer');
+  // A real widget token (the gallery's grant) is no access token: userinfo refuses it.
+  await page.uncheck('#drop-meta');
+  await pickTool(page, 'show_gallery');
+  const from = await runTool(page);
+  await lastResult(page, 'show_gallery', from);
+  const frame = await widgetFrame(page);
+  const grant = await poll('the gallery should get a widget token', async () => {
+    const g = await frame.evaluate(() => (window.widgetry.toolResponseMetadata || {})['widgetry/widgetToken'] || null);
+    return { ok: !!(g && g.token), got: g && Object.keys(g), token: g && g.token };
+  });
+  out.widgetToken = await page.evaluate(async (widgetToken) => {
+    const t = JSON.parse(sessionStorage.getItem('widgetry-host:tokens'));
+    const ask = async (bearer) => {
+      const r = await fetch(t.userinfo_endpoint, { headers: { authorization: `Bearer ${bearer}` } });
+      return { status: r.status, challenge: r.headers.get('www-authenticate'), body: await r.json().catch(() => null) };
+    };
+    return { widget: await ask(widgetToken), access: await ask(t.access_token) };
+  }, grant.token);
+  check(out.widgetToken.widget.status === 401 && /invalid_token/.test(out.widgetToken.widget.challenge || ''),
+    `userinfo should refuse a widget token with 401 invalid_token; got ${JSON.stringify(out.widgetToken.widget)}`);
+  check(out.widgetToken.access.status === 200 && out.widgetToken.access.body && out.widgetToken.access.body.sub === sub,
+    `userinfo should answer the page's own access token; got ${JSON.stringify(out.widgetToken.access)}`);
+  // An issuer whose userinfo endpoint fails: the page shows the token's subject.
+  const forget = () => page.evaluate(() => {
+    const t = JSON.parse(sessionStorage.getItem('widgetry-host:tokens'));
+    delete t.profile;
+    sessionStorage.setItem('widgetry-host:tokens', JSON.stringify(t));
+  });
+  await page.route('**/oauth/userinfo', (r) => r.fulfill({ status: 404, contentType: 'text/plain', body: 'no userinfo here' }));
+  await forget();
+  await page.reload();
+  out.fallback = (await poll('with a failing userinfo endpoint, the header should fall back to the subject', async () => {
+    const got = await label();
+    const logged = (await hostEvents(page)).some((e) => e.kind === 'auth' && /showing the token's subject/.test(e.summary));
+    return { ok: got.includes(sub) && logged, got };
+  })).got;
+  await page.unroute('**/oauth/userinfo');
+  await forget();
+  await page.reload();
+  out.again = (await poll('with userinfo back, a reload should show the user again', async () => {
+    const got = await label();
+    return { ok: got.includes(creds.email), got };
+  })).got;
+  out.ok = true;
+}
+
 async function main() {
   const opts = parseArgs(process.argv.slice(2), ARGS);
   summary.url = opts.url;
@@ -637,6 +711,7 @@ async function main() {
     await failedCall(page);
     await signIn(page, problems, opts, opts.artifacts);
     await droppedMeta(page, problems, demoCredentials(opts));
+    await accountHeader(page, demoCredentials(opts));
   } catch (e) {
     await page.screenshot({ path: path.join(opts.artifacts, 'host-failure.png') }).catch(() => {});
     if (problems.length && !(e instanceof Failure && e.message.includes('the page reported'))) e.message += ` (page: ${problems.join(' | ')})`;

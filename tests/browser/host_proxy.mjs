@@ -8,6 +8,8 @@
 // headless Debian chromium (playwright-core):
 // 1. Opens the page and waits until it lists the tools (tools/list through the proxy).
 // 2. Runs `show_list` (public): the list widget renders its items in the widget frame.
+// 2b. Switches to 2026-07-28 (stateless): runs `show_list` again and the widget's Details
+//    call (item_details, whose id goes into Mcp-Param-Item) answers through the proxy.
 // 3. Runs `protected-widget` in the generic profile (no approval step): the call waits while the CLI signs in through the server's
 //    OAuth (the calling test plays the person at the sign-in page), then the widget greets
 //    the signed-in user. The page itself never asks for sign-in.
@@ -18,7 +20,7 @@ import {
 } from './lib.mjs';
 
 const SIGN_IN_MS = 90_000;
-const summary = { ok: false, tools: [], listItems: 0, greeting: null, pageSignIn: false };
+const summary = { ok: false, tools: [], listItems: 0, stateless: null, greeting: null, pageSignIn: false };
 
 async function main() {
   const opts = parseArgs(process.argv.slice(2), {
@@ -54,6 +56,36 @@ async function main() {
     return { ok: items.length > 0, got: items };
   });
   summary.listItems = list.got.length;
+
+  // 2026-07-28 through the proxy: server/discover, no session, and the widget's Details
+  // call (item_details mirrors its id into Mcp-Param-Item) with its routing headers; the
+  // server refuses a call whose Mcp-Method, Mcp-Name or Mcp-Param-Item did not arrive.
+  await page.selectOption('#protocol', '2026-07-28');
+  await poll('the page should reconnect statelessly through the proxy', async () => {
+    const conn = await page.$eval('#conn', (e) => ({ state: e.dataset.state, text: e.textContent }));
+    check(conn.state !== 'error', `the page could not connect with 2026-07-28: ${conn.text}`);
+    return { ok: conn.state === 'ok' && /stateless/.test(conn.text), got: conn };
+  });
+  await page.selectOption('#tool', 'show_list');
+  await page.click('#run');
+  const first = frame.getByRole('list').getByRole('listitem').first();
+  await first.waitFor();
+  const seen = page.waitForResponse((r) => r.request().method() === 'POST' && /"name":"item_details"/.test(r.request().postData() || ''));
+  await first.getByRole('button', { name: 'Details' }).click();
+  const answer = await seen;
+  const body = await answer.json().catch(() => null);
+  summary.stateless = {
+    status: answer.status(),
+    param: answer.request().headers()['mcp-param-item'] || null,
+    detail: body && body.result && body.result.structuredContent ? body.result.structuredContent.id : null,
+  };
+  check(summary.stateless.status === 200 && summary.stateless.detail === 'design',
+    `item_details over 2026-07-28 through the proxy should answer for design; got HTTP ${answer.status()} ${JSON.stringify(body)}`);
+  await page.selectOption('#protocol', '2025-11-25');
+  await poll('back on 2025-11-25', async () => {
+    const conn = await page.$eval('#conn', (e) => e.textContent);
+    return { ok: conn === 'connected', got: conn };
+  });
 
   await page.selectOption('#tool', 'protected-widget');
   await page.click('#run');

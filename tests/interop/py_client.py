@@ -5,14 +5,20 @@ Connects to an MCP server, initializes, lists the tools, calls one tool and
 prints ONE JSON line on stdout:
 
     {"protocolVersion": "...", "serverName": "...", "tools": ["..."],
+     "toolMeta": {"<tool>": {..._meta} or null},
      "result": {"content": [...], "structuredContent": ..., "isError": ...}}
+
+A tool call answered with a JSON-RPC error gives "callError": {"code", "message"}
+instead of "result". --declare-ui declares the MCP Apps extension
+(`extensions["io.modelcontextprotocol/ui"]`) in the initialize capabilities, which
+the SDK's ClientSession has no option for; --client-name sets clientInfo.name.
 
 Any failure (including the 20 s overall timeout) exits non-zero with the
 error on stderr and nothing on stdout.
 
 Usage:
     python tests/interop/py_client.py --url URL --transport streamable|sse \
-        --tool NAME [--args JSON]
+        --tool NAME [--args JSON] [--declare-ui] [--client-name NAME]
 
 For --transport sse, URL is the legacy SSE endpoint (GET /sse), which tells
 the client where to POST its messages.
@@ -64,35 +70,75 @@ def _transport(kind: str, url: str):
     return streamable_http_client(url)
 
 
-async def _run(url: str, kind: str, tool: str, tool_args: dict[str, Any]) -> dict[str, Any]:
-    from mcp import ClientSession
+UI_EXTENSION = {"io.modelcontextprotocol/ui": {"mimeTypes": ["text/html;profile=mcp-app"]}}
 
+
+def _session_class(declare_ui: bool):
+    """The SDK's ClientSession, declaring the MCP Apps extension when asked: the
+    capabilities model allows extra fields, so the declaration is added to the
+    initialize request the SDK builds, on its way out."""
+    from mcp import ClientSession, types
+
+    if not declare_ui:
+        return ClientSession
+
+    class UiClientSession(ClientSession):
+        async def send_request(self, request, *args, **kwargs):
+            root = getattr(request, "root", request)
+            if isinstance(root, types.InitializeRequest):
+                root.params.capabilities.extensions = UI_EXTENSION
+            return await super().send_request(request, *args, **kwargs)
+
+    return UiClientSession
+
+
+async def _run(
+    url: str,
+    kind: str,
+    tool: str,
+    tool_args: dict[str, Any],
+    declare_ui: bool,
+    client_name: str | None,
+) -> dict[str, Any]:
+    from mcp import McpError, types
+
+    session_class = _session_class(declare_ui)
+    info = types.Implementation(name=client_name, version="0.1.0") if client_name else None
     async with _transport(kind, url) as streams:
         read_stream, write_stream = streams[0], streams[1]
-        async with ClientSession(read_stream, write_stream) as session:
+        async with session_class(read_stream, write_stream, client_info=info) as session:
             init = await session.initialize()
             server_info = _field(init, "serverInfo", "server_info")
 
             tools: list[str] = []
+            tool_meta: dict[str, Any] = {}
             cursor = None
             while True:
                 page = await (session.list_tools(cursor=cursor) if cursor else session.list_tools())
                 tools.extend(t.name for t in page.tools)
+                for t in page.tools:
+                    tool_meta[t.name] = _dump(t).get("_meta")
                 cursor = _field(page, "nextCursor", "next_cursor")
                 if not cursor:
                     break
 
-            result = await session.call_tool(tool, tool_args)
-            return {
+            out: dict[str, Any] = {
                 "protocolVersion": _field(init, "protocolVersion", "protocol_version"),
                 "serverName": getattr(server_info, "name", None),
                 "tools": tools,
-                "result": {
-                    "content": [_dump(item) for item in result.content],
-                    "structuredContent": _field(result, "structuredContent", "structured_content"),
-                    "isError": _field(result, "isError", "is_error"),
-                },
+                "toolMeta": tool_meta,
             }
+            try:
+                result = await session.call_tool(tool, tool_args)
+            except McpError as exc:
+                out["callError"] = {"code": exc.error.code, "message": exc.error.message}
+                return out
+            out["result"] = {
+                "content": [_dump(item) for item in result.content],
+                "structuredContent": _field(result, "structuredContent", "structured_content"),
+                "isError": _field(result, "isError", "is_error"),
+            }
+            return out
 
 
 def main() -> int:
@@ -101,6 +147,8 @@ def main() -> int:
     parser.add_argument("--transport", required=True, choices=["streamable", "sse"])
     parser.add_argument("--tool", required=True)
     parser.add_argument("--args", default="{}", help="tool arguments as a JSON object")
+    parser.add_argument("--declare-ui", action="store_true", help="declare the MCP Apps extension")
+    parser.add_argument("--client-name", default=None, help="clientInfo.name")
     opts = parser.parse_args()
 
     try:
@@ -112,7 +160,9 @@ def main() -> int:
 
     async def bounded() -> dict[str, Any] | None:
         with anyio.move_on_after(TIMEOUT_SECONDS):
-            return await _run(opts.url, opts.transport, opts.tool, tool_args)
+            return await _run(
+                opts.url, opts.transport, opts.tool, tool_args, opts.declare_ui, opts.client_name
+            )
         return None
 
     try:

@@ -13,6 +13,9 @@
 //!   TOTP, rate limited) and consent pages with CSRF protection;
 //! - ES256 JWT access tokens (`typ: at+jwt`), rotating opaque refresh tokens with reuse
 //!   detection, RFC 7009 revocation and RFC 7662 introspection;
+//! - an OpenID-style userinfo endpoint at `/oauth/userinfo` (`userinfo_endpoint` in the
+//!   metadata): a bearer access token of this server gives its user's `sub`, `name`,
+//!   `preferred_username` and `email` (when the username is one); no scope needed;
 //! - persistence in SQLite or PostgreSQL through [`AuthzStore`].
 //!
 //! ```no_run
@@ -104,6 +107,7 @@ pub use error::{error_description, AuthzError};
 #[cfg(feature = "server")]
 pub use http::{
     AUTHORIZE_PATH, INTROSPECTION_PATH, JWKS_PATH, REGISTRATION_PATH, REVOCATION_PATH, TOKEN_PATH,
+    USERINFO_PATH,
 };
 #[cfg(feature = "server")]
 pub use keys::{AccessTokenClaims, ACCESS_TOKEN_TYP};

@@ -12,6 +12,7 @@ mod mcp;
 mod oauth;
 mod options;
 mod output;
+mod prompt;
 mod proxy;
 
 use std::process::ExitCode;

@@ -1,11 +1,20 @@
-//! The MCP client over Streamable HTTP: `initialize` (protocol 2025-11-25, falling
-//! back to older versions the server accepts), the `Mcp-Session-Id` and
-//! `MCP-Protocol-Version` headers, answers as JSON or as an SSE stream (with server
-//! notifications and server-to-client requests on the way), `notifications/initialized`,
-//! `tools/list` across pages and `tools/call`, with OAuth handled by
-//! [`crate::oauth::Authorizer`] whenever the server challenges.
+//! The MCP client over Streamable HTTP, in two protocol styles ([`Protocol`]):
+//!
+//! - with a session: `initialize` (protocol 2025-11-25, falling back to older versions the
+//!   server accepts), the `Mcp-Session-Id` and `MCP-Protocol-Version` headers,
+//!   `notifications/initialized`, server-to-client requests on response streams;
+//! - stateless 2026-07-28: `server/discover`, no session, every request's `_meta` naming
+//!   the protocol version, client capabilities and client info, the `Mcp-Method` /
+//!   `Mcp-Name` routing headers and `Mcp-Param-*` headers for tool arguments whose schema
+//!   says `x-mcp-header`, and input-required results answered and retried.
+//!
+//! Both read answers as JSON or as an SSE stream, list tools across pages and call tools,
+//! with OAuth handled by [`crate::oauth::Authorizer`] whenever the server challenges. The
+//! client declares the MCP Apps extension unless told not to ([`ClientOptions::ui`]),
+//! roots (the working directory) and form elicitation ([`ClientOptions::inputs`], else
+//! the terminal).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -18,8 +27,51 @@ pub const LATEST_PROTOCOL_VERSION: &str = "2025-11-25";
 /// Versions this client speaks, newest first.
 pub const SUPPORTED_PROTOCOL_VERSIONS: [&str; 4] =
     ["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"];
+/// The stateless revision: no `initialize`, no session.
+pub const STATELESS_PROTOCOL_VERSION: &str = "2026-07-28";
 /// Largest JSON answer (tool results may carry images).
 const MAX_ANSWER_BYTES: usize = 32 * 1024 * 1024;
+/// Most input rounds one 2026-07-28 request may take.
+const MAX_INPUT_ROUNDS: usize = 8;
+/// The MCP Apps extension and the widget type this client declares.
+const UI_EXTENSION: &str = "io.modelcontextprotocol/ui";
+const MIME_MCP_APP: &str = "text/html;profile=mcp-app";
+
+/// How the client speaks MCP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Protocol {
+    /// `initialize` and a session (2025-11-25, or older when the server needs it).
+    #[default]
+    Session,
+    /// The stateless 2026-07-28 revision: `server/discover`, no session.
+    Stateless,
+}
+
+impl Protocol {
+    /// Parses a protocol version: `2026-07-28` is stateless, the handshake versions are
+    /// [`Protocol::Session`].
+    pub fn parse(version: &str) -> Option<Self> {
+        match version.trim() {
+            STATELESS_PROTOCOL_VERSION => Some(Self::Stateless),
+            v if SUPPORTED_PROTOCOL_VERSIONS.contains(&v) => Some(Self::Session),
+            _ => None,
+        }
+    }
+}
+
+/// What the client declares and how it answers a server's questions.
+#[derive(Debug, Clone, Default)]
+pub struct ClientOptions {
+    /// The protocol style.
+    pub protocol: Protocol,
+    /// Declare the MCP Apps extension (see the tools as a widget host does: with their
+    /// UI metadata and the app-only tools). `false`: as a client without UI.
+    pub ui: bool,
+    /// Answers to form elicitations, by the server's input key (2026-07-28) or message
+    /// text: the form's `content`. Questions without one are asked on the terminal when
+    /// there is one, else declined.
+    pub inputs: serde_json::Map<String, Value>,
+}
 
 /// What can go wrong talking MCP.
 #[derive(Debug, thiserror::Error)]
@@ -74,42 +126,93 @@ pub enum McpError {
     SessionExpired,
 }
 
-/// A connected MCP session.
+/// A connected MCP client (a session, or none on 2026-07-28).
 pub struct McpClient {
     http: HttpClient,
     endpoint: HttpUrl,
     auth: Authorizer,
     timeout: Duration,
+    options: ClientOptions,
     session_id: Option<String>,
     protocol_version: Option<String>,
     next_id: u64,
     initialize_result: Value,
+    /// Input schemas by tool name, from the last `tools/list` (for `Mcp-Param-*`).
+    schemas: HashMap<String, Value>,
 }
 
 impl McpClient {
-    /// Connects: `initialize`, then `notifications/initialized`. `timeout` bounds each
-    /// request (signing in is not counted).
+    /// Connects: `initialize` then `notifications/initialized`, or on 2026-07-28
+    /// `server/discover`. `timeout` bounds each request (signing in is not counted).
     pub async fn connect(
         http: HttpClient,
         endpoint: HttpUrl,
         auth: Authorizer,
         timeout: Duration,
+        options: ClientOptions,
     ) -> Result<Self, McpError> {
         let mut client = Self {
             http,
             endpoint,
             auth,
             timeout,
+            options,
             session_id: None,
             protocol_version: None,
             next_id: 0,
             initialize_result: Value::Null,
+            schemas: HashMap::new(),
         };
-        client.initialize().await?;
+        match client.options.protocol {
+            Protocol::Session => client.initialize().await?,
+            Protocol::Stateless => client.discover().await?,
+        }
         Ok(client)
     }
 
-    /// The `initialize` result (`serverInfo`, `capabilities`, `instructions`, …).
+    fn stateless(&self) -> bool {
+        self.options.protocol == Protocol::Stateless
+    }
+
+    /// The capabilities this client declares.
+    fn capabilities(&self) -> Value {
+        let mut caps = json!({"roots": {}, "elicitation": {"form": {}}});
+        if self.options.ui {
+            caps["extensions"] = json!({UI_EXTENSION: {"mimeTypes": [MIME_MCP_APP]}});
+        }
+        caps
+    }
+
+    /// 2026-07-28: `server/discover`, which says whether the server speaks the revision.
+    async fn discover(&mut self) -> Result<(), McpError> {
+        self.protocol_version = Some(STATELESS_PROTOCOL_VERSION.into());
+        let mut result = self.request_once("server/discover", None).await?;
+        let versions = result.get("supportedVersions").and_then(Value::as_array);
+        if !versions.is_some_and(|v| v.iter().any(|v| v == STATELESS_PROTOCOL_VERSION)) {
+            let offered = versions
+                .map(|v| {
+                    v.iter()
+                        .filter_map(Value::as_str)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                })
+                .unwrap_or_else(|| "(no supportedVersions)".into());
+            return Err(McpError::UnsupportedVersion(format!(
+                "{offered}, not {STATELESS_PROTOCOL_VERSION}"
+            )));
+        }
+        // 2026-07-28 puts serverInfo in the result `_meta`; callers read it at the top.
+        if result.get("serverInfo").is_none() {
+            if let Some(info) = result.pointer("/_meta/io.modelcontextprotocol~1serverInfo") {
+                result["serverInfo"] = info.clone();
+            }
+        }
+        result["protocolVersion"] = json!(STATELESS_PROTOCOL_VERSION);
+        self.initialize_result = result;
+        Ok(())
+    }
+
+    /// The `initialize` (or `server/discover`) result (`serverInfo`, `capabilities`, …).
     pub fn initialize_result(&self) -> &Value {
         &self.initialize_result
     }
@@ -133,12 +236,8 @@ impl McpClient {
             };
             let params = json!({
                 "protocolVersion": version,
-                "capabilities": {},
-                "clientInfo": {
-                    "name": "widgetry",
-                    "title": "Widgetry CLI",
-                    "version": env!("CARGO_PKG_VERSION"),
-                },
+                "capabilities": self.capabilities(),
+                "clientInfo": client_info(),
             });
             let (id, body) = self.message("initialize", Some(params));
             let resp = self.post(&body, "initialize").await?;
@@ -172,21 +271,40 @@ impl McpClient {
         self.notify("notifications/initialized", None).await
     }
 
+    /// A JSON-RPC request; on 2026-07-28 its params carry the `_meta` every request must.
     fn message(&mut self, method: &str, params: Option<Value>) -> (u64, Value) {
         self.next_id += 1;
         let mut msg = json!({"jsonrpc": "2.0", "id": self.next_id, "method": method});
+        let params = match (self.stateless(), params) {
+            (false, p) => p,
+            (true, p) => {
+                let mut p = p.unwrap_or_else(|| json!({}));
+                if !p["_meta"].is_object() {
+                    p["_meta"] = json!({});
+                }
+                p["_meta"]["io.modelcontextprotocol/protocolVersion"] =
+                    json!(STATELESS_PROTOCOL_VERSION);
+                p["_meta"]["io.modelcontextprotocol/clientCapabilities"] = self.capabilities();
+                p["_meta"]["io.modelcontextprotocol/clientInfo"] = client_info();
+                Some(p)
+            }
+        };
         if let Some(p) = params {
             msg["params"] = p;
         }
         (self.next_id, msg)
     }
 
-    /// Sends a request and returns its `result`.
+    /// Sends a request and returns its `result`. On 2026-07-28 an input-required result
+    /// is answered and the request retried with the answers (and its `requestState`).
     pub async fn request(
         &mut self,
         method: &str,
         params: Option<Value>,
     ) -> Result<Value, McpError> {
+        if self.stateless() {
+            return self.request_with_input(method, params).await;
+        }
         match self.request_once(method, params.clone()).await {
             Err(McpError::SessionExpired) => {
                 eprintln!("widgetry: the server forgot the session; starting a new one");
@@ -194,6 +312,93 @@ impl McpClient {
                 self.request_once(method, params).await
             }
             other => other,
+        }
+    }
+
+    /// 2026-07-28 multi round-trip requests: while the server answers `input_required`,
+    /// answer its `inputRequests` and send the request again with `inputResponses` and
+    /// the `requestState` it handed out.
+    async fn request_with_input(
+        &mut self,
+        method: &str,
+        params: Option<Value>,
+    ) -> Result<Value, McpError> {
+        let base = params.unwrap_or_else(|| json!({}));
+        let mut params = base.clone();
+        for _ in 0..MAX_INPUT_ROUNDS {
+            let result = self.request_once(method, Some(params)).await?;
+            if result.get("resultType").and_then(Value::as_str) != Some("input_required") {
+                return Ok(result);
+            }
+            let mut responses = serde_json::Map::new();
+            if let Some(asked) = result.get("inputRequests").and_then(Value::as_object) {
+                for (key, request) in asked {
+                    let m = request.get("method").and_then(Value::as_str).unwrap_or("");
+                    let p = request.get("params").cloned().unwrap_or_default();
+                    match self.answer_input(Some(key), m, &p) {
+                        Ok(answer) => {
+                            responses.insert(key.clone(), answer);
+                        }
+                        Err(e) => return Err(protocol(method, &e)),
+                    }
+                }
+            }
+            params = base.clone();
+            params["inputResponses"] = Value::Object(responses);
+            if let Some(state) = result.get("requestState") {
+                params["requestState"] = state.clone();
+            }
+        }
+        Err(protocol(
+            method,
+            &format!("the server asked for input more than {MAX_INPUT_ROUNDS} times"),
+        ))
+    }
+
+    /// Answers a server's question (a 2026-07-28 input request under `key`, or a
+    /// server-to-client request): roots are the working directory; a form elicitation is
+    /// answered from [`ClientOptions::inputs`], else on the terminal, else declined.
+    fn answer_input(
+        &self,
+        key: Option<&str>,
+        method: &str,
+        params: &Value,
+    ) -> Result<Value, String> {
+        match method {
+            "roots/list" => {
+                let roots = std::env::current_dir()
+                    .ok()
+                    .and_then(|d| d.to_str().map(str::to_string))
+                    .map(|d| {
+                        vec![json!({"uri": format!("file://{d}"), "name": "working directory"})]
+                    })
+                    .unwrap_or_default();
+                Ok(json!({ "roots": roots }))
+            }
+            "elicitation/create" => {
+                let message = params.get("message").and_then(Value::as_str).unwrap_or("");
+                if params
+                    .get("mode")
+                    .and_then(Value::as_str)
+                    .is_some_and(|m| m != "form")
+                {
+                    return Ok(json!({"action": "decline"}));
+                }
+                let given = key
+                    .and_then(|k| self.options.inputs.get(k))
+                    .or_else(|| self.options.inputs.get(message));
+                if let Some(content) = given {
+                    return Ok(json!({"action": "accept", "content": content}));
+                }
+                Ok(
+                    crate::prompt::ask_form(message, params.get("requestedSchema"))
+                        .map(|content| json!({"action": "accept", "content": content}))
+                        .unwrap_or_else(|| json!({"action": "decline"})),
+                )
+            }
+            other => Err(format!(
+                "the widgetry command-line client does not support {other}"
+            )),
         }
     }
 
@@ -233,11 +438,19 @@ impl McpClient {
     /// POSTs one JSON-RPC message, signing in (and retrying) when challenged.
     async fn post(&mut self, body: &Value, method: &str) -> Result<Response, McpError> {
         let text = body.to_string();
+        let routing = if self.stateless() {
+            routing_headers(body, &self.schemas)
+        } else {
+            Vec::new()
+        };
         let mut attempts = Attempts::default();
         loop {
             let token = self.auth.bearer().await?;
             let mut req = Request::post(&self.endpoint, "application/json", text.clone())
                 .header(http::header::ACCEPT, "application/json, text/event-stream");
+            for (name, value) in &routing {
+                req = req.header_value(name.clone(), value);
+            }
             if let Some(sid) = &self.session_id {
                 req = req.header_value(http::HeaderName::from_static("mcp-session-id"), sid);
             }
@@ -381,12 +594,16 @@ impl McpClient {
                 }
             }
             Some(id) => {
+                let params = msg.get("params").cloned().unwrap_or_default();
                 let answer = match method {
-                    "ping" => json!({"jsonrpc": "2.0", "id": id, "result": {}}),
-                    "roots/list" => json!({"jsonrpc": "2.0", "id": id, "result": {"roots": []}}),
-                    _ => json!({"jsonrpc": "2.0", "id": id, "error": {
+                    "ping" => Ok(json!({})),
+                    _ => self.answer_input(None, method, &params),
+                };
+                let answer = match answer {
+                    Ok(result) => json!({"jsonrpc": "2.0", "id": id, "result": result}),
+                    Err(message) => json!({"jsonrpc": "2.0", "id": id, "error": {
                         "code": -32601,
-                        "message": format!("the widgetry command-line client does not support {method}"),
+                        "message": message,
                     }}),
                 };
                 if let Err(e) = self.send_reply(&answer).await {
@@ -426,6 +643,13 @@ impl McpClient {
             let Some(items) = page.get("tools").and_then(Value::as_array) else {
                 return Err(protocol("tools/list", "the answer has no tools array"));
             };
+            for t in items {
+                if let (Some(name), Some(schema)) =
+                    (t.get("name").and_then(Value::as_str), t.get("inputSchema"))
+                {
+                    self.schemas.insert(name.to_string(), schema.clone());
+                }
+            }
             tools.extend(items.iter().cloned());
             match page.get("nextCursor").and_then(Value::as_str) {
                 Some(next) if !next.is_empty() => {
@@ -445,6 +669,10 @@ impl McpClient {
     /// Calls a tool. A failed result carrying `_meta["mcp/www_authenticate"]` (the
     /// per-tool sign-in request ChatGPT honours) triggers a sign-in and one retry.
     pub async fn call_tool(&mut self, name: &str, arguments: &Value) -> Result<Value, McpError> {
+        if self.stateless() && !self.schemas.contains_key(name) {
+            // The tool's schema says which arguments go into Mcp-Param-* headers.
+            self.list_tools().await?;
+        }
         let params = json!({ "name": name, "arguments": arguments });
         let mut attempts = Attempts::default();
         let mut retried = false;
@@ -485,6 +713,101 @@ impl McpClient {
         let _ = self.http.send(req, Duration::from_secs(5)).await;
         self.auth
     }
+}
+
+/// Who this client is, in `initialize` and in 2026-07-28 `_meta`.
+fn client_info() -> Value {
+    json!({
+        "name": "widgetry",
+        "title": "Widgetry CLI",
+        "version": env!("CARGO_PKG_VERSION"),
+    })
+}
+
+/// A 2026-07-28 header value: as is when it is visible ASCII (and not itself shaped like
+/// the sentinel), else `=?base64?…?=` of its UTF-8.
+pub fn header_value(value: &str) -> String {
+    use base64::Engine as _;
+    let plain = value.bytes().all(|b| (0x20..=0x7e).contains(&b))
+        && value.trim() == value
+        && !(value.starts_with("=?base64?") && value.ends_with("?="));
+    if plain {
+        value.to_string()
+    } else {
+        format!(
+            "=?base64?{}?=",
+            base64::engine::general_purpose::STANDARD.encode(value.as_bytes())
+        )
+    }
+}
+
+/// The `Mcp-Param-*` headers of a tool call: each argument whose property (reached
+/// through `properties` from the schema root) carries `x-mcp-header` and is present
+/// as a string, integer or boolean.
+pub fn param_headers(schema: &Value, arguments: &Value) -> Vec<(String, String)> {
+    fn walk(schema: &Value, args: Option<&Value>, out: &mut Vec<(String, String)>) {
+        let Some(props) = schema.get("properties").and_then(Value::as_object) else {
+            return;
+        };
+        for (key, sub) in props {
+            let value = args.and_then(|a| a.get(key));
+            if let (Some(name), Some(v)) = (sub.get("x-mcp-header").and_then(Value::as_str), value)
+            {
+                let text = match v {
+                    Value::String(s) => Some(s.clone()),
+                    Value::Bool(b) => Some(b.to_string()),
+                    Value::Number(n) if n.is_i64() || n.is_u64() => Some(n.to_string()),
+                    _ => None,
+                };
+                if let Some(t) = text {
+                    out.push((
+                        format!("mcp-param-{}", name.to_ascii_lowercase()),
+                        header_value(&t),
+                    ));
+                }
+            }
+            walk(sub, value, out);
+        }
+    }
+    let mut out = Vec::new();
+    walk(schema, Some(arguments), &mut out);
+    out
+}
+
+/// The 2026-07-28 headers of a request: `Mcp-Method`, `Mcp-Name` (tool or prompt name,
+/// resource URI) and, for a tool call, its `Mcp-Param-*` headers.
+fn routing_headers(
+    body: &Value,
+    schemas: &HashMap<String, Value>,
+) -> Vec<(http::HeaderName, String)> {
+    let Some(method) = body.get("method").and_then(Value::as_str) else {
+        return Vec::new();
+    };
+    let mut out = vec![(
+        http::HeaderName::from_static("mcp-method"),
+        method.to_string(),
+    )];
+    let params = body.get("params");
+    let name = match method {
+        "tools/call" | "prompts/get" => params.and_then(|p| p.get("name")),
+        "resources/read" => params.and_then(|p| p.get("uri")),
+        _ => None,
+    };
+    if let Some(n) = name.and_then(Value::as_str) {
+        out.push((http::HeaderName::from_static("mcp-name"), header_value(n)));
+    }
+    if method == "tools/call" {
+        let schema = name.and_then(Value::as_str).and_then(|n| schemas.get(n));
+        let args = params.and_then(|p| p.get("arguments"));
+        if let (Some(schema), Some(args)) = (schema, args) {
+            for (h, v) in param_headers(schema, args) {
+                if let Ok(h) = http::HeaderName::from_bytes(h.as_bytes()) {
+                    out.push((h, v));
+                }
+            }
+        }
+    }
+    out
 }
 
 fn protocol(method: &str, reason: &str) -> McpError {
@@ -549,6 +872,43 @@ mod tests {
         assert!(c.is_insufficient_scope());
         assert_eq!(c.scope.unwrap().to_string(), "a b");
         assert!(tool_challenge(&json!({"isError": false, "_meta": r["_meta"].clone()})).is_none());
+    }
+
+    #[test]
+    fn header_values_are_plain_ascii_or_the_base64_sentinel() {
+        assert_eq!(header_value("us-west1"), "us-west1");
+        assert_eq!(
+            header_value("Hello, 世界"),
+            "=?base64?SGVsbG8sIOS4lueVjA==?="
+        );
+        assert_eq!(
+            header_value("=?base64?literal?="),
+            "=?base64?PT9iYXNlNjQ/bGl0ZXJhbD89?="
+        );
+        assert_eq!(header_value(" padded"), "=?base64?IHBhZGRlZA==?=");
+    }
+
+    #[test]
+    fn param_headers_follow_x_mcp_header_through_properties_only() {
+        let schema = json!({"type": "object", "properties": {
+            "region": {"type": "string", "x-mcp-header": "Region"},
+            "n": {"type": "integer", "x-mcp-header": "N"},
+            "f": {"type": "number", "x-mcp-header": "F"},
+            "nested": {"type": "object", "properties": {"on": {"type": "boolean", "x-mcp-header": "On"}}},
+            "list": {"type": "array", "items": {"type": "string", "x-mcp-header": "Nope"}},
+        }});
+        let args = json!({"region": "eu", "n": 3, "f": 1.5, "nested": {"on": true}, "list": ["x"]});
+        let mut got = param_headers(&schema, &args);
+        got.sort();
+        assert_eq!(
+            got,
+            [
+                ("mcp-param-n".to_string(), "3".to_string()),
+                ("mcp-param-on".to_string(), "true".to_string()),
+                ("mcp-param-region".to_string(), "eu".to_string()),
+            ]
+        );
+        assert!(param_headers(&schema, &json!({})).is_empty());
     }
 
     #[test]

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use crate::http::HttpUrl;
+use crate::mcp::{ClientOptions, Protocol, STATELESS_PROTOCOL_VERSION};
 use crate::oauth::{OAuthOptions, ScopeSet, SignInMode};
 
 /// The URL used when neither `--url` nor `WIDGETRY_URL` says otherwise.
@@ -29,6 +30,19 @@ pub struct ConnectionArgs {
     /// Log HTTP exchanges and server log messages to stderr
     #[arg(short, long)]
     verbose: bool,
+    /// The MCP protocol version: 2025-11-25 (initialize and a session, falling back to
+    /// older versions) or 2026-07-28 (stateless: server/discover, no session)
+    /// [env: WIDGETRY_PROTOCOL] [default: 2025-11-25]
+    #[arg(long, value_name = "VERSION")]
+    protocol: Option<String>,
+    /// Do not declare the MCP Apps extension: see the tools as a client without UI does
+    /// (no widget metadata, no app-only tools)
+    #[arg(long)]
+    text_only: bool,
+    /// Answers to the server's form questions, as a JSON object by input key or message
+    /// text: {"user_name": {"name": "Ada"}} (others are asked on the terminal)
+    #[arg(long, value_name = "JSON")]
+    input: Option<String>,
     /// Ask for SCOPE too when signing in (repeatable; space-separated lists work)
     #[arg(long = "scope", value_name = "SCOPE", help_heading = "Sign-in options")]
     scopes: Vec<String>,
@@ -84,10 +98,35 @@ impl ConnectionArgs {
             }
         }
         let scopes = ScopeSet::from_iter(self.scopes.iter().flat_map(|s| s.split_whitespace()));
+        let version = self
+            .protocol
+            .or_else(|| env("WIDGETRY_PROTOCOL"))
+            .unwrap_or_else(|| crate::mcp::LATEST_PROTOCOL_VERSION.into());
+        let protocol = Protocol::parse(&version).ok_or_else(|| {
+            UsageError(format!(
+                "--protocol {version:?}: use {STATELESS_PROTOCOL_VERSION} or one of {}",
+                crate::mcp::SUPPORTED_PROTOCOL_VERSIONS.join(", ")
+            ))
+        })?;
+        let inputs = match self.input {
+            None => serde_json::Map::new(),
+            Some(text) => match serde_json::from_str(&text) {
+                Ok(serde_json::Value::Object(m)) => m,
+                _ => return Err(UsageError(
+                    "--input must be a JSON object: {\"<input key or question>\": {<form answer>}}"
+                        .into(),
+                )),
+            },
+        };
         Ok(Connection {
             url,
             timeout,
             verbose: self.verbose,
+            client: ClientOptions {
+                protocol,
+                ui: !self.text_only,
+                inputs,
+            },
             oauth: OAuthOptions {
                 sign_in: if self.no_browser {
                     SignInMode::PrintUrl
@@ -116,6 +155,8 @@ pub struct Connection {
     pub timeout: Duration,
     /// Log exchanges.
     pub verbose: bool,
+    /// The protocol, what the client declares and its answers to questions.
+    pub client: ClientOptions,
     /// How to sign in.
     pub oauth: OAuthOptions,
 }

@@ -34,14 +34,23 @@ use crate::oauth::{Attempts, AuthError, Authorizer, Challenge};
 const MAX_REQUEST_BYTES: usize = 4 * 1024 * 1024;
 /// Largest `tools/call` answer read whole (to look for a sign-in request in it).
 const MAX_TOOL_ANSWER_BYTES: usize = 32 * 1024 * 1024;
-/// Request headers passed on to the target.
-const FORWARDED_REQUEST: [&str; 5] = [
+/// Request headers passed on to the target (and every `Mcp-Param-*` header, see
+/// [`forwarded`]).
+const FORWARDED_REQUEST: [&str; 7] = [
     "content-type",
     "accept",
     "mcp-session-id",
     "mcp-protocol-version",
     "last-event-id",
+    // 2026-07-28 routing headers.
+    "mcp-method",
+    "mcp-name",
 ];
+
+/// Whether a request header of the page goes on to the target.
+fn forwarded(name: &HeaderName) -> bool {
+    FORWARDED_REQUEST.contains(&name.as_str()) || name.as_str().starts_with("mcp-param-")
+}
 /// Tries of one request, whatever happens (the authorizer bounds sign-ins; this bounds
 /// retries after another request's sign-in or a refresh changed the token).
 const MAX_ROUNDS: usize = 6;
@@ -138,11 +147,9 @@ impl Proxy {
         token: Option<&str>,
     ) -> Request {
         let mut req = Request::new(method.clone(), &self.target, body.clone());
-        for name in FORWARDED_REQUEST {
-            for value in headers.get_all(name) {
-                if let Ok(v) = value.to_str() {
-                    req = req.header_value(HeaderName::from_static(name), v);
-                }
+        for (name, value) in headers.iter().filter(|(n, _)| forwarded(n)) {
+            if let Ok(v) = value.to_str() {
+                req = req.header_value(name.clone(), v);
             }
         }
         if let Some(t) = token {

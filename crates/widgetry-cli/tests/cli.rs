@@ -304,3 +304,193 @@ fn strip_ansi(text: &str) -> String {
     }
     out
 }
+
+// ------------------------------------------------------------------ 2026-07-28, UI
+
+#[test]
+fn tools_over_2026_07_28_discovers_and_lists_without_a_session() {
+    let server = start("showcase", &[], &[]);
+    let out = widgetry(&[
+        "tools",
+        "--json",
+        "--protocol",
+        "2026-07-28",
+        "--url",
+        &server.url,
+    ]);
+    assert!(out.status.success(), "stderr: {}", stderr(&out));
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    assert_eq!(doc["server"]["name"], "widgetry-showcase", "{doc}");
+    let tools = doc["tools"].as_array().expect("tools array");
+    let show_list = tools.iter().find(|t| t["name"] == "show_list").unwrap();
+    assert!(show_list["widget"]
+        .as_str()
+        .unwrap_or_default()
+        .starts_with("ui://widget/list"));
+    assert!(tools.iter().any(|t| t["name"] == "item_details"));
+    let table = widgetry(&["tools", "--protocol", "2026-07-28", "--url", &server.url]);
+    assert!(
+        stdout(&table)
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .contains("(MCP 2026-07-28)"),
+        "{}",
+        stdout(&table)
+    );
+}
+
+#[test]
+fn text_only_sees_the_tools_as_a_client_without_ui_in_both_protocols() {
+    let server = start("showcase", &[], &[]);
+    for protocol in ["2025-11-25", "2026-07-28"] {
+        let out = widgetry(&[
+            "tools",
+            "--json",
+            "--text-only",
+            "--protocol",
+            protocol,
+            "--url",
+            &server.url,
+        ]);
+        assert!(out.status.success(), "{protocol}: {}", stderr(&out));
+        let doc: Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+        let tools = doc["tools"].as_array().expect("tools array");
+        assert!(tools.iter().any(|t| t["name"] == "show_list"), "{doc}");
+        assert!(!tools.iter().any(|t| t["name"] == "item_details"), "{doc}");
+        assert!(tools.iter().all(|t| t.get("widget").is_none()), "{doc}");
+        let refused = widgetry(&[
+            "call",
+            "item_details",
+            r#"{"id": "design"}"#,
+            "--text-only",
+            "--protocol",
+            protocol,
+            "--url",
+            &server.url,
+        ]);
+        assert_eq!(refused.status.code(), Some(1), "{protocol}");
+        assert!(
+            stderr(&refused).contains("io.modelcontextprotocol/ui"),
+            "{protocol}: {}",
+            stderr(&refused)
+        );
+    }
+}
+
+#[test]
+fn call_over_2026_07_28_runs_widget_and_app_only_tools_of_the_showcase() {
+    let server = start("showcase", &[], &[]);
+    let out = widgetry(&[
+        "call",
+        "show_list",
+        r#"{"limit": 1}"#,
+        "--json",
+        "--protocol",
+        "2026-07-28",
+        "--url",
+        &server.url,
+    ]);
+    assert!(out.status.success(), "stderr: {}", stderr(&out));
+    let result: Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    assert_eq!(result["resultType"], "complete", "{result}");
+    assert_eq!(
+        result["structuredContent"]["items"]
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+    let details = widgetry(&[
+        "call",
+        "item_details",
+        r#"{"id": "design"}"#,
+        "--json",
+        "--protocol",
+        "2026-07-28",
+        "--url",
+        &server.url,
+    ]);
+    assert!(details.status.success(), "stderr: {}", stderr(&details));
+    let d: Value = serde_json::from_slice(&details.stdout).expect("JSON on stdout");
+    assert_eq!(d["structuredContent"]["id"], "design", "{d}");
+}
+
+#[test]
+fn call_over_2026_07_28_mirrors_annotated_arguments_into_param_headers() {
+    // The server refuses a call whose Mcp-Param-Region header is missing or differs.
+    let server = start("conformance", &[], &[]);
+    for region in ["us-west1", "Zürich 北", "=?base64?literal?="] {
+        let args = serde_json::json!({"region": region, "query": "q"}).to_string();
+        let out = widgetry(&[
+            "call",
+            "test_custom_header",
+            &args,
+            "--protocol",
+            "2026-07-28",
+            "--url",
+            &server.url,
+        ]);
+        assert!(out.status.success(), "{region}: {}", stderr(&out));
+        assert_eq!(stdout(&out), format!("region={region}\n"));
+    }
+}
+
+#[test]
+fn input_required_results_are_answered_and_retried() {
+    let server = start("conformance", &[], &[]);
+    let run = |tool: &str, input: &str, protocol: &str| {
+        widgetry(&[
+            "call",
+            tool,
+            "--input",
+            input,
+            "--protocol",
+            protocol,
+            "--url",
+            &server.url,
+        ])
+    };
+    // 2026-07-28 input rounds (answers by input key), and the same handlers asking over
+    // a 2025-11-25 session (a server-to-client request has no key: by its message).
+    for (protocol, input) in [
+        ("2026-07-28", r#"{"user_name": {"name": "Ada"}}"#),
+        ("2025-11-25", r#"{"What is your name?": {"name": "Ada"}}"#),
+    ] {
+        let out = run("test_input_required_result_elicitation", input, protocol);
+        assert!(out.status.success(), "{protocol}: {}", stderr(&out));
+        assert_eq!(stdout(&out), "Hello, Ada!\n", "{protocol}");
+        let roots = run("test_input_required_result_list_roots", "{}", protocol);
+        assert!(roots.status.success(), "{protocol}: {}", stderr(&roots));
+        let cwd = std::env::current_dir().unwrap();
+        assert_eq!(
+            stdout(&roots),
+            format!("Client roots: file://{}\n", cwd.display()),
+            "{protocol}"
+        );
+    }
+    let state = run(
+        "test_input_required_result_request_state",
+        r#"{"confirm": {"ok": true}}"#,
+        "2026-07-28",
+    );
+    assert!(state.status.success(), "{}", stderr(&state));
+    assert_eq!(
+        stdout(&state),
+        "state-ok: the request state came back intact\n"
+    );
+    // Unanswered (no terminal here): declined, so the tool keeps asking, up to a limit.
+    let declined = run("test_input_required_result_elicitation", "{}", "2026-07-28");
+    assert_eq!(declined.status.code(), Some(1));
+    assert!(
+        stderr(&declined).contains("asked for input more than"),
+        "{}",
+        stderr(&declined)
+    );
+}
+
+#[test]
+fn an_unknown_protocol_version_is_a_usage_error() {
+    let out = widgetry(&["tools", "--protocol", "2030-01-01"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--protocol"), "{}", stderr(&out));
+}

@@ -499,6 +499,9 @@ fn host_page_in_chromium_renders_widgets_through_the_proxy_and_the_clis_sign_in(
     );
     assert_eq!(summary["ok"], true, "{summary}");
     assert!(summary["listItems"].as_u64().unwrap_or(0) > 0, "{summary}");
+    // 2026-07-28 through the proxy: the routing and Mcp-Param-* headers reached the server.
+    assert_eq!(summary["stateless"]["param"], "design", "{summary}");
+    assert_eq!(summary["stateless"]["detail"], "design", "{summary}");
     let greeting = summary["greeting"].as_str().unwrap_or_default();
     assert!(greeting.starts_with("Hello, "), "{summary}");
     assert_eq!(summary["pageSignIn"], false, "{summary}");

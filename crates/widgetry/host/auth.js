@@ -1,7 +1,9 @@
 /*! Signing in like ChatGPT's account linking, as an OAuth 2.1 public client in the page:
  * RFC 9728 resource metadata → RFC 8414 discovery → RFC 7591 registration (per scope set) →
  * PKCE S256 → authorization in a popup → code back through /_widgetry/host/callback → token;
- * refresh, sign-out, the header's account label and the "Sign in" banner. */
+ * refresh, sign-out, the header's account label (the user's name or email from the
+ * issuer's `userinfo_endpoint`, else the token's claims, else its subject) and the
+ * "Sign in" banner. */
 import { $, b64url, CHANNEL, compact, isObj, jwtClaims, KEY, randomToken, store } from './util.js';
 import { log } from './log.js';
 import { parseChallenge } from './mcp.js';
@@ -145,15 +147,52 @@ function tokenFields(r, prev) {
   };
 }
 
-/** Who is signed in, from the token's claims (decoded for display only). */
+/** Who is signed in: the issuer's userinfo answer when it has one, else the token's
+ * claims (decoded for display only), else its subject. */
 export function signedInUser() {
   const t = auth.tokens;
   if (!t) return null;
+  const p = isObj(t.profile) ? t.profile : {};
   const c = jwtClaims(t.id_token) || jwtClaims(t.access_token) || {};
   const a = jwtClaims(t.access_token) || {};
-  const name = c.name || a.name || c.preferred_username || a.preferred_username || c.nickname || null;
-  const email = c.email || a.email || null;
-  return { name, email, sub: a.sub || c.sub || null, scope: t.scope || a.scope || null, label: name || email || a.sub || c.sub || 'signed in' };
+  const name = p.name || c.name || a.name || p.preferred_username || c.preferred_username || a.preferred_username || c.nickname || null;
+  const email = p.email || c.email || a.email || null;
+  const sub = p.sub || a.sub || c.sub || null;
+  return { name, email, sub, scope: t.scope || a.scope || null, label: name || email || sub || 'signed in' };
+}
+
+/** Asks the issuer's userinfo endpoint who the token belongs to (for the header), when it
+ * advertises one; keeps the answer with the tokens. Without one, or when it refuses, the
+ * header shows what the token says. */
+export async function loadProfile() {
+  const t = auth.tokens;
+  if (!t || !t.userinfo_endpoint || isObj(t.profile)) return;
+  let res;
+  try {
+    res = await fetch(t.userinfo_endpoint, {
+      headers: { authorization: `Bearer ${t.access_token}`, accept: 'application/json' },
+      credentials: 'omit', cache: 'no-store',
+    });
+  } catch (e) {
+    log('auth', `userinfo: could not reach ${t.userinfo_endpoint} (${e.message}); showing the token's subject`);
+    return;
+  }
+  let body = null;
+  try { body = await res.json(); } catch (_) { /* not JSON */ }
+  if (!res.ok || !isObj(body) || typeof body.sub !== 'string') {
+    log('auth', `userinfo: ${t.userinfo_endpoint} answered HTTP ${res.status}${isObj(body) && body.error ? ` (${body.error})` : ''}; showing the token's subject`);
+    return;
+  }
+  const claims = jwtClaims(t.access_token) || {};
+  if (claims.sub && claims.sub !== body.sub) {
+    log('auth', `userinfo: the answer is about ${body.sub}, not the token's ${claims.sub}; ignored`);
+    return;
+  }
+  if (auth.tokens !== t) return; // signed out or in again meanwhile
+  const profile = {};
+  for (const k of ['sub', 'name', 'email', 'preferred_username']) if (typeof body[k] === 'string') profile[k] = body[k];
+  auth.save(Object.assign({}, t, { profile }));
+  log('auth', `userinfo: ${profile.name || profile.email || profile.sub}`, profile);
 }
 
 export function renderAccount() {
@@ -252,6 +291,7 @@ async function signIn(challenge, popup) {
   const pending = {
     state, verifier, issuer, resource, scope, client_id: client.client_id, client_secret: client.client_secret || null,
     token_endpoint: as.token_endpoint, iss_required: as.authorization_response_iss_parameter_supported === true,
+    userinfo_endpoint: typeof as.userinfo_endpoint === 'string' ? as.userinfo_endpoint : null,
     created: Date.now(), resume: S.resume || null,
   };
   store.set(KEY.pending + state, pending);
@@ -385,8 +425,9 @@ async function finishSignIn(pending, msg) {
     if (r.token_type && String(r.token_type).toLowerCase() !== 'bearer') log('auth', `warning: token_type ${r.token_type}`);
     auth.save(Object.assign({
       mcp: MCP_URL, issuer: pending.issuer, resource: pending.resource, token_endpoint: pending.token_endpoint,
-      client_id: pending.client_id, client_secret: pending.client_secret,
+      client_id: pending.client_id, client_secret: pending.client_secret, userinfo_endpoint: pending.userinfo_endpoint || null,
     }, tokenFields(r, null)));
+    await loadProfile();
     const u = signedInUser();
     log('auth', `signed in as ${u ? u.label : '?'}: access token${r.expires_in ? ` for ${r.expires_in} s` : ''}, scope "${r.scope || pending.scope}"${r.refresh_token ? ', refresh token' : ''}`,
       { token_type: r.token_type, expires_in: r.expires_in, scope: r.scope, claims: jwtClaims(r.access_token) });

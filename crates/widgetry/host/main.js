@@ -10,7 +10,7 @@ import { clearLog, events, log } from './log.js';
 import { MCP_URL, REDIRECT_URI, S } from './state.js';
 import { AuthChallengeError, MCP_PROTOCOL, MCP_STATELESS } from './mcp.js';
 import { mcp, requestMeta, serverRequest } from './server.js';
-import { auth, challengeFromResult, hideSignIn, offerSignIn, onCallbackMessage, renderAccount, resumeRedirectSignIn, startSignIn } from './auth.js';
+import { auth, challengeFromResult, hideSignIn, loadProfile, offerSignIn, onCallbackMessage, renderAccount, resumeRedirectSignIn, startSignIn } from './auth.js';
 import { applyJsonMode, currentArgs, renderForm, showFormError } from './form.js';
 import { PROFILES, profileOf } from './profiles.js';
 import { clearStage, current, forgetWidgets, layout, mount, pushContext, setDisplayMode, teardown } from './stage.js';
@@ -449,6 +449,7 @@ async function start() {
   auth.load();
   bindControls();
   renderAccount();
+  loadProfile(); // a sign-in kept from before this page load: its name, in the background
   log('info', `host page for ${MCP_URL}`);
   mcp.use(S.protocol);
   const resumed = await resumeRedirectSignIn();

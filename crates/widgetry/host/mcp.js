@@ -14,10 +14,31 @@ const CLIENT_CAPABILITIES = { extensions: { 'io.modelcontextprotocol/ui': { mime
 /** A 2026-07-28 routing header value: as is when visible ASCII, else the Base64 sentinel. */
 function headerValue(v) {
   const s = String(v);
-  if (/^[\x20-\x7e]*$/.test(s)) return s;
+  if (/^[\x20-\x7e]*$/.test(s) && s.trim() === s && !(s.startsWith('=?base64?') && s.endsWith('?='))) return s;
   let bin = '';
   for (const b of new TextEncoder().encode(s)) bin += String.fromCharCode(b);
   return `=?base64?${btoa(bin)}?=`;
+}
+
+/** The `Mcp-Param-*` headers of a 2026-07-28 tool call: each argument whose property
+ * (reached through `properties` from the schema root) says `x-mcp-header`, when it is a
+ * string, an integer or a boolean. */
+export function paramHeaders(schema, args) {
+  const out = {};
+  const walk = (s, a) => {
+    const props = isObj(s) && isObj(s.properties) ? s.properties : null;
+    if (!props) return;
+    for (const [key, sub] of Object.entries(props)) {
+      const v = isObj(a) ? a[key] : undefined;
+      if (isObj(sub) && typeof sub['x-mcp-header'] === 'string' && v !== undefined && v !== null) {
+        const text = typeof v === 'string' ? v : typeof v === 'boolean' || Number.isInteger(v) ? String(v) : null;
+        if (text !== null) out[`mcp-param-${sub['x-mcp-header'].toLowerCase()}`] = headerValue(text);
+      }
+      walk(sub, v);
+    }
+  };
+  walk(schema, args);
+  return out;
 }
 
 export function parseChallenge(header) {
@@ -86,6 +107,7 @@ export class McpClient {
     this.nextId = 1;
     this.ready = null;
     this.info = null;
+    this.schemas = new Map(); // tool name → inputSchema, for Mcp-Param-* headers
   }
 
   reset() {
@@ -154,20 +176,28 @@ export class McpClient {
       if (isObj(r) && r.resultType && r.resultType !== 'complete') {
         throw new Error(`${method}: the server answered resultType ${r.resultType} (a 2026-07-28 input round), which the host page does not answer yet`);
       }
-      return r;
+      return this.remember(method, r);
     }
     try {
-      return await this.send({ jsonrpc: '2.0', id: this.nextId++, method, params });
+      return this.remember(method, await this.send({ jsonrpc: '2.0', id: this.nextId++, method, params }));
     } catch (e) {
       if (e.status === 404 && this.session) { // session expired: start a new one, once
         log('mcp', 'session expired; reconnecting');
         this.session = null;
         this.ready = null;
         await this.connect();
-        return this.send({ jsonrpc: '2.0', id: this.nextId++, method, params });
+        return this.remember(method, await this.send({ jsonrpc: '2.0', id: this.nextId++, method, params }));
       }
       throw e;
     }
+  }
+
+  /** Keeps the input schemas a `tools/list` page shows (for 2026-07-28 Mcp-Param-*). */
+  remember(method, r) {
+    if (method === 'tools/list' && isObj(r) && Array.isArray(r.tools)) {
+      for (const t of r.tools) if (isObj(t) && typeof t.name === 'string') this.schemas.set(t.name, t.inputSchema);
+    }
+    return r;
   }
 
   async send(msg) {
@@ -179,6 +209,9 @@ export class McpClient {
       const p = isObj(msg.params) ? msg.params : {};
       const name = msg.method === 'resources/read' ? p.uri : (msg.method === 'tools/call' || msg.method === 'prompts/get') ? p.name : null;
       if (typeof name === 'string') headers['mcp-name'] = headerValue(name);
+      if (msg.method === 'tools/call' && typeof name === 'string') {
+        Object.assign(headers, paramHeaders(this.schemas.get(name), p.arguments));
+      }
     }
     const token = await this.token();
     if (token) headers.authorization = `Bearer ${token}`;

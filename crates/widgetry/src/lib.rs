@@ -69,7 +69,7 @@ pub use embedded::{AuthSetup, EmbeddedAuth};
 pub use ops::Settings;
 pub use server::{
     InputRequired, RequestContext, Server, ServerBuilder, ServerConfig, Step, ToolEntry, ToolError,
-    ToolFuture, ToolHandler,
+    ToolFuture, ToolHandler, UiClients,
 };
 pub use transport::HttpConfig;
 pub use widgetry_store as store;

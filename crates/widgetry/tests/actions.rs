@@ -158,12 +158,19 @@ async fn start_with(ttl: Duration, challenge_with_401: bool) -> Fixture {
     }
 }
 
+/// `initialize` as a widget host sends it: declaring the MCP Apps extension (the
+/// renewal tool is app-only).
+fn host_initialize() -> Value {
+    json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18",
+        "capabilities":{"extensions":{"io.modelcontextprotocol/ui":{"mimeTypes":["text/html;profile=mcp-app"]}}}}})
+}
+
 async fn initialize(s: &TestServer, bearer: Option<&str>) -> String {
     let mut b = s.request("POST", "/mcp");
     if let Some(t) = bearer {
         b = b.header("authorization", bearer_value(t));
     }
-    let body = json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{}}});
+    let body = host_initialize();
     let r = s
         .send(b.body(Full::new(Bytes::from(body.to_string()))).unwrap())
         .await;
@@ -182,7 +189,7 @@ async fn session_for(f: &Fixture, bearer: Option<&str>) -> String {
     if let Some(t) = bearer {
         b = b.header("authorization", bearer_value(t));
     }
-    let body = json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{}}});
+    let body = host_initialize();
     let r = f
         .server
         .send(b.body(Full::new(Bytes::from(body.to_string()))).unwrap())

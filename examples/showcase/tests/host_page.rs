@@ -68,6 +68,16 @@ fn host_page_behaves_like_each_host_and_signs_in() {
         summary["defaultTool"], summary["droppedMetaOutcome"], summary["failedCall"]
     );
     assert_eq!(summary["signIn"]["ok"], true, "sign-in: {summary}");
+    // The header names the user from the issuer's userinfo, and falls back to the subject.
+    assert_eq!(summary["account"]["ok"], true, "account header: {summary}");
+    assert_eq!(
+        summary["account"]["widgetToken"]["widget"]["status"], 401,
+        "userinfo must refuse a widget token: {summary}"
+    );
+    assert_eq!(
+        summary["account"]["label"], "Signed in as Demo User (demo@widgetry.dev)",
+        "{summary}"
+    );
     let name = summary["signIn"]["name"].as_str().unwrap_or_default();
     assert!(
         !name.is_empty() && name != "User",

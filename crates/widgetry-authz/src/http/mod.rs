@@ -5,6 +5,9 @@
 mod authorize;
 mod pages;
 mod token;
+mod userinfo;
+
+pub use userinfo::USERINFO_PATH;
 
 pub(crate) use crate::error::error_description;
 use std::collections::HashMap;
@@ -63,6 +66,12 @@ pub(crate) fn router(inner: Arc<Inner>) -> Router {
         .route(
             &format!("{p}{INTROSPECTION_PATH}"),
             post(token::introspect).options(preflight),
+        )
+        .route(
+            &format!("{p}{USERINFO_PATH}"),
+            get(userinfo::userinfo)
+                .post(userinfo::userinfo)
+                .options(preflight),
         );
     if !p.is_empty() {
         cors = cors
@@ -133,6 +142,7 @@ pub(crate) fn metadata_document(inner: &Inner, openid: bool) -> Value {
         "jwks_uri": inner.endpoint(JWKS_PATH),
         "revocation_endpoint": inner.endpoint(REVOCATION_PATH),
         "introspection_endpoint": inner.endpoint(INTROSPECTION_PATH),
+        "userinfo_endpoint": inner.endpoint(USERINFO_PATH),
         "scopes_supported": c.scopes_supported,
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],

@@ -76,7 +76,14 @@ pub async fn run(config: Config) -> Result<ExitCode, CommandError> {
         conn.oauth.clone(),
         user_token_store()?,
     );
-    let client = McpClient::connect(http.clone(), conn.url.clone(), auth, conn.timeout).await?;
+    let client = McpClient::connect(
+        http.clone(),
+        conn.url.clone(),
+        auth,
+        conn.timeout,
+        conn.client.clone(),
+    )
+    .await?;
     let server = client
         .initialize_result()
         .pointer("/serverInfo/name")

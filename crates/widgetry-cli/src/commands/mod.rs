@@ -71,5 +71,12 @@ pub fn user_token_store() -> Result<TokenStore, CommandError> {
 pub async fn connect(conn: &Connection, store: TokenStore) -> Result<McpClient, CommandError> {
     let http = HttpClient::new(conn.verbose)?;
     let auth = Authorizer::new(http.clone(), conn.url.clone(), conn.oauth.clone(), store);
-    Ok(McpClient::connect(http, conn.url.clone(), auth, conn.timeout).await?)
+    Ok(McpClient::connect(
+        http,
+        conn.url.clone(),
+        auth,
+        conn.timeout,
+        conn.client.clone(),
+    )
+    .await?)
 }

@@ -111,8 +111,9 @@ impl AppBuilder {
 
     /// Applies the deployment [`Settings`](crate::ops::Settings) (call it after
     /// [`AppBuilder::http`]): trusted proxies, the public URL (allowed by the
-    /// DNS-rebinding guard, used for widget actions), and the configured widget-token
-    /// keys. Keys from the shared store are set with [`AppBuilder::widget_token_keys`].
+    /// DNS-rebinding guard, used for widget actions), the configured widget-token
+    /// keys and which clients get UI. Keys from the shared store are set with
+    /// [`AppBuilder::widget_token_keys`].
     pub fn settings(mut self, settings: &crate::ops::Settings) -> Self {
         self.http = settings.apply_http(self.http);
         if let Some(url) = &settings.public_url {
@@ -121,7 +122,13 @@ impl AppBuilder {
         if let Some(keys) = &settings.widget_token_keys {
             self.widget_keys = Some(keys.clone());
         }
-        self
+        self.ui_clients(settings.ui_clients)
+    }
+
+    /// Which clients get tools with UI metadata and the app-only tools (default: those
+    /// declaring the MCP Apps extension, and ChatGPT; `docs/hosts.md`).
+    pub fn ui_clients(self, clients: crate::server::UiClients) -> Self {
+        self.extend(move |sb| sb.ui_clients(clients))
     }
 
     /// Lifetime of widget tokens (default 10 minutes).

@@ -25,7 +25,9 @@ pub enum Visibility {
     Both,
     /// Only the model: widgets may not call it.
     Model,
-    /// Only widgets (hidden from the model), e.g. a "load more" button's tool.
+    /// Only widgets (hidden from the model), e.g. a "load more" button's tool. Not
+    /// listed to, and refused for, clients without the MCP Apps extension
+    /// ([`UiClients`](crate::server::UiClients)).
     App,
 }
 

@@ -12,10 +12,9 @@ use serde_json::{json, Value};
 use crate::protocol::types::{JsonObject, Resource, ResourceContents};
 
 /// MIME type of MCP Apps widgets.
-pub const MIME_MCP_APP: &str = "text/html;profile=mcp-app";
-
+pub use crate::server::ui::MIME_MCP_APP;
 /// The MCP Apps extension identifier, advertised by an app with widgets.
-pub const UI_EXTENSION: &str = "io.modelcontextprotocol/ui";
+pub use crate::server::ui::UI_EXTENSION;
 /// MIME type of Apps SDK (ChatGPT "skybridge") widgets. No host needs it any more (ChatGPT
 /// renders [`MIME_MCP_APP`]); a `….skybridge.html` URI a host cached from an older version
 /// still resolves, with this type.

@@ -14,6 +14,7 @@ use widgetry_store::{KvStore, StoreConfig, Stores};
 use super::metrics::Measured;
 
 use crate::auth::widget_keys::{WidgetKeyError, WidgetKeys};
+use crate::server::UiClients;
 use crate::transport::HttpConfig;
 
 /// A variable that cannot be used: which one, its value, and what is expected.
@@ -82,6 +83,9 @@ pub struct Settings {
     /// How long a stopping instance waits for requests and streams to end
     /// (`WIDGETRY_SHUTDOWN_GRACE_SECS`, default 10).
     pub shutdown_grace: Duration,
+    /// Which clients get tools with UI metadata (`WIDGETRY_UI_CLIENTS`: `declared`, the
+    /// default, or `all`; see [`UiClients`]).
+    pub ui_clients: UiClients,
 }
 
 /// Reads a variable, treating empty as unset.
@@ -172,6 +176,15 @@ impl Settings {
                 )
             })?),
         };
+        let ui_clients = match get(var, "WIDGETRY_UI_CLIENTS") {
+            None => UiClients::default(),
+            Some(v) => UiClients::parse(&v).ok_or_else(|| {
+                bad(
+                    "WIDGETRY_UI_CLIENTS",
+                    format!("{v:?}: expected declared or all"),
+                )
+            })?,
+        };
         Ok(Self {
             bind: SocketAddr::new(ip, port),
             public_url,
@@ -182,6 +195,7 @@ impl Settings {
             widget_token_keys,
             metrics_allow,
             shutdown_grace,
+            ui_clients,
         })
     }
 

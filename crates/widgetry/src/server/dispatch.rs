@@ -17,13 +17,16 @@ use super::context::Env;
 use super::input::{self, InputRequired, InputRound, Step, MAX_INPUT_ROUNDS};
 use super::request_state::Binding;
 use super::session::{self, SessionRuntime};
+use super::ui::{self, ClientView};
 use super::{match_template, RequestContext, Server, ToolError};
 use crate::auth::Verdict;
 use crate::identity::{Auth, Caller, Refusal};
 use crate::protocol::cache::CacheHint;
 use crate::protocol::jsonrpc::{self, code, Id, Request, RpcError};
 use crate::protocol::types::{CallToolResult, CompleteRequest, Completion, JsonObject};
-use crate::protocol::{ProtocolVersion, META_CLIENT_CAPABILITIES, META_PROTOCOL_VERSION};
+use crate::protocol::{
+    ProtocolVersion, META_CLIENT_CAPABILITIES, META_CLIENT_INFO, META_PROTOCOL_VERSION,
+};
 
 /// Why a request was not run: a JSON-RPC error, or a refusal the transport renders at
 /// its own level (HTTP 401/403 with a challenge).
@@ -63,6 +66,8 @@ impl From<RpcError> for Failure {
 pub(crate) struct Parsed {
     id: Option<Id>,
     meta: Option<JsonObject>,
+    /// Whether the request is a 2026-07-28 one (its client is described in its `_meta`).
+    stateless: bool,
     op: Op,
     /// A 2026-07-28 retry's `inputResponses` and sealed `requestState`.
     retry: Option<Box<Retry>>,
@@ -82,6 +87,8 @@ enum Op {
     /// A ready result that already carries its 2026-07-28 fields when it needs them
     /// (pre-serialized lists and discovery).
     Prebuilt(Vec<u8>),
+    /// A `tools/list` page, picked in [`Server::authorize`] by what the client renders.
+    ListTools(Option<String>),
     /// Run the tool at this index with these arguments (a JSON object).
     CallTool {
         index: usize,
@@ -380,6 +387,7 @@ impl Server {
             Ok(Parsed {
                 id: id.clone(),
                 meta,
+                stateless,
                 op,
                 retry: None,
             })
@@ -401,11 +409,15 @@ impl Server {
                 Ok(Parsed {
                     id,
                     meta: p.meta,
+                    stateless,
                     op: Op::CallTool { index, args },
                     retry: retry(stateless, p.input_responses, p.request_state)?,
                 })
             }
-            "tools/list" => self.list(req, stateless, inner.tool_pages.for_version(stateless)),
+            "tools/list" => {
+                let p: ListParams = params(req, stateless)?;
+                done(p.meta, Op::ListTools(p.cursor))
+            }
             "resources/list" => {
                 self.list(req, stateless, inner.resource_pages.for_version(stateless))
             }
@@ -453,6 +465,7 @@ impl Server {
                 Ok(Parsed {
                     id,
                     meta: p.meta,
+                    stateless,
                     op: Op::GetPrompt { index, args },
                     retry: retry(stateless, p.input_responses, p.request_state)?,
                 })
@@ -519,6 +532,7 @@ impl Server {
         Ok(Parsed {
             id: None,
             meta: None,
+            stateless: false,
             op: Op::CallTool { index, args },
             retry: None,
         })
@@ -527,16 +541,43 @@ impl Server {
     /// The one policy check: a tool call runs only when the tool's policy admits
     /// `caller`; otherwise it is answered with a challenge result or refused. `session`
     /// is the request's session, if any (its client name picks the challenge's form).
+    /// What the client renders is decided here too ([`super::ui`]): the `tools/list`
+    /// page it sees, and whether it may call an app-only tool.
     pub(crate) fn authorize(
         &self,
         parsed: Parsed,
         caller: &Caller,
         session: Option<&SessionRuntime>,
     ) -> Result<Authorized, Failure> {
-        let Op::CallTool { index, .. } = &parsed.op else {
-            return Ok(Authorized(parsed));
+        let index = match &parsed.op {
+            Op::CallTool { index, .. } => *index,
+            Op::ListTools(cursor) => {
+                let ui = self.renders_ui(&parsed, session);
+                let pages = match &self.inner.text_tool_pages {
+                    Some(text) if !ui => text,
+                    _ => &self.inner.tool_pages,
+                };
+                let pages = pages.for_version(parsed.stateless);
+                let idx = match cursor {
+                    None => 0,
+                    Some(c) => super::decode_cursor(c, pages.len())?,
+                };
+                return Ok(Authorized(Parsed {
+                    op: Op::Prebuilt(pages[idx].clone()),
+                    ..parsed
+                }));
+            }
+            _ => return Ok(Authorized(parsed)),
         };
-        let tool = &self.inner.tools[*index];
+        let tool = &self.inner.tools[index];
+        if ui::app_only(&tool.descriptor) && !self.renders_ui(&parsed, session) {
+            return Err(RpcError::invalid_params(format!(
+                "tool {:?} is for widgets only (_meta.ui.visibility [\"app\"]); this client did not declare the {} extension",
+                tool.descriptor.name,
+                ui::UI_EXTENSION
+            ))
+            .into());
+        }
         match self.check_tool(
             &tool.descriptor.name,
             &tool.policy,
@@ -550,6 +591,32 @@ impl Server {
                 ..parsed
             })),
         }
+    }
+
+    /// Whether the request's client renders widgets: on 2026-07-28 by the capabilities
+    /// and client info in its `_meta`, otherwise by what its session's client declared
+    /// at `initialize`.
+    fn renders_ui(&self, parsed: &Parsed, session: Option<&SessionRuntime>) -> bool {
+        let meta = parsed.meta.as_ref();
+        let view = if parsed.stateless {
+            ClientView {
+                capabilities: meta
+                    .and_then(|m| m.get(META_CLIENT_CAPABILITIES))
+                    .and_then(Value::as_object),
+                name: meta
+                    .and_then(|m| m.get(META_CLIENT_INFO))
+                    .and_then(|i| i.get("name"))
+                    .and_then(Value::as_str),
+                meta,
+            }
+        } else {
+            ClientView {
+                capabilities: session.and_then(SessionRuntime::declared_capabilities),
+                name: session.and_then(SessionRuntime::client_name),
+                meta,
+            }
+        };
+        view.renders_ui(self.inner.config.ui_clients)
     }
 
     fn check_tool(
@@ -592,6 +659,7 @@ impl Server {
         Ok(Parsed {
             id: req.id.clone(),
             meta: p.meta,
+            stateless,
             op: Op::Prebuilt(pages[idx].clone()),
             retry: None,
         })
@@ -639,8 +707,13 @@ impl Server {
             meta,
             op,
             retry,
+            ..
         } = parsed;
         match op {
+            // Resolved into its page by `authorize`, the only way to an `Authorized`.
+            Op::ListTools(_) => Err(RpcError::internal(
+                "tools/list reached the handler without its page",
+            )),
             Op::Answer(bytes) | Op::Prebuilt(bytes) => {
                 if out.is_empty() {
                     *out = bytes;

@@ -8,6 +8,7 @@ pub(crate) mod dispatch;
 pub(crate) mod input;
 pub(crate) mod request_state;
 pub(crate) mod session;
+pub(crate) mod ui;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -21,6 +22,7 @@ use serde_json::{json, Value};
 pub use context::RequestContext;
 pub use input::{InputRequired, Step};
 pub(crate) use session::{SessionManager, SessionRuntime};
+pub use ui::UiClients;
 
 use crate::auth::{AuthConfig, AuthState};
 use crate::identity::Auth;
@@ -183,6 +185,10 @@ pub struct ServerConfig {
     /// How long a sealed `requestState` (2026-07-28 input-required results) stays valid:
     /// the time a user has to answer before the request must start over.
     pub input_state_ttl: Duration,
+    /// Which clients get tools with UI metadata and the app-only tools (see
+    /// [`UiClients`] and the [`ui`] module): by default those that declare the MCP Apps
+    /// extension, and ChatGPT.
+    pub ui_clients: UiClients,
 }
 
 impl Default for ServerConfig {
@@ -193,6 +199,7 @@ impl Default for ServerConfig {
             list_cache: CacheHint::public(Duration::from_secs(300)),
             resource_cache: CacheHint::NONE,
             input_state_ttl: Duration::from_secs(600),
+            ui_clients: UiClients::default(),
         }
     }
 }
@@ -337,6 +344,13 @@ impl ServerBuilder {
         self
     }
 
+    /// Sets which clients get tools with UI metadata and the app-only tools
+    /// ([`ServerConfig::ui_clients`]).
+    pub fn ui_clients(mut self, clients: UiClients) -> Self {
+        self.config.ui_clients = clients;
+        self
+    }
+
     /// Sets engine settings.
     pub fn config(mut self, config: ServerConfig) -> Self {
         self.config = config;
@@ -471,6 +485,17 @@ impl ServerBuilder {
         let tool_pages = Pages::new(&self.tools, page, "tools", &self.config, |t| {
             serde_json::to_value(&t.descriptor).unwrap_or(Value::Null)
         });
+        // What clients without the MCP Apps extension see (only when it differs).
+        let descriptors: Vec<&ToolDescriptor> = self.tools.iter().map(|t| &t.descriptor).collect();
+        let text_tool_pages = ui::has_ui(&descriptors).then(|| {
+            let plain: Vec<ToolDescriptor> = descriptors
+                .iter()
+                .filter_map(|d| ui::text_only(d))
+                .collect();
+            Pages::new(&plain, page, "tools", &self.config, |t| {
+                serde_json::to_value(t).unwrap_or(Value::Null)
+            })
+        });
         let resource_pages = Pages::new(&self.resources, page, "resources", &self.config, |r| {
             serde_json::to_value(&r.resource).unwrap_or(Value::Null)
         });
@@ -544,6 +569,7 @@ impl ServerBuilder {
                 prompts: self.prompts,
                 completion: self.completion,
                 tool_pages,
+                text_tool_pages,
                 resource_pages,
                 template_pages,
                 prompt_pages,
@@ -646,6 +672,8 @@ struct Inner {
     prompts: Vec<PromptEntry>,
     completion: Option<CompletionHandler>,
     tool_pages: Pages,
+    /// `tools/list` for clients without UI, when it differs from `tool_pages`.
+    text_tool_pages: Option<Pages>,
     resource_pages: Pages,
     template_pages: Pages,
     prompt_pages: Pages,

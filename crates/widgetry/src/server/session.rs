@@ -80,7 +80,8 @@ pub struct SessionRuntime {
     id: Arc<str>,
     version: ProtocolVersion,
     owner: Mutex<Option<Arc<str>>>,
-    client_name: Option<String>,
+    /// The client's `clientInfo.name` (set once, like the capabilities).
+    client_name: OnceLock<String>,
     /// The capabilities the client declared at `initialize` (set once: from the stored
     /// record, or at a connection-bound session's `initialize`).
     client_capabilities: OnceLock<JsonObject>,
@@ -126,7 +127,7 @@ impl SessionRuntime {
             id: record.id.as_str().into(),
             version,
             owner: Mutex::new(doc.owner.map(Arc::from)),
-            client_name: doc.name,
+            client_name: doc.name.map(OnceLock::from).unwrap_or_default(),
             client_capabilities: doc.capabilities.map(OnceLock::from).unwrap_or_default(),
             creator: doc.creator.unwrap_or_default().into(),
             log_level: AtomicU8::new(level),
@@ -176,12 +177,24 @@ impl SessionRuntime {
             .unwrap_or_else(|| NONE.get_or_init(JsonObject::new))
     }
 
-    /// Records the capabilities a connection-bound session's client sent at
-    /// `initialize` (JSON text, checked by the caller). Only the first `initialize`
-    /// counts, as for the session's other properties.
-    pub(crate) fn set_client_capabilities(&self, capabilities: &str) {
+    /// The capabilities the client declared at `initialize`; `None` when it sent none
+    /// (or has not initialized), so what it supports is unknown.
+    pub(crate) fn declared_capabilities(&self) -> Option<&JsonObject> {
+        self.client_capabilities.get()
+    }
+
+    /// Records the `clientInfo` and capabilities a connection-bound session's client
+    /// sent at `initialize` (JSON texts, checked by the caller). Only the first
+    /// `initialize` counts, as for the session's other properties.
+    pub(crate) fn set_client(&self, client_info: &str, capabilities: &str) {
         if let Ok(caps) = serde_json::from_str::<JsonObject>(capabilities) {
             let _ = self.client_capabilities.set(caps);
+        }
+        let name = serde_json::from_str::<serde_json::Value>(client_info)
+            .ok()
+            .and_then(|v| v.get("name")?.as_str().map(str::to_string));
+        if let Some(name) = name {
+            let _ = self.client_name.set(name);
         }
     }
 
@@ -197,7 +210,7 @@ impl SessionRuntime {
 
     /// The client's `clientInfo.name` from `initialize`.
     pub fn client_name(&self) -> Option<&str> {
-        self.client_name.as_deref()
+        self.client_name.get().map(String::as_str)
     }
 
     pub(crate) fn creator(&self) -> &str {

@@ -73,7 +73,7 @@ pub(crate) fn accept(
             };
             if r.method == "initialize" && !version.is_stateless() {
                 let init = server.initialize(&r).map_err(|e| fail(Failure::Rpc(e)))?;
-                session.set_client_capabilities(init.capabilities);
+                session.set_client(init.client_info, init.capabilities);
                 return Ok(Job::Reply(id, init.result));
             }
             let parsed = server.parse(&r, version).map_err(fail)?;

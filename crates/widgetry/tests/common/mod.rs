@@ -87,12 +87,24 @@ impl TestServer {
         .await
     }
 
+    /// Opens a session as a widget host does: declaring the MCP Apps extension, so the
+    /// tools come with their UI metadata and the app-only tools are there.
     pub async fn initialize(&self) -> String {
+        self.initialize_as(
+            "test",
+            serde_json::json!({"extensions": {"io.modelcontextprotocol/ui": {
+                "mimeTypes": ["text/html;profile=mcp-app"]}}}),
+        )
+        .await
+    }
+
+    /// Opens a session as the client `name` declaring `capabilities`.
+    pub async fn initialize_as(&self, name: &str, capabilities: Value) -> String {
         let r = self
             .post(
                 None,
                 serde_json::json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{
-                    "protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"test","version":"1"}}}),
+                    "protocolVersion":"2025-06-18","capabilities":capabilities,"clientInfo":{"name":name,"version":"1"}}}),
             )
             .await;
         assert_eq!(r.status, 200, "initialize failed: {}", r.text());
