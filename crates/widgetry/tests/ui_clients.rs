@@ -13,8 +13,8 @@ use bytes::Bytes;
 use http_body_util::Full;
 use serde_json::{json, Value};
 use widgetry::app::{App, NoInput, Tool, Visibility};
-use widgetry::{ServerConfig, UiClients};
 use widgetry::{HttpConfig, RequestContext, ToolError};
+use widgetry::{ServerConfig, UiClients};
 
 use common::TestServer;
 

@@ -26,7 +26,7 @@ pub const MIME_MCP_APP: &str = "text/html;profile=mcp-app";
 /// the app-only tools widgets call.
 ///
 /// ```
-/// use widgetry::server::{Server, UiClients};
+/// use widgetry::{Server, UiClients};
 ///
 /// // A deployment whose hosts render widgets without declaring the extension.
 /// let server = Server::builder("demo", "1.0.0").ui_clients(UiClients::All).build();
