@@ -26,12 +26,14 @@
 
 pub mod app;
 pub mod auth;
+pub mod describe;
 pub mod embedded;
 pub mod http_client;
 pub mod identity;
 pub mod ops;
 pub mod protocol;
 pub mod random;
+pub mod runner;
 pub mod server;
 pub mod signin;
 pub mod transport;
@@ -40,6 +42,7 @@ pub use app::{App, NoInput, Reply, Tool, Visibility, Widget};
 pub use auth::{AuthConfig, ChallengeMode};
 pub use embedded::{AuthSetup, EmbeddedAuth};
 pub use identity::{Auth, Caller, User};
+pub use runner::{DemoUser, Runner, Setup};
 pub use server::{RequestContext, Server, ServerBuilder, ToolError};
 pub use transport::HttpConfig;
 pub use widgetry_store as store;

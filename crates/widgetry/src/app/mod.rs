@@ -24,6 +24,7 @@
 //! ```
 
 mod action;
+mod describe;
 mod host;
 pub(crate) mod origins;
 mod tool;
@@ -221,6 +222,12 @@ impl AppBuilder {
     /// Sets the HTTP transport settings.
     pub fn http(mut self, config: HttpConfig) -> Self {
         self.http = config;
+        self
+    }
+
+    /// Keeps MCP transport sessions in `store` (see [`HttpConfig::session_store`]).
+    pub fn session_store(mut self, store: Arc<dyn widgetry_store::SessionStore>) -> Self {
+        self.http = self.http.session_store(store);
         self
     }
 
@@ -649,6 +656,11 @@ impl App {
             extend: Vec::new(),
             host_page: None,
         }
+    }
+
+    /// Whether the app serves the local host page (`/_widgetry/host`).
+    pub fn serves_host_page(&self) -> bool {
+        self.host_page
     }
 
     /// The MCP engine.

@@ -1,0 +1,461 @@
+//! [`Runner`]: runs an app the way `widgetry dev` and production both need, in one call.
+//! In order: the command line ([`Args`]), the deployment [`Settings`] from the
+//! environment, the listener, the stores, the app's own tools (the [`Runner::app`]
+//! hooks), the authorization server (embedded unless `AUTHORIZATION_SERVER_URL` names an
+//! external one, supporting every scope the tools ask for), the [`Runner::embedded_auth`]
+//! hooks, the demo user, the start-up lines, then serving until SIGTERM or Ctrl-C.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use widgetry_store::{KvStore, StoreConfig, Stores};
+
+use super::args::{Args, UsageError};
+use super::demo::{password_file, DemoUser};
+use crate::app::{dev_requested, AppBuilder, AppError};
+use crate::auth::widget_keys::WidgetKeyError;
+use crate::auth::ConfigError;
+use crate::describe::Description;
+use crate::embedded::{AuthSetup, EmbeddedAuth};
+use crate::ops::{Settings, SettingsError};
+
+/// A hook adding the app's tools, widgets and routes.
+type AppHook = Box<dyn FnOnce(AppBuilder, &Setup) -> AppBuilder + Send>;
+/// A hook using the embedded authorization server (the sign-in widget, say).
+type EmbeddedHook = Box<dyn FnOnce(AppBuilder, &Setup, &EmbeddedAuth) -> AppBuilder + Send>;
+
+/// Runs an app: configuration from the environment, `--port N`, `--stdio`, `--describe`,
+/// `--help`; logging (`RUST_LOG`, default `info`, on stderr); the embedded authorization
+/// server unless `AUTHORIZATION_SERVER_URL` is set; development mode only when asked
+/// (`WIDGETRY_DEV=1`, with a [`DemoUser`]); the stores and data directory of the
+/// [`Settings`]; a start-up line per URL; graceful shutdown; a one-line error and exit
+/// status 1 (2 for a bad command line) instead of a panic.
+///
+/// ```no_run
+/// use widgetry::app::{App, AppBuilder, NoInput, Tool};
+/// use widgetry::runner::Setup;
+/// use widgetry::{Auth, RequestContext, ToolError};
+///
+/// async fn hello(_: RequestContext, _: NoInput) -> Result<String, ToolError> {
+///     Ok("hello".into())
+/// }
+///
+/// /// Tools that need the app's stores are added once they are open.
+/// fn tools(app: AppBuilder, setup: &Setup) -> AppBuilder {
+///     let _kv = setup.kv();
+///     app.tool(Tool::new("hello", hello).auth(Auth::required(["hello:read"])))
+/// }
+///
+/// fn main() -> std::process::ExitCode {
+///     App::builder("hello", "1.0.0").runner().app(tools).run()
+/// }
+/// ```
+pub struct Runner {
+    builder: AppBuilder,
+    app: Vec<AppHook>,
+    embedded: Vec<EmbeddedHook>,
+    scopes: Vec<String>,
+    demo: DemoUser,
+}
+
+impl std::fmt::Debug for Runner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runner")
+            .field("app_hooks", &self.app.len())
+            .field("embedded_hooks", &self.embedded.len())
+            .field("scopes", &self.scopes)
+            .field("demo", &self.demo)
+            .finish()
+    }
+}
+
+/// What the runner has set up, for the hooks: the settings, the open stores, the public
+/// origin, and whether this is development or a `--describe` run.
+pub struct Setup {
+    settings: Settings,
+    stores: Stores,
+    public_origin: String,
+    dev: bool,
+    describing: bool,
+}
+
+impl std::fmt::Debug for Setup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Setup")
+            .field("public_origin", &self.public_origin)
+            .field("dev", &self.dev)
+            .field("describing", &self.describing)
+            .finish()
+    }
+}
+
+impl Setup {
+    /// The deployment settings (after `--port`).
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// The app's durable key-value store (SQLite in the data directory, or
+    /// `WIDGETRY_DATABASE_URL`).
+    pub fn kv(&self) -> Arc<dyn KvStore> {
+        self.stores.kv.clone()
+    }
+
+    /// The session and key-value stores.
+    pub fn stores(&self) -> &Stores {
+        &self.stores
+    }
+
+    /// The origin users and hosts reach the app at (`https://app.example.com`, or
+    /// `http://<bound address>`).
+    pub fn public_origin(&self) -> &str {
+        &self.public_origin
+    }
+
+    /// Whether development mode was asked for (`WIDGETRY_DEV=1`).
+    pub fn dev(&self) -> bool {
+        self.dev
+    }
+
+    /// Whether this is a `--describe` run: the stores are throwaway ones in a temporary
+    /// folder and nothing will be served.
+    pub fn describing(&self) -> bool {
+        self.describing
+    }
+}
+
+/// Why an app could not run. Each message is one line naming what to fix (an
+/// [`AppError`] lists every problem it found).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RunError {
+    /// The command line.
+    #[error(transparent)]
+    Usage(#[from] UsageError),
+    /// A configuration variable.
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+    /// The address cannot be bound.
+    #[error("cannot listen on {addr}: {source} (set PORT or --port, or stop what uses it)")]
+    Listen {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A store cannot be opened.
+    #[error("cannot open the data store: {0}")]
+    Store(#[from] widgetry_store::StoreError),
+    /// The authorization set-up.
+    #[error(transparent)]
+    Auth(#[from] ConfigError),
+    /// The widget-token keys.
+    #[error("widget-token keys: {0}")]
+    WidgetKeys(#[from] WidgetKeyError),
+    /// The demo user.
+    #[error("cannot create the demo user: {0}")]
+    DemoUser(String),
+    /// The app is misconfigured.
+    #[error(transparent)]
+    App(#[from] AppError),
+    /// Serving failed, or the output could not be written.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// The async runtime cannot start.
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(std::io::Error),
+}
+
+impl RunError {
+    /// The exit status: 2 for a bad command line, 1 otherwise.
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            RunError::Usage(_) => ExitCode::from(2),
+            _ => ExitCode::FAILURE,
+        }
+    }
+}
+
+impl AppBuilder {
+    /// A [`Runner`] for this app, to add hooks to.
+    pub fn runner(self) -> Runner {
+        Runner::new(self)
+    }
+
+    /// Runs this app with [`Runner::run`] (no hooks): for apps whose tools need none of
+    /// the runner's stores.
+    pub fn run(self) -> ExitCode {
+        self.runner().run()
+    }
+}
+
+impl Runner {
+    /// Runs `builder` (its name, version, instructions, widgets, and tools so far).
+    pub fn new(builder: AppBuilder) -> Self {
+        Self {
+            builder,
+            app: Vec::new(),
+            embedded: Vec::new(),
+            scopes: Vec::new(),
+            demo: DemoUser::default(),
+        }
+    }
+
+    /// Adds tools, widgets, actions or routes once the stores are open (hooks run in the
+    /// order they were added).
+    pub fn app(mut self, hook: impl FnOnce(AppBuilder, &Setup) -> AppBuilder + Send + 'static) -> Self {
+        self.app.push(Box::new(hook));
+        self
+    }
+
+    /// Adds what needs the embedded authorization server (e.g. the sign-in widget, with
+    /// its users as the [`Directory`](crate::signin::Directory)); skipped when the app
+    /// trusts an external issuer. Its routes are merged by the runner. Scopes asked for
+    /// by tools added here are not seen before the server starts: list them with
+    /// [`Runner::scopes`].
+    pub fn embedded_auth(
+        mut self,
+        hook: impl FnOnce(AppBuilder, &Setup, &EmbeddedAuth) -> AppBuilder + Send + 'static,
+    ) -> Self {
+        self.embedded.push(Box::new(hook));
+        self
+    }
+
+    /// Scopes the embedded authorization server supports besides those the tools ask for
+    /// (e.g. ones a handler checks with `has_scope`).
+    pub fn scopes<I: IntoIterator<Item = S>, S: Into<String>>(mut self, scopes: I) -> Self {
+        self.scopes.extend(scopes.into_iter().map(Into::into));
+        self
+    }
+
+    /// The demo user (default: `demo@example.com`, in development only).
+    pub fn demo_user(mut self, demo: DemoUser) -> Self {
+        self.demo = demo;
+        self
+    }
+
+    /// Runs the app with the process's command line: sets up logging, starts a
+    /// multi-threaded runtime and [`serves`](Runner::serve) until asked to stop. On
+    /// failure prints `error: <why>` on stderr and returns status 1 (2 for usage).
+    pub fn run(self) -> ExitCode {
+        init_logging();
+        let args = match Args::parse(std::env::args().skip(1)) {
+            Ok(a) => a,
+            Err(e) => return fail(&e.into()),
+        };
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(RunError::Runtime);
+        match runtime.and_then(|rt| rt.block_on(self.serve(args))) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(&e),
+        }
+    }
+
+    /// Does what `args` ask: prints the help, the version or the app's
+    /// [`Description`], or serves the app (HTTP or stdio) until SIGTERM, Ctrl-C or the end
+    /// of stdin. Logging is the caller's (see [`Runner::run`]).
+    pub async fn serve(self, args: Args) -> Result<(), RunError> {
+        let name = self.builder.describe().name;
+        if args.help {
+            println!("{}", Args::usage(&name));
+            return Ok(());
+        }
+        if args.version {
+            println!("{name} {}", self.builder.describe().version);
+            return Ok(());
+        }
+        let mut settings = Settings::from_env()?;
+        if let Some(port) = args.port {
+            settings.bind.set_port(port);
+        }
+        if args.describe {
+            let scratch = Scratch::new()?;
+            settings.data_dir = scratch.0.clone();
+            settings.stores = StoreConfig::from_values(None, None, &scratch.0)?;
+            let description = self.describe(settings).await;
+            drop(scratch);
+            let mut out = std::io::stdout().lock();
+            serde_json::to_writer_pretty(&mut out, &description?).map_err(std::io::Error::from)?;
+            writeln!(out)?;
+            return Ok(());
+        }
+        let listener = match args.stdio {
+            true => None,
+            false => Some(
+                tokio::net::TcpListener::bind(settings.bind)
+                    .await
+                    .map_err(|source| RunError::Listen {
+                        addr: settings.bind,
+                        source,
+                    })?,
+            ),
+        };
+        let bound = listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
+            .unwrap_or(settings.bind);
+        let started = self.start(settings, bound, false).await?;
+        let app = started.builder.build()?;
+        let Started {
+            setup, auth, demo, ..
+        } = started;
+        let Some(listener) = listener else {
+            return Ok(app.serve_stdio().await?);
+        };
+        let local = format!("http://{bound}");
+        let mut lines = vec![format!("listening on {local}/mcp")];
+        if setup.public_origin != local {
+            lines.push(format!("public URL: {}/mcp", setup.public_origin));
+        }
+        if app.serves_host_page() {
+            lines.push(format!("host page: {local}/_widgetry/host"));
+        }
+        lines.push(match &auth {
+            AuthSetup::Embedded(e) => {
+                format!("authorization server: {} (embedded)", e.server().issuer())
+            }
+            AuthSetup::External(c) => format!("authorization server: {} (external)", c.issuer),
+        });
+        match &demo {
+            Some((email, Some(password))) => lines.push(format!("demo user: {email} / {password}")),
+            Some((email, None)) => lines.push(format!(
+                "demo user: {email} (its password is not known here: set WIDGETRY_DEMO_PASSWORD, or remove {} and the user to start over)",
+                password_file(&setup.settings.data_dir).display()
+            )),
+            None => {}
+        }
+        for (name, uri) in app.widget_uris() {
+            lines.push(format!("widget {name}: {uri}"));
+        }
+        {
+            let mut out = std::io::stdout().lock();
+            for l in &lines {
+                writeln!(out, "{l}")?;
+            }
+            out.flush()?;
+        }
+        let kv = setup.kv();
+        Ok(app.serve_with(listener, &setup.settings, Some(kv)).await?)
+    }
+
+    /// The app's description, set up as for serving but on the throwaway stores of
+    /// `settings` (a `--describe` run).
+    async fn describe(self, settings: Settings) -> Result<Description, RunError> {
+        let bound = settings.bind;
+        let scopes = self.scopes.clone();
+        let started = self.start(settings, bound, true).await?;
+        let mut d = started.builder.describe();
+        d.add_scopes(&scopes);
+        Ok(d)
+    }
+
+    /// Everything up to building the app: stores, hooks, authorization, demo user.
+    async fn start(
+        self,
+        settings: Settings,
+        bound: SocketAddr,
+        describing: bool,
+    ) -> Result<Started, RunError> {
+        let stores = settings.open_stores().await?;
+        let setup = Setup {
+            public_origin: settings.public_origin(bound),
+            dev: dev_requested(),
+            describing,
+            stores,
+            settings,
+        };
+        let mut b = self
+            .builder
+            .session_store(setup.stores.sessions.clone())
+            .settings(&setup.settings);
+        if !describing {
+            // Signed with the configured keys, else the key in the shared store: every
+            // instance verifies what another minted.
+            b = b.widget_token_keys(setup.settings.widget_keys(setup.stores.kv.as_ref()).await?);
+        }
+        for hook in self.app {
+            b = hook(b, &setup);
+        }
+        let mut wanted = b.describe();
+        wanted.add_scopes(&self.scopes);
+        let scopes: Vec<&str> = wanted.scopes.iter().map(String::as_str).collect();
+        let auth = AuthSetup::from_settings(&setup.settings, bound, &scopes).await?;
+        b = b.auth(auth.config(&[]));
+        let mut demo = None;
+        if let Some(embedded) = auth.embedded() {
+            for hook in self.embedded {
+                b = hook(b, &setup, embedded);
+            }
+            // /oauth/* and the discovery documents.
+            b = b.router_extension(embedded.router());
+            let var = std::env::var("WIDGETRY_DEMO_USER").ok();
+            if !describing && self.demo.wanted(setup.dev, var.as_deref()) {
+                let password = self
+                    .demo
+                    .ensure(embedded, &setup.settings.data_dir)
+                    .await
+                    .map_err(RunError::DemoUser)?;
+                demo = Some((self.demo.email().to_string(), password));
+            }
+        }
+        Ok(Started {
+            builder: b,
+            setup,
+            auth,
+            demo,
+        })
+    }
+}
+
+/// An app set up and ready to build.
+struct Started {
+    builder: AppBuilder,
+    setup: Setup,
+    auth: AuthSetup,
+    /// The demo user's email and, when known, its password.
+    demo: Option<(String, Option<String>)>,
+}
+
+/// A temporary folder for the throwaway stores of a `--describe` run, removed on drop.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new() -> std::io::Result<Self> {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let dir = std::env::temp_dir().join(format!(
+            "widgetry-describe-{}-{nanos}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&dir)?;
+        Ok(Self(dir))
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Logs to stderr, filtered by `RUST_LOG` (default `info`); keeps a subscriber already set.
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn fail(e: &RunError) -> ExitCode {
+    eprintln!("error: {e}");
+    e.exit_code()
+}
