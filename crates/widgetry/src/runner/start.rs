@@ -241,11 +241,12 @@ impl Runner {
     /// multi-threaded runtime and [`serves`](Runner::serve) until asked to stop. On
     /// failure prints `error: <why>` on stderr and returns status 1 (2 for usage).
     pub fn run(self) -> ExitCode {
-        init_logging();
         let args = match Args::parse(std::env::args().skip(1)) {
             Ok(a) => a,
             Err(e) => return fail(&e.into()),
         };
+        // A description is for a program to read: only warnings and errors on stderr.
+        init_logging(if args.describe { "warn" } else { "info" });
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
@@ -260,13 +261,12 @@ impl Runner {
     /// [`Description`], or serves the app (HTTP or stdio) until SIGTERM, Ctrl-C or the end
     /// of stdin. Logging is the caller's (see [`Runner::run`]).
     pub async fn serve(self, args: Args) -> Result<(), RunError> {
-        let name = self.builder.describe().name;
-        if args.help {
-            println!("{}", Args::usage(&name));
-            return Ok(());
-        }
-        if args.version {
-            println!("{name} {}", self.builder.describe().version);
+        if args.help || args.version {
+            let about = self.builder.describe();
+            match args.help {
+                true => println!("{}", Args::usage(&program_name().unwrap_or(about.name))),
+                false => println!("{} {}", about.name, about.version),
+            }
             return Ok(());
         }
         let mut settings = Settings::from_env()?;
@@ -445,14 +445,25 @@ impl Drop for Scratch {
     }
 }
 
-/// Logs to stderr, filtered by `RUST_LOG` (default `info`); keeps a subscriber already set.
-fn init_logging() {
+/// Logs to stderr, filtered by `RUST_LOG` (else `default`); keeps a subscriber already set.
+fn init_logging(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .try_init();
+}
+
+/// The file name this program was started as.
+fn program_name() -> Option<String> {
+    let argv0 = std::env::args_os().next()?;
+    Some(
+        std::path::Path::new(&argv0)
+            .file_name()?
+            .to_string_lossy()
+            .into_owned(),
+    )
 }
 
 fn fail(e: &RunError) -> ExitCode {
