@@ -1,7 +1,7 @@
 //! The demo user: an account on the embedded authorization server to sign in with while
 //! developing, created on first start. Its password is `WIDGETRY_DEMO_PASSWORD`, else the
 //! one kept in `<data dir>/demo-password` (readable by its owner only), else a new random
-//! one; the runner prints it.
+//! one (then kept there); the runner prints it.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -76,9 +76,11 @@ impl DemoUser {
         data_dir: &Path,
     ) -> Result<Option<String>, String> {
         let file = password_file(data_dir);
-        let password = std::env::var("WIDGETRY_DEMO_PASSWORD")
+        let chosen = std::env::var("WIDGETRY_DEMO_PASSWORD")
             .ok()
-            .filter(|p| !p.is_empty())
+            .filter(|p| !p.is_empty());
+        let password = chosen
+            .clone()
             .or_else(|| {
                 std::fs::read_to_string(&file)
                     .ok()
@@ -102,7 +104,8 @@ impl DemoUser {
                 .map_err(|e| e.to_string())?
                 .is_some(),
         };
-        if known {
+        // A chosen password is the environment's to keep; a generated one is kept here.
+        if known && chosen.is_none() {
             let _ = std::fs::create_dir_all(data_dir);
             let _ = write_private(&file, &password);
         }
