@@ -488,7 +488,11 @@ pub fn names_source(names: &[String]) -> Result<String, BundleError> {
     for name in names {
         let constant = const_name(name);
         if let Some((_, other)) = seen.iter().find(|(c, _)| *c == constant) {
-            return Err(BundleError::NameClash(other.to_string(), name.clone(), constant));
+            return Err(BundleError::NameClash(
+                other.to_string(),
+                name.clone(),
+                constant,
+            ));
         }
         let _ = writeln!(
             code,

@@ -592,6 +592,9 @@ pub async fn run(config: Config) -> Result<ExitCode, CommandError> {
     }
     // The app says which names it uses (`--describe`); one that does not build yet is
     // not asked, and a clash then shows when it starts.
+    eprintln!(
+        "widgetry: asking the app which tools and widgets it has (cargo build, then --describe)…"
+    );
     match crate::describe::describe(&project) {
         Ok(app) => {
             if app.has_tool(&tool_name) {
@@ -703,13 +706,21 @@ mod tests {
         // The tool names its widget by the generated constant.
         let orders = &plan.files[0];
         assert_eq!(orders.0, PathBuf::from("src/tools/orders.rs"));
-        assert!(orders.1.contains(".widget(widgets::ORDERS)"), "{}", orders.1);
+        assert!(
+            orders.1.contains(".widget(widgets::ORDERS)"),
+            "{}",
+            orders.1
+        );
     }
 
     #[test]
     fn a_missing_marker_is_reported_with_the_line_to_add() {
-        let e = insert_before_marker("fn x() {}\n", "register", "let b = a::register(b, &shared);")
-            .unwrap_err();
+        let e = insert_before_marker(
+            "fn x() {}\n",
+            "register",
+            "let b = a::register(b, &shared);",
+        )
+        .unwrap_err();
         assert!(
             e.contains("// widgetry:register") && e.contains("a::register"),
             "{e}"

@@ -99,7 +99,6 @@ impl Project {
             None => self.root.join(".widgetry"),
         }
     }
-
 }
 
 fn is_project(d: &Path) -> bool {

@@ -62,13 +62,6 @@ impl super::AppBuilder {
             Some(a) => a.default_scopes.clone(),
             None => Vec::new(),
         };
-        Description::new(
-            &self.name,
-            &self.version,
-            tools,
-            actions,
-            widgets,
-            &extra,
-        )
+        Description::new(&self.name, &self.version, tools, actions, widgets, &extra)
     }
 }

@@ -110,7 +110,10 @@ mod tests {
             (&["serve"], "unknown argument \"serve\""),
         ] {
             let e = parse(bad).unwrap_err().to_string();
-            assert!(e.contains(says) && e.ends_with("(try --help)"), "{bad:?}: {e}");
+            assert!(
+                e.contains(says) && e.ends_with("(try --help)"),
+                "{bad:?}: {e}"
+            );
         }
     }
 }

@@ -206,7 +206,10 @@ impl Runner {
 
     /// Adds tools, widgets, actions or routes once the stores are open (hooks run in the
     /// order they were added).
-    pub fn app(mut self, hook: impl FnOnce(AppBuilder, &Setup) -> AppBuilder + Send + 'static) -> Self {
+    pub fn app(
+        mut self,
+        hook: impl FnOnce(AppBuilder, &Setup) -> AppBuilder + Send + 'static,
+    ) -> Self {
         self.app.push(Box::new(hook));
         self
     }
@@ -286,14 +289,12 @@ impl Runner {
         }
         let listener = match args.stdio {
             true => None,
-            false => Some(
-                tokio::net::TcpListener::bind(settings.bind)
-                    .await
-                    .map_err(|source| RunError::Listen {
-                        addr: settings.bind,
-                        source,
-                    })?,
-            ),
+            false => Some(tokio::net::TcpListener::bind(settings.bind).await.map_err(
+                |source| RunError::Listen {
+                    addr: settings.bind,
+                    source,
+                },
+            )?),
         };
         let bound = listener
             .as_ref()
@@ -430,10 +431,8 @@ impl Scratch {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos())
             .unwrap_or(0);
-        let dir = std::env::temp_dir().join(format!(
-            "widgetry-describe-{}-{nanos}",
-            std::process::id()
-        ));
+        let dir =
+            std::env::temp_dir().join(format!("widgetry-describe-{}-{nanos}", std::process::id()));
         std::fs::create_dir_all(&dir)?;
         Ok(Self(dir))
     }
