@@ -305,16 +305,16 @@ impl Runner {
         let Started {
             setup, auth, demo, ..
         } = started;
-        let Some(listener) = listener else {
-            return Ok(app.serve_stdio().await?);
-        };
         let local = format!("http://{bound}");
-        let mut lines = vec![format!("listening on {local}/mcp")];
-        if setup.public_origin != local {
-            lines.push(format!("public URL: {}/mcp", setup.public_origin));
-        }
-        if app.serves_host_page() {
-            lines.push(format!("host page: {local}/_widgetry/host"));
+        let mut lines = Vec::new();
+        if listener.is_some() {
+            lines.push(format!("listening on {local}/mcp"));
+            if setup.public_origin != local {
+                lines.push(format!("public URL: {}/mcp", setup.public_origin));
+            }
+            if app.serves_host_page() {
+                lines.push(format!("host page: {local}/_widgetry/host"));
+            }
         }
         lines.push(match &auth {
             AuthSetup::Embedded(e) => {
@@ -333,6 +333,15 @@ impl Runner {
         for (name, uri) in app.widget_uris() {
             lines.push(format!("widget {name}: {uri}"));
         }
+        let Some(listener) = listener else {
+            // stdout carries MCP: the start-up lines go to stderr.
+            let mut err = std::io::stderr().lock();
+            for l in &lines {
+                writeln!(err, "{l}")?;
+            }
+            drop(err);
+            return Ok(app.serve_stdio().await?);
+        };
         {
             let mut out = std::io::stdout().lock();
             for l in &lines {
