@@ -15,7 +15,7 @@ use widgetry_store::{KvStore, StoreConfig, Stores};
 
 use super::args::{Args, UsageError};
 use super::demo::{password_file, DemoUser};
-use crate::app::{dev_requested, AppBuilder, AppError};
+use crate::app::{dev_requested, App, AppBuilder, AppError};
 use crate::auth::widget_keys::WidgetKeyError;
 use crate::auth::ConfigError;
 use crate::describe::Description;
@@ -244,7 +244,8 @@ impl Runner {
     /// multi-threaded runtime and [`serves`](Runner::serve) until asked to stop. On
     /// failure prints `error: <why>` on stderr and returns status 1 (2 for usage).
     pub fn run(self) -> ExitCode {
-        let args = match Args::parse(std::env::args().skip(1)) {
+        let argv = std::env::args_os().skip(1);
+        let args = match Args::parse(argv.map(|a| a.to_string_lossy().into_owned())) {
             Ok(a) => a,
             Err(e) => return fail(&e.into()),
         };
@@ -300,39 +301,20 @@ impl Runner {
             .as_ref()
             .and_then(|l| l.local_addr().ok())
             .unwrap_or(settings.bind);
-        let started = self.start(settings, bound, false).await?;
-        let app = started.builder.build()?;
         let Started {
-            setup, auth, demo, ..
-        } = started;
-        let local = format!("http://{bound}");
-        let mut lines = Vec::new();
-        if listener.is_some() {
-            lines.push(format!("listening on {local}/mcp"));
-            if setup.public_origin != local {
-                lines.push(format!("public URL: {}/mcp", setup.public_origin));
-            }
-            if app.serves_host_page() {
-                lines.push(format!("host page: {local}/_widgetry/host"));
-            }
-        }
-        lines.push(match &auth {
-            AuthSetup::Embedded(e) => {
-                format!("authorization server: {} (embedded)", e.server().issuer())
-            }
-            AuthSetup::External(c) => format!("authorization server: {} (external)", c.issuer),
-        });
-        match &demo {
-            Some((email, Some(password))) => lines.push(format!("demo user: {email} / {password}")),
-            Some((email, None)) => lines.push(format!(
-                "demo user: {email} (its password is not known here: set WIDGETRY_DEMO_PASSWORD, or remove {} and the user to start over)",
-                password_file(&setup.settings.data_dir).display()
-            )),
-            None => {}
-        }
-        for (name, uri) in app.widget_uris() {
-            lines.push(format!("widget {name}: {uri}"));
-        }
+            builder,
+            setup,
+            auth,
+            demo,
+        } = self.start(settings, bound, false).await?;
+        let app = builder.build()?;
+        let up = Up {
+            app: &app,
+            setup: &setup,
+            auth: &auth,
+            demo: demo.as_ref(),
+        };
+        let lines = up.lines(bound, listener.is_some());
         let Some(listener) = listener else {
             // stdout carries MCP: the start-up lines go to stderr.
             let mut err = std::io::stderr().lock();
@@ -429,6 +411,57 @@ struct Started {
     auth: AuthSetup,
     /// The demo user's email and, when known, its password.
     demo: Option<(String, Option<String>)>,
+}
+
+/// A built app with what it was set up with.
+struct Up<'a> {
+    app: &'a App,
+    setup: &'a Setup,
+    auth: &'a AuthSetup,
+    /// The demo user's email and, when known, its password.
+    demo: Option<&'a (String, Option<String>)>,
+}
+
+impl Up<'_> {
+    /// What the app prints once it is up: where it listens (HTTP only), its public URL
+    /// when another, the host page, the authorization server, the demo user, the widgets.
+    fn lines(&self, bound: SocketAddr, http: bool) -> Vec<String> {
+        let Up {
+            app,
+            setup,
+            auth,
+            demo,
+        } = self;
+        let local = format!("http://{bound}");
+        let mut lines = Vec::new();
+        if http {
+            lines.push(format!("listening on {local}/mcp"));
+            if setup.public_origin != local {
+                lines.push(format!("public URL: {}/mcp", setup.public_origin));
+            }
+            if app.serves_host_page() {
+                lines.push(format!("host page: {local}/_widgetry/host"));
+            }
+        }
+        lines.push(match auth {
+            AuthSetup::Embedded(e) => {
+                format!("authorization server: {} (embedded)", e.server().issuer())
+            }
+            AuthSetup::External(c) => format!("authorization server: {} (external)", c.issuer),
+        });
+        match demo {
+            Some((email, Some(password))) => lines.push(format!("demo user: {email} / {password}")),
+            Some((email, None)) => lines.push(format!(
+                "demo user: {email} (its password is not known here: set WIDGETRY_DEMO_PASSWORD, or remove {} and the user to start over)",
+                password_file(&setup.settings.data_dir).display()
+            )),
+            None => {}
+        }
+        for (name, uri) in app.widget_uris() {
+            lines.push(format!("widget {name}: {uri}"));
+        }
+        lines
+    }
 }
 
 /// A temporary folder for the throwaway stores of a `--describe` run, removed on drop.
