@@ -205,3 +205,30 @@ fn stdio_speaks_mcp_on_stdout_and_nothing_else() {
         );
     }
 }
+
+#[test]
+fn instances_starting_together_on_one_store_share_one_demo_user() {
+    let data = TempDir::new("runner-demo-race");
+    let dir = data.0.display().to_string();
+    let starts: Vec<_> = (0..3)
+        .map(|_| {
+            let dir = dir.clone();
+            std::thread::spawn(move || {
+                support::Showcase::on_port(support::free_port())
+                    .env("WIDGETRY_DATA_DIR", dir)
+                    .env("WIDGETRY_DEMO_PASSWORD", "race-demo-password")
+                    .wait_for_demo_user()
+                    .start()
+            })
+        })
+        .collect();
+    for s in starts {
+        let showcase = s.join().expect("an instance failed to start");
+        assert_eq!(
+            showcase.demo_user.as_deref(),
+            Some("demo@widgetry.dev / race-demo-password"),
+            "{}",
+            showcase.tail(20)
+        );
+    }
+}

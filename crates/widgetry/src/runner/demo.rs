@@ -89,21 +89,26 @@ impl DemoUser {
             })
             .unwrap_or_else(|| format!("demo-{}", crate::random::random_hex(6)));
         let users = auth.server().users();
-        let known = match users.get(&self.email).await.map_err(|e| e.to_string())? {
+        // No scope list: it may grant every scope the app supports. Another instance
+        // starting at the same moment may create it first: then it is checked as existing.
+        let exists = users.get(&self.email).await.map_err(|e| e.to_string())?;
+        let created = match exists {
+            Some(_) => false,
             None => {
-                // No scope list: it may grant every scope the app supports.
-                users
-                    .add(widgetry_authz::NewUser::new(&self.email, &password).name(&self.name))
-                    .await
-                    .map_err(|e| e.to_string())?;
-                true
+                let new = widgetry_authz::NewUser::new(&self.email, &password).name(&self.name);
+                match users.add(new).await {
+                    Ok(_) => true,
+                    Err(widgetry_authz::AuthzError::UserExists(_)) => false,
+                    Err(e) => return Err(e.to_string()),
+                }
             }
-            Some(_) => users
+        };
+        let known = created
+            || users
                 .verify_password(&self.email, &password)
                 .await
                 .map_err(|e| e.to_string())?
-                .is_some(),
-        };
+                .is_some();
         // A chosen password is the environment's to keep; a generated one is kept here.
         if known && chosen.is_none() {
             let _ = std::fs::create_dir_all(data_dir);

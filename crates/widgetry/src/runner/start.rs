@@ -475,7 +475,11 @@ impl Scratch {
             .unwrap_or(0);
         let dir =
             std::env::temp_dir().join(format!("widgetry-describe-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&dir)?;
+        // A new folder of our own (never one that exists already), readable by us only.
+        let mut builder = std::fs::DirBuilder::new();
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder.create(&dir)?;
         Ok(Self(dir))
     }
 }
