@@ -590,6 +590,16 @@ pub async fn run(config: Config) -> Result<ExitCode, CommandError> {
             )));
         }
     }
+    let mod_path = project.tools_mod();
+    let mod_rs = std::fs::read_to_string(&mod_path).map_err(|e| {
+        CommandError::Failed(format!(
+            "cannot read {} ({e}); `widgetry add` registers tools there",
+            mod_path.display()
+        ))
+    })?;
+    let mod_rs = plan
+        .apply_to_mod_rs(&mod_rs)
+        .map_err(CommandError::Failed)?;
     // The app says which names it uses (`--describe`); one that does not build yet is
     // not asked, and a clash then shows when it starts.
     eprintln!(
@@ -615,16 +625,6 @@ pub async fn run(config: Config) -> Result<ExitCode, CommandError> {
             "cannot ask the app for its tools, so a tool named {tool_name:?} is not looked for ({e})"
         )),
     }
-    let mod_path = project.tools_mod();
-    let mod_rs = std::fs::read_to_string(&mod_path).map_err(|e| {
-        CommandError::Failed(format!(
-            "cannot read {} ({e}); `widgetry add` registers tools there",
-            mod_path.display()
-        ))
-    })?;
-    let mod_rs = plan
-        .apply_to_mod_rs(&mod_rs)
-        .map_err(CommandError::Failed)?;
     let written = plan.write(&project.root, Some(&mod_rs))?;
     for p in &written {
         let verb = if p.ends_with("mod.rs") {
