@@ -59,6 +59,8 @@ pub enum BundleError {
     OutsideWidget(String),
     /// `npm run build` failed.
     Npm(PathBuf, String),
+    /// Two widget folders would get the same Rust constant (their names and it).
+    NameClash(String, String, String),
 }
 
 impl std::fmt::Display for BundleError {
@@ -79,6 +81,10 @@ impl std::fmt::Display for BundleError {
                 write!(f, "{r:?} points outside the widget folder; keep widget files inside it")
             }
             BundleError::Npm(p, msg) => write!(f, "npm build in {} failed: {msg}", p.display()),
+            BundleError::NameClash(a, b, c) => write!(
+                f,
+                "the widget folders {a:?} and {b:?} would both be named {c} in Rust; rename one"
+            ),
         }
     }
 }
@@ -452,9 +458,56 @@ pub fn newest_mtime(dir: &Path) -> Option<std::time::SystemTime> {
     newest
 }
 
+/// The Rust constant naming a widget in the generated `widgetry_widget_names.rs`
+/// (`order-history` → `ORDER_HISTORY`): ASCII letters and digits upper-cased, anything
+/// else `_`, and `W_` in front of a name that would not start like an identifier.
+///
+/// ```
+/// assert_eq!(widgetry_bundle::const_name("order-history"), "ORDER_HISTORY");
+/// assert_eq!(widgetry_bundle::const_name("3d.view"), "W_3D_VIEW");
+/// ```
+pub fn const_name(widget: &str) -> String {
+    let mut out: String = widget
+        .chars()
+        .map(|c| match c {
+            'a'..='z' | 'A'..='Z' | '0'..='9' => c.to_ascii_uppercase(),
+            _ => '_',
+        })
+        .collect();
+    if !out.starts_with(|c: char| c.is_ascii_uppercase()) {
+        out.insert_str(0, "W_");
+    }
+    out
+}
+
+/// The source of `widgetry_widget_names.rs`: one documented `pub const NAME: &str` per
+/// widget, or an error naming two folders that would get the same constant.
+pub fn names_source(names: &[String]) -> Result<String, BundleError> {
+    let mut code = String::new();
+    let mut seen: Vec<(String, &str)> = Vec::new();
+    for name in names {
+        let constant = const_name(name);
+        if let Some((_, other)) = seen.iter().find(|(c, _)| *c == constant) {
+            return Err(BundleError::NameClash(
+                other.to_string(),
+                name.clone(),
+                constant,
+            ));
+        }
+        let _ = writeln!(
+            code,
+            "/// The widget in `widgets/{name}/`.\n#[allow(dead_code)]\npub const {constant}: &str = {name:?};"
+        );
+        seen.push((constant, name));
+    }
+    Ok(code)
+}
+
 /// For `build.rs`: bundles every widget under `widgets_dir` (relative to the crate),
 /// writes them to `OUT_DIR`, and generates `widgetry_widgets.rs` for
-/// `widgetry::embed_widgets!()`. Tells cargo to rebuild when the folder changes.
+/// `widgetry::embed_widgets!()` and `widgetry_widget_names.rs` (one constant per widget,
+/// see [`const_name`]) for `widgetry::widget_names!()`, so a tool naming a widget that has
+/// no folder does not compile. Tells cargo to rebuild when the folder changes.
 ///
 /// ```no_run
 /// // in build.rs, inside `fn main`:
@@ -465,8 +518,13 @@ pub fn build_script(widgets_dir: &str) -> Result<(), BundleError> {
     let out_dir = PathBuf::from(std::env::var("OUT_DIR").unwrap_or_else(|_| ".".into()));
     let src = Path::new(&manifest).join(widgets_dir);
     println!("cargo:rerun-if-changed={}", src.display());
+    let dirs = widget_dirs(&src)?;
+    let names: Vec<String> = dirs.iter().map(|(n, _)| n.clone()).collect();
+    let names_file = out_dir.join("widgetry_widget_names.rs");
+    std::fs::write(&names_file, names_source(&names)?)
+        .map_err(|e| BundleError::Io(names_file, e))?;
     let mut code = String::from("&[\n");
-    for (name, dir) in widget_dirs(&src)? {
+    for (name, dir) in dirs {
         println!("cargo:rerun-if-changed={}", dir.display());
         let b = bundle_dir(&name, &dir)?;
         let file = out_dir.join(format!("widget-{name}.html"));
@@ -534,6 +592,24 @@ mod tests {
             "runtime comes first in head"
         );
         assert_eq!(b.hash.len(), 12);
+    }
+
+    #[test]
+    fn widget_names_become_constants_and_clashes_are_refused() {
+        let code = names_source(&["order-history".into(), "list".into(), "3d".into()]).unwrap();
+        assert!(
+            code.contains("pub const ORDER_HISTORY: &str = \"order-history\";"),
+            "{code}"
+        );
+        assert!(code.contains("pub const LIST: &str = \"list\";"), "{code}");
+        assert!(code.contains("pub const W_3D: &str = \"3d\";"), "{code}");
+        assert_eq!(code.matches("pub const").count(), 3, "{code}");
+        let e = names_source(&["a-b".into(), "a_b".into()]).unwrap_err();
+        assert!(
+            matches!(&e, BundleError::NameClash(a, b, c) if a == "a-b" && b == "a_b" && c == "A_B"),
+            "{e}"
+        );
+        assert!(e.to_string().contains("rename one"), "{e}");
     }
 
     #[test]

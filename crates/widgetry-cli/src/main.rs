@@ -1,12 +1,14 @@
 //! The `widgetry` command. [`cli`] declares the grammar (clap); `main` parses it, has the
 //! chosen command check its options into a validated config (`commands/<name>.rs`), and
 //! runs it. The MCP client is in [`mcp`], the OAuth client in [`oauth`], HTTP in [`http`],
-//! the local MCP proxy behind `widgetry host` in [`proxy`].
+//! the local MCP proxy behind `widgetry host` in [`proxy`], asking an app for its tools
+//! (`--describe`) in [`describe`].
 #![forbid(unsafe_code)]
 
 mod browser;
 mod cli;
 mod commands;
+mod describe;
 mod http;
 mod mcp;
 mod oauth;

@@ -1,6 +1,8 @@
 //! End-to-end tests of the project commands with the real `widgetry` binary: `new`, `add`,
 //! `build` and `dev` make and run real apps, and `users`, `clients` and `token` manage a
-//! real embedded authorization server store whose tokens the running app accepts.
+//! real embedded authorization server store whose tokens the running app accepts. The
+//! apps describe themselves (`--describe`), a misspelt widget constant does not compile,
+//! and the README's "by hand" app is built and run as the README shows it.
 //!
 //! Generated apps depend on this checkout by path and are built with CARGO_TARGET_DIR set
 //! to this workspace's target folder, so the dependencies `cargo test` already compiled
@@ -18,18 +20,9 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 mod common;
-use common::{http, message_of};
+use common::{http, message_of, shared_target};
 
 const WIDGETRY: &str = env!("CARGO_BIN_EXE_widgetry");
-
-/// The workspace's target folder (`target/<profile>/widgetry` → `target`).
-fn shared_target() -> PathBuf {
-    let exe = PathBuf::from(WIDGETRY);
-    exe.parent()
-        .and_then(Path::parent)
-        .expect("the binary lives in target/<profile>/")
-        .to_path_buf()
-}
 
 fn unique() -> u64 {
     use std::sync::atomic::{AtomicU64, Ordering};
@@ -355,8 +348,17 @@ fn new_add_and_build_make_an_app_whose_tools_carry_their_policies_and_widgets() 
         assert!(project.join(f).is_file(), "{f} missing");
     }
     let mod_rs = std::fs::read_to_string(project.join("src/tools/mod.rs")).unwrap();
-    assert!(mod_rs.contains("\"orders:read\","), "{mod_rs}");
-    assert!(mod_rs.contains("\"ideas:like\","), "{mod_rs}");
+    for module in ["ideas", "orders", "ping", "welcome"] {
+        assert!(
+            mod_rs.contains(&format!("let b = {module}::register(b, &shared);")),
+            "{module} is not registered:\n{mod_rs}"
+        );
+    }
+    // The generated main.rs is the app and its runner, nothing else.
+    let main_rs = std::fs::read_to_string(project.join("src/main.rs")).unwrap();
+    let lines = main_rs.lines().count();
+    eprintln!("scaffold: the generated src/main.rs has {lines} lines");
+    assert!(lines < 40, "src/main.rs has {lines} lines:\n{main_rs}");
 
     let data = temp_dir("data");
     let (mut app, url) = start_app(built, &data);
@@ -899,14 +901,12 @@ fn add_widget_react_writes_a_vite_project_wired_to_its_tool() {
         tool.contains(".auth(Auth::optional([\"sales:read\"]))"),
         "{tool}"
     );
-    assert!(tool.contains(".widget(\"sales-chart\")"), "{tool}");
+    assert!(tool.contains(".widget(widgets::SALES_CHART)"), "{tool}");
     let mod_rs = std::fs::read_to_string(project.join("src/tools/mod.rs")).unwrap();
     for line in [
         "pub mod sales_chart;",
-        "\"sales:read\",",
-        "\"account:read\",",
-        "let b = sales_chart::register(b, shared);",
-        "let b = account::register(b, shared);",
+        "let b = sales_chart::register(b, &shared);",
+        "let b = account::register(b, &shared);",
     ] {
         assert!(mod_rs.contains(line), "{line} missing from:\n{mod_rs}");
     }
@@ -1147,5 +1147,289 @@ fn dev_runs_the_app_reloads_changed_widgets_and_restarts_on_rust_changes() {
     let gone =
         TcpStream::connect(url.trim_start_matches("http://").trim_end_matches("/mcp")).is_err();
     assert!(gone, "the app still listens after widgetry dev stopped");
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+#[test]
+fn the_app_describes_its_tools_widgets_and_scopes_without_touching_its_data() {
+    let built = built_app();
+    let data = temp_dir("describe").join("never-created");
+    let out = Command::new(&built.exe)
+        .arg("--describe")
+        .current_dir(&built.project)
+        .env("WIDGETRY_DATA_DIR", &data)
+        .env_remove("AUTHORIZATION_SERVER_URL")
+        .env_remove("WIDGETRY_DATABASE_URL")
+        .output()
+        .expect("run --describe");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let d: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", text(&out.stdout)));
+    assert_eq!(d["name"], "demo");
+    assert_eq!(d["scopes"], json!(["ideas:like", "orders:read"]), "{d}");
+    let tool = |name: &str| {
+        d["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"] == name)
+            .unwrap_or_else(|| panic!("no tool {name} in {d}"))
+            .clone()
+    };
+    let orders = tool("show_orders");
+    assert_eq!(orders["auth"], "required");
+    assert_eq!(orders["scopes"], json!(["orders:read"]));
+    assert_eq!(orders["widget"], "orders");
+    assert_eq!(tool("ping")["auth"], "none");
+    assert!(tool("ping").get("widget").is_none(), "{d}");
+    let ideas = tool("show_ideas");
+    assert_eq!(ideas["auth"], "optional");
+    assert_eq!(ideas["widget_actions"], json!(["like_idea", "unlike_idea"]));
+    let actions: Vec<&str> = d["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a["name"].as_str())
+        .collect();
+    assert_eq!(actions, ["like_idea", "unlike_idea"], "{d}");
+    let widgets: Vec<&str> = d["widgets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|w| w["name"].as_str())
+        .collect();
+    assert_eq!(widgets, ["ideas", "orders", "welcome"], "{d}");
+    assert!(
+        !data.exists(),
+        "--describe created the data folder {}",
+        data.display()
+    );
+
+    // The CLI learns the app's scopes from it: a scope no tool asks for is pointed out.
+    let store = temp_dir("describe-users");
+    let out = run(
+        &built.project,
+        &[
+            "users",
+            "add",
+            "kim@example.com",
+            "--password",
+            "kim-password-1",
+            "--scopes",
+            "orders:read,orders:wrte",
+            "--data-dir",
+            &store.display().to_string(),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("no tool of the app asks for orders:wrte "),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(
+        !text(&out.stderr).contains("orders:read "),
+        "{}",
+        text(&out.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&store);
+}
+
+#[test]
+fn a_tool_naming_a_widget_that_has_no_folder_does_not_compile() {
+    let root = temp_dir("typo");
+    ok(&root, &["new", "typo"]);
+    let project = root.join("typo");
+    let tool = project.join("src/tools/welcome.rs");
+    let source = std::fs::read_to_string(&tool).unwrap();
+    assert!(source.contains("widgets::WELCOME)"), "{source}");
+    std::fs::write(
+        &tool,
+        source.replace("widgets::WELCOME)", "widgets::WELCOM)"),
+    )
+    .unwrap();
+    let out = run(&project, &["build"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    let errors = text(&out.stderr);
+    assert!(
+        errors.contains("error[E0425]") && errors.contains("`WELCOM`"),
+        "rustc did not name the missing widget constant:\n{errors}"
+    );
+    assert!(
+        errors.contains("cargo build failed"),
+        "widgetry build did not report the failed compile:\n{errors}"
+    );
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+/// The fenced block of `readme` whose first line starts with `first`.
+fn readme_block(readme: &str, first: &str) -> String {
+    let mut blocks = readme.split("```").skip(1).step_by(2);
+    let block = blocks
+        .find_map(|b| {
+            let body = b.split_once('\n')?.1;
+            body.starts_with(first).then(|| body.to_string())
+        })
+        .unwrap_or_else(|| panic!("the README has no code block starting with {first:?}"));
+    block
+}
+
+#[test]
+fn the_readme_app_builds_runs_and_answers_a_signed_in_call() {
+    let checkout = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let checkout = std::fs::canonicalize(&checkout).unwrap();
+    let readme = std::fs::read_to_string(checkout.join("README.md")).unwrap();
+    let root = temp_dir("readme");
+    let app = root.join("shop");
+    let cargo_toml = readme_block(&readme, "# Cargo.toml");
+    for dep in ["widgetry = \"0.1\"", "widgetry-bundle = \"0.1\""] {
+        assert!(cargo_toml.contains(dep), "{dep} missing:\n{cargo_toml}");
+    }
+    // The README's crates.io dependencies, pointed at this checkout; and the profile and
+    // lock file of the workspace, so the compiled dependencies in its target folder fit.
+    let cargo_toml = cargo_toml
+        .replace(
+            "widgetry = \"0.1\"",
+            &format!(
+                "widgetry = {{ path = {:?} }}",
+                checkout.join("crates/widgetry")
+            ),
+        )
+        .replace(
+            "widgetry-bundle = \"0.1\"",
+            &format!(
+                "widgetry-bundle = {{ path = {:?} }}",
+                checkout.join("crates/widgetry-bundle")
+            ),
+        )
+        + "\n[profile.dev.package.\"*\"]\nopt-level = 1\n\n[workspace]\n";
+    for (path, text) in [
+        ("Cargo.toml", cargo_toml),
+        ("build.rs", readme_block(&readme, "// build.rs")),
+        (
+            "widgets/orders/index.html",
+            readme_block(&readme, "<!-- widgets/orders/index.html"),
+        ),
+        ("src/main.rs", readme_block(&readme, "// src/main.rs")),
+    ] {
+        let full = app.join(path);
+        std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+        std::fs::write(full, text).unwrap();
+    }
+    std::fs::copy(checkout.join("Cargo.lock"), app.join("Cargo.lock")).unwrap();
+    let build = ok(&app, &["build"]);
+    let exe = build
+        .lines()
+        .find_map(|l| l.strip_prefix("built "))
+        .and_then(|l| l.rsplit_once(" in "))
+        .map(|(p, _)| PathBuf::from(p))
+        .unwrap_or_else(|| panic!("no `built PATH in …` line in:\n{build}"));
+
+    // Run as in production: no host page, no demo user; the embedded authorization server.
+    let data = root.join("data");
+    let mut cmd = Command::new(&exe);
+    cmd.args(["--port", "0"])
+        .current_dir(&app)
+        .env("WIDGETRY_DATA_DIR", &data)
+        .env("RUST_LOG", "warn")
+        .env_remove("WIDGETRY_DEV")
+        .env_remove("AUTHORIZATION_SERVER_URL")
+        .env_remove("RESOURCE_SERVER_URL")
+        .env_remove("WIDGETRY_DATABASE_URL")
+        .env_remove("WIDGETRY_SESSION_STORE_URL");
+    let mut running = Running::spawn(cmd);
+    let url = running
+        .wait_for("listening on ", Duration::from_secs(60))
+        .trim_start_matches("listening on ")
+        .to_string();
+    let issuer = running.wait_for("authorization server: ", Duration::from_secs(10));
+    assert_eq!(
+        issuer,
+        format!(
+            "authorization server: {} (embedded)",
+            url.trim_end_matches("/mcp")
+        )
+    );
+    running.wait_for(
+        "widget orders: ui://widget/orders-",
+        Duration::from_secs(10),
+    );
+    assert!(
+        !running
+            .seen
+            .iter()
+            .any(|l| l.starts_with("demo user:") || l.starts_with("host page:")),
+        "development extras outside development: {:?}",
+        running.seen
+    );
+    // Its only tool needs sign-in, so the whole server does.
+    let call = json!({"name": "show_orders", "arguments": {"limit": 2}});
+    let (status, r) = mcp(&url, "tools/call", call.clone(), None);
+    assert_eq!(status, 401, "an anonymous call got through: {r}");
+    let data_arg = data.display().to_string();
+    ok(
+        &app,
+        &[
+            "users",
+            "add",
+            "ada@example.com",
+            "--password",
+            "analytical-engine",
+            "--scopes",
+            "orders:read",
+            "--data-dir",
+            &data_arg,
+        ],
+    );
+    let token = ok(
+        &app,
+        &[
+            "token",
+            "--user",
+            "ada@example.com",
+            "--url",
+            &url,
+            "--data-dir",
+            &data_arg,
+        ],
+    );
+    let token = token.trim();
+    let (status, r) = mcp(&url, "tools/list", json!({}), Some(token));
+    assert_eq!(status, 200, "{r}");
+    let orders = tool(
+        r["result"]["tools"].as_array().expect("tools"),
+        "show_orders",
+    )
+    .clone();
+    assert_eq!(
+        orders["securitySchemes"],
+        json!([{"type": "oauth2", "scopes": ["orders:read"]}])
+    );
+    let uri = orders["_meta"]["ui"]["resourceUri"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, read) = mcp(&url, "resources/read", json!({"uri": uri}), Some(token));
+    let html = read["result"]["contents"][0]["text"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        html.contains("data-widgetry-runtime") && html.contains("getElementById(\"orders\")"),
+        "{read}"
+    );
+    let (status, r) = mcp(&url, "tools/call", call, Some(token));
+    assert_eq!(status, 200, "{r}");
+    let listed = r["result"]["structuredContent"]["orders"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(listed.len(), 2, "{r}");
+    assert!(
+        listed[0]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("order 1 of "),
+        "{r}"
+    );
     let _ = std::fs::remove_dir_all(&root);
 }

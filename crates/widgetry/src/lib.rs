@@ -46,6 +46,7 @@
 // (sessions, dispatch, the HTTP handlers, randomness, the outbound client) stays inside.
 pub mod app;
 pub mod auth;
+pub mod describe;
 #[cfg(feature = "authz")]
 pub mod embedded;
 pub mod guide;
@@ -54,6 +55,7 @@ mod identity;
 pub mod ops;
 pub mod protocol;
 mod random;
+pub mod runner;
 mod server;
 #[cfg(feature = "signin")]
 pub mod signin;
@@ -67,6 +69,9 @@ pub use auth::{Auth, AuthConfig, Caller, ChallengeMode, User};
 #[cfg(feature = "authz")]
 pub use embedded::{AuthSetup, EmbeddedAuth};
 pub use ops::Settings;
+#[cfg(feature = "authz")]
+pub use runner::DemoUser;
+pub use runner::{Runner, Setup};
 pub use server::{
     InputRequired, RequestContext, Server, ServerBuilder, ServerConfig, Step, ToolEntry, ToolError,
     ToolFuture, ToolHandler, UiClients,

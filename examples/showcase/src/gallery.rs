@@ -154,7 +154,7 @@ fn subject(ctx: &RequestContext) -> Result<String, ToolError> {
 pub fn add(b: AppBuilder, likes: Likes) -> AppBuilder {
     let (l1, l2, l3) = (likes.clone(), likes.clone(), likes);
     b.widget(
-        Widget::new("gallery")
+        Widget::new(crate::widgets::GALLERY)
             .description("An image gallery with like buttons")
             .prefers_border(true),
     )
@@ -198,7 +198,7 @@ pub fn add(b: AppBuilder, likes: Likes) -> AppBuilder {
         .invoking("Opening the gallery…")
         .invoked("Gallery ready")
         .auth(Auth::optional(["likes:write"]))
-        .widget("gallery")
+        .widget(crate::widgets::GALLERY)
         .widget_actions(["like_image", "unlike_image"]),
     )
     .action(

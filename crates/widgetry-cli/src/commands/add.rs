@@ -1,8 +1,10 @@
 //! `widgetry add widget <name>` and `widgetry add tool <name>`: generate a tool module
 //! (`src/tools/<name>.rs`, with its auth policy) and, for a widget, its folder
-//! (`widgets/<name>/`, plain files or a React + Vite project), then register the module
-//! and its scopes in `src/tools/mod.rs` at the `// widgetry:` markers. Nothing is written
-//! unless every file can be: existing files are never overwritten.
+//! (`widgets/<name>/`, plain files or a React + Vite project), then register the module in
+//! `src/tools/mod.rs` at the `// widgetry:` markers. The app itself says which tools and
+//! widgets it has (`--describe`, see [`crate::describe`]): a name it already uses is
+//! refused. Nothing is written unless every file can be: existing files are never
+//! overwritten.
 //!
 //! The generators here are shared with `widgetry new`, which builds its starting points
 //! from the same pieces.
@@ -35,8 +37,8 @@ const REACT_CSS: &str = include_str!("../../templates/react/src/styles.css");
     arg_required_else_help = true,
     after_help = "`add widget orders` writes widgets/orders/ (index.html, widget.js, widget.css) and \
                   src/tools/orders.rs with the tool `show_orders` rendering it; `add tool ping` writes \
-                  src/tools/ping.rs with the tool `ping`. Both register the module and its scopes in \
-                  src/tools/mod.rs."
+                  src/tools/ping.rs with the tool `ping`. Both register the module in src/tools/mod.rs; \
+                  the app supports the scopes its tools ask for."
 )]
 pub struct Args {
     #[command(subcommand)]
@@ -76,8 +78,8 @@ struct CommonArgs {
     /// scope; the default with --scopes)
     #[arg(long, value_name = "POLICY", value_parser = ["required", "optional", "none"])]
     auth: Option<String>,
-    /// OAuth scopes the tool asks for (comma or space separated, repeatable); they are
-    /// added to SCOPES in src/tools/mod.rs
+    /// OAuth scopes the tool asks for (comma or space separated, repeatable); the app's
+    /// authorization server supports every scope a tool asks for
     #[arg(long, alias = "scope", value_name = "A,B", value_parser = scope_arg)]
     scopes: Vec<String>,
     /// The app's folder [default: found upwards from the current one]
@@ -97,14 +99,6 @@ pub enum Policy {
 }
 
 impl Policy {
-    /// The scopes the policy names.
-    pub fn scopes(&self) -> &[String] {
-        match self {
-            Policy::None => &[],
-            Policy::Optional(s) | Policy::Required(s) => s,
-        }
-    }
-
     /// The Rust expression building it.
     fn rust(&self) -> String {
         let list = |s: &[String]| {
@@ -312,8 +306,8 @@ pub struct Plan {
     pub files: Vec<(PathBuf, String)>,
     /// The tools registered (name, widget, policy), for the summary.
     pub tools: Vec<(String, Option<String>, Policy)>,
-    /// Module registrations: (module, scopes).
-    registrations: Vec<(String, Vec<String>)>,
+    /// The modules to register.
+    registrations: Vec<String>,
 }
 
 impl Plan {
@@ -323,6 +317,7 @@ impl Plan {
         let title = title_of(widget);
         let owned: Vec<(&str, String)> = vec![
             ("widget", widget.to_string()),
+            ("widget_const", widgetry_bundle::const_name(widget)),
             ("tool", tool.to_string()),
             ("module", module.clone()),
             ("title", title.clone()),
@@ -357,7 +352,7 @@ impl Plan {
         for (name, text) in files {
             self.files.push((dir.join(name), render(text, &vars)));
         }
-        self.registrations.push((module, policy.scopes().to_vec()));
+        self.registrations.push(module);
         self.tools
             .push((tool.to_string(), Some(widget.to_string()), policy.clone()));
     }
@@ -379,7 +374,7 @@ impl Plan {
             PathBuf::from(format!("src/tools/{module}.rs")),
             render(PLAIN_TOOL, &vars),
         ));
-        self.registrations.push((module, policy.scopes().to_vec()));
+        self.registrations.push(module);
         self.tools.push((tool.to_string(), None, policy.clone()));
     }
 
@@ -388,40 +383,30 @@ impl Plan {
         &mut self,
         module: &str,
         files: Vec<(PathBuf, String)>,
-        scopes: &[&str],
         tools: &[(&str, Option<&str>, Policy)],
     ) {
         self.files.extend(files);
-        self.registrations.push((
-            module.to_string(),
-            scopes.iter().map(|s| s.to_string()).collect(),
-        ));
+        self.registrations.push(module.to_string());
         for (t, w, p) in tools {
             self.tools
                 .push((t.to_string(), w.map(str::to_string), p.clone()));
         }
     }
 
-    /// `mod_rs` with this plan's modules, scopes and registrations inserted at the markers.
+    /// `mod_rs` with this plan's modules and registrations inserted at the markers.
     pub fn apply_to_mod_rs(&self, mod_rs: &str) -> Result<String, String> {
         let mut text = mod_rs.to_string();
-        for (module, scopes) in &self.registrations {
+        for module in &self.registrations {
             if text.contains(&format!("pub mod {module};")) {
                 return Err(format!(
                     "src/tools/mod.rs already declares a module named {module}"
                 ));
             }
             text = insert_module(&text, module)?;
-            let declared = declared_scopes(&text);
-            for s in scopes {
-                if !declared.contains(s) {
-                    text = insert_before_marker(&text, "scopes", &format!("{s:?},"))?;
-                }
-            }
             text = insert_before_marker(
                 &text,
                 "register",
-                &format!("let b = {module}::register(b, shared);"),
+                &format!("let b = {module}::register(b, &shared);"),
             )?;
         }
         Ok(text)
@@ -534,33 +519,6 @@ pub fn insert_module(text: &str, module: &str) -> Result<String, String> {
     Ok(out)
 }
 
-/// The string literals of `SCOPES` in a `src/tools/mod.rs`.
-pub fn declared_scopes(mod_rs: &str) -> Vec<String> {
-    let Some(start) = mod_rs.find("SCOPES") else {
-        return Vec::new();
-    };
-    let rest = &mod_rs[start..];
-    let Some(open) = rest.find("&[") else {
-        return Vec::new();
-    };
-    let body = &rest[open + 2..];
-    let body = &body[..body.find("];").unwrap_or(body.len())];
-    let mut out = Vec::new();
-    for line in body.lines() {
-        let line = line.trim();
-        if line.starts_with("//") {
-            continue;
-        }
-        let mut parts = line.split('"');
-        parts.next();
-        while let Some(s) = parts.next() {
-            out.push(s.to_string());
-            parts.next();
-        }
-    }
-    out
-}
-
 /// What to add.
 #[derive(Debug)]
 enum What {
@@ -609,25 +567,6 @@ pub fn config(args: Args) -> Result<Config, UsageError> {
     })
 }
 
-/// Whether some `Tool::new("name"` / `Action::new("name"` already exists under `src/`.
-fn tool_exists(root: &Path, tool: &str) -> Option<PathBuf> {
-    let needle = format!("::new({tool:?}");
-    let mut stack = vec![root.join("src")];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).ok()?.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.extension().is_some_and(|x| x == "rs")
-                && std::fs::read_to_string(&p).is_ok_and(|t| t.contains(&needle))
-            {
-                return Some(p);
-            }
-        }
-    }
-    None
-}
-
 /// Runs `widgetry add`.
 pub async fn run(config: Config) -> Result<ExitCode, CommandError> {
     let project = Project::find(config.project.as_deref())?;
@@ -651,12 +590,6 @@ pub async fn run(config: Config) -> Result<ExitCode, CommandError> {
             )));
         }
     }
-    if let Some(p) = tool_exists(&project.root, &tool_name) {
-        return Err(CommandError::Failed(format!(
-            "a tool named {tool_name:?} already exists in {}",
-            p.display()
-        )));
-    }
     let mod_path = project.tools_mod();
     let mod_rs = std::fs::read_to_string(&mod_path).map_err(|e| {
         CommandError::Failed(format!(
@@ -667,6 +600,31 @@ pub async fn run(config: Config) -> Result<ExitCode, CommandError> {
     let mod_rs = plan
         .apply_to_mod_rs(&mod_rs)
         .map_err(CommandError::Failed)?;
+    // The app says which names it uses (`--describe`); one that does not build yet is
+    // not asked, and a clash then shows when it starts.
+    eprintln!(
+        "widgetry: asking the app which tools and widgets it has (cargo build, then --describe)…"
+    );
+    match crate::describe::describe(&project) {
+        Ok(app) => {
+            if app.has_tool(&tool_name) {
+                return Err(CommandError::Failed(format!(
+                    "a tool named {tool_name:?} already exists in the app (`{} --describe` lists it)",
+                    app.name
+                )));
+            }
+            if let What::Widget { name, .. } = &config.what {
+                if app.widgets.iter().any(|w| &w.name == name) {
+                    return Err(CommandError::Failed(format!(
+                        "the app already has a widget named {name:?}"
+                    )));
+                }
+            }
+        }
+        Err(e) => crate::output::warn(&format!(
+            "cannot ask the app for its tools, so a tool named {tool_name:?} is not looked for ({e})"
+        )),
+    }
     let written = plan.write(&project.root, Some(&mod_rs))?;
     for p in &written {
         let verb = if p.ends_with("mod.rs") {
@@ -707,7 +665,6 @@ mod tests {
             MOD_RS,
             &[
                 ("modules", ""),
-                ("scopes", ""),
                 ("registrations", ""),
                 ("instructions", "x"),
             ],
@@ -738,26 +695,32 @@ mod tests {
             "{more}"
         );
         assert!(
-            text.contains("    \"orders:read\",\n    // widgetry:scopes"),
+            text.contains("    let b = orders::register(b, &shared);\n    let b = ping::register(b, &shared);\n    // widgetry:register"),
             "{text}"
         );
-        assert!(
-            text.contains("    let b = orders::register(b, shared);\n    let b = ping::register(b, shared);\n    // widgetry:register"),
-            "{text}"
-        );
-        assert_eq!(declared_scopes(&text), ["orders:read"]);
-        // A second tool with the same scope does not declare it twice; the same module twice is refused.
+        // The same module twice is refused.
         let mut again = Plan::default();
         again.tool("other", &Policy::Optional(vec!["orders:read".into()]));
         let text2 = again.apply_to_mod_rs(&text).unwrap();
-        assert_eq!(declared_scopes(&text2), ["orders:read"]);
         assert!(again.apply_to_mod_rs(&text2).is_err());
+        // The tool names its widget by the generated constant.
+        let orders = &plan.files[0];
+        assert_eq!(orders.0, PathBuf::from("src/tools/orders.rs"));
+        assert!(
+            orders.1.contains(".widget(widgets::ORDERS)"),
+            "{}",
+            orders.1
+        );
     }
 
     #[test]
     fn a_missing_marker_is_reported_with_the_line_to_add() {
-        let e = insert_before_marker("fn x() {}\n", "register", "let b = a::register(b, shared);")
-            .unwrap_err();
+        let e = insert_before_marker(
+            "fn x() {}\n",
+            "register",
+            "let b = a::register(b, &shared);",
+        )
+        .unwrap_err();
         assert!(
             e.contains("// widgetry:register") && e.contains("a::register"),
             "{e}"

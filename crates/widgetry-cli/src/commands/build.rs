@@ -99,12 +99,6 @@ impl Project {
             None => self.root.join(".widgetry"),
         }
     }
-
-    /// The scopes listed in `SCOPES` of `src/tools/mod.rs` (None when it cannot be read).
-    pub fn declared_scopes(&self) -> Option<Vec<String>> {
-        let text = std::fs::read_to_string(self.tools_mod()).ok()?;
-        Some(super::add::declared_scopes(&text))
-    }
 }
 
 fn is_project(d: &Path) -> bool {
@@ -235,8 +229,20 @@ pub struct Built {
 /// Runs `cargo build` in the app (cargo's progress and diagnostics go to stderr) and
 /// returns the app's executable.
 pub fn cargo_build(project: &Project, release: bool) -> Result<Built, CommandError> {
+    cargo_build_with(project, release, false)
+}
+
+/// [`cargo_build`] (debug) without cargo's progress lines: only its diagnostics show.
+pub fn cargo_build_quietly(project: &Project) -> Result<Built, CommandError> {
+    cargo_build_with(project, false, true)
+}
+
+fn cargo_build_with(project: &Project, release: bool, quiet: bool) -> Result<Built, CommandError> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(&cargo);
+    if quiet {
+        cmd.arg("--quiet");
+    }
     cmd.arg("build")
         .arg("--message-format=json-render-diagnostics")
         .current_dir(&project.root)

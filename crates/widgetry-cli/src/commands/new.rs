@@ -1,8 +1,9 @@
 //! `widgetry new <name>`: a new app crate that builds and runs at once: `Cargo.toml`,
-//! `build.rs` (bundles `widgets/`), `src/main.rs` (auth from the environment with the
-//! embedded authorization server by default, a demo user in development, `--port` /
-//! `--stdio`), `src/tools/` (one module per tool, registered at marker comments that
-//! `widgetry add` extends), a widget, a README and a `.gitignore`.
+//! `build.rs` (bundles `widgets/` and names each with a constant), `src/main.rs` (the app
+//! and `widgetry::Runner`, which does the rest: configuration, the embedded authorization
+//! server, a demo user in development, `--port` / `--stdio` / `--describe`),
+//! `src/tools/` (one module per tool, registered at marker comments that `widgetry add`
+//! extends), a widget, a README and a `.gitignore`.
 //!
 //! Templates: `basic` (one public tool with a widget), `auth` (plus a tool that needs
 //! sign-in), `actions` (plus a widget whose like buttons act for the signed-in user).
@@ -184,11 +185,7 @@ fn files(
     template: Template,
     source: &Source,
 ) -> Result<Vec<(PathBuf, String)>, String> {
-    let widgetry_dep = format!(
-        "{}\n# The embedded authorization server's API (users, clients), used for the demo user.\n{}",
-        dependency("widgetry", source),
-        dependency("widgetry-authz", source)
-    );
+    let widgetry_dep = dependency("widgetry", source);
     let mut out = vec![
         (
             PathBuf::from("Cargo.toml"),
@@ -247,7 +244,6 @@ fn files(
                         IDEAS_CSS.to_string(),
                     ),
                 ],
-                &["ideas:like"],
                 &[
                     (
                         "show_ideas",
@@ -267,7 +263,6 @@ fn files(
         TOOLS_MOD,
         &[
             ("modules", ""),
-            ("scopes", ""),
             ("registrations", ""),
             (
                 "instructions",
@@ -351,12 +346,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_template_registers_its_tools_and_declares_its_scopes() {
+    fn every_template_registers_its_tools_with_their_policies() {
         let src = Source::Checkout(PathBuf::from("/opt/widgetry"));
-        for (t, scopes) in [
-            (Template::Basic, vec![]),
-            (Template::Auth, vec!["account:read"]),
-            (Template::Actions, vec!["ideas:like"]),
+        for (t, module, policy) in [
+            (Template::Basic, "welcome", ".auth(Auth::none())"),
+            (
+                Template::Auth,
+                "account",
+                ".auth(Auth::required([\"account:read\"]))",
+            ),
+            (
+                Template::Actions,
+                "ideas",
+                ".auth(Auth::required([LIKE_SCOPE]))",
+            ),
         ] {
             let files = files("demo", t, &src).unwrap();
             let get = |p: &str| {
@@ -367,8 +370,20 @@ mod tests {
                     .unwrap_or_else(|| panic!("{p} missing"))
             };
             let mod_rs = get("src/tools/mod.rs");
-            assert_eq!(super::super::add::declared_scopes(&mod_rs), scopes);
-            assert!(mod_rs.contains("let b = welcome::register(b, shared);"));
+            assert!(mod_rs.contains("let b = welcome::register(b, &shared);"));
+            assert!(
+                mod_rs.contains(&format!("let b = {module}::register(b, &shared);")),
+                "{mod_rs}"
+            );
+            let tool = get(&format!("src/tools/{module}.rs"));
+            assert!(tool.contains(policy), "{tool}");
+            assert!(
+                tool.contains(&format!(
+                    ".widget(widgets::{})",
+                    widgetry_bundle::const_name(module)
+                )),
+                "{tool}"
+            );
             let cargo = get("Cargo.toml");
             assert!(
                 cargo.contains("widgetry = { path = \"/opt/widgetry/crates/widgetry\" }"),

@@ -34,7 +34,8 @@ pub struct StoreArgs {
     /// [env: RESOURCE_SERVER_URL] [default: http://127.0.0.1:8000/mcp]
     #[arg(long, global = true, value_name = "URL")]
     url: Option<String>,
-    /// The app's folder (for its data folder and declared scopes)
+    /// The app's folder (for its data folder, and its scopes: the app is built and asked
+    /// with `--describe`)
     #[arg(long, global = true, value_name = "DIR")]
     project: Option<PathBuf>,
 }
@@ -83,7 +84,7 @@ impl StoreArgs {
             sqlite,
             issuer,
             resource,
-            declared: project.as_ref().and_then(Project::declared_scopes),
+            declared: project.as_ref().and_then(crate::describe::scopes),
         })
     }
 }
@@ -99,7 +100,7 @@ pub struct AuthzTarget {
     pub issuer: String,
     /// The app's `/mcp` URL (the token audience).
     pub resource: String,
-    /// The scopes declared in the app's `src/tools/mod.rs`.
+    /// The scopes the app's tools ask for (`--describe`), when it could be asked.
     pub declared: Option<Vec<String>>,
 }
 
@@ -152,7 +153,7 @@ impl AuthzTarget {
             .collect();
         if !missing.is_empty() {
             eprintln!(
-                "widgetry: warning: the app does not declare {} in SCOPES (src/tools/mod.rs); no tool asks for {}",
+                "widgetry: warning: no tool of the app asks for {} (the app's authorization server supports only the scopes its tools ask for), so nothing grants {}",
                 missing.join(", "),
                 if missing.len() == 1 { "it" } else { "them" }
             );

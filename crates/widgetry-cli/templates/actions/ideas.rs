@@ -11,6 +11,7 @@ use widgetry::store::Namespace;
 use widgetry::{Auth, RequestContext, ToolError};
 
 use super::Shared;
+use crate::widgets;
 
 /// The scope liking needs.
 pub const LIKE_SCOPE: &str = "ideas:like";
@@ -190,7 +191,7 @@ async fn set_like(
 pub fn register(b: AppBuilder, shared: &Shared) -> AppBuilder {
     let (s1, s2, s3) = (shared.clone(), shared.clone(), shared.clone());
     b.widget(
-        Widget::new("ideas")
+        Widget::new(widgets::IDEAS)
             .description("Ideas with like buttons")
             .prefers_border(true),
     )
@@ -204,7 +205,7 @@ pub fn register(b: AppBuilder, shared: &Shared) -> AppBuilder {
         .invoking("Loading ideas…")
         .invoked("Ideas ready")
         .auth(Auth::optional([LIKE_SCOPE]))
-        .widget("ideas")
+        .widget(widgets::IDEAS)
         .widget_actions(["like_idea", "unlike_idea"]),
     )
     .action(

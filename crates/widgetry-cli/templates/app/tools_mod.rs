@@ -1,19 +1,15 @@
 //! The app's tools, one module each. `widgetry add widget <name>` and
-//! `widgetry add tool <name>` add a module, its scopes and its registration just above
-//! the `widgetry:` marker comments below: keep the markers.
+//! `widgetry add tool <name>` add a module and its registration just above the
+//! `widgetry:` marker comments below: keep the markers. The OAuth scopes the app
+//! supports are the ones its tools ask for (`.auth(Auth::required([...]))`).
 
 use std::sync::Arc;
 
 use widgetry::app::AppBuilder;
 use widgetry::store::KvStore;
+use widgetry::Setup;
 
 {{modules}}// widgetry:modules (`widgetry add` declares new modules above this line)
-
-/// The OAuth scopes the tools use. The embedded authorization server offers them, the
-/// demo user may grant all of them, and `widgetry users add --scopes` checks against them.
-pub const SCOPES: &[&str] = &[
-{{scopes}}    // widgetry:scopes (`widgetry add` adds scopes above this line)
-];
 
 /// What the model reads when it connects (the MCP `instructions`).
 pub const INSTRUCTIONS: &str = "{{instructions}}";
@@ -27,8 +23,9 @@ pub struct Shared {
     pub kv: Arc<dyn KvStore>,
 }
 
-/// Registers every tool (and its widget) with the app.
-pub fn register(b: AppBuilder, shared: &Shared) -> AppBuilder {
+/// Registers every tool (and its widget) with the app, once its stores are open.
+pub fn register(b: AppBuilder, setup: &Setup) -> AppBuilder {
+    let shared = Shared { kv: setup.kv() };
 {{registrations}}    // widgetry:register (`widgetry add` registers new tools above this line)
     b
 }

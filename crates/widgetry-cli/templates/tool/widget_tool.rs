@@ -6,6 +6,7 @@ use widgetry::app::{AppBuilder, Reply, Tool, Widget};
 use widgetry::{Auth, RequestContext, ToolError};
 
 use super::Shared;
+use crate::widgets;
 
 /// The tool's arguments (its `inputSchema`): the model fills them in.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -99,10 +100,11 @@ async fn handle(ctx: RequestContext, input: Input) -> Result<Reply<Output>, Tool
     .text(summary))
 }
 
-/// Adds the widget and the tool to the app.
+/// Adds the widget and the tool to the app. `widgets::{{widget_const}}` is `"{{widget}}"`,
+/// generated from the folder `widgets/{{widget}}/`.
 pub fn register(b: AppBuilder, _shared: &Shared) -> AppBuilder {
     b.widget(
-        Widget::new("{{widget}}")
+        Widget::new(widgets::{{widget_const}})
             .description("{{title}}: a list of items with their status")
             .prefers_border(true),
     )
@@ -114,6 +116,6 @@ pub fn register(b: AppBuilder, _shared: &Shared) -> AppBuilder {
             .invoking("Loading {{title_lower}}…")
             .invoked("{{title}} ready")
             .auth({{auth}})
-            .widget("{{widget}}"),
+            .widget(widgets::{{widget_const}}),
     )
 }

@@ -38,6 +38,16 @@ pub fn sibling(name: &str) -> PathBuf {
     path
 }
 
+/// The workspace's target folder (`target/<profile>/widgetry` → `target`): apps the tests
+/// generate build there too, so the dependencies `cargo test` compiled are reused.
+pub fn shared_target() -> PathBuf {
+    PathBuf::from(WIDGETRY)
+        .parent()
+        .and_then(std::path::Path::parent)
+        .expect("the binary lives in target/<profile>/")
+        .to_path_buf()
+}
+
 /// Starts `name --port 0 [args]` with `envs` and waits for its `listening on URL` line.
 pub fn start(name: &str, args: &[&str], envs: &[(&str, &str)]) -> Server {
     let mut child = Command::new(sibling(name))

@@ -3,6 +3,7 @@
 //! it.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use axum::Router;
 
@@ -179,6 +180,12 @@ impl AppBuilder {
     /// Sets the HTTP transport settings.
     pub fn http(mut self, config: HttpConfig) -> Self {
         self.http = config;
+        self
+    }
+
+    /// Keeps MCP transport sessions in `store` (see [`HttpConfig::session_store`]).
+    pub fn session_store(mut self, store: Arc<dyn widgetry_store::SessionStore>) -> Self {
+        self.http = self.http.session_store(store);
         self
     }
 

@@ -26,6 +26,7 @@
 mod action;
 mod assemble;
 mod builder;
+mod describe;
 #[cfg(feature = "host-page")]
 mod host;
 pub(crate) mod origins;

@@ -33,6 +33,14 @@ impl std::fmt::Debug for App {
 }
 
 impl App {
+    /// Whether the app serves the local host page (`/_widgetry/host`).
+    pub fn serves_host_page(&self) -> bool {
+        #[cfg(feature = "host-page")]
+        return self.host_page;
+        #[cfg(not(feature = "host-page"))]
+        false
+    }
+
     /// The MCP engine.
     pub fn server(&self) -> &Server {
         &self.server

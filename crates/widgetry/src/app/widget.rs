@@ -173,6 +173,24 @@ impl Widget {
     }
 }
 
+/// Declares one `pub const NAME: &str` per widget folder, generated at build time by
+/// `widgetry_bundle::build_script` (`widgets/order-history/` → `ORDER_HISTORY`), so a tool
+/// naming a widget that has no folder does not compile. Put it in a module of its own:
+///
+/// ```text
+/// mod widgets {
+///     widgetry::widget_names!();
+/// }
+/// // …
+/// Tool::new("show_orders", orders).widget(crate::widgets::ORDERS)
+/// ```
+#[macro_export]
+macro_rules! widget_names {
+    () => {
+        include!(concat!(env!("OUT_DIR"), "/widgetry_widget_names.rs"));
+    };
+}
+
 /// Widgets embedded at build time by `widgetry_bundle::build_script`, as
 /// `(name, html, source folder)`; see [`embed_widgets!`](crate::embed_widgets).
 #[derive(Debug, Clone, Copy)]
