@@ -50,7 +50,9 @@ struct ListInput {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 struct DetailsInput {
-    /// The item id, as shown in the list.
+    /// The item id, as shown in the list. Mirrored into the `Mcp-Param-Item` header by
+    /// 2026-07-28 clients (`x-mcp-header`), so a gateway can route on it.
+    #[schemars(extend("x-mcp-header" = "Item"))]
     id: String,
 }
 
