@@ -13,6 +13,7 @@ mod oauth;
 mod options;
 mod output;
 mod proxy;
+mod react_widget;
 
 use std::process::ExitCode;
 

@@ -1,0 +1,57 @@
+// widgetry/vite: the Vite plugin of a Widgetry widget.
+// - Build (`widgetry build` runs `npm run build`): one relative-path dist/index.html with one
+//   script and one stylesheet, which the bundler inlines (and into which it injects the runtime).
+// - Dev server (`npm run dev`): injects the runtime (runtime.js, the file the bundler inlines)
+//   at the top of <head>, listens on 127.0.0.1, and prints the host page URL that renders this
+//   widget from the dev server, so edits hot-reload inside the host page.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+
+const RUNTIME = new URL('./runtime.js', import.meta.url);
+
+/** The host page URL that renders widget `name` from the dev server at `devUrl`. */
+export function hostPageUrl(appUrl, name, devUrl) {
+  const page = new URL('/_widgetry/host', appUrl);
+  page.searchParams.append('dev', `${name}=${devUrl}`);
+  return page.href;
+}
+
+export default function widgetry(options = {}) {
+  let name = options.widget;
+  const appUrl = options.appUrl || process.env.WIDGETRY_APP_URL || 'http://127.0.0.1:8000';
+  return {
+    name: 'widgetry',
+    config() {
+      return {
+        base: './',
+        server: { host: '127.0.0.1' },
+        build: {
+          outDir: 'dist',
+          emptyOutDir: true,
+          cssCodeSplit: false,
+          assetsInlineLimit: 256 * 1024,
+          rollupOptions: { output: { inlineDynamicImports: true } },
+        },
+      };
+    },
+    configResolved(config) {
+      name = name || path.basename(config.root);
+    },
+    configureServer(server) {
+      server.httpServer?.once('listening', () => setTimeout(() => {
+        const local = server.resolvedUrls && server.resolvedUrls.local[0];
+        if (!local) return;
+        server.config.logger.info(`  widgetry: widget '${name}' live in the host page (app at ${appUrl}):\n    ${hostPageUrl(appUrl, name, local)}`);
+      }, 0));
+    },
+    transformIndexHtml: {
+      order: 'pre',
+      handler(_html, ctx) {
+        if (!ctx.server) return []; // built widgets get the runtime from the bundler
+        // Read per request: an edited runtime shows on the next reload.
+        const source = readFileSync(RUNTIME, 'utf8').replace(/<\/(script)/gi, '<\\/$1');
+        return [{ tag: 'script', children: source, injectTo: 'head-prepend' }];
+      },
+    },
+  };
+}
