@@ -3,7 +3,7 @@
 // useSyncExternalStore each, as the Apps SDK's useOpenAiGlobal does); the call hooks keep the
 // pending / error / data state of tool calls and widget actions.
 import { useCallback, useEffect, useRef, useState, useSyncExternalStore } from 'react';
-import { findWidgetry, getWidgetry } from './index.js';
+import { getWidgetry } from './index.js';
 
 const NO_INSETS = Object.freeze({ top: 0, right: 0, bottom: 0, left: 0 });
 const onGlobals = (cb) => getWidgetry().on('globals', cb);
@@ -49,28 +49,12 @@ export function useDisplayMode() {
   return [mode, request];
 }
 
-// Partial tool input streams in as events (the runtime keeps no copy), so the store listens
-// from the moment this module loads: partials sent before the first render are not lost.
-let partial = null;
-const partialSubs = new Set();
-let partialWired = false;
-function wirePartial() {
-  const w = findWidgetry();
-  if (partialWired || !w) return;
-  partialWired = true;
-  w.on('toolinputpartial', (args) => {
-    partial = args;
-    for (const cb of [...partialSubs]) cb();
-  });
-}
-wirePartial();
 function onPartial(cb) {
-  wirePartial();
-  partialSubs.add(cb);
-  const off = onGlobals(cb);
-  return () => { partialSubs.delete(cb); off(); };
+  const offPartial = getWidgetry().on('toolinputpartial', cb);
+  const offGlobals = onGlobals(cb);
+  return () => { offPartial(); offGlobals(); };
 }
-const readPartial = () => getWidgetry().toolInput ?? partial;
+const readPartial = () => { const w = getWidgetry(); return w.toolInput ?? w.toolInputPartial; };
 
 /**
  * The tool's arguments while the model is still writing them (`tool-input-partial`), then

@@ -24,6 +24,9 @@ export default function widgetry(options = {}) {
     config() {
       return {
         base: './',
+        // This package is linked from a checkout (`file:`): its imports of React must find the
+        // widget's own copy, not look for one beside the checkout.
+        resolve: { dedupe: ['react', 'react-dom'] },
         server: { host: '127.0.0.1' },
         build: {
           outDir: 'dist',
