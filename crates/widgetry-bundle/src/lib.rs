@@ -377,12 +377,25 @@ fn npm_build(dir: &Path) -> Result<PathBuf, BundleError> {
     if !dir.join("node_modules").exists() {
         run(&["install", "--no-audit", "--no-fund"])?;
     }
-    run(&["run", "build"])?;
+    // Built already (by `widgetry build` before cargo runs the app's build.rs, say): once.
+    if !npm_dist_fresh(dir) {
+        run(&["run", "build"])?;
+    }
     let dist = dir.join("dist");
     if !dist.join("index.html").exists() {
         return Err(BundleError::NoIndex(dist));
     }
     Ok(dist)
+}
+
+/// Whether the npm widget in `dir` has a `dist/index.html` newer than every one of its own
+/// files (`node_modules` and `dist` aside), so `npm run build` would make the same again.
+pub fn npm_dist_fresh(dir: &Path) -> bool {
+    let built = std::fs::metadata(dir.join("dist").join("index.html")).and_then(|m| m.modified());
+    match (built, newest_mtime(dir)) {
+        (Ok(built), Some(newest)) => built > newest,
+        _ => false,
+    }
 }
 
 /// Builds the widget in `dir` (running its npm build first when it has a package.json).
@@ -552,6 +565,28 @@ mod tests {
         .unwrap();
         let b = bundle_dir("w", &d).unwrap();
         assert_ne!(a.hash, b.hash);
+    }
+
+    #[test]
+    fn an_npm_build_is_fresh_until_a_source_file_changes() {
+        use std::time::{Duration, SystemTime};
+        let d = tmp("fresh");
+        let at = |p: &Path, secs: u64| {
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, "x").unwrap();
+            let f = std::fs::File::options().write(true).open(p).unwrap();
+            f.set_modified(SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000 + secs))
+                .unwrap();
+        };
+        at(&d.join("package.json"), 0);
+        at(&d.join("src/App.tsx"), 10);
+        assert!(!npm_dist_fresh(&d), "no dist yet");
+        at(&d.join("dist/index.html"), 20);
+        assert!(npm_dist_fresh(&d));
+        at(&d.join("node_modules/react/index.js"), 30);
+        assert!(npm_dist_fresh(&d), "installed packages are not sources");
+        at(&d.join("src/App.tsx"), 40);
+        assert!(!npm_dist_fresh(&d), "an edit after the build");
     }
 
     #[test]
