@@ -21,6 +21,7 @@
 //    output, result, metadata, theme (and its event), locale, max height, host context, safe
 //    area, display mode (requested by the widget), widget state (two updaters in a row),
 //    useCallTool (data; a missing tool's error) and useAction (signed out: signInRequired).
+// 5. A `?dev=` naming another site, or the page's own origin, is ignored (the built widget).
 // Prints one JSON line (the summary); on failure also the reason on stderr, exit status 1.
 // Bounded to 150 s; everything is loopback.
 import { spawn } from 'node:child_process';
@@ -251,6 +252,25 @@ async function main() {
     }
     check(JSON.stringify((await hooks()).partials) === JSON.stringify(partials.map((p) => JSON.stringify(p))), 'each partial should be reported once, in order');
     await page.click('#deny');
+
+    // 5. Only a loopback dev server on another origin is taken: a link naming another site, or
+    //    the page's own origin, renders the built widget in the sandbox as usual.
+    for (const bad of ['https://example.com/', `${appOrigin}/`]) {
+      const url = new URL(`${appOrigin}/_widgetry/host`);
+      url.searchParams.append('dev', `list=${bad}`);
+      url.searchParams.set('profile', 'generic');
+      url.searchParams.set('tool', 'show_list');
+      await page.goto(url.href);
+      await page.waitForSelector('#tool option[value="show_list"]', { state: 'attached' });
+      await run(page, {});
+      const got = await poll(`?dev=list=${bad} should be ignored`, async () => {
+        const handle = await page.$('#widget-frame');
+        const src = handle && await handle.getAttribute('src');
+        const items = await w.locator('ul > li').count().catch(() => 0);
+        return { ok: !!src && src.endsWith('/_widgetry/host/sandbox') && items === expected.items.length, got: { src, items } };
+      });
+      check(!got.got.src.startsWith(bad), `the frame loaded ${got.got.src}`);
+    }
     await page.screenshot({ path: path.join(opts.artifacts, 'react-widget-hooks.png') });
     check(problems.length === 0, `the page reported: ${problems.join(' | ')}`);
   } catch (e) {
