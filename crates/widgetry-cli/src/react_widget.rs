@@ -47,9 +47,9 @@ pub fn local_package() -> Option<PathBuf> {
     package_in(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))
 }
 
-/// The `widgetry` dependency of a widget's package.json (escaped for its JSON string): `file:`
-/// + the package's folder, or
-/// (without a checkout) a `file:` path that says what to put there.
+/// The `widgetry` dependency of a widget's package.json, escaped for its JSON string: `file:`
+/// and the package's folder, or (without a checkout) a `file:` path that says what to put
+/// there.
 pub fn npm_dependency(package: Option<&Path>) -> String {
     match package {
         Some(p) => format!("file:{}", p.display())
@@ -68,7 +68,10 @@ mod tests {
         let p = package_in(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")).unwrap();
         assert!(p.join("react.js").is_file() && p.join("vite.js").is_file());
         let dep = npm_dependency(Some(&p));
-        assert!(dep.starts_with("file:/") && dep.ends_with("/packages/widgetry"), "{dep}");
+        assert!(
+            dep.starts_with("file:/") && dep.ends_with("/packages/widgetry"),
+            "{dep}"
+        );
         assert!(npm_dependency(None).contains("WIDGETRY-CHECKOUT"));
         assert!(package_in(Path::new("/nonexistent")).is_none());
     }
@@ -81,7 +84,11 @@ mod tests {
             for e in std::fs::read_dir(dir.join(sub)).unwrap().flatten() {
                 if e.path().is_file() {
                     let name = e.file_name().to_string_lossy().into_owned();
-                    on_disk.push(if sub.is_empty() { name } else { format!("{sub}/{name}") });
+                    on_disk.push(if sub.is_empty() {
+                        name
+                    } else {
+                        format!("{sub}/{name}")
+                    });
                 }
             }
         }

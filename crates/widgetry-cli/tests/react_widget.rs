@@ -94,8 +94,16 @@ fn generated_widget(root: &Path) -> PathBuf {
         format!("file:{}", package_dir.display())
     );
     let started = Instant::now();
-    expect(&widget, "npm", &["install", "--no-audit", "--no-fund"], true);
-    eprintln!("react_widget: npm install {:.1}s", started.elapsed().as_secs_f64());
+    expect(
+        &widget,
+        "npm",
+        &["install", "--no-audit", "--no-fund"],
+        true,
+    );
+    eprintln!(
+        "react_widget: npm install {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
     assert_eq!(
         widget.join("node_modules/widgetry").canonicalize().unwrap(),
         package_dir,
@@ -151,7 +159,10 @@ fn build_once(widget: &Path) {
         .find(|w| w["name"] == "list")
         .unwrap_or_else(|| panic!("no list widget in {report}"));
     assert_eq!(list["how"], "npm: dist up to date", "{report}");
-    assert!(list["uri"].as_str().unwrap().starts_with("ui://widget/list-"));
+    assert!(list["uri"]
+        .as_str()
+        .unwrap()
+        .starts_with("ui://widget/list-"));
     assert!(list["bytes"].as_u64().unwrap() > 10_000, "{report}");
     assert!(text(&out.stderr).contains("building widget list (npm: dist up to date)… ok"));
     assert_eq!(
