@@ -13,7 +13,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde_json::Value;
 
@@ -21,8 +21,7 @@ mod common;
 use common::{start, WIDGETRY};
 
 fn checkout() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
+    common::browser::root()
         .canonicalize()
         .expect("the checkout")
 }
@@ -173,16 +172,7 @@ fn build_once(widget: &Path) {
 }
 
 fn hot_reload_in_chromium(widget: &Path) {
-    let root = checkout();
-    let node_dir = std::env::var("WIDGETRY_NODE_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| root.join("tests/node"));
-    let setup = "run ./scripts/test.sh --setup-only (it installs chromium and tests/node)";
-    assert!(
-        node_dir.join("node_modules/playwright-core").is_dir(),
-        "{} has no playwright-core: {setup}",
-        node_dir.display()
-    );
+    common::browser::node_dir();
     let data = temp_dir("showcase");
     let app = start(
         "showcase",
@@ -192,35 +182,18 @@ fn hot_reload_in_chromium(widget: &Path) {
             ("WIDGETRY_HOST_PAGE", "1"),
         ],
     );
-    let artifacts = root.join("tests/artifacts");
-    let mut driver = Command::new("node")
-        .arg(root.join("tests/browser/react_widget.mjs"))
-        .args(["--url", &app.url, "--widget"])
-        .arg(widget)
-        .arg("--artifacts")
-        .arg(&artifacts)
-        .env("WIDGETRY_NODE_DIR", &node_dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run node");
-    let deadline = Instant::now() + Duration::from_secs(170);
-    while driver.try_wait().expect("wait").is_none() {
-        if Instant::now() > deadline {
-            let _ = driver.kill();
-            panic!("tests/browser/react_widget.mjs did not finish within 170 s");
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    let out = driver.wait_with_output().expect("driver output");
-    let stdout = text(&out.stdout);
-    assert!(
-        out.status.success(),
-        "react_widget.mjs failed:\n{stdout}\n{}",
-        text(&out.stderr)
+    let driver = common::browser::start_driver(
+        "react_widget.mjs",
+        &[
+            "--url".as_ref(),
+            app.url.as_ref(),
+            "--widget".as_ref(),
+            widget.as_os_str(),
+        ],
     );
-    let summary: Value = serde_json::from_str(stdout.lines().last().unwrap_or("")).unwrap();
+    let (summary, success, stderr) =
+        common::browser::driver_summary(driver, "react_widget.mjs", 170);
+    assert!(success, "{summary}\n{stderr}");
     assert_eq!(summary["ok"], true, "{summary}");
     eprintln!(
         "react_widget: hot update shown {} ms after the edit",
