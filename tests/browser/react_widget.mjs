@@ -3,9 +3,13 @@
 // live by its Vite dev server (`widgetry/vite`) inside the host page of a running app (the
 // showcase, whose `show_list` renders the widget named `list`):
 //
-//   node tests/browser/react_widget.mjs --url http://127.0.0.1:PORT/mcp --widget DIR [--artifacts DIR]
+//   node tests/browser/react_widget.mjs --url http://127.0.0.1:PORT/mcp --widget DIR \
+//        [--built FILE] [--artifacts DIR]
 //
 // DIR is the widget's folder with its node_modules installed. In headless Debian chromium:
+// 0. With --built: FILE is the widget's bundle (what `widgetry build` makes of dist/, the
+//    runtime inlined) with `window.__WIDGETRY_INITIAL__` set first: standalone (host "none"),
+//    it renders that output.
 // 1. Starts the dev server (vite, 127.0.0.1, a free port) with WIDGETRY_APP_URL set to the app
 //    and opens the host page URL the plugin prints (`?dev=list=<dev server>`).
 // 2. Runs show_list: the widget renders from the dev server (its frame's origin), with the
@@ -34,8 +38,8 @@ import {
 } from './lib.mjs';
 
 const OVERALL_MS = 150_000;
-const ARGS = { script: 'react_widget.mjs', usage: '--url URL --widget DIR [--artifacts DIR]', flags: ['--widget'], required: ['url', 'widget'] };
-const summary = { ok: false, url: null, devServer: null, hotReloadMs: null, hooks: null };
+const ARGS = { script: 'react_widget.mjs', usage: '--url URL --widget DIR [--built FILE] [--artifacts DIR]', flags: ['--widget', '--built'], required: ['url', 'widget'] };
+const summary = { ok: false, url: null, built: null, devServer: null, hotReloadMs: null, hooks: null };
 
 function freePort() {
   return new Promise((resolve, reject) => {
@@ -82,6 +86,31 @@ async function run(page, args) {
   await page.click('#run');
 }
 
+/** 0. The bundle alone (host "none"): renders the output its page starts with. */
+async function builtBundle(browser, file) {
+  const page = await browser.newPage();
+  const problems = [];
+  page.on('pageerror', (e) => problems.push(e.message));
+  await page.goto(`file://${file}`);
+  const got = await poll('the built widget should render its initial output', async () => {
+    const seen = await page.evaluate(() => ({
+      host: window.widgetry && window.widgetry.host,
+      initial: window.__WIDGETRY_INITIAL__ && window.__WIDGETRY_INITIAL__.toolOutput,
+      h1: document.querySelector('h1') && document.querySelector('h1').textContent,
+      items: [...document.querySelectorAll('ul.list > li .title')].map((e) => e.textContent),
+    }));
+    const want = seen.initial || {};
+    return {
+      ok: seen.host === 'none' && !!want.title && seen.h1 === want.title
+        && JSON.stringify(seen.items) === JSON.stringify((want.items || []).map((i) => i.title)),
+      got: seen,
+    };
+  });
+  check(problems.length === 0, `the built widget threw: ${problems.join(' | ')}`);
+  await page.close();
+  return got.got;
+}
+
 async function main() {
   const { opts, deps } = startDriver(process.argv.slice(2), ARGS, summary);
   const appOrigin = new URL(opts.url).origin;
@@ -91,6 +120,10 @@ async function main() {
   check(expected && expected.title && expected.items.length > 0, `show_list returned no items: ${JSON.stringify(expected)}`);
   const firstDetail = (await client.callTool({ name: 'item_details', arguments: { id: expected.items[0].id } })).structuredContent.detail;
 
+  const browser = await launchChromium(deps);
+  cleanups.push(() => browser.close());
+  if (opts.built) summary.built = await builtBundle(browser, path.resolve(opts.built));
+
   const dev = await startDevServer(widget, appOrigin);
   const devOrigin = `http://127.0.0.1:${dev.port}`;
   const page0 = new URL(dev.url);
@@ -98,8 +131,6 @@ async function main() {
   check(page0.searchParams.get('dev') === `list=${devOrigin}/`, `the printed URL names ${page0.searchParams.get('dev')}`);
   summary.devServer = devOrigin;
 
-  const browser = await launchChromium(deps);
-  cleanups.push(() => browser.close());
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   const page = await context.newPage();
   page.setDefaultTimeout(STEP_MS);

@@ -3,8 +3,9 @@
 //! package.json names this checkout's `packages/widgetry` by a `file:` path; `npm install`
 //! links it (vite, react and typescript come from the registry); `npm run typecheck` passes
 //! and catches a misuse of the hooks' types; `widgetry build --widgets-only` builds it with
-//! progress lines, then (`--json`) reports it as up to date without building it again; and
-//! `tests/browser/react_widget.mjs` runs its dev server against the showcase's host page:
+//! progress lines, then (`--json`) reports it as up to date without building it again; its
+//! bundle renders on its own in Chromium; and `tests/browser/react_widget.mjs` runs its dev
+//! server against the showcase's host page:
 //! the widget renders live from it, hot-reloads an edit without a page reload, and every
 //! hook of `widgetry/react` reports what the host sends.
 //!
@@ -15,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Instant;
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
 mod common;
 use common::{start, WIDGETRY};
@@ -171,7 +172,37 @@ fn build_once(widget: &Path) {
     );
 }
 
-fn hot_reload_in_chromium(widget: &Path) {
+/// The bundle `widgetry build` and the app's build.rs make of the widget, with a standalone
+/// start (`window.__WIDGETRY_INITIAL__`, before the inlined runtime), as a file.
+fn standalone_bundle(widget: &Path) -> PathBuf {
+    let bundle = widgetry_bundle::bundle_dir("list", widget).expect("bundle");
+    assert!(bundle.html.contains("data-widgetry-runtime"));
+    assert!(
+        !bundle.html.contains("src=\"./assets/"),
+        "the script should be inlined"
+    );
+    let initial = json!({
+        "host": "none",
+        "toolOutput": {
+            "title": "Built bundle",
+            "items": [
+                { "id": "a", "title": "Inlined script", "done": true },
+                { "id": "b", "title": "Injected runtime", "done": false },
+            ],
+        },
+    });
+    let html = bundle.html.replacen(
+        "<head>",
+        &format!("<head><script>window.__WIDGETRY_INITIAL__ = {initial};</script>"),
+        1,
+    );
+    assert_ne!(html, bundle.html, "the bundle has a <head>");
+    let file = widget.join("standalone.html");
+    std::fs::write(&file, html).unwrap();
+    file
+}
+
+fn hot_reload_in_chromium(widget: &Path, built: &Path) {
     common::browser::node_dir();
     let data = temp_dir("showcase");
     let app = start(
@@ -189,12 +220,15 @@ fn hot_reload_in_chromium(widget: &Path) {
             app.url.as_ref(),
             "--widget".as_ref(),
             widget.as_os_str(),
+            "--built".as_ref(),
+            built.as_os_str(),
         ],
     );
     let (summary, success, stderr) =
         common::browser::driver_summary(driver, "react_widget.mjs", 170);
     assert!(success, "{summary}\n{stderr}");
     assert_eq!(summary["ok"], true, "{summary}");
+    assert_eq!(summary["built"]["h1"], "Built bundle", "{summary}");
     eprintln!(
         "react_widget: hot update shown {} ms after the edit",
         summary["hotReloadMs"]
@@ -208,6 +242,7 @@ fn react_widget_installs_typechecks_builds_once_and_hot_reloads_in_the_host_page
     let widget = generated_widget(&root);
     typecheck(&widget);
     build_once(&widget);
-    hot_reload_in_chromium(&widget);
+    let built = standalone_bundle(&widget);
+    hot_reload_in_chromium(&widget, &built);
     let _ = std::fs::remove_dir_all(&root);
 }
