@@ -21,19 +21,23 @@ export default function widgetry(options = {}) {
   const appUrl = options.appUrl || process.env.WIDGETRY_APP_URL || 'http://127.0.0.1:8000';
   return {
     name: 'widgetry',
-    config() {
+    // Defaults only: what the app's vite.config sets wins.
+    config(user) {
+      const build = user.build || {};
+      const output = (build.rollupOptions && build.rollupOptions.output) || {};
       return {
-        base: './',
+        base: user.base ?? './',
         // This package is linked from a checkout (`file:`): its imports of React must find the
         // widget's own copy, not look for one beside the checkout.
         resolve: { dedupe: ['react', 'react-dom'] },
-        server: { host: '127.0.0.1' },
+        server: { host: (user.server && user.server.host) ?? '127.0.0.1' },
         build: {
-          outDir: 'dist',
-          emptyOutDir: true,
-          cssCodeSplit: false,
-          assetsInlineLimit: 256 * 1024,
-          rollupOptions: { output: { inlineDynamicImports: true } },
+          outDir: build.outDir ?? 'dist',
+          emptyOutDir: build.emptyOutDir ?? true,
+          // One script and one stylesheet: the bundler inlines them.
+          cssCodeSplit: build.cssCodeSplit ?? false,
+          assetsInlineLimit: build.assetsInlineLimit ?? 256 * 1024,
+          rollupOptions: { output: Array.isArray(output) ? output : { inlineDynamicImports: output.inlineDynamicImports ?? true } },
         },
       };
     },
