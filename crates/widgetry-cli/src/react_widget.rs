@@ -31,7 +31,7 @@ pub fn files() -> [(&'static str, &'static str); 8] {
 }
 
 /// The `widgetry` npm package in the checkout at `root`, if it has one.
-fn package_in(root: &Path) -> Option<PathBuf> {
+pub fn package_in(root: &Path) -> Option<PathBuf> {
     let p = root.join("packages").join("widgetry");
     p.join("package.json")
         .is_file()

@@ -255,3 +255,33 @@ fn react_widget_installs_typechecks_builds_once_and_hot_reloads_in_the_host_page
     hot_reload_in_chromium(&widget, &built);
     let _ = std::fs::remove_dir_all(&root);
 }
+
+#[test]
+fn new_with_the_react_template_writes_a_typescript_welcome_widget_on_the_local_package() {
+    let root = temp_dir("new");
+    let out = expect(
+        &root,
+        WIDGETRY,
+        &["new", "hello", "--template", "react"],
+        true,
+    );
+    let said = text(&out.stdout);
+    assert!(said.contains("(react template)"), "{said}");
+    assert!(
+        said.contains("`npm run dev` there serves it with hot reload"),
+        "{said}"
+    );
+    let widget = root.join("hello/widgets/welcome");
+    let app = std::fs::read_to_string(widget.join("src/App.tsx")).unwrap();
+    assert!(app.contains("'show_welcome'") && app.contains("from 'widgetry/react'"));
+    let package: Value =
+        serde_json::from_str(&std::fs::read_to_string(widget.join("package.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        package["dependencies"]["widgetry"],
+        format!("file:{}", checkout().join("packages/widgetry").display())
+    );
+    let tool = std::fs::read_to_string(root.join("hello/src/tools/welcome.rs")).unwrap();
+    assert!(tool.contains("Tool::new(\"show_welcome\""), "{tool}");
+    let _ = std::fs::remove_dir_all(&root);
+}

@@ -307,9 +307,18 @@ pub struct Plan {
     pub tools: Vec<(String, Option<String>, Policy)>,
     /// Module registrations: (module, scopes).
     registrations: Vec<(String, Vec<String>)>,
+    /// The `widgetry` npm package React widgets depend on [default:
+    /// `crate::react_widget::local_package`].
+    npm_package: Option<PathBuf>,
 }
 
 impl Plan {
+    /// React widgets depend on the `widgetry` npm package of the checkout at `root` (when it
+    /// has one).
+    pub fn use_checkout(&mut self, root: &Path) {
+        self.npm_package = crate::react_widget::package_in(root);
+    }
+
     /// A tool with a plain-files or React widget.
     pub fn widget(&mut self, widget: &str, tool: &str, policy: &Policy, react: bool) {
         let module = module_name(widget);
@@ -326,7 +335,10 @@ impl Plan {
             (
                 "widgetry_npm",
                 crate::react_widget::npm_dependency(
-                    crate::react_widget::local_package().as_deref(),
+                    self.npm_package
+                        .clone()
+                        .or_else(crate::react_widget::local_package)
+                        .as_deref(),
                 ),
             ),
         ];
@@ -685,10 +697,10 @@ pub async fn run(config: Config) -> Result<ExitCode, CommandError> {
              `npm run dev` there serves it with hot reload in the host page"
         );
         if crate::react_widget::local_package().is_none() {
-            eprintln!(
-                "widgetry: warning: no Widgetry checkout found for the `widgetry` npm package; set WIDGETRY_PATH \
+            crate::output::warn(&format!(
+                "no Widgetry checkout found for the `widgetry` npm package; set WIDGETRY_PATH \
                  to one, or edit the \"widgetry\" dependency in widgets/{name}/package.json"
-            );
+            ));
         }
     }
     println!("next: `widgetry build`, or `widgetry dev` to run it");
