@@ -1,8 +1,9 @@
 //! `widgetry build`: builds every widget of the app (running `npm run build` first where a
 //! widget has a `package.json`, once: the app's build.rs reuses a fresh `dist/`), with one
 //! progress line per widget and the file and reason when one fails, then `cargo build`;
-//! `--json` prints the outcome as one JSON document (progress then goes to stderr). Also home of [`Project`] (finding the app a command
-//! runs in) and the widget and cargo steps `widgetry dev` reuses.
+//! `--json` prints the outcome as one JSON document (progress then goes to stderr). Also
+//! home of [`Project`] (finding the app a command runs in) and the widget and cargo steps
+//! `widgetry dev` reuses.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -128,13 +129,50 @@ pub fn absolute(p: &Path) -> PathBuf {
     }
 }
 
+/// How a widget is built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum How {
+    /// Plain files, bundled as they are.
+    Files,
+    /// An npm widget without `node_modules`: `npm install`, then `npm run build`.
+    NpmInstallAndBuild,
+    /// An npm widget: `npm run build`.
+    NpmBuild,
+    /// An npm widget whose `dist/` is newer than its sources: bundled as it is.
+    NpmUpToDate,
+}
+
+impl How {
+    /// What the widget folder `dir` needs.
+    pub fn of(dir: &Path) -> Self {
+        if !dir.join("package.json").exists() {
+            Self::Files
+        } else if !dir.join("node_modules").exists() {
+            Self::NpmInstallAndBuild
+        } else if widgetry_bundle::npm_dist_fresh(dir) {
+            Self::NpmUpToDate
+        } else {
+            Self::NpmBuild
+        }
+    }
+
+    /// As the progress line and `--json` say it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Files => "files",
+            Self::NpmInstallAndBuild => "npm install, npm run build",
+            Self::NpmBuild => "npm run build",
+            Self::NpmUpToDate => "npm: dist up to date",
+        }
+    }
+}
+
 /// One widget's build outcome.
 pub struct WidgetOutcome {
     /// The widget (folder) name.
     pub name: String,
-    /// What ran for it: "files", "npm run build", "npm install, npm run build" or
-    /// "npm: dist up to date".
-    pub how: &'static str,
+    /// What ran for it.
+    pub how: How,
     /// How long it took.
     pub seconds: f64,
     /// The bundle, or why it failed.
@@ -165,19 +203,10 @@ pub fn build_widget(
     name: &str,
     dir: &Path,
 ) -> std::io::Result<WidgetOutcome> {
-    let how = if !dir.join("package.json").exists() {
-        "files"
-    } else if !dir.join("node_modules").exists() {
-        "npm install, npm run build"
-    } else if widgetry_bundle::npm_dist_fresh(dir) {
-        "npm: dist up to date"
-    } else {
-        "npm run build"
-    };
-    let shown = if how == "files" {
-        String::new()
-    } else {
-        format!(" ({how})")
+    let how = How::of(dir);
+    let shown = match how {
+        How::Files => String::new(),
+        npm => format!(" ({})", npm.label()),
     };
     write!(out, "{prefix}building widget {name}{shown}… ")?;
     out.flush()?;
@@ -186,9 +215,8 @@ pub fn build_widget(
     let seconds = started.elapsed().as_secs_f64();
     match &result {
         Ok(b) => {
-            let secs = seconds;
-            let time = if secs >= 1.0 {
-                format!(", {secs:.1}s")
+            let time = if seconds >= 1.0 {
+                format!(", {seconds:.1}s")
             } else {
                 String::new()
             };
@@ -372,7 +400,7 @@ impl From<&WidgetOutcome> for WidgetReport {
         Self {
             name: o.name.clone(),
             ok: o.result.is_ok(),
-            how: o.how,
+            how: o.how.label(),
             seconds: o.seconds,
             bytes,
             uri,
