@@ -937,7 +937,7 @@ fn new_and_add_refuse_to_overwrite_and_explain_bad_names() {
     assert_eq!(out.status.code(), Some(2));
     let out = run(&root, &["new", "x", "--template", "fancy"]);
     assert!(
-        text(&out.stderr).contains("[possible values: basic, auth, actions]"),
+        text(&out.stderr).contains("[possible values: basic, auth, actions, react]"),
         "{}",
         text(&out.stderr)
     );
