@@ -383,12 +383,57 @@ fn npm_build(dir: &Path) -> Result<PathBuf, BundleError> {
     if !dir.join("node_modules").exists() {
         run(&["install", "--no-audit", "--no-fund"])?;
     }
-    run(&["run", "build"])?;
+    // Built already (by `widgetry build` before cargo runs the app's build.rs, say): once.
+    if !npm_dist_fresh(dir) {
+        run(&["run", "build"])?;
+    }
     let dist = dir.join("dist");
     if !dist.join("index.html").exists() {
         return Err(BundleError::NoIndex(dist));
     }
     Ok(dist)
+}
+
+/// Whether the npm widget in `dir` has a `dist/index.html` newer than every one of its own
+/// files (`node_modules` and `dist` aside) and of the packages linked into its
+/// `node_modules` (`file:` dependencies such as the `widgetry` package), so `npm run build`
+/// would make the same again.
+pub fn npm_dist_fresh(dir: &Path) -> bool {
+    let built = std::fs::metadata(dir.join("dist").join("index.html")).and_then(|m| m.modified());
+    let Ok(built) = built else { return false };
+    let sources =
+        std::iter::once(dir.to_path_buf()).chain(linked_packages(&dir.join("node_modules")));
+    let mut any = false;
+    for source in sources {
+        match newest_mtime(&source) {
+            Some(newest) if newest >= built => return false,
+            Some(_) => any = true,
+            None => {}
+        }
+    }
+    any
+}
+
+/// The packages `npm install` linked into `node_modules` (symbolic links, `@scope/` ones too).
+fn linked_packages(node_modules: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut dirs = vec![node_modules.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let Ok(kind) = e.file_type() else { continue };
+            let name = e.file_name();
+            if kind.is_symlink() {
+                out.push(e.path());
+            } else if kind.is_dir() && d == node_modules && name.to_string_lossy().starts_with('@')
+            {
+                dirs.push(e.path());
+            }
+        }
+    }
+    out
 }
 
 /// Builds the widget in `dir` (running its npm build first when it has a package.json).
@@ -628,6 +673,41 @@ mod tests {
         .unwrap();
         let b = bundle_dir("w", &d).unwrap();
         assert_ne!(a.hash, b.hash);
+    }
+
+    #[test]
+    fn an_npm_build_is_fresh_until_a_source_file_changes() {
+        use std::time::{Duration, SystemTime};
+        let d = tmp("fresh");
+        let at = |p: &Path, secs: u64| {
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, "x").unwrap();
+            let f = std::fs::File::options().write(true).open(p).unwrap();
+            f.set_modified(SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000 + secs))
+                .unwrap();
+        };
+        at(&d.join("package.json"), 0);
+        at(&d.join("src/App.tsx"), 10);
+        assert!(!npm_dist_fresh(&d), "no dist yet");
+        at(&d.join("dist/index.html"), 20);
+        assert!(npm_dist_fresh(&d));
+        at(&d.join("node_modules/react/index.js"), 30);
+        assert!(npm_dist_fresh(&d), "installed packages are not sources");
+        #[cfg(unix)]
+        {
+            let linked = tmp("fresh-linked");
+            at(&linked.join("react.js"), 5);
+            std::os::unix::fs::symlink(&linked, d.join("node_modules/widgetry")).unwrap();
+            assert!(npm_dist_fresh(&d), "a linked package older than the build");
+            at(&linked.join("react.js"), 25);
+            assert!(
+                !npm_dist_fresh(&d),
+                "a linked package edited after the build"
+            );
+            at(&linked.join("react.js"), 5);
+        }
+        at(&d.join("src/App.tsx"), 40);
+        assert!(!npm_dist_fresh(&d), "an edit after the build");
     }
 
     #[test]

@@ -30,7 +30,7 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Create a new app (templates: basic, auth, actions)
+    /// Create a new app (templates: basic, auth, actions, react)
     New(commands::new::Args),
     /// Add a widget (with its tool) or a tool to the app
     Add(commands::add::Args),

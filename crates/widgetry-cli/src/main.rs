@@ -16,6 +16,7 @@ mod options;
 mod output;
 mod prompt;
 mod proxy;
+mod react_widget;
 
 use std::process::ExitCode;
 

@@ -109,7 +109,7 @@ fn bad_values_are_usage_errors_naming_the_option() {
     let out = widgetry(&["new", "x", "--template", "fancy"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        stderr(&out).contains("[possible values: basic, auth, actions]"),
+        stderr(&out).contains("[possible values: basic, auth, actions, react]"),
         "{}",
         stderr(&out)
     );
@@ -184,7 +184,7 @@ fn bash_completion_completes_commands_options_and_values() {
     let options = bash_complete(&script, &["widgetry", "tools", "--js"]);
     assert_eq!(options, ["--json"]);
     let templates = bash_complete(&script, &["widgetry", "new", "app", "--template", ""]);
-    assert_eq!(templates, ["basic", "auth", "actions"]);
+    assert_eq!(templates, ["basic", "auth", "actions", "react"]);
 }
 
 #[test]

@@ -417,41 +417,13 @@ fn an_unreachable_target_is_reported_before_serving() {
 
 #[test]
 fn host_page_in_chromium_renders_widgets_through_the_proxy_and_the_clis_sign_in() {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let node_dir = std::env::var_os("WIDGETRY_NODE_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| root.join("tests/node"));
-    let setup = "run ./scripts/test.sh --setup-only (it installs chromium and tests/node)";
-    assert!(
-        node_dir
-            .join("node_modules/playwright-core/package.json")
-            .is_file(),
-        "playwright-core is not installed in {}: {setup}",
-        node_dir.display()
-    );
-    assert!(
-        std::path::Path::new("/usr/bin/chromium").is_file()
-            || std::env::var_os("WIDGETRY_CHROMIUM").is_some(),
-        "chromium is missing: {setup}"
-    );
-    let artifacts = root.join("tests/artifacts");
-    std::fs::create_dir_all(&artifacts).expect("tests/artifacts");
-
+    common::browser::node_dir();
     let data = temp("browser");
     let app = showcase(&data);
     let host = host(&app.url);
-    let mut driver = Command::new("node")
-        .current_dir(&root)
-        .arg(root.join("tests/browser/host_proxy.mjs"))
-        .args(["--url", &format!("{}/mcp", host.base)])
-        .arg("--artifacts")
-        .arg(&artifacts)
-        .env("WIDGETRY_NODE_DIR", &node_dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run node (Node.js >= 20 is needed): {e}"));
+    let mcp = format!("{}/mcp", host.base);
+    let mut driver =
+        common::browser::start_driver("host_proxy.mjs", &["--url".as_ref(), mcp.as_ref()]);
     // The page runs the protected tool; the CLI asks for sign-in; the person signs in.
     let deadline = std::time::Instant::now() + Duration::from_secs(120);
     let signed_in = loop {
@@ -471,28 +443,8 @@ fn host_page_in_chromium_renders_widgets_through_the_proxy_and_the_clis_sign_in(
     if let Some(url) = &signed_in {
         sign_in_as_demo_user(url);
     }
-    let deadline = std::time::Instant::now() + Duration::from_secs(170);
-    while driver.try_wait().expect("wait for node").is_none() {
-        if std::time::Instant::now() > deadline {
-            let _ = driver.kill();
-            panic!("tests/browser/host_proxy.mjs did not finish within 170 s");
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    let out = driver.wait_with_output().expect("driver output");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let summary: Value = serde_json::from_str(stdout.lines().last().unwrap_or_default())
-        .unwrap_or_else(|e| {
-            panic!(
-                "no summary from the driver ({e}):\n{stdout}\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            )
-        });
-    assert!(
-        out.status.success(),
-        "{summary}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (summary, success, stderr) = common::browser::driver_summary(driver, "host_proxy.mjs", 170);
+    assert!(success, "{summary}\n{stderr}");
     assert!(
         signed_in.is_some(),
         "the CLI never asked for sign-in: {summary}"

@@ -878,18 +878,27 @@ fn add_widget_react_writes_a_vite_project_wired_to_its_tool() {
     let w = project.join("widgets/sales-chart");
     let package: Value =
         serde_json::from_str(&std::fs::read_to_string(w.join("package.json")).unwrap()).unwrap();
-    assert_eq!(package["scripts"]["build"], "vite build");
+    assert_eq!(package["scripts"]["build"], "tsc --noEmit && vite build");
     assert!(package["dependencies"]["react"].is_string());
+    let local = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../packages/widgetry")
+        .canonicalize()
+        .unwrap();
+    assert_eq!(
+        package["dependencies"]["widgetry"],
+        format!("file:{}", local.display())
+    );
     for f in [
-        "vite.config.js",
+        "vite.config.ts",
+        "tsconfig.json",
         "index.html",
-        "src/main.jsx",
+        "src/main.tsx",
         "src/styles.css",
         ".gitignore",
     ] {
         assert!(w.join(f).is_file(), "{f} missing");
     }
-    assert!(std::fs::read_to_string(w.join("src/App.jsx"))
+    assert!(std::fs::read_to_string(w.join("src/App.tsx"))
         .unwrap()
         .contains("'show_sales_chart'"));
     let tool = std::fs::read_to_string(project.join("src/tools/sales_chart.rs")).unwrap();
@@ -928,7 +937,7 @@ fn new_and_add_refuse_to_overwrite_and_explain_bad_names() {
     assert_eq!(out.status.code(), Some(2));
     let out = run(&root, &["new", "x", "--template", "fancy"]);
     assert!(
-        text(&out.stderr).contains("[possible values: basic, auth, actions]"),
+        text(&out.stderr).contains("[possible values: basic, auth, actions, react]"),
         "{}",
         text(&out.stderr)
     );

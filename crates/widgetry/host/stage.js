@@ -8,6 +8,7 @@ import { log } from './log.js';
 import { profileOf } from './profiles.js';
 import { S } from './state.js';
 import { serverRequest } from './server.js';
+import { devServerFor } from './devserver.js';
 
 let W = null; // { frame, bridge, tool, args, callId, height, widgetState, ready, uri, profile }
 export const current = () => W;
@@ -188,21 +189,24 @@ export async function mount(tool, uri, args, callId, callTool) {
   const csp = declaredCsp(meta);
   const policy = widgetPolicy(csp, profile);
   const prefersBorder = isObj(meta.ui) && typeof meta.ui.prefersBorder === 'boolean' ? meta.ui.prefersBorder : meta['openai/widgetPrefersBorder'] === true;
-  const origin = sandboxOrigin();
+  // Served live by a dev server (?dev=NAME=URL): its page, with the runtime its plugin
+  // injects, instead of the built resource; no CSP <meta> nor window.openai can be added to it.
+  const dev = devServerFor(uri);
+  const origin = dev ? dev.origin : sandboxOrigin();
 
   if (W) W.bridge.detach();
   const w = { tool, args, callId, uri, profile, height: 0, widgetState: null, inputSent: false, policy, origin };
   let ready;
   w.ready = new Promise((r2) => { ready = r2; });
   const frame = el('iframe', {
-    id: 'widget-frame', title: `${tool.name} widget`, src: `${origin}${BASE}/sandbox`,
+    id: 'widget-frame', title: `${tool.name} widget`, src: dev ? dev.href : `${origin}${BASE}/sandbox`,
     sandbox: 'allow-scripts allow-same-origin allow-forms allow-popups', referrerpolicy: 'no-referrer',
   });
   w.frame = frame;
   w.bridge = new WidgetBridge({
     frame,
     apps: true,
-    openai: profile.openai,
+    openai: profile.openai && !dev,
     hostInfo: profile.hostInfo,
     capabilities: profile.capabilities,
     context: hostContext,
@@ -237,12 +241,13 @@ export async function mount(tool, uri, args, callId, callTool) {
     if (profile.openai) doc += openaiShimSource(openaiGlobals(w), location.origin);
     frame.contentWindow.postMessage({ type: 'widgetry-sandbox-render', html: injectHead(html, doc) }, origin);
   };
-  window.addEventListener('message', onReady);
+  if (!dev) window.addEventListener('message', onReady);
   $('stage').dataset.border = String(!!prefersBorder);
-  $('stage-title').textContent = `${tool.title || tool.name} · ${profile.label} · ${uri.replace(/^ui:\/\/widget\//, '')}`;
+  $('stage-title').textContent = `${tool.title || tool.name} · ${profile.label} · ${dev ? `live from ${dev.href}` : uri.replace(/^ui:\/\/widget\//, '')}`;
   $('frame-slot').replaceChildren(frame);
   layout();
-  log('bridge', `render ${uri} as ${profile.label} in ${origin} (CSP: ${policy})`, { uri, mimeType: c.mimeType, csp, origin }, { verbose: true });
+  if (dev) log('reload', `render ${uri} live from the dev server ${dev.href} (hot reload; its CSP and window.openai are not applied)`, { uri, dev: dev.href });
+  else log('bridge', `render ${uri} as ${profile.label} in ${origin} (CSP: ${policy})`, { uri, mimeType: c.mimeType, csp, origin }, { verbose: true });
   return w;
 }
 

@@ -144,6 +144,8 @@ declare global {
 
     /** The tool's arguments. */
     readonly toolInput: Record<string, unknown> | null;
+    /** The latest partial arguments (`tool-input-partial`) while the model writes them, or null. */
+    readonly toolInputPartial: Record<string, unknown> | null;
     /** The tool result's `structuredContent` (null until the result arrives). */
     readonly toolOutput: any;
     /** The full CallToolResult when the host delivers it (MCP Apps, or `__WIDGETRY_INITIAL__`); null under ChatGPT. */

@@ -18,7 +18,7 @@ const KEYS = ['toolInput', 'toolOutput', 'toolResponseMetadata', 'widgetState', 
 const EVENTS = ['toolinput', 'toolinputpartial', 'toolresult', 'toolcancelled', 'teardown', 'theme', 'globals', 'auth'];
 const subs = Object.fromEntries(EVENTS.map((e) => [e, new Set()]));
 const st = {
-  toolInput: null, toolOutput: null, toolResult: null, toolResponseMetadata: null, widgetState: null,
+  toolInput: null, toolInputPartial: null, toolOutput: null, toolResult: null, toolResponseMetadata: null, widgetState: null,
   theme: 'light', displayMode: 'inline', maxHeight: null, locale: null, hostContext: null,
 };
 let host = 'none';
@@ -179,7 +179,10 @@ function onMessage(ev) {
   const params = isObj(m.params) ? m.params : {};
   switch (m.method) {
     case 'ui/notifications/tool-input': update({ toolInput: isObj(params.arguments) ? params.arguments : {} }); break;
-    case 'ui/notifications/tool-input-partial': emit('toolinputpartial', isObj(params.arguments) ? params.arguments : {}); break;
+    case 'ui/notifications/tool-input-partial': // kept: a framework that subscribes late still sees it
+      st.toolInputPartial = isObj(params.arguments) ? params.arguments : {};
+      emit('toolinputpartial', st.toolInputPartial);
+      break;
     case 'ui/notifications/tool-result': update(resultPatch(params), true); break;
     case 'ui/notifications/tool-cancelled': emit('toolcancelled', { reason: typeof params.reason === 'string' ? params.reason : null }); break;
     case 'ui/notifications/host-context-changed': applyContext(params); break;
@@ -484,7 +487,7 @@ async function runAction(name, input) {
   return viaTool(name, input); // anything else (origin refused, 5xx, 401 after renewal): the host path
 }
 
-for (const k of KEYS.concat('toolResult', 'hostContext')) Object.defineProperty(api, k, { get: () => st[k], enumerable: true });
+for (const k of KEYS.concat('toolResult', 'hostContext', 'toolInputPartial')) Object.defineProperty(api, k, { get: () => st[k], enumerable: true });
 
 try {
   Object.defineProperty(window, 'widgetry', { value: api, configurable: true, enumerable: true });

@@ -21,13 +21,6 @@ const PLAIN_TOOL: &str = include_str!("../../templates/tool/plain_tool.rs");
 const WIDGET_HTML: &str = include_str!("../../templates/widget/index.html");
 const WIDGET_JS: &str = include_str!("../../templates/widget/widget.js");
 const WIDGET_CSS: &str = include_str!("../../templates/widget/widget.css");
-const REACT_PACKAGE: &str = include_str!("../../templates/react/package.json");
-const REACT_VITE: &str = include_str!("../../templates/react/vite.config.js");
-const REACT_HTML: &str = include_str!("../../templates/react/index.html");
-const REACT_GITIGNORE: &str = include_str!("../../templates/react/gitignore");
-const REACT_MAIN: &str = include_str!("../../templates/react/src/main.jsx");
-const REACT_APP: &str = include_str!("../../templates/react/src/App.jsx");
-const REACT_CSS: &str = include_str!("../../templates/react/src/styles.css");
 
 /// `widgetry add`: add a tool with a widget, or a tool alone, to the app in the current
 /// folder.
@@ -308,9 +301,18 @@ pub struct Plan {
     pub tools: Vec<(String, Option<String>, Policy)>,
     /// The modules to register.
     registrations: Vec<String>,
+    /// The `widgetry` npm package React widgets depend on [default:
+    /// `crate::react_widget::local_package`].
+    npm_package: Option<PathBuf>,
 }
 
 impl Plan {
+    /// React widgets depend on the `widgetry` npm package of the checkout at `root` (when it
+    /// has one).
+    pub fn use_checkout(&mut self, root: &Path) {
+        self.npm_package = crate::react_widget::package_in(root);
+    }
+
     /// A tool with a plain-files or React widget.
     pub fn widget(&mut self, widget: &str, tool: &str, policy: &Policy, react: bool) {
         let module = module_name(widget);
@@ -325,6 +327,15 @@ impl Plan {
             ("auth", policy.rust()),
             ("doc_policy", policy.doc()),
             ("handler_note", policy.note().to_string()),
+            (
+                "widgetry_npm",
+                crate::react_widget::npm_dependency(
+                    self.npm_package
+                        .clone()
+                        .or_else(crate::react_widget::local_package)
+                        .as_deref(),
+                ),
+            ),
         ];
         let vars: Vec<(&str, &str)> = owned.iter().map(|(k, v)| (*k, v.as_str())).collect();
         self.files.push((
@@ -332,16 +343,9 @@ impl Plan {
             render(WIDGET_TOOL, &vars),
         ));
         let dir = PathBuf::from("widgets").join(widget);
+        let react_files = crate::react_widget::files();
         let files: &[(&str, &str)] = if react {
-            &[
-                ("package.json", REACT_PACKAGE),
-                ("vite.config.js", REACT_VITE),
-                ("index.html", REACT_HTML),
-                (".gitignore", REACT_GITIGNORE),
-                ("src/main.jsx", REACT_MAIN),
-                ("src/App.jsx", REACT_APP),
-                ("src/styles.css", REACT_CSS),
-            ]
+            &react_files
         } else {
             &[
                 ("index.html", WIDGET_HTML),
@@ -647,8 +651,15 @@ pub async fn run(config: Config) -> Result<ExitCode, CommandError> {
     } = &config.what
     {
         println!(
-            "this widget is built with npm: `widgetry build` runs `npm install` and `npm run build` in widgets/{name}"
+            "this widget is built with npm: `widgetry build` runs `npm install` and `npm run build` in widgets/{name}; \
+             `npm run dev` there serves it with hot reload in the host page"
         );
+        if crate::react_widget::local_package().is_none() {
+            crate::output::warn(&format!(
+                "no Widgetry checkout found for the `widgetry` npm package; set WIDGETRY_PATH \
+                 to one, or edit the \"widgetry\" dependency in widgets/{name}/package.json"
+            ));
+        }
     }
     println!("next: `widgetry build`, or `widgetry dev` to run it");
     Ok(ExitCode::SUCCESS)

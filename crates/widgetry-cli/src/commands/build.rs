@@ -1,7 +1,9 @@
 //! `widgetry build`: builds every widget of the app (running `npm run build` first where a
-//! widget has a `package.json`), with one progress line per widget and the file and reason
-//! when one fails, then `cargo build`. Also home of [`Project`] (finding the app a command
-//! runs in) and the widget and cargo steps `widgetry dev` reuses.
+//! widget has a `package.json`, once: the app's build.rs reuses a fresh `dist/`), with one
+//! progress line per widget and the file and reason when one fails, then `cargo build`;
+//! `--json` prints the outcome as one JSON document (progress then goes to stderr). Also
+//! home of [`Project`] (finding the app a command runs in) and the widget and cargo steps
+//! `widgetry dev` reuses.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -23,6 +25,9 @@ pub struct Args {
     /// Bundle the widgets and stop (no cargo build)
     #[arg(long)]
     widgets_only: bool,
+    /// Print the outcome as JSON on stdout (the progress lines go to stderr)
+    #[arg(long)]
+    json: bool,
     /// The app's folder [default: the folder holding Cargo.toml and widgets/, searched
     /// upwards from the current one]
     #[arg(long, value_name = "DIR")]
@@ -35,6 +40,7 @@ pub struct Config {
     project: Option<PathBuf>,
     release: bool,
     widgets_only: bool,
+    json: bool,
 }
 
 /// Checks the options (nothing to check beyond what clap did).
@@ -43,6 +49,7 @@ pub fn config(args: Args) -> Config {
         project: args.project,
         release: args.release,
         widgets_only: args.widgets_only,
+        json: args.json,
     }
 }
 
@@ -116,10 +123,52 @@ pub fn absolute(p: &Path) -> PathBuf {
     }
 }
 
+/// How a widget is built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum How {
+    /// Plain files, bundled as they are.
+    Files,
+    /// An npm widget without `node_modules`: `npm install`, then `npm run build`.
+    NpmInstallAndBuild,
+    /// An npm widget: `npm run build`.
+    NpmBuild,
+    /// An npm widget whose `dist/` is newer than its sources: bundled as it is.
+    NpmUpToDate,
+}
+
+impl How {
+    /// What the widget folder `dir` needs.
+    pub fn of(dir: &Path) -> Self {
+        if !dir.join("package.json").exists() {
+            Self::Files
+        } else if !dir.join("node_modules").exists() {
+            Self::NpmInstallAndBuild
+        } else if widgetry_bundle::npm_dist_fresh(dir) {
+            Self::NpmUpToDate
+        } else {
+            Self::NpmBuild
+        }
+    }
+
+    /// As the progress line and `--json` say it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Files => "files",
+            Self::NpmInstallAndBuild => "npm install, npm run build",
+            Self::NpmBuild => "npm run build",
+            Self::NpmUpToDate => "npm: dist up to date",
+        }
+    }
+}
+
 /// One widget's build outcome.
 pub struct WidgetOutcome {
     /// The widget (folder) name.
     pub name: String,
+    /// What ran for it.
+    pub how: How,
+    /// How long it took.
+    pub seconds: f64,
     /// The bundle, or why it failed.
     pub result: Result<widgetry_bundle::Bundle, widgetry_bundle::BundleError>,
 }
@@ -148,21 +197,20 @@ pub fn build_widget(
     name: &str,
     dir: &Path,
 ) -> std::io::Result<WidgetOutcome> {
-    let npm = dir.join("package.json").exists();
-    let how = match (npm, dir.join("node_modules").exists()) {
-        (false, _) => "",
-        (true, true) => " (npm run build)",
-        (true, false) => " (npm install, npm run build)",
+    let how = How::of(dir);
+    let shown = match how {
+        How::Files => String::new(),
+        npm => format!(" ({})", npm.label()),
     };
-    write!(out, "{prefix}building widget {name}{how}… ")?;
+    write!(out, "{prefix}building widget {name}{shown}… ")?;
     out.flush()?;
     let started = Instant::now();
     let result = widgetry_bundle::bundle_dir(name, dir);
+    let seconds = started.elapsed().as_secs_f64();
     match &result {
         Ok(b) => {
-            let secs = started.elapsed().as_secs_f64();
-            let time = if secs >= 1.0 {
-                format!(", {secs:.1}s")
+            let time = if seconds >= 1.0 {
+                format!(", {seconds:.1}s")
             } else {
                 String::new()
             };
@@ -179,6 +227,8 @@ pub fn build_widget(
     out.flush()?;
     Ok(WidgetOutcome {
         name: name.to_string(),
+        how,
+        seconds,
         result,
     })
 }
@@ -325,18 +375,78 @@ fn cargo_build_with(project: &Project, release: bool, quiet: bool) -> Result<Bui
         })
 }
 
+/// What `widgetry build --json` prints.
+#[derive(Debug, serde::Serialize)]
+struct Report {
+    ok: bool,
+    widgets: Vec<WidgetReport>,
+    /// The app's executable (null with `--widgets-only` or when something failed).
+    executable: Option<PathBuf>,
+    seconds: f64,
+}
+
+/// One widget in the report.
+#[derive(Debug, serde::Serialize)]
+struct WidgetReport {
+    name: String,
+    ok: bool,
+    how: &'static str,
+    seconds: f64,
+    bytes: Option<usize>,
+    uri: Option<String>,
+    error: Option<String>,
+}
+
+impl From<&WidgetOutcome> for WidgetReport {
+    fn from(o: &WidgetOutcome) -> Self {
+        let (bytes, uri, error) = match &o.result {
+            Ok(b) => (Some(b.html.len()), Some(widget_uri(b)), None),
+            Err(e) => (None, None, Some(e.to_string())),
+        };
+        Self {
+            name: o.name.clone(),
+            ok: o.result.is_ok(),
+            how: o.how.label(),
+            seconds: o.seconds,
+            bytes,
+            uri,
+            error,
+        }
+    }
+}
+
 /// Runs `widgetry build`.
 pub async fn run(config: Config) -> Result<ExitCode, CommandError> {
     let project = Project::find(config.project.as_deref())?;
     let started = Instant::now();
-    let mut out = crate::output::stdout();
+    // With --json, stdout carries the report alone.
+    let mut out: Box<dyn Write> = if config.json {
+        Box::new(crate::output::stderr())
+    } else {
+        Box::new(crate::output::stdout())
+    };
     let outcomes = build_widgets(&project, &mut out)?;
+    let mut report = Report {
+        ok: false,
+        widgets: outcomes.iter().map(WidgetReport::from).collect(),
+        executable: None,
+        seconds: 0.0,
+    };
+    let finish = |report: &mut Report, ok: bool| -> Result<(), CommandError> {
+        report.ok = ok;
+        report.seconds = started.elapsed().as_secs_f64();
+        if config.json {
+            crate::output::json(report)?;
+        }
+        Ok(())
+    };
     let failed: Vec<&str> = outcomes
         .iter()
         .filter(|o| o.result.is_err())
         .map(|o| o.name.as_str())
         .collect();
     if !failed.is_empty() {
+        finish(&mut report, false)?;
         return Err(CommandError::Failed(format!(
             "{} of {} widgets failed to build: {}",
             failed.len(),
@@ -350,6 +460,7 @@ pub async fn run(config: Config) -> Result<ExitCode, CommandError> {
             "widgets built in {:.1}s",
             started.elapsed().as_secs_f64()
         )?;
+        finish(&mut report, true)?;
         return Ok(ExitCode::SUCCESS);
     }
     writeln!(
@@ -358,13 +469,23 @@ pub async fn run(config: Config) -> Result<ExitCode, CommandError> {
         if config.release { " --release" } else { "" }
     )?;
     out.flush()?;
-    drop(out);
-    let built = cargo_build(&project, config.release)?;
-    println!(
+    let built = match cargo_build(&project, config.release) {
+        Ok(b) => b,
+        Err(e) => {
+            finish(&mut report, false)?;
+            return Err(e);
+        }
+    };
+    writeln!(
+        out,
         "built {} in {:.1}s",
         built.executable.display(),
         started.elapsed().as_secs_f64()
-    );
+    )?;
+    out.flush()?;
+    drop(out);
+    report.executable = Some(built.executable);
+    finish(&mut report, true)?;
     Ok(ExitCode::SUCCESS)
 }
 

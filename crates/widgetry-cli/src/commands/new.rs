@@ -6,7 +6,8 @@
 //! extends), a widget, a README and a `.gitignore`.
 //!
 //! Templates: `basic` (one public tool with a widget), `auth` (plus a tool that needs
-//! sign-in), `actions` (plus a widget whose like buttons act for the signed-in user).
+//! sign-in), `actions` (plus a widget whose like buttons act for the signed-in user),
+//! `react` (basic with its widget in React + TypeScript + Vite: `crate::react_widget`).
 //!
 //! The app depends on this checkout's crates by path when the CLI was built from one (or
 //! `--widgetry-path` / `WIDGETRY_PATH` names one); the checkout's `Cargo.lock` seeds the
@@ -41,6 +42,9 @@ pub enum Template {
     /// Basic, plus show_ideas: a widget whose like buttons act for the signed-in user
     /// through widget actions (like_idea / unlike_idea, scope ideas:like)
     Actions,
+    /// Basic, with the widget in React + TypeScript + Vite on the `widgetry` npm package
+    /// (its hooks; `npm run dev` in the widget hot-reloads it in the host page)
+    React,
 }
 
 impl Template {
@@ -49,6 +53,7 @@ impl Template {
             Self::Basic => "basic",
             Self::Auth => "auth",
             Self::Actions => "actions",
+            Self::React => "react",
         }
     }
 }
@@ -210,12 +215,20 @@ fn files(
         (PathBuf::from(".gitignore"), GITIGNORE.to_string()),
     ];
     let mut plan = Plan::default();
-    plan.widget("welcome", "show_welcome", &Policy::None, false);
+    if let Source::Checkout(root) = source {
+        plan.use_checkout(root);
+    }
+    plan.widget(
+        "welcome",
+        "show_welcome",
+        &Policy::None,
+        template == Template::React,
+    );
     let mut instructions = format!(
         "{name}, a Widgetry app. show_welcome shows the getting-started checklist as a widget."
     );
     match template {
-        Template::Basic => {}
+        Template::Basic | Template::React => {}
         Template::Auth => {
             plan.widget(
                 "account",
@@ -325,6 +338,16 @@ pub async fn run(config: Config) -> Result<ExitCode, CommandError> {
             Source::Registry => String::new(),
         }
     );
+    if config.template == Template::React {
+        println!("widgets/welcome is a React + TypeScript widget: `widgetry build` runs npm in it, and `npm run dev` there serves it with hot reload in the host page");
+        let package = match &source {
+            Source::Checkout(root) => crate::react_widget::package_in(root),
+            Source::Registry => None,
+        };
+        if package.is_none() {
+            crate::output::warn("no Widgetry checkout found for the `widgetry` npm package; set WIDGETRY_PATH to one, or edit the \"widgetry\" dependency in widgets/welcome/package.json");
+        }
+    }
     let mut shown: Vec<&PathBuf> = files.iter().map(|(p, _)| p).collect();
     shown.sort();
     for p in shown {
@@ -360,6 +383,7 @@ mod tests {
                 "ideas",
                 ".auth(Auth::required([LIKE_SCOPE]))",
             ),
+            (Template::React, "welcome", ".auth(Auth::none())"),
         ] {
             let files = files("demo", t, &src).unwrap();
             let get = |p: &str| {
@@ -391,6 +415,12 @@ mod tests {
             );
             assert!(cargo.contains("name = \"demo\""));
             assert!(!get("src/main.rs").contains("{{"));
+            if t == Template::React {
+                assert!(get("widgets/welcome/src/App.tsx").contains("'show_welcome'"));
+                assert!(get("widgets/welcome/package.json").contains("\"widgetry\": \"file:"));
+            } else {
+                assert!(get("widgets/welcome/index.html").contains("<"));
+            }
             for (p, text) in &files {
                 assert!(
                     !text.contains("{{"),

@@ -9,6 +9,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+pub mod browser;
+
 /// The `widgetry` binary under test.
 pub const WIDGETRY: &str = env!("CARGO_BIN_EXE_widgetry");
 

@@ -53,6 +53,7 @@ const MODULES: &[(&str, &str)] = &[
     ("profiles.js", include_str!("../../host/profiles.js")),
     ("bridge.js", include_str!("../../host/bridge.js")),
     ("stage.js", include_str!("../../host/stage.js")),
+    ("devserver.js", include_str!("../../host/devserver.js")),
     ("callback.js", include_str!("../../host/callback.js")),
 ];
 

@@ -1,0 +1,1 @@
+../../crates/widgetry/js/widgetry.d.ts
