@@ -12,6 +12,8 @@ pub(crate) mod guard;
 mod headers;
 pub(crate) mod http;
 pub(crate) mod layers;
+#[cfg(feature = "legacy-sse")]
+mod legacy;
 mod listing;
 pub(crate) mod messages;
 pub(crate) mod response;

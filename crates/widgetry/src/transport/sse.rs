@@ -6,8 +6,7 @@
 //! instance, and the caller who opened it. Auth refusals of a POST are answered on the
 //! POST itself (401/403 with the challenge), where clients look for them.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::extract::{Query, Request, State};
 use axum::response::{IntoResponse, Response};
@@ -23,7 +22,7 @@ use super::state::HttpState;
 use crate::protocol::jsonrpc;
 use crate::protocol::ProtocolVersion;
 use crate::server::context::Outbox;
-use crate::server::session::{Access, CreateError, SessionLimits};
+use crate::server::session::Access;
 use crate::server::SessionRuntime;
 
 pub(crate) async fn get_sse(State(state): State<Arc<HttpState>>, req: Request) -> Response {
@@ -107,36 +106,4 @@ pub(crate) async fn post_messages(
         },
     }
     (StatusCode::ACCEPTED, "Accepted").into_response()
-}
-
-/// Open legacy sessions by id.
-#[derive(Default)]
-pub(crate) struct LegacySessions {
-    map: Mutex<HashMap<String, Arc<SessionRuntime>>>,
-}
-
-impl LegacySessions {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<SessionRuntime>>> {
-        self.map.lock().unwrap_or_else(|p| p.into_inner())
-    }
-    /// Inserts a session if the limits allow one more for `creator`.
-    pub(crate) fn insert(
-        &self,
-        s: Arc<SessionRuntime>,
-        limits: &SessionLimits,
-    ) -> Result<(), CreateError> {
-        let mut map = self.lock();
-        limits.admit(s.creator(), map.values().map(|r| r.creator()))?;
-        map.insert(s.id().to_string(), s);
-        Ok(())
-    }
-    pub(crate) fn get(&self, id: &str) -> Option<Arc<SessionRuntime>> {
-        self.lock().get(id).cloned()
-    }
-    pub(crate) fn remove(&self, id: &str) {
-        self.lock().remove(id);
-    }
-    pub(crate) fn all(&self) -> Vec<Arc<SessionRuntime>> {
-        self.lock().values().cloned().collect()
-    }
 }

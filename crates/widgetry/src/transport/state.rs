@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::config::HttpConfig;
 #[cfg(feature = "legacy-sse")]
-use super::sse::LegacySessions;
+use super::legacy::LegacySessions;
 use crate::protocol::jsonrpc;
 use crate::server::{Server, SessionManager, SessionRuntime};
 
