@@ -4,6 +4,7 @@
 #      (signin, authz, host-page, legacy-sse, sqlite, postgres, redis); the same for
 #      widgetry-store (sqlite, postgres, redis) and widgetry-authz (no `server`). Any
 #      warning in our crates fails, as clippy's -D warnings does for the default build.
+#      widgetry-store's unit test of a compiled-out backend runs without its features.
 #   2. A minimal app outside the workspace (typed tool, reply, per-tool auth with an
 #      external issuer, the SQLite store, `App::serve`) depending on widgetry with
 #      `default-features = false, features = ["sqlite"]` compiles (`cargo check`, same
@@ -40,6 +41,9 @@ for f in sqlite postgres redis; do
   check -p widgetry-store --no-default-features --features "$f"
 done
 check -p widgetry-authz --no-default-features
+log "cargo test -p widgetry-store --no-default-features --lib (a compiled-out backend's URL fails naming its feature)"
+cargo test --locked -q -p widgetry-store --no-default-features --lib a_backend_left_out >/dev/null ||
+  die "widgetry-store without its backends does not refuse their URLs as it should (run: cargo test -p widgetry-store --no-default-features --lib)"
 
 # Distinct packages in the normal (non-dev, non-build) dependency graph of widgetry.
 crates_of() {

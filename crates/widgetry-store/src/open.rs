@@ -293,3 +293,59 @@ impl fmt::Debug for Stores {
 pub async fn from_env(data_dir: impl AsRef<Path>) -> StoreResult<Stores> {
     StoreConfig::from_env(data_dir)?.open().await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A backend left out of the build: its URL still parses, and opening it fails with
+    /// an error naming the cargo feature, without the URL's password. Run without the
+    /// default features by scripts/features-check.sh (with them, every backend is in and
+    /// only the memory store is checked here).
+    #[tokio::test]
+    async fn a_backend_left_out_fails_to_open_naming_its_feature() {
+        let cases = [
+            (
+                "sqlite:///tmp/widgetry-left-out.db",
+                "sqlite",
+                cfg!(feature = "sqlite"),
+            ),
+            (
+                "postgres://u:secret@127.0.0.1:1/db",
+                "postgres",
+                cfg!(feature = "postgres"),
+            ),
+            (
+                "redis://u:secret@127.0.0.1:1/",
+                "redis",
+                cfg!(feature = "redis"),
+            ),
+        ];
+        let mut checked = 0;
+        for (url, feature, compiled) in cases {
+            assert!(
+                StoreLocation::parse(url).is_ok(),
+                "{url} parses in every build"
+            );
+            if compiled {
+                continue;
+            }
+            let session = open_session_store(url).await.err();
+            let kv = open_kv_store(url).await.err();
+            for err in [session, kv] {
+                let e = err.expect("a backend left out does not open").to_string();
+                assert!(e.contains(&format!("`{feature}` cargo feature")), "{e}");
+                assert!(!e.contains("secret"), "the password shows: {e}");
+                checked += 1;
+            }
+        }
+        let left_out = [
+            cfg!(feature = "sqlite"),
+            cfg!(feature = "postgres"),
+            cfg!(feature = "redis"),
+        ];
+        assert_eq!(checked, 2 * left_out.iter().filter(|on| !**on).count());
+        assert!(open_kv_store("memory:").await.is_ok());
+        assert!(open_session_store("memory:").await.is_ok());
+    }
+}

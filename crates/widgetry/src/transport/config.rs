@@ -43,13 +43,15 @@ pub struct HttpConfig {
 
 impl std::fmt::Debug for HttpConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HttpConfig")
-            .field("path", &self.path)
+        let mut d = f.debug_struct("HttpConfig");
+        d.field("path", &self.path)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("guard", &self.guard)
             .field("session_ttl", &self.session_ttl)
-            .field("stateless", &self.stateless)
-            .field("trusted_proxies", &self.trusted_proxies)
+            .field("stateless", &self.stateless);
+        #[cfg(feature = "legacy-sse")]
+        d.field("legacy_sse", &self.legacy_sse);
+        d.field("trusted_proxies", &self.trusted_proxies)
             .finish_non_exhaustive()
     }
 }

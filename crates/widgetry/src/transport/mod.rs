@@ -13,7 +13,7 @@ mod headers;
 pub(crate) mod http;
 pub(crate) mod layers;
 #[cfg(feature = "legacy-sse")]
-mod legacy_sessions;
+mod legacy;
 mod listing;
 pub(crate) mod messages;
 pub(crate) mod response;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::config::HttpConfig;
 #[cfg(feature = "legacy-sse")]
-use super::legacy_sessions::LegacySessions;
+use super::legacy::LegacySessions;
 use crate::protocol::jsonrpc;
 use crate::server::{Server, SessionManager, SessionRuntime};
 

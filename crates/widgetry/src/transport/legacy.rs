@@ -1,5 +1,5 @@
-//! The open legacy HTTP+SSE sessions of an instance (each bound to its stream), shared by
-//! the transport state and the `/sse` + `/messages` handlers.
+//! The open sessions of the legacy HTTP+SSE transport, by id: each lives as long as its
+//! stream, on this instance only, within the same session limits as Streamable HTTP.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
