@@ -87,6 +87,10 @@ pub struct AuthConfig {
     /// (`AUTH_ALLOW_PLAIN_HTTP=1`; default false: such issuers are refused at start-up
     /// from the environment, and every plain-HTTP fetch to them fails).
     pub allow_plain_http: bool,
+    /// How often the default verifier fetches the issuer's JWKS again once loaded
+    /// (`AUTH_JWKS_REFRESH_SECS`, default 600 s; on a failed fetch the keys in hand stay
+    /// in use). See [`JwtVerifierBuilder::refresh_every`](crate::auth::JwtVerifierBuilder::refresh_every).
+    pub jwks_refresh_every: Duration,
 }
 
 /// How a tool call refused for lack of sign-in or scope is answered.
@@ -184,6 +188,7 @@ impl AuthConfig {
             verifier: None,
             challenge: ChallengeMode::Auto,
             allow_plain_http: false,
+            jwks_refresh_every: Duration::from_secs(600),
         })
     }
 
@@ -213,6 +218,19 @@ impl AuthConfig {
         }
         c.challenge = ChallengeMode::from_vars(&var)?;
         c.allow_plain_http = var("AUTH_ALLOW_PLAIN_HTTP").is_some_and(|v| v.trim() == "1");
+        if let Some(v) = var("AUTH_JWKS_REFRESH_SECS") {
+            let secs = v
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|s| *s > 0)
+                .ok_or_else(|| {
+                    ConfigError(format!(
+                    "AUTH_JWKS_REFRESH_SECS must be a whole number of seconds above 0, got {v:?}"
+                ))
+                })?;
+            c.jwks_refresh_every = Duration::from_secs(secs);
+        }
         if !c.allow_plain_http && !crate::http_client::may_fetch(&c.issuer) {
             return Err(ConfigError(format!(
                 "AUTHORIZATION_SERVER_URL {:?} uses plain HTTP on a host that is not loopback: \
@@ -361,6 +379,7 @@ impl AuthState {
             None => Arc::new(
                 JwtVerifier::builder(config.issuer.clone(), config.audience.clone())
                     .leeway(config.leeway)
+                    .refresh_every(config.jwks_refresh_every)
                     .client(HttpClient::default().allow_plain_http(config.allow_plain_http))
                     .build(),
             ),
