@@ -367,7 +367,7 @@ pub async fn run(cfg: LoadConfig) -> LoadReport {
             }
             let room = KEEP_DESCRIPTIONS.saturating_sub(r.unclear.len());
             r.unclear.extend(unclear.into_iter().take(room));
-            let room = KEEP_DESCRIPTIONS.saturating_sub(r.store_errors.len());
+            let room = (KEEP_DESCRIPTIONS * 10).saturating_sub(r.store_errors.len());
             r.store_errors.extend(store_errors.into_iter().take(room));
         });
     }

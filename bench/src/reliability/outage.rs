@@ -152,11 +152,20 @@ pub async fn run(cfg: OutageConfig) -> Section {
             .unwrap_or("-".into()),
     );
     s.line("good answers after it was back", ok_after.to_string());
-    if let Some(e) = report.store_errors.first() {
-        s.line(
-            "a 503 during the outage",
-            e.chars().take(160).collect::<String>().replace('|', "\\|"),
-        );
+    // One answer of each shape, as a client saw it.
+    let mcp = report.store_errors.iter().find(|e| e.starts_with("503"));
+    let action = report.store_errors.iter().find(|e| e.starts_with("200"));
+    for (what, e) in [
+        ("/mcp during the outage", mcp),
+        ("a widget action during the outage", action),
+    ] {
+        if let Some(e) = e {
+            let e: String = e.chars().take(150).collect();
+            s.line(
+                what,
+                format!("`{}…`", e.replace('|', "\\|").replace('`', "'")),
+            );
+        }
     }
     for e in &report.setup_failures {
         s.failures.push(format!("setup: {e}"));

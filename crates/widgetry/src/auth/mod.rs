@@ -704,6 +704,36 @@ mod tests {
         assert_eq!(c.issuer, "https://tenant.auth0.com/");
         assert_eq!(c.audience, "https://app.example.com/mcp");
         assert_eq!(c.default_scopes, ["user", "read:data"]);
+        assert_eq!(c.jwks_refresh_every, Duration::from_secs(600));
+        let quick = AuthConfig::from_vars(vars(&[
+            ("AUTHORIZATION_SERVER_URL", "https://tenant.auth0.com/"),
+            ("RESOURCE_SERVER_URL", "https://app.example.com/mcp"),
+            ("AUTH_JWKS_REFRESH_SECS", "5"),
+        ]))
+        .unwrap()
+        .unwrap();
+        assert_eq!(quick.jwks_refresh_every, Duration::from_secs(5));
+        const BAD_REFRESH: [&[(&str, &str)]; 3] = [
+            &[
+                ("AUTHORIZATION_SERVER_URL", "https://i.example"),
+                ("RESOURCE_SERVER_URL", "https://a/mcp"),
+                ("AUTH_JWKS_REFRESH_SECS", "0"),
+            ],
+            &[
+                ("AUTHORIZATION_SERVER_URL", "https://i.example"),
+                ("RESOURCE_SERVER_URL", "https://a/mcp"),
+                ("AUTH_JWKS_REFRESH_SECS", "soon"),
+            ],
+            &[
+                ("AUTHORIZATION_SERVER_URL", "https://i.example"),
+                ("RESOURCE_SERVER_URL", "https://a/mcp"),
+                ("AUTH_JWKS_REFRESH_SECS", "-1"),
+            ],
+        ];
+        for pairs in BAD_REFRESH {
+            let e = AuthConfig::from_vars(vars(pairs)).unwrap_err();
+            assert!(e.0.contains("AUTH_JWKS_REFRESH_SECS"), "{pairs:?}: {e}");
+        }
         assert_eq!(
             c.metadata_url(),
             "https://app.example.com/.well-known/oauth-protected-resource/mcp"
