@@ -54,6 +54,8 @@ pub async fn run(cfg: MixedConfig) -> Section {
         Ok(i) => i,
         Err(e) => return s.fail(e),
     };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let fresh = instance.rss_kib().unwrap_or(0);
     let tokens = match access_tokens(instance.addr, &cfg.password, 8, 40_000).await {
         Ok(t) => t,
         Err(e) => return s.fail(format!("signing in for the tokens: {e}")),
@@ -112,9 +114,10 @@ pub async fn run(cfg: MixedConfig) -> Section {
         ),
     );
     s.line(
-        "RSS idle → peak → after",
+        "RSS fresh → after 8 sign-ins (argon2id) → peak under load → after",
         format!(
-            "{} → {} → {} KiB",
+            "{} → {} → {} → {} KiB",
+            fresh,
             idle,
             peak.load(Ordering::Relaxed),
             after
