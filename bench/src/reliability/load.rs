@@ -68,6 +68,8 @@ pub struct Event {
     pub outcome: Outcome,
     /// The latency in µs.
     pub micros: u64,
+    /// The request kind: 0 public, 1 protected, 2 widget action.
+    pub kind: u8,
 }
 
 /// What a load run saw.
@@ -95,10 +97,16 @@ impl LoadReport {
 
     /// Latency quantile (nearest rank) over the good answers, in ms.
     pub fn quantile_ms(&self, q: f64) -> f64 {
+        self.kind_quantile_ms(None, q)
+    }
+
+    /// Latency quantile over the good answers of one kind (0 public, 1 protected, 2
+    /// widget action; `None`: all), in ms.
+    pub fn kind_quantile_ms(&self, kind: Option<u8>, q: f64) -> f64 {
         let mut v: Vec<u64> = self
             .events
             .iter()
-            .filter(|e| e.outcome == Outcome::Ok)
+            .filter(|e| e.outcome == Outcome::Ok && kind.is_none_or(|k| e.kind == k))
             .map(|e| e.micros)
             .collect();
         if v.is_empty() {
@@ -329,6 +337,7 @@ pub async fn run(cfg: LoadConfig) -> LoadReport {
                     at_ms: sent.duration_since(begun).as_millis() as u64,
                     outcome,
                     micros: sent.elapsed().as_micros() as u64,
+                    kind: (step % 3) as u8,
                 });
                 step += 1;
                 match outcome {

@@ -113,6 +113,17 @@ pub async fn run(cfg: MixedConfig) -> Section {
             report.quantile_ms(1.0)
         ),
     );
+    for (kind, name) in [(0, "public"), (1, "protected"), (2, "widget action")] {
+        s.line(
+            &format!("{name}: p50 / p99 / max"),
+            format!(
+                "{:.1} / {:.1} / {:.1} ms",
+                report.kind_quantile_ms(Some(kind), 0.5),
+                report.kind_quantile_ms(Some(kind), 0.99),
+                report.kind_quantile_ms(Some(kind), 1.0)
+            ),
+        );
+    }
     s.line(
         "RSS fresh → after 8 sign-ins (argon2id) → peak under load → after",
         format!(
