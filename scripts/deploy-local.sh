@@ -6,6 +6,10 @@
 # (processes, database, temporary files) whatever happens, unless --keep.
 #
 #   ./scripts/deploy-local.sh            bring up, check, tear down
+#   ./scripts/deploy-local.sh --app new  the same with an app made by `widgetry new`
+#                                        (the CLI built here, the app generated into a
+#                                        temporary folder and built against this checkout;
+#                                        configured only through the README's variables)
 #   ./scripts/deploy-local.sh --keep     leave it running (prints the URL and how to stop)
 #   ./scripts/deploy-local.sh --cert-only  only write a self-signed certificate to deploy/tls/
 #                                          (what compose.yaml mounts)
@@ -20,11 +24,17 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
 KEEP=0
 CERT_ONLY=0
+APP=showcase
 while [ $# -gt 0 ]; do
   case "$1" in
     --keep) KEEP=1; shift ;;
+    --app)
+      [ $# -ge 2 ] || die "--app needs showcase or new"
+      case "$2" in showcase | new) APP=$2 ;; *) die "--app: showcase or new, not '$2'" ;; esac
+      shift 2
+      ;;
     --cert-only) CERT_ONLY=1; shift ;;
-    -h | --help) sed -n '2,15p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,19p' "$0"; exit 0 ;;
     *) die "unknown argument '$1' (see --help)" ;;
   esac
 done
@@ -69,9 +79,27 @@ if [ "$KEEP" = 0 ]; then trap cleanup EXIT; fi
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-log "building the showcase (release)"
-cargo build --release --locked -p showcase >"$RUN/build.log" 2>&1 || { tail -n 30 "$RUN/build.log" >&2; die "cargo build failed"; }
-BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/showcase"
+TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
+if [ "$APP" = showcase ]; then
+  log "building the showcase (release)"
+  cargo build --release --locked -p showcase >"$RUN/build.log" 2>&1 || { tail -n 30 "$RUN/build.log" >&2; die "cargo build failed"; }
+  BIN="$TARGET/release/showcase"
+  TOOL='"show_gallery"' # a tool every instance must list
+else
+  log "building the widgetry CLI (release)"
+  cargo build --release --locked -p widgetry-cli >"$RUN/build.log" 2>&1 || { tail -n 30 "$RUN/build.log" >&2; die "cargo build -p widgetry-cli failed"; }
+  mkdir -p "$RUN/src"
+  log "widgetry new deployapp --template actions (in $RUN/src)"
+  (cd "$RUN/src" && "$TARGET/release/widgetry" new deployapp --template actions) >>"$RUN/build.log" 2>&1 ||
+    { tail -n 30 "$RUN/build.log" >&2; die "widgetry new failed"; }
+  log "building the generated app (release, sharing $TARGET)"
+  (cd "$RUN/src/deployapp" && CARGO_TARGET_DIR="$TARGET" cargo build --release) >>"$RUN/build.log" 2>&1 ||
+    { tail -n 30 "$RUN/build.log" >&2; die "the generated app does not build"; }
+  BIN="$TARGET/release/deployapp"
+  TOOL='"show_ideas"'
+  # The generated app creates its demo user only in development or when asked.
+  export WIDGETRY_DEMO_USER=1
+fi
 
 psql "postgres://postgres@127.0.0.1:5432/postgres" -qc "CREATE DATABASE $DB" >/dev/null ||
   die "cannot create database $DB on PostgreSQL 127.0.0.1:5432 (user postgres)"
@@ -98,12 +126,13 @@ start_instance() {
   local pid=$!
   PIDS+=("$pid")
   local i
-  for i in $(seq 1 100); do
-    grep -q "listening on" "$RUN/$name.out" 2>/dev/null && break
+  # Ready when /healthz answers (whatever the app prints at start-up).
+  for i in $(seq 1 300); do
+    curl -s -o /dev/null "http://127.0.0.1:$port/healthz" && break
     kill -0 "$pid" 2>/dev/null || { tail -n 20 "$RUN/$name.log" >&2; die "instance $name exited at start-up"; }
     sleep 0.1
   done
-  grep -q "listening on" "$RUN/$name.out" || die "instance $name did not start within 10 s"
+  curl -s -o /dev/null "http://127.0.0.1:$port/healthz" || die "instance $name did not answer /healthz within 30 s"
   printf -v "PORT_$name" '%s' "$port"
   printf -v "PID_$name" '%s' "$pid"
   log "instance $name on 127.0.0.1:$port (pid $pid)"
@@ -182,7 +211,7 @@ mcp "$SID" '{"jsonrpc":"2.0","method":"notifications/initialized"}' >/dev/null
 tools_list_ok() {
   local i
   for i in 1 2 3 4; do
-    mcp "$SID" '{"jsonrpc":"2.0","id":2,"method":"tools/list"}' | grep -q '"show_gallery"' || return 1
+    mcp "$SID" '{"jsonrpc":"2.0","id":2,"method":"tools/list"}' | grep -q "$TOOL" || return 1
   done
 }
 check "the session works on both instances (4 x tools/list)" tools_list_ok

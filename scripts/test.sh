@@ -21,6 +21,8 @@
 #      `--suite all`
 #   8. scripts/conformance-client.sh (the widgetry CLI's OAuth client against
 #      the suite's client auth scenarios)
+#   9. scripts/reliability.sh --no-build: the short reliability battery (~1 min;
+#      the full one is ./scripts/reliability.sh --full, see RELIABILITY.md)
 #
 # Options:
 #   --setup-only   do steps 1-4 and stop (then run cargo test yourself)
@@ -162,6 +164,8 @@ step "browser: Debian chromium"
 ensure_debian_package /usr/bin/chromium chromium "browser tests"
 # nginx: the load balancer of the two-instance topology test (run as this user, its own conf).
 ensure_debian_package /usr/sbin/nginx nginx "the topology tests"
+# sqlite3: the reliability battery reads the stores it crashed.
+ensure_debian_package /usr/bin/sqlite3 sqlite3 "the reliability battery"
 
 step "node test packages (tests/node)"
 ensure_node_deps
@@ -206,6 +210,9 @@ step "MCP conformance suite 0.2 alpha, --suite all (scripts/conformance.sh --sui
 
 step "MCP conformance suite, client auth scenarios (scripts/conformance-client.sh)"
 "$ROOT/scripts/conformance-client.sh" --no-build || die "conformance client auth suite failed (see above; expected failures go in crates/widgetry-cli/conformance-expected-failures.yml)"
+
+step "reliability battery, short (scripts/reliability.sh --no-build)"
+"$ROOT/scripts/reliability.sh" --no-build || die "the reliability battery failed (see the FAILED lines above)"
 
 step "all tests passed in $((SECONDS - STARTED)) s"
 # Keep the conformance totals as the closing line.

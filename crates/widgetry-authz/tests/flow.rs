@@ -200,6 +200,52 @@ async fn wrong_pkce_verifier_is_invalid_grant() {
     assert_eq!(resp.json()["error"], "invalid_grant");
 }
 
+/// `(live grants, refresh tokens, active refresh tokens)` in the SQLite file.
+fn grant_counts(dir: &tempfile::TempDir) -> (i64, i64, i64) {
+    let db = rusqlite::Connection::open(dir.path().join("authz.sqlite3")).unwrap();
+    let one = |sql: &str| db.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap();
+    (
+        one("SELECT count(*) FROM authz_grants WHERE revoked_at IS NULL"),
+        one("SELECT count(*) FROM authz_refresh_tokens"),
+        one("SELECT count(*) FROM authz_refresh_tokens WHERE state = 'active'"),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_code_exchange_revokes_its_grant_and_a_good_one_stores_one_refresh_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let ts = start_with(sqlite_store(&dir).await, |_| {}).await;
+    let client = ts.register(CALLBACK, false).await;
+    // A wrong verifier spends the code; nothing of its grant stays usable.
+    let (code, _verifier) = ts.code_for(&client, &[]).await;
+    assert_eq!(
+        grant_counts(&dir),
+        (1, 0, 0),
+        "the grant waits for its code"
+    );
+    let (other_verifier, _) = pkce();
+    let resp = ts.exchange(&client, &code, &other_verifier).await;
+    assert_eq!(resp.status, 400);
+    assert_eq!(
+        grant_counts(&dir),
+        (0, 0, 0),
+        "a refused exchange leaves no live grant"
+    );
+    // A good exchange: the code's grant and exactly one refresh token, stored together.
+    let (code, verifier) = ts.code_for(&client, &[]).await;
+    let resp = ts.exchange(&client, &code, &verifier).await;
+    assert_eq!(resp.status, 200, "{:?}", resp.json());
+    let refresh = resp.json()["refresh_token"].as_str().unwrap().to_string();
+    assert_eq!(grant_counts(&dir), (1, 1, 1));
+    let rotated = ts.refresh(&client, &refresh).await;
+    assert_eq!(rotated.status, 200, "{:?}", rotated.json());
+    assert_eq!(
+        grant_counts(&dir),
+        (1, 2, 1),
+        "rotation retires the first token"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plain_or_missing_pkce_is_invalid_request_redirected_with_state_and_iss() {
     let dir = tempfile::tempdir().unwrap();

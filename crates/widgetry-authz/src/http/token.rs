@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use super::{client_address, oauth_error, Params};
 use crate::clients::{authenticate, AuthenticatedClient, PresentedCredentials};
 use crate::crypto::{constant_time_eq, hash};
-use crate::store::{CodeUse, RefreshRotation, RefreshTokenState};
+use crate::store::{CodeRecord, CodeUse, GrantRecord, RefreshRotation, RefreshTokenState};
 use crate::tokens::{mint, new_refresh_token, IssuedTokens};
 use crate::{now, Inner};
 
@@ -195,7 +195,15 @@ async fn authorization_code(
         return bad_request("invalid_request", "code_verifier is required (PKCE)");
     };
     let now = now();
-    let code = match inner.store.consume_code(&hash(code), now).await {
+    // The grant's first refresh token is stored with the code's consumption, in one
+    // transaction (a crash leaves both or neither); it is handed out only if every check
+    // below passes, and a failed check revokes the grant (the code is spent either way).
+    let (refresh_plain, first_refresh) = new_refresh_token(inner, "");
+    let code = match inner
+        .store
+        .consume_code(&hash(code), now, Some(first_refresh))
+        .await
+    {
         Ok(CodeUse::Fresh(c)) => c,
         Ok(CodeUse::Reused(c)) => {
             // RFC 6749 §4.1.2: revoke what was issued from a code used twice.
@@ -212,52 +220,15 @@ async fn authorization_code(
         }
         Err(e) => return server_error(e),
     };
-    if code.expires_at <= now {
-        return bad_request("invalid_grant", "the authorization code has expired");
-    }
-    let grant = match inner.store.grant(&code.grant_id).await {
-        Ok(Some(g)) if g.revoked_at.is_none() => g,
-        Ok(_) => return bad_request("invalid_grant", "the authorization code is invalid"),
-        Err(e) => return server_error(e),
+    let grant = match check_code(inner, client, form, &code, verifier, now).await {
+        Ok(g) => g,
+        Err(refusal) => {
+            if let Err(e) = inner.store.revoke_grant(&code.grant_id, now).await {
+                return server_error(e);
+            }
+            return refusal;
+        }
     };
-    if grant.client_id != client.client_id {
-        return bad_request(
-            "invalid_grant",
-            "the authorization code was issued to another client",
-        );
-    }
-    // RFC 6749 §4.1.3: required when the authorization request named it, and identical.
-    // Missing, it is a missing required parameter (§5.2 invalid_request); different, the
-    // grant does not match (invalid_grant).
-    match form.single("redirect_uri").ok().flatten() {
-        Some(uri) if uri != code.redirect_uri => {
-            return bad_request(
-                "invalid_grant",
-                "redirect_uri differs from the authorization request",
-            )
-        }
-        None if code.redirect_uri_sent => {
-            return bad_request(
-                "invalid_request",
-                "redirect_uri is required: the authorization request named one",
-            )
-        }
-        _ => {}
-    }
-    let computed = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
-    if !is_code_verifier(verifier) || !constant_time_eq(&computed, &code.code_challenge) {
-        return bad_request(
-            "invalid_grant",
-            "the code_verifier does not match the code_challenge",
-        );
-    }
-    let resources = form.all("resource");
-    if resources.iter().any(|r| *r != grant.resource) {
-        return bad_request(
-            "invalid_target",
-            "resource differs from the authorization request",
-        );
-    }
     let ttl = inner.config.access_token_ttl.as_secs() as i64;
     let access = mint(
         inner,
@@ -273,21 +244,80 @@ async fn authorization_code(
         Ok((t, _)) => t,
         Err(e) => return server_error(e),
     };
-    let refresh_token = if grant.refresh_allowed {
-        let (token, record) = new_refresh_token(inner, &grant.id);
-        if let Err(e) = inner.store.insert_refresh_token(record).await {
-            return server_error(e);
-        }
-        Some(token)
-    } else {
-        None
-    };
+    let refresh_token = grant.refresh_allowed.then_some(refresh_plain);
     token_response(IssuedTokens {
         access_token,
         expires_in: ttl,
         refresh_token,
         scope: grant.scope,
     })
+}
+
+/// The checks of a consumed code against the request: expiry, live grant, client,
+/// `redirect_uri`, PKCE and `resource`; the grant, or the refusal to send.
+async fn check_code(
+    inner: &Inner,
+    client: &AuthenticatedClient,
+    form: &Params,
+    code: &CodeRecord,
+    verifier: &str,
+    now: i64,
+) -> Result<GrantRecord, Response> {
+    if code.expires_at <= now {
+        return Err(bad_request(
+            "invalid_grant",
+            "the authorization code has expired",
+        ));
+    }
+    let grant = match inner.store.grant(&code.grant_id).await {
+        Ok(Some(g)) if g.revoked_at.is_none() => g,
+        Ok(_) => {
+            return Err(bad_request(
+                "invalid_grant",
+                "the authorization code is invalid",
+            ))
+        }
+        Err(e) => return Err(server_error(e)),
+    };
+    if grant.client_id != client.client_id {
+        return Err(bad_request(
+            "invalid_grant",
+            "the authorization code was issued to another client",
+        ));
+    }
+    // RFC 6749 §4.1.3: required when the authorization request named it, and identical.
+    // Missing, it is a missing required parameter (§5.2 invalid_request); different, the
+    // grant does not match (invalid_grant).
+    match form.single("redirect_uri").ok().flatten() {
+        Some(uri) if uri != code.redirect_uri => {
+            return Err(bad_request(
+                "invalid_grant",
+                "redirect_uri differs from the authorization request",
+            ))
+        }
+        None if code.redirect_uri_sent => {
+            return Err(bad_request(
+                "invalid_request",
+                "redirect_uri is required: the authorization request named one",
+            ))
+        }
+        _ => {}
+    }
+    let computed = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+    if !is_code_verifier(verifier) || !constant_time_eq(&computed, &code.code_challenge) {
+        return Err(bad_request(
+            "invalid_grant",
+            "the code_verifier does not match the code_challenge",
+        ));
+    }
+    let resources = form.all("resource");
+    if resources.iter().any(|r| *r != grant.resource) {
+        return Err(bad_request(
+            "invalid_target",
+            "resource differs from the authorization request",
+        ));
+    }
+    Ok(grant)
 }
 
 async fn refresh(inner: &Inner, client: &AuthenticatedClient, form: &Params) -> Response {

@@ -417,11 +417,15 @@ pub trait AuthzStore: Send + Sync + 'static {
     ) -> BoxFuture<'_, StoreResult<()>>;
     /// A grant by id (revoked ones included; check `revoked_at`).
     fn grant<'a>(&'a self, id: &'a str) -> BoxFuture<'a, StoreResult<Option<GrantRecord>>>;
-    /// Marks a code used, reporting whether it was used before.
+    /// Marks a code used, reporting whether it was used before. When the code was fresh
+    /// and its grant allows refresh, `first_refresh` (its `grant_id` filled in from the
+    /// code) is stored in the same transaction, so a crash never leaves a used code whose
+    /// grant has no refresh token.
     fn consume_code<'a>(
         &'a self,
         code_hash: &'a str,
         now: i64,
+        first_refresh: Option<RefreshTokenRecord>,
     ) -> BoxFuture<'a, StoreResult<CodeUse>>;
     /// Revokes a grant: its refresh tokens are deleted and its live access tokens' ids
     /// enter the deny-list. `false` when unknown or already revoked.

@@ -89,6 +89,10 @@ pub struct AuthConfig {
     /// (`AUTH_ALLOW_PLAIN_HTTP=1`; default false: such issuers are refused at start-up
     /// from the environment, and every plain-HTTP fetch to them fails).
     pub allow_plain_http: bool,
+    /// How often the default verifier fetches the issuer's JWKS again once loaded
+    /// (`AUTH_JWKS_REFRESH_SECS`, default 600 s; on a failed fetch the keys in hand stay
+    /// in use). See [`JwtVerifierBuilder::refresh_every`](crate::auth::JwtVerifierBuilder::refresh_every).
+    pub jwks_refresh_every: Duration,
 }
 
 /// How a tool call refused for lack of sign-in or scope is answered.
@@ -186,6 +190,7 @@ impl AuthConfig {
             verifier: None,
             challenge: ChallengeMode::Auto,
             allow_plain_http: false,
+            jwks_refresh_every: Duration::from_secs(600),
         })
     }
 
@@ -215,6 +220,19 @@ impl AuthConfig {
         }
         c.challenge = ChallengeMode::from_vars(&var)?;
         c.allow_plain_http = var("AUTH_ALLOW_PLAIN_HTTP").is_some_and(|v| v.trim() == "1");
+        if let Some(v) = var("AUTH_JWKS_REFRESH_SECS") {
+            let secs = v
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|s| *s > 0)
+                .ok_or_else(|| {
+                    ConfigError(format!(
+                    "AUTH_JWKS_REFRESH_SECS must be a whole number of seconds above 0, got {v:?}"
+                ))
+                })?;
+            c.jwks_refresh_every = Duration::from_secs(secs);
+        }
         if !c.allow_plain_http && !crate::http_client::may_fetch(&c.issuer) {
             return Err(ConfigError(format!(
                 "AUTHORIZATION_SERVER_URL {:?} uses plain HTTP on a host that is not loopback: \
@@ -363,6 +381,7 @@ impl AuthState {
             None => Arc::new(
                 JwtVerifier::builder(config.issuer.clone(), config.audience.clone())
                     .leeway(config.leeway)
+                    .refresh_every(config.jwks_refresh_every)
                     .client(HttpClient::default().allow_plain_http(config.allow_plain_http))
                     .build(),
             ),
@@ -687,6 +706,36 @@ mod tests {
         assert_eq!(c.issuer, "https://tenant.auth0.com/");
         assert_eq!(c.audience, "https://app.example.com/mcp");
         assert_eq!(c.default_scopes, ["user", "read:data"]);
+        assert_eq!(c.jwks_refresh_every, Duration::from_secs(600));
+        let quick = AuthConfig::from_vars(vars(&[
+            ("AUTHORIZATION_SERVER_URL", "https://tenant.auth0.com/"),
+            ("RESOURCE_SERVER_URL", "https://app.example.com/mcp"),
+            ("AUTH_JWKS_REFRESH_SECS", "5"),
+        ]))
+        .unwrap()
+        .unwrap();
+        assert_eq!(quick.jwks_refresh_every, Duration::from_secs(5));
+        const BAD_REFRESH: [&[(&str, &str)]; 3] = [
+            &[
+                ("AUTHORIZATION_SERVER_URL", "https://i.example"),
+                ("RESOURCE_SERVER_URL", "https://a/mcp"),
+                ("AUTH_JWKS_REFRESH_SECS", "0"),
+            ],
+            &[
+                ("AUTHORIZATION_SERVER_URL", "https://i.example"),
+                ("RESOURCE_SERVER_URL", "https://a/mcp"),
+                ("AUTH_JWKS_REFRESH_SECS", "soon"),
+            ],
+            &[
+                ("AUTHORIZATION_SERVER_URL", "https://i.example"),
+                ("RESOURCE_SERVER_URL", "https://a/mcp"),
+                ("AUTH_JWKS_REFRESH_SECS", "-1"),
+            ],
+        ];
+        for pairs in BAD_REFRESH {
+            let e = AuthConfig::from_vars(vars(pairs)).unwrap_err();
+            assert!(e.0.contains("AUTH_JWKS_REFRESH_SECS"), "{pairs:?}: {e}");
+        }
         assert_eq!(
             c.metadata_url(),
             "https://app.example.com/.well-known/oauth-protected-resource/mcp"

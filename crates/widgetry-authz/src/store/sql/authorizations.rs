@@ -234,32 +234,30 @@ pub(super) fn grant<'a>(
     ))
 }
 
-pub(super) fn consume_code<'a>(
-    st: &'a SqlStore,
-    code_hash: &'a str,
+/// Marks a code used inside the session's transaction (the caller commits).
+pub(super) async fn consume_code_in(
+    st: &SqlStore,
+    s: &mut Session<'_>,
+    code_hash: &str,
     now: i64,
-) -> BoxFuture<'a, StoreResult<CodeUse>> {
-    Box::pin(async move {
-        let mut s = st.db.session(true).await?;
-        let sql = st.locking(locking!(select!(
-            code_cols,
-            "authz_codes WHERE code_hash = $1"
-        )));
-        let Some(mut code) = fetch_opt(&mut s, sql, vals![code_hash], code_from).await? else {
-            return Ok(CodeUse::Unknown);
-        };
-        if code.used_at.is_some() {
-            return Ok(CodeUse::Reused(code));
-        }
-        s.execute(
-            "UPDATE authz_codes SET used_at = $2 WHERE code_hash = $1",
-            vals![code_hash, now],
-        )
-        .await?;
-        s.commit().await?;
-        code.used_at = Some(now);
-        Ok(CodeUse::Fresh(code))
-    })
+) -> StoreResult<CodeUse> {
+    let sql = st.locking(locking!(select!(
+        code_cols,
+        "authz_codes WHERE code_hash = $1"
+    )));
+    let Some(mut code) = fetch_opt(s, sql, vals![code_hash], code_from).await? else {
+        return Ok(CodeUse::Unknown);
+    };
+    if code.used_at.is_some() {
+        return Ok(CodeUse::Reused(code));
+    }
+    s.execute(
+        "UPDATE authz_codes SET used_at = $2 WHERE code_hash = $1",
+        vals![code_hash, now],
+    )
+    .await?;
+    code.used_at = Some(now);
+    Ok(CodeUse::Fresh(code))
 }
 
 pub(super) fn revoke_grant<'a>(

@@ -360,8 +360,9 @@ impl AuthzStore for SqlStore {
         &'a self,
         code_hash: &'a str,
         now: i64,
+        first_refresh: Option<RefreshTokenRecord>,
     ) -> BoxFuture<'a, StoreResult<CodeUse>> {
-        authorizations::consume_code(self, code_hash, now)
+        tokens::consume_code(self, code_hash, now, first_refresh)
     }
 
     fn revoke_grant<'a>(&'a self, grant_id: &'a str, now: i64) -> BoxFuture<'a, StoreResult<bool>> {

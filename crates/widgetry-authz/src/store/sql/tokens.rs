@@ -1,11 +1,11 @@
 //! Tokens: refresh-token families, issued access tokens and revoked token ids.
 
-use super::authorizations::{grant_from, revoke_grant_in};
+use super::authorizations::{consume_code_in, grant_from, revoke_grant_in};
 use super::{fetch_opt, SqlStore};
 use crate::store::backend::{vals, Row, Session};
 use crate::store::{
-    BoxFuture, GrantRecord, RefreshRotation, RefreshTokenRecord, RefreshTokenState, StoreError,
-    StoreResult,
+    BoxFuture, CodeUse, GrantRecord, RefreshRotation, RefreshTokenRecord, RefreshTokenState,
+    StoreError, StoreResult,
 };
 
 fn refresh_from(r: &Row) -> StoreResult<RefreshTokenRecord> {
@@ -51,6 +51,42 @@ pub(super) fn insert_refresh_token(
     Box::pin(async move {
         let mut s = st.db.session(false).await?;
         insert_refresh_in(&mut s, &t).await
+    })
+}
+
+/// Marks a code used and, when its grant allows refresh, stores the grant's first
+/// refresh token, in one transaction: a crash leaves either both or neither.
+pub(super) fn consume_code<'a>(
+    st: &'a SqlStore,
+    code_hash: &'a str,
+    now: i64,
+    first_refresh: Option<RefreshTokenRecord>,
+) -> BoxFuture<'a, StoreResult<CodeUse>> {
+    Box::pin(async move {
+        let mut s = st.db.session(true).await?;
+        let used = consume_code_in(st, &mut s, code_hash, now).await?;
+        let CodeUse::Fresh(code) = &used else {
+            return Ok(used);
+        };
+        if let Some(mut token) = first_refresh {
+            let allowed = s
+                .query_opt(
+                    "SELECT refresh_allowed FROM authz_grants WHERE id = $1 AND revoked_at IS NULL",
+                    vals![&code.grant_id],
+                )
+                .await?
+                .map(|r| r.int(0))
+                .transpose()?
+                .unwrap_or(0);
+            if allowed != 0 {
+                token.grant_id = code.grant_id.clone();
+                token.parent_hash = None;
+                token.state = RefreshTokenState::Active;
+                insert_refresh_in(&mut s, &token).await?;
+            }
+        }
+        s.commit().await?;
+        Ok(used)
     })
 }
 
