@@ -195,7 +195,7 @@ async fn run(args: Args) -> bool {
         eprintln!("widgetry-reliability: {}: {e}", tmp.0.display());
         return true;
     }
-    let password = format!("battery-{}", widgetry::random::random_hex(8));
+    let password = format!("battery-{}", oauth::random_hex(8));
     let full = args.full;
     println!(
         "widgetry-reliability: {} battery against {} ({} cores, load average {})",

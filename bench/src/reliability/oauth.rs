@@ -115,11 +115,7 @@ pub async fn sign_in(
     client_id: &str,
     password: &str,
 ) -> Result<Tokens, String> {
-    let verifier = format!(
-        "{}{}",
-        widgetry::random::random_hex(24),
-        widgetry::random::random_hex(24)
-    );
+    let verifier = random_hex(48);
     let challenge = URL_SAFE_NO_PAD.encode(ring::digest::digest(
         &ring::digest::SHA256,
         verifier.as_bytes(),
@@ -235,4 +231,14 @@ pub async fn client_and_tokens(
     let client_id = register(&mut conn).await?;
     let t = sign_in(&mut conn, &format!("http://{target}"), &client_id, password).await?;
     Ok((client_id, t))
+}
+
+/// `bytes` random bytes from the system's generator, as lowercase hex.
+pub fn random_hex(bytes: usize) -> String {
+    use ring::rand::SecureRandom;
+    let mut buf = vec![0u8; bytes];
+    ring::rand::SystemRandom::new()
+        .fill(&mut buf)
+        .expect("the system's random generator failed");
+    buf.iter().map(|b| format!("{b:02x}")).collect()
 }
