@@ -186,7 +186,7 @@ pub struct ServerConfig {
     /// the time a user has to answer before the request must start over.
     pub input_state_ttl: Duration,
     /// Which clients get tools with UI metadata and the app-only tools (see
-    /// [`UiClients`] and the [`ui`] module): by default those that declare the MCP Apps
+    /// [`UiClients`] and `docs/hosts.md`): by default those that declare the MCP Apps
     /// extension, and ChatGPT.
     pub ui_clients: UiClients,
 }
