@@ -5,7 +5,7 @@
 # temporary directory), so restarting them disturbs nothing else on the machine.
 #
 #   ./scripts/reliability.sh            the short battery (~1 min; a step of scripts/test.sh)
-#   ./scripts/reliability.sh --full     the recorded one (~12 min, release build):
+#   ./scripts/reliability.sh --full     the recorded one (~7 min after the release build):
 #                                       1,000 clients for 60 s, 5 kill rounds per store,
 #                                       a 3-minute issuer outage, PostgreSQL and Redis
 #                                       restarted under 200 clients

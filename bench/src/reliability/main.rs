@@ -89,7 +89,7 @@ const USAGE: &str = "\
 usage: widgetry-reliability --showcase PATH [--full] [--only LIST] [--keep-going]
 
   --showcase PATH  the showcase binary (release for the recorded figures)
-  --full           the recorded battery (about 12 minutes); default: the short one (~1 min)
+  --full           the recorded battery (about 7 minutes); default: the short one (under 1 min)
   --only LIST      comma-separated parts: mixed, crash, jwks, outage (default: all)
   --clients N      clients of the mixed load (default 1000 full, 100 short)
   --seconds S      seconds of the mixed load (default 60 full, 8 short)";
