@@ -10,14 +10,23 @@
 #      `default-features = false, features = ["sqlite"]` compiles (`cargo check`, same
 #      target dir), and its dependency graph has fewer crates than the full one; the
 #      counts are printed (and written to $FEATURES_REPORT when set).
+#   3. With --test: widgetry's own tests without its default features (the suites that
+#      need a feature say so with required-features or #[cfg]); ~2 minutes more.
 #
-# Usage: scripts/features-check.sh   (run by scripts/test.sh; cheap: cargo check only)
+# Usage: scripts/features-check.sh [--test]   (test.sh runs it without --test: cargo
+# check only, plus one small unit test)
 set -euo pipefail
 
 # shellcheck source=lib/common.sh source-path=SCRIPTDIR
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 cd "$ROOT"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+run_tests=0
+case "${1:-}" in
+  --test) run_tests=1 ;;
+  "") ;;
+  *) die "usage: scripts/features-check.sh [--test]" ;;
+esac
 
 # cargo check with the given arguments; fails on an error or on a warning in our code.
 check() {
@@ -119,4 +128,10 @@ app_crates="$(cd "$app" && cargo tree --offline -e normal --prefix none |
 log "the minimal app compiles; its dependency graph holds $app_crates crates"
 if [ -n "${FEATURES_REPORT:-}" ]; then
   printf 'full=%s minimal=%s none=%s app=%s\n' "$full" "$minimal" "$none" "$app_crates" >"$FEATURES_REPORT"
+fi
+
+if [ "$run_tests" -eq 1 ]; then
+  log "cargo test -p widgetry --no-default-features"
+  cargo test --locked -p widgetry --no-default-features --no-fail-fast ||
+    die "widgetry's tests fail without its default features (see above)"
 fi

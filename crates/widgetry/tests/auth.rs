@@ -1689,6 +1689,7 @@ fn an_app_built_outside_a_runtime_still_loads_the_issuer_keys() {
     }));
 }
 
+#[cfg(feature = "legacy-sse")]
 #[tokio::test]
 async fn the_legacy_sse_transport_applies_the_same_policies() {
     bounded(async {

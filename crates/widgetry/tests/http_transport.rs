@@ -8,9 +8,12 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use common::{read_events_until, Reply, TestServer};
-use http_body_util::{BodyExt, Full};
+#[cfg(feature = "legacy-sse")]
+use http_body_util::BodyExt;
+use http_body_util::Full;
 use serde_json::{json, Value};
 use widgetry::protocol::types::{CallToolResult, ToolDescriptor};
+#[cfg(feature = "sqlite")]
 use widgetry::store::SqliteSessionStore;
 use widgetry::{HttpConfig, RequestContext, Server, ToolError};
 
@@ -487,6 +490,7 @@ async fn stateless_2026_requests_need_no_session_and_check_routing_headers() {
         .contains(&json!("2026-07-28")));
 }
 
+#[cfg(feature = "sqlite")]
 #[tokio::test]
 async fn a_second_instance_serves_a_session_created_by_the_first() {
     let dir = tempfile::tempdir().unwrap();
@@ -517,6 +521,7 @@ async fn a_second_instance_serves_a_session_created_by_the_first() {
     );
 }
 
+#[cfg(feature = "legacy-sse")]
 #[tokio::test]
 async fn legacy_sse_sends_endpoint_and_answers_on_the_stream() {
     let s = start().await;

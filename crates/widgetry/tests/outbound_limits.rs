@@ -157,6 +157,7 @@ async fn plain_http_issuers_are_refused_off_loopback() {
     assert!(e.contains("refusing plain-HTTP"), "{e}");
 }
 
+#[cfg(feature = "authz")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_naming_made_up_keys_cannot_make_the_embedded_server_reload_its_keys() {
     let dir = tempfile::tempdir().unwrap();

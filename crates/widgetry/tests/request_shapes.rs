@@ -115,6 +115,7 @@ async fn no_request_shape_reaches_a_refused_tool_over_stateless_http() {
     .await;
 }
 
+#[cfg(feature = "legacy-sse")]
 #[tokio::test]
 async fn no_request_shape_reaches_a_refused_tool_over_legacy_sse() {
     bounded(async {

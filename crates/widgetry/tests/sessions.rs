@@ -21,7 +21,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::{read_events_until, HttpClient, Reply, TestServer};
-use http_body_util::{BodyExt, Full};
+#[cfg(feature = "legacy-sse")]
+use http_body_util::BodyExt;
+use http_body_util::Full;
 use hyper::body::Incoming;
 use schemars::JsonSchema;
 use serde::Serialize;
@@ -639,6 +641,7 @@ async fn an_anonymous_session_becomes_the_first_signed_in_users_and_then_refuses
 // 3. Legacy SSE
 // ---------------------------------------------------------------------------------
 
+#[cfg(feature = "legacy-sse")]
 #[tokio::test]
 async fn a_legacy_sse_session_takes_messages_only_from_the_user_who_opened_it() {
     bounded(async {
