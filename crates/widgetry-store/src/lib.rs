@@ -75,7 +75,7 @@ pub use postgres::{PgConn, PgPool, PostgresConfig, PostgresKvStore, PostgresSess
 #[cfg(feature = "redis")]
 pub use redis_store::{RedisConfig, RedisKvStore, RedisSessionStore};
 #[cfg(feature = "sqlite")]
-pub use sqlite::{SqliteKvStore, SqliteSessionStore};
+pub use sqlite::{open_sqlite_connection, SqliteKvStore, SqliteSessionStore};
 
 /// A boxed, sendable future, the return type of every store method (keeps the traits
 /// object-safe so an app can hold an `Arc<dyn SessionStore>`).

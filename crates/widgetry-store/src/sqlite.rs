@@ -19,6 +19,37 @@ fn unavailable(e: impl std::fmt::Display) -> StoreError {
     StoreError::Unavailable(e.to_string())
 }
 
+/// Opens (creating when missing) a SQLite connection set up as every Widgetry store uses
+/// one: a 5 s busy timeout set first, so processes opening the file together wait for
+/// each other instead of failing; the WAL journal (switching a fresh file to it takes a
+/// lock the busy handler does not wait for, so that step is retried for up to 5 s); and
+/// `synchronous=NORMAL`. The embedded authorization server opens its file with it too.
+pub fn open_sqlite_connection(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(Duration::from_secs(5))?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        match conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get::<_, String>(0)) {
+            Ok(_) => break,
+            Err(e) if is_busy(&e) && std::time::Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(20))
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    conn.execute_batch("PRAGMA synchronous=NORMAL;")?;
+    Ok(conn)
+}
+
+/// Whether SQLite answered "busy" or "locked" (another connection holds the lock).
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e,
+        rusqlite::Error::SqliteFailure(f, _)
+            if matches!(f.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
+}
+
 /// One SQLite connection shared by a store's calls.
 #[derive(Clone)]
 struct Db {
@@ -33,14 +64,8 @@ impl Db {
             std::fs::create_dir_all(dir)
                 .map_err(|e| unavailable(format!("cannot create {}: {e}", dir.display())))?;
         }
-        let mut conn = Connection::open(path)
+        let mut conn = open_sqlite_connection(path)
             .map_err(|e| unavailable(format!("cannot open {}: {e}", path.display())))?;
-        conn.execute_batch(
-            "PRAGMA journal_mode=WAL;
-             PRAGMA synchronous=NORMAL;
-             PRAGMA busy_timeout=5000;",
-        )
-        .map_err(|e| unavailable(format!("cannot set up {}: {e}", path.display())))?;
         migrate(&mut conn, path, component, migrations)?;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
@@ -494,6 +519,55 @@ mod tests {
             |r| r.get(0),
         )
         .unwrap()
+    }
+
+    /// Several processes (here threads, each with its own connection, which SQLite
+    /// locks the same way) opening one fresh file at once: every one gets its store, with
+    /// the tables made once. Before the busy timeout came first, some failed with
+    /// "database is locked" while another switched the file to WAL.
+    #[test]
+    fn openers_racing_on_a_fresh_file_all_succeed() {
+        for round in 0..20 {
+            let dir = std::env::temp_dir().join(format!(
+                "wrace-{}-{}-{round}",
+                std::process::id(),
+                now_ms()
+            ));
+            std::fs::create_dir_all(&dir).unwrap();
+            let path = dir.join("race.db");
+            let barrier = Arc::new(std::sync::Barrier::new(6));
+            let openers: Vec<_> = (0..6)
+                .map(|i| {
+                    let (path, barrier) = (path.clone(), barrier.clone());
+                    std::thread::spawn(move || {
+                        barrier.wait();
+                        let component = if i % 2 == 0 { "notes" } else { "other" };
+                        let step = Migration {
+                            version: 1,
+                            name: "table",
+                            sql: if i % 2 == 0 {
+                                "CREATE TABLE IF NOT EXISTS notes (id TEXT PRIMARY KEY)"
+                            } else {
+                                "CREATE TABLE IF NOT EXISTS other (id TEXT PRIMARY KEY)"
+                            },
+                        };
+                        Db::open(&path, component, &[step]).map(|_| ())
+                    })
+                })
+                .collect();
+            for o in openers {
+                o.join()
+                    .unwrap()
+                    .unwrap_or_else(|e| panic!("round {round}: {e}"));
+            }
+            let c = Connection::open(&path).unwrap();
+            assert_eq!(version(&c), 1);
+            let mode: String = c
+                .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(mode, "wal");
+            let _ = std::fs::remove_dir_all(&dir);
+        }
     }
 
     #[test]

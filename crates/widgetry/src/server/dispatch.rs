@@ -183,11 +183,16 @@ impl Parsed {
     }
 
     /// The tool's input schema and the call's arguments, when the request is a tool
-    /// call (for the 2026-07-28 `Mcp-Param-*` header check).
+    /// call of a tool this (stateless) client can see (for the 2026-07-28 `Mcp-Param-*`
+    /// header check). A client without the UI extension cannot see an app-only tool, so
+    /// it cannot know its header parameters: the call is left to [`Server::authorize`],
+    /// which refuses it naming the extension.
     pub(crate) fn tool_call<'s>(&'s self, server: &'s Server) -> Option<(&'s Value, &'s RawValue)> {
         match &self.op {
             Op::CallTool { index, args } => {
-                Some((&server.inner.tools[*index].descriptor.input_schema, &**args))
+                let tool = &server.inner.tools[*index].descriptor;
+                let hidden = ui::app_only(tool) && !server.renders_ui(self, None);
+                (!hidden).then_some((&tool.input_schema, &**args))
             }
             _ => None,
         }

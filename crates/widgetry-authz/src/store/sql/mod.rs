@@ -216,14 +216,7 @@ fn open_sqlite_file(path: &Path) -> StoreResult<rusqlite::Connection> {
             Err(e) => return Err(unavailable("create", &e)),
         }
     }
-    let conn = rusqlite::Connection::open(path).map_err(|e| unavailable("open", &e))?;
-    conn.execute_batch(
-        "PRAGMA journal_mode=WAL;
-         PRAGMA synchronous=NORMAL;
-         PRAGMA busy_timeout=5000;",
-    )
-    .map_err(|e| unavailable("configure", &e))?;
-    Ok(conn)
+    widgetry_store::open_sqlite_connection(path).map_err(|e| unavailable("open", &e))
 }
 
 /// Decodes one row into a record.
