@@ -233,12 +233,15 @@ fn mcp(url: &str, method: &str, params: Value, token: Option<&str>) -> (u16, Val
 }
 
 /// [`mcp`] with more headers: its `_meta` carries the protocol version and client
-/// capabilities, and `Mcp-Method` / `Mcp-Name` route it, as that revision asks.
+/// capabilities (those of a widget host: the MCP Apps extension), and `Mcp-Method` /
+/// `Mcp-Name` route it, as that revision asks.
 fn mcp_with(url: &str, method: &str, params: Value, extra: &[(&str, &str)]) -> (u16, Value) {
     let mut params = params;
     params["_meta"] = json!({
         "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-        "io.modelcontextprotocol/clientCapabilities": {},
+        "io.modelcontextprotocol/clientCapabilities": {
+            "extensions": {"io.modelcontextprotocol/ui": {"mimeTypes": ["text/html;profile=mcp-app"]}}
+        },
     });
     let name = params
         .get("name")
