@@ -81,12 +81,17 @@ impl ClientView<'_> {
 
 /// Whether `capabilities` declare the MCP Apps extension for our widgets' MIME type (the
 /// rule of ext-apps' `getUiCapability(..)?.mimeTypes?.includes(RESOURCE_MIME_TYPE)`,
-/// lenient about a declaration that lists no `mimeTypes`).
+/// lenient about a declaration that lists no `mimeTypes`). The declaration is read from
+/// `extensions`, or from `experimental` where a client's SDK has no `extensions` field
+/// yet (the form an earlier draft of the extension proposed).
 pub(crate) fn declares_ui(capabilities: &JsonObject) -> bool {
-    let Some(Value::Object(ui)) = capabilities
-        .get("extensions")
-        .and_then(|e| e.get(UI_EXTENSION))
-    else {
+    let declared = ["extensions", "experimental"].iter().find_map(|k| {
+        match capabilities.get(*k).and_then(|e| e.get(UI_EXTENSION)) {
+            Some(Value::Object(ui)) => Some(ui),
+            _ => None,
+        }
+    });
+    let Some(ui) = declared else {
         return false;
     };
     match ui.get("mimeTypes") {
@@ -164,6 +169,12 @@ mod tests {
         )));
         assert!(!declares_ui(&caps(json!({"extensions": {}}))));
         assert!(!declares_ui(&caps(json!({UI_EXTENSION: {}}))));
+        assert!(declares_ui(&caps(
+            json!({"experimental": {UI_EXTENSION: {"mimeTypes": [MIME_MCP_APP]}}})
+        )));
+        assert!(!declares_ui(&caps(
+            json!({"experimental": {UI_EXTENSION: {"mimeTypes": ["text/uri-list"]}}})
+        )));
         assert!(!declares_ui(&caps(
             json!({"extensions": {UI_EXTENSION: {"mimeTypes": MIME_MCP_APP}}})
         )));
