@@ -156,6 +156,11 @@ class Flows:
     def ok(self, what):
         print(f"  ok   {what}", flush=True)
 
+    def check(self, cond, what, saw):
+        """One check of a step: "ok" when it holds, Failed with what was seen when not."""
+        need(cond, what, saw)
+        self.ok(what)
+
     def step(self, what, run):
         """Runs one step and checks both instances served part of it."""
         self.c.seen = set()
@@ -194,32 +199,33 @@ class Flows:
         sid = self.session()
         r = self.call(sid, self.a.action, self.action_input)
         challenge = r.headers.get("WWW-Authenticate", "")
-        need(r.status == 401 and challenge.startswith("Bearer "),
-             f"{self.a.action} without a token: HTTP 401 with a Bearer challenge",
-             f"{r.brief()} WWW-Authenticate: {challenge!r}")
+        self.check(r.status == 401 and challenge.startswith("Bearer "),
+                   f"{self.a.action} without a token: HTTP 401 with a Bearer challenge",
+                   f"{r.brief()} WWW-Authenticate: {challenge!r}")
         p = parse_challenge(challenge)
         prm_url = p.get("resource_metadata", "")
         need(prm_url.startswith(self.public + "/"),
              "the challenge's resource_metadata is on the public https origin", challenge)
         self.scope = p.get("scope", "")
-        need(self.scope, "the challenge names the scope the tool needs", challenge)
+        self.check(self.scope, "the challenge names the public resource_metadata and the scope",
+                   challenge)
         prm = self.c.send("GET", prm_url)
         m = prm.json() or {}
-        need(prm.status == 200 and m.get("resource") == f"{self.public}/mcp"
-             and m.get("authorization_servers"),
-             "protected-resource metadata: the public resource and its authorization server",
-             prm.brief())
+        self.check(prm.status == 200 and m.get("resource") == f"{self.public}/mcp"
+                   and m.get("authorization_servers"),
+                   "protected-resource metadata: the public resource and its authorization server",
+                   prm.brief())
         self.resource = m["resource"]
         issuer = m["authorization_servers"][0]
         asm = self.c.send("GET", f"{issuer}/.well-known/oauth-authorization-server")
         s = asm.json() or {}
-        need(asm.status == 200 and s.get("issuer") == issuer
-             and "S256" in s.get("code_challenge_methods_supported", [])
-             and all(s.get(k, "").startswith(self.public + "/") for k in
-                     ("authorization_endpoint", "token_endpoint", "registration_endpoint",
-                      "revocation_endpoint")),
-             "authorization-server metadata: the issuer, S256, public https endpoints",
-             asm.brief())
+        self.check(asm.status == 200 and s.get("issuer") == issuer
+                   and "S256" in s.get("code_challenge_methods_supported", [])
+                   and all(s.get(k, "").startswith(self.public + "/") for k in
+                           ("authorization_endpoint", "token_endpoint",
+                            "registration_endpoint", "revocation_endpoint")),
+                   "authorization-server metadata: the issuer, S256, public https endpoints",
+                   asm.brief())
         self.issuer, self.meta = issuer, s
 
     def register(self):
@@ -228,7 +234,7 @@ class Flows:
             "grant_types": ["authorization_code", "refresh_token"],
             "response_types": ["code"], "client_name": "deploy-local flows"})
         self.client_id = (r.json() or {}).get("client_id")
-        need(r.status == 201 and self.client_id, "dynamic client registration", r.brief())
+        self.check(r.status == 201 and self.client_id, "dynamic client registration", r.brief())
 
     def authorize(self):
         verifier = secrets.token_urlsafe(48)
@@ -242,8 +248,8 @@ class Flows:
             "resource": self.resource})
         url = f"{self.meta['authorization_endpoint']}?{query}"
         page = self.c.send("GET", url)
-        need(page.status == 200, "the authorization request shows the sign-in page",
-             page.brief())
+        self.check(page.status == 200, "the authorization request shows the sign-in page",
+                   page.brief())
         signin = [f for f in Forms(page.body).forms
                   if any(k == "password" for _, k, _ in f["inputs"])]
         need(signin, "the sign-in page has a password form", page.brief())
@@ -267,20 +273,21 @@ class Flows:
             fields = [(n, v) for n, _, v in consent[0]["inputs"]] + [("decision", "allow")]
             done = self.c.form(urllib.parse.urljoin(url, consent[0]["action"]), fields)
         location = done.headers.get("Location", "")
-        need(done.status in (302, 303) and location.startswith(REDIRECT + "?"),
-             "signed in" + (" and consented" if consent_shown else "")
-             + ": redirected to the client's callback", f"{done.brief()} Location: {location}")
+        self.check(done.status in (302, 303) and location.startswith(REDIRECT + "?"),
+                   "signed in" + (" and consented" if consent_shown else "")
+                   + ": redirected to the client's callback",
+                   f"{done.brief()} Location: {location}")
         q = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(location).query))
-        need(q.get("state") == state and q.get("iss") == self.issuer and q.get("code"),
-             "the callback carries the code, our state and the issuer (RFC 9207)", location)
+        self.check(q.get("state") == state and q.get("iss") == self.issuer and q.get("code"),
+                   "the callback carries the code, our state and the issuer (RFC 9207)", location)
         r = self.c.form(self.meta["token_endpoint"], [
             ("grant_type", "authorization_code"), ("code", q["code"]),
             ("code_verifier", verifier), ("redirect_uri", REDIRECT),
             ("client_id", self.client_id)])
         self.tokens = r.json() or {}
-        need(r.status == 200 and self.tokens.get("access_token")
-             and self.tokens.get("refresh_token"),
-             "code exchange (PKCE verifier): access and refresh tokens", r.brief())
+        self.check(r.status == 200 and self.tokens.get("access_token")
+                   and self.tokens.get("refresh_token"),
+                   "code exchange (PKCE verifier): access and refresh tokens", r.brief())
         self.consent_shown = consent_shown
 
     def oauth(self):
@@ -323,22 +330,22 @@ class Flows:
         old = self.tokens["refresh_token"]
         r = self.refresh(old)
         t = r.json() or {}
-        need(r.status == 200 and t.get("access_token") and t.get("refresh_token")
-             and t["refresh_token"] != old,
-             "refresh: a new access token and a new (rotated) refresh token", r.brief())
+        self.check(r.status == 200 and t.get("access_token") and t.get("refresh_token")
+                   and t["refresh_token"] != old,
+                   "refresh: a new access token and a new (rotated) refresh token", r.brief())
         self.tokens = t
         sid = self.session(t["access_token"])
         c = self.call(sid, self.a.tool, {}, t["access_token"])
         msg = c.rpc() or {}
-        need(c.status == 200 and "result" in msg and not msg["result"].get("isError"),
-             "the refreshed access token calls the tool", c.brief())
+        self.check(c.status == 200 and "result" in msg and not msg["result"].get("isError"),
+                   "the refreshed access token calls the tool", c.brief())
 
     def revocation(self):
         token = self.tokens["refresh_token"]
         r = self.c.form(self.meta["revocation_endpoint"],
                         [("token", token), ("token_type_hint", "refresh_token"),
                          ("client_id", self.client_id)])
-        need(r.status == 200, "revocation of the refresh token", r.brief())
+        self.check(r.status == 200, "revocation of the refresh token", r.brief())
         revoker = r.upstream
         refusals = set()
         for _ in range(4):
@@ -346,9 +353,9 @@ class Flows:
             need(x.status == 400 and (x.json() or {}).get("error") == "invalid_grant",
                  "the revoked refresh token is refused (invalid_grant)", x.brief())
             refusals.add(x.upstream)
-        need(refusals - {revoker},
-             "the instance that did not revoke refuses it too",
-             f"revoked by {revoker}, refused by {sorted(refusals)}")
+        self.check(refusals - {revoker},
+                   "the instance that did not revoke refuses it too",
+                   f"revoked by {revoker}, refused by {sorted(refusals)}")
 
     def run(self):
         self.action_input = json.loads(self.a.action_input)
