@@ -104,6 +104,8 @@ class Client:
                 a = Answer(r.status, r.headers, r.read())
         except urllib.error.HTTPError as e:
             a = Answer(e.code, e.headers, e.read())
+        except (urllib.error.URLError, OSError) as e:
+            raise Failed(f"{method} {url}: an answer\n       saw: {e}") from None
         self.seen.add(a.upstream)
         return a
 
