@@ -2,6 +2,9 @@
 # Brings up the production topology natively on this machine and checks it end to end:
 # two showcase instances (release build) sharing PostgreSQL (a fresh database) and Redis,
 # behind nginx terminating TLS with a self-signed certificate, everything on 127.0.0.1.
+# It drives every user flow through the proxy over verified https, each step served by
+# both instances (OAuth 2.1 from the 401 to the tokens, the widget tool with the access
+# token, widget actions, refresh rotation and revocation: scripts/lib/deploy_flows.py).
 # Then it stops one instance with SIGTERM and checks the other carries on. It cleans up
 # (processes, database, temporary files) whatever happens, unless --keep.
 #
@@ -14,7 +17,7 @@
 #   ./scripts/deploy-local.sh --cert-only  only write a self-signed certificate to deploy/tls/
 #                                          (what compose.yaml mounts)
 #
-# Needs: nginx (./scripts/test.sh --setup-only installs it), openssl, curl, psql and
+# Needs: nginx (./scripts/test.sh --setup-only installs it), openssl, curl, python3, psql,
 # PostgreSQL on 127.0.0.1:5432 (user postgres, trust), Redis on 127.0.0.1:6379.
 # Configuration is the README's table; this script sets exactly what compose.yaml sets.
 set -euo pipefail
@@ -34,7 +37,7 @@ while [ $# -gt 0 ]; do
       shift 2
       ;;
     --cert-only) CERT_ONLY=1; shift ;;
-    -h | --help) sed -n '2,19p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,22p' "$0"; exit 0 ;;
     *) die "unknown argument '$1' (see --help)" ;;
   esac
 done
@@ -58,6 +61,7 @@ fi
 NGINX=/usr/sbin/nginx
 [ -x "$NGINX" ] || die "$NGINX is missing: run ./scripts/test.sh --setup-only (installs Debian's nginx)"
 need_cmd curl "install curl"
+need_cmd python3 "install python3 (the flows use its standard library only)"
 need_cmd psql "install postgresql-client; PostgreSQL must run on 127.0.0.1:5432"
 need_cmd redis-cli "install redis-tools; Redis must run on 127.0.0.1:6379"
 redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 || die "Redis does not answer on 127.0.0.1:6379"
