@@ -2,6 +2,9 @@
 # Brings up the production topology natively on this machine and checks it end to end:
 # two showcase instances (release build) sharing PostgreSQL (a fresh database) and Redis,
 # behind nginx terminating TLS with a self-signed certificate, everything on 127.0.0.1.
+# It drives every user flow through the proxy over verified https, each step served by
+# both instances (OAuth 2.1 from the 401 to the tokens, the widget tool with the access
+# token, widget actions, refresh rotation and revocation: scripts/lib/deploy_flows.py).
 # Then it stops one instance with SIGTERM and checks the other carries on. It cleans up
 # (processes, database, temporary files) whatever happens, unless --keep.
 #
@@ -14,7 +17,7 @@
 #   ./scripts/deploy-local.sh --cert-only  only write a self-signed certificate to deploy/tls/
 #                                          (what compose.yaml mounts)
 #
-# Needs: nginx (./scripts/test.sh --setup-only installs it), openssl, curl, psql and
+# Needs: nginx (./scripts/test.sh --setup-only installs it), openssl, curl, python3, psql,
 # PostgreSQL on 127.0.0.1:5432 (user postgres, trust), Redis on 127.0.0.1:6379.
 # Configuration is the README's table; this script sets exactly what compose.yaml sets.
 set -euo pipefail
@@ -34,7 +37,7 @@ while [ $# -gt 0 ]; do
       shift 2
       ;;
     --cert-only) CERT_ONLY=1; shift ;;
-    -h | --help) sed -n '2,19p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,22p' "$0"; exit 0 ;;
     *) die "unknown argument '$1' (see --help)" ;;
   esac
 done
@@ -58,6 +61,7 @@ fi
 NGINX=/usr/sbin/nginx
 [ -x "$NGINX" ] || die "$NGINX is missing: run ./scripts/test.sh --setup-only (installs Debian's nginx)"
 need_cmd curl "install curl"
+need_cmd python3 "install python3 (the flows use its standard library only)"
 need_cmd psql "install postgresql-client; PostgreSQL must run on 127.0.0.1:5432"
 need_cmd redis-cli "install redis-tools; Redis must run on 127.0.0.1:6379"
 redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 || die "Redis does not answer on 127.0.0.1:6379"
@@ -85,6 +89,12 @@ if [ "$APP" = showcase ]; then
   cargo build --release --locked -p showcase >"$RUN/build.log" 2>&1 || { tail -n 30 "$RUN/build.log" >&2; die "cargo build failed"; }
   BIN="$TARGET/release/showcase"
   TOOL='"show_gallery"' # a tool every instance must list
+  # What the flows drive: the widget tool (its result carries a widget token), the like
+  # action (a widget action and a protected tool) with its input, the demo user's email.
+  FLOW_TOOL=show_gallery
+  FLOW_ACTION=like_image
+  FLOW_INPUT='{"image_id":"sunrise"}'
+  DEMO_EMAIL=demo@widgetry.dev
 else
   log "building the widgetry CLI (release)"
   cargo build --release --locked -p widgetry-cli >"$RUN/build.log" 2>&1 || { tail -n 30 "$RUN/build.log" >&2; die "cargo build -p widgetry-cli failed"; }
@@ -97,6 +107,10 @@ else
     { tail -n 30 "$RUN/build.log" >&2; die "the generated app does not build"; }
   BIN="$TARGET/release/deployapp"
   TOOL='"show_ideas"'
+  FLOW_TOOL=show_ideas
+  FLOW_ACTION=like_idea
+  FLOW_INPUT='{"idea_id":"dark-mode"}'
+  DEMO_EMAIL=demo@example.com
   # The generated app creates its demo user only in development or when asked.
   export WIDGETRY_DEMO_USER=1
 fi
@@ -215,6 +229,20 @@ tools_list_ok() {
   done
 }
 check "the session works on both instances (4 x tools/list)" tools_list_ok
+
+# Every user flow through nginx over verified https, each step served by both instances
+# (OAuth 2.1 from the 401 to the tokens, the protected tool, widget actions, refresh
+# rotation and revocation): scripts/lib/deploy_flows.py prints one "ok" line per check.
+flows() {
+  python3 "$ROOT/scripts/lib/deploy_flows.py" --public "$PUBLIC" --ca "$RUN/tls/cert.pem" \
+    --instances "127.0.0.1:$PORT_a,127.0.0.1:$PORT_b" --email "$DEMO_EMAIL" \
+    --password "$PASSWORD" --tool "$FLOW_TOOL" --action "$FLOW_ACTION" \
+    --action-input "$FLOW_INPUT" | tee "$RUN/flows.txt"
+}
+log "user flows across both instances"
+flows || { printf '  FAIL user flows (logs: %s)\n' "$RUN" >&2; FAILED=1; exit 1; }
+CHECKS=$((CHECKS + $(grep -c '^  ok ' "$RUN/flows.txt")))
+
 check "/metrics is not served through the proxy" status_is 404 "$PUBLIC/metrics"
 # Directly, from a loopback address that is not the proxy's (nginx connects from 127.0.0.1).
 metrics_direct() {
@@ -236,5 +264,5 @@ check "instance b carries every request, the session included" only_b
 
 log "deploy-local: OK ($CHECKS checks)"
 if [ "$KEEP" = 1 ]; then
-  log "left running: $PUBLIC/mcp (demo user demo@widgetry.dev / $PASSWORD); stop with: kill ${PIDS[*]}; files in $RUN"
+  log "left running: $PUBLIC/mcp (demo user $DEMO_EMAIL / $PASSWORD); stop with: kill ${PIDS[*]}; files in $RUN"
 fi
