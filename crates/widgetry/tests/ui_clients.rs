@@ -181,21 +181,21 @@ async fn declarations_that_do_not_name_our_mime_type_count_as_none() {
     for caps in [
         json!({"extensions": {"io.modelcontextprotocol/ui": {"mimeTypes": ["text/uri-list"]}}}),
         json!({"extensions": {"io.modelcontextprotocol/ui": true}}),
-        json!({"experimental": {"io.modelcontextprotocol/ui": {}}}),
+        json!({"experimental": {"io.modelcontextprotocol/ui": {"mimeTypes": ["text/uri-list"]}}}),
         json!({"extensions": {"io.modelcontextprotocol/ui-other": {}}}),
     ] {
         let sid = s.initialize_as("host", caps.clone()).await;
         assert_text_only(&list(&s, &sid, None).await);
         assert_refused(&call(&s, &sid, "details", None).await);
     }
-    // An empty declaration names no type: it is taken as the extension's default.
-    let sid = s
-        .initialize_as(
-            "host",
-            json!({"extensions": {"io.modelcontextprotocol/ui": {}}}),
-        )
-        .await;
-    assert_full(&list(&s, &sid, None).await);
+    // An empty declaration names no type: it is taken as the extension's default, under
+    // `extensions` or (SDKs without that field) `experimental`.
+    for key in ["extensions", "experimental"] {
+        let sid = s
+            .initialize_as("host", json!({key: {"io.modelcontextprotocol/ui": {}}}))
+            .await;
+        assert_full(&list(&s, &sid, None).await);
+    }
 }
 
 #[tokio::test]
