@@ -16,7 +16,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
-import { check, cleanups, launchChromium, loadDeps, parseArgs, poll, runDriver, STEP_MS } from './lib.mjs';
+import {
+  check, cleanups, fillSignIn, finishSignIn, launchChromium, loadDeps, parseArgs, poll, runDriver, STEP_MS,
+} from './lib.mjs';
 
 const ARGS = {
   script: 'first_widget.mjs',
@@ -74,31 +76,8 @@ async function main() {
 
   const [popup] = await Promise.all([page.waitForEvent('popup'), page.click('#signin')]);
   cleanups.push(() => (popup.isClosed() ? null : popup.close()));
-  await poll('the sign-in window should open the authorization endpoint', async () => {
-    const u = popup.url();
-    return { ok: /^https?:/.test(u), got: u };
-  });
-  await popup.waitForLoadState('domcontentloaded');
-  const email = popup.locator('input[type="email"], input[name="email"], input[name="username"], input[autocomplete="username"]').first();
-  await email.waitFor({ state: 'visible', timeout: STEP_MS }).catch(async () => {
-    const shown = (await popup.locator('body').innerText().catch(() => '')).slice(0, 400);
-    check(false, `the authorization endpoint ${popup.url()} shows no sign-in form; it shows: ${JSON.stringify(shown)}`);
-  });
-  await email.fill(creds.email);
-  await popup.locator('input[type="password"]').first().fill(creds.password);
-  await popup.locator('button[type="submit"], button:not([type])').first().click();
-  const consent = /^(allow|approve|authorize|continue)\b/i;
-  await poll('the host page should be signed in', async () => {
-    if (!popup.isClosed()) {
-      const buttons = popup.locator('button');
-      for (let i = 0; i < await buttons.count().catch(() => 0); i++) {
-        const label = (await buttons.nth(i).innerText().catch(() => '')).trim();
-        if (consent.test(label)) { await buttons.nth(i).click().catch(() => {}); break; }
-      }
-    }
-    const signedIn = await page.$eval('#user-label', (e) => e.dataset.signedIn === 'true');
-    return { ok: signedIn, got: await page.locator('#user-label').innerText() };
-  }, 30_000);
+  await fillSignIn(popup, creds);
+  await finishSignIn(page, popup);
   summary.user = await page.locator('#user-label').innerText();
 
   // The tool ran again with the token: its widget renders, the banner is gone.

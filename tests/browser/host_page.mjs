@@ -43,8 +43,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 import {
-  check, cleanups, codeFrom, Failure, launchChromium, loadDeps, logSize, luminance, parseArgs,
-  poll, runDriver, STEP_MS,
+  check, cleanups, codeFrom, EMAIL_FIELD, fillSignIn, finishSignIn, Failure, hostEvents,
+  lastResult, launchChromium, loadDeps, logSize, luminance, parseArgs, PASSWORD_FIELD, pickTool,
+  poll, runDriver, STEP_MS, SUBMIT,
 } from './lib.mjs';
 
 const OVERALL_MS = 110_000;
@@ -92,26 +93,6 @@ function demoCredentials(opts) {
 }
 
 // ------------------------------------------------------------------------------ page helpers
-const hostEvents = (page) => page.evaluate(() => window.widgetryHost.events.map((e) => ({ kind: e.kind, summary: e.summary, detail: e.detail })));
-
-async function lastResult(page, tool, after) {
-  return poll(`the log should show the result of ${tool}`, async () => {
-    const ev = (await hostEvents(page)).slice(after);
-    const r = ev.filter((e) => e.kind === 'result' && e.summary.startsWith(`result ${tool}`)).pop();
-    const errors = ev.filter((e) => e.kind === 'error').map((e) => e.summary);
-    check(!errors.length, `the host page logged errors: ${errors.join(' | ')}`);
-    return { ok: !!r, got: ev.map((e) => e.summary).slice(-6), result: r && r.detail };
-  });
-}
-
-async function pickTool(page, name) {
-  await page.selectOption('#tool', name);
-  await poll(`the tool picker should select ${name}`, async () => {
-    const v = await page.$eval('#tool', (s) => s.value);
-    return { ok: v === name, got: v };
-  });
-}
-
 async function runTool(page) {
   const before = (await hostEvents(page)).length;
   await page.click('#run');
@@ -514,77 +495,6 @@ async function droppedMeta(page, problems, creds) {
   check(problems.length === 0, `[drop _meta] the page reported: ${problems.join(' | ')}`);
 }
 
-// The authorization server's sign-in form, whatever it names its fields.
-const EMAIL_FIELD = 'input[type="email"], input[name="email"], input[name="username"], input[autocomplete="username"], input[autocomplete="email"]';
-const PASSWORD_FIELD = 'input[type="password"], input[name="password"]';
-const SUBMIT = 'button[type="submit"], input[type="submit"], button:not([type])';
-
-async function fillSignIn(popup, creds, artifacts) {
-  await poll('the sign-in window should open the authorization endpoint', async () => {
-    const u = popup.url();
-    return { ok: /^https?:/.test(u) && !u.startsWith('about:'), got: u };
-  }, 20_000);
-  await popup.waitForLoadState('domcontentloaded');
-  summary.signIn.authorizeUrl = popup.url().split('?')[0];
-  const email = popup.locator(EMAIL_FIELD).first();
-  const password = popup.locator(PASSWORD_FIELD).first();
-  try {
-    await email.waitFor({ state: 'visible', timeout: STEP_MS });
-  } catch (_) {
-    const text = (await popup.locator('body').innerText().catch(() => '')).slice(0, 400);
-    throw new Failure(`the authorization endpoint ${popup.url()} shows no sign-in form with an email field; it shows: ${JSON.stringify(text)}`);
-  }
-  const submit = popup.locator(SUBMIT).first();
-  await email.fill(creds.email);
-  if (!(await password.isVisible())) { // a two-step form: email first, then the password
-    if (await submit.count()) await submit.click();
-    else await email.press('Enter');
-    await password.waitFor({ state: 'visible', timeout: STEP_MS }).catch(async () => {
-      const text = (await popup.locator('body').innerText().catch(() => '')).slice(0, 400);
-      throw new Failure(`the sign-in form at ${popup.url()} shows no password field; it shows: ${JSON.stringify(text)}`);
-    });
-  }
-  await password.fill(creds.password);
-  await popup.screenshot({ path: path.join(artifacts, 'host-signin-form.png') }).catch(() => {});
-  if (await submit.count()) await submit.click();
-  else await password.press('Enter');
-}
-
-/** After the credentials: approve consent if shown, until the page is signed in. */
-async function finishSignIn(page, popup) {
-  const consent = /^(allow|approve|authorize|authorise|accept|consent|continue|grant|yes)\b/i;
-  const deadline = Date.now() + 30_000;
-  let clicked = 0;
-  let lastPopup = '';
-  for (;;) {
-    const signedIn = await page.$eval('#user-label', (e) => e.dataset.signedIn === 'true');
-    if (signedIn) return clicked;
-    const errors = (await hostEvents(page)).filter((e) => e.kind === 'error').map((e) => e.summary);
-    check(!errors.some((e) => /sign-in failed/.test(e)), `sign-in failed in the host page: ${errors.join(' | ')}`);
-    if (!popup.isClosed()) {
-      try {
-        lastPopup = `${popup.url().split('?')[0]}: ${(await popup.locator('body').innerText({ timeout: 1000 })).slice(0, 300)}`;
-        const buttons = popup.locator('button, input[type="submit"]');
-        const n = await buttons.count();
-        for (let i = 0; i < n; i++) {
-          const b = buttons.nth(i);
-          const label = ((await b.innerText().catch(() => '')) || (await b.getAttribute('value')) || '').trim();
-          if (consent.test(label) && await b.isVisible()) {
-            await b.click();
-            clicked++;
-            await popup.waitForLoadState('domcontentloaded').catch(() => {});
-            break;
-          }
-        }
-      } catch (_) { /* navigating or closed */ }
-    }
-    if (Date.now() > deadline) {
-      throw new Failure(`the host page did not get signed in within 30 s; sign-in window: ${popup.isClosed() ? 'closed' : JSON.stringify(lastPopup)}; host log: ${JSON.stringify((await hostEvents(page)).filter((e) => e.kind === 'auth' || e.kind === 'error').map((e) => e.summary).slice(-6))}`);
-    }
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
-
 async function signIn(page, problems, opts, artifacts) {
   const out = summary.signIn;
   check(summary.tools.includes('protected-widget'),
@@ -606,7 +516,7 @@ async function signIn(page, problems, opts, artifacts) {
 
   const [popup] = await Promise.all([page.waitForEvent('popup'), page.click('#signin')]);
   cleanups.push(() => (popup.isClosed() ? null : popup.close()));
-  await fillSignIn(popup, creds, artifacts);
+  out.authorizeUrl = await fillSignIn(popup, creds, path.join(artifacts, 'host-signin-form.png'));
   out.consentClicks = await finishSignIn(page, popup);
   out.user = await page.locator('#user-label').innerText();
 

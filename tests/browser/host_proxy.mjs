@@ -68,11 +68,18 @@ async function main() {
   });
   await page.selectOption('#tool', 'show_list');
   await page.click('#run');
+  // The widget of the first run stays on screen until this run mounts its own: wait for
+  // the run to end (the button reads Run again) so the click lands in the new widget.
+  await poll('the stateless show_list run should finish', async () => {
+    const run = await page.$eval('#run', (b) => ({ text: b.textContent, disabled: b.disabled }));
+    return { ok: run.text === 'Run' && !run.disabled, got: run };
+  });
   const first = frame.getByRole('list').getByRole('listitem').first();
   await first.waitFor();
-  const seen = page.waitForResponse((r) => r.request().method() === 'POST' && /"name":"item_details"/.test(r.request().postData() || ''));
-  await first.getByRole('button', { name: 'Details' }).click();
-  const answer = await seen;
+  const [answer] = await Promise.all([
+    page.waitForResponse((r) => r.request().method() === 'POST' && /"name":"item_details"/.test(r.request().postData() || '')),
+    first.getByRole('button', { name: 'Details' }).click(),
+  ]);
   const body = await answer.json().catch(() => null);
   summary.stateless = {
     status: answer.status(),

@@ -193,7 +193,12 @@ export function runDriver({ name, summary, overallMs, main, onFailure = async ()
       await Promise.race([Promise.resolve().then(fn).catch(() => {}), sleep(3000)]);
     }
   }
+  let finishing = false;
   async function finish(error) {
+    // Once: a promise left pending by a failed step (a waitForResponse, a popup) rejects
+    // when the cleanups close the browser; that must not crash the driver before it prints.
+    if (finishing) return;
+    finishing = true;
     summary.ms = Date.now() - started;
     if (error) {
       summary.ok = false;
@@ -208,8 +213,112 @@ export function runDriver({ name, summary, overallMs, main, onFailure = async ()
     }
     process.exit(error ? 1 : 0);
   }
+  process.on('unhandledRejection', (e) => { if (!finishing) finish(e instanceof Error ? e : new Error(String(e))); });
   const overall = setTimeout(() => finish(new Failure(`timed out after ${overallMs / 1000} s`)), overallMs);
   main().then(() => { clearTimeout(overall); return finish(null); }, (e) => { clearTimeout(overall); return finish(e); });
+}
+
+// ------------------------------------------------------------------------ the host page
+/** The host page's log (`window.widgetryHost.events`): kind, summary and detail of each step. */
+export const hostEvents = (page) => page.evaluate(() => window.widgetryHost.events.map((e) => ({ kind: e.kind, summary: e.summary, detail: e.detail })));
+
+/** The latest `result TOOL` the host page logged after event `after` (fails on logged errors). */
+export async function lastResult(page, tool, after) {
+  return poll(`the log should show the result of ${tool}`, async () => {
+    const ev = (await hostEvents(page)).slice(after);
+    const r = ev.filter((e) => e.kind === 'result' && e.summary.startsWith(`result ${tool}`)).pop();
+    const errors = ev.filter((e) => e.kind === 'error').map((e) => e.summary);
+    check(!errors.length, `the host page logged errors: ${errors.join(' | ')}`);
+    return { ok: !!r, got: ev.map((e) => e.summary).slice(-6), result: r && r.detail };
+  });
+}
+
+/** Selects `name` in the host page's tool picker. */
+export async function pickTool(page, name) {
+  await page.selectOption('#tool', name);
+  await poll(`the tool picker should select ${name}`, async () => {
+    const v = await page.$eval('#tool', (s) => s.value);
+    return { ok: v === name, got: v };
+  });
+}
+
+// ------------------------------------------------------------------------ signing in
+// The authorization server's sign-in form, whatever it names its fields.
+export const EMAIL_FIELD = 'input[type="email"], input[name="email"], input[name="username"], input[autocomplete="username"], input[autocomplete="email"]';
+export const PASSWORD_FIELD = 'input[type="password"], input[name="password"]';
+export const SUBMIT = 'button[type="submit"], input[type="submit"], button:not([type])';
+
+/**
+ * Fills the authorization server's sign-in form in `popup` (one or two steps) with
+ * `creds` and submits it; saves a screenshot at `shot` when given. Returns the
+ * authorization endpoint (without its query).
+ */
+export async function fillSignIn(popup, creds, shot) {
+  await poll('the sign-in window should open the authorization endpoint', async () => {
+    const u = popup.url();
+    return { ok: /^https?:/.test(u) && !u.startsWith('about:'), got: u };
+  }, 20_000);
+  await popup.waitForLoadState('domcontentloaded');
+  const authorizeUrl = popup.url().split('?')[0];
+  const email = popup.locator(EMAIL_FIELD).first();
+  const password = popup.locator(PASSWORD_FIELD).first();
+  try {
+    await email.waitFor({ state: 'visible', timeout: STEP_MS });
+  } catch (_) {
+    const text = (await popup.locator('body').innerText().catch(() => '')).slice(0, 400);
+    throw new Failure(`the authorization endpoint ${popup.url()} shows no sign-in form with an email field; it shows: ${JSON.stringify(text)}`);
+  }
+  const submit = popup.locator(SUBMIT).first();
+  await email.fill(creds.email);
+  if (!(await password.isVisible())) { // a two-step form: email first, then the password
+    if (await submit.count()) await submit.click();
+    else await email.press('Enter');
+    await password.waitFor({ state: 'visible', timeout: STEP_MS }).catch(async () => {
+      const text = (await popup.locator('body').innerText().catch(() => '')).slice(0, 400);
+      throw new Failure(`the sign-in form at ${popup.url()} shows no password field; it shows: ${JSON.stringify(text)}`);
+    });
+  }
+  await password.fill(creds.password);
+  if (shot) await popup.screenshot({ path: shot }).catch(() => {});
+  if (await submit.count()) await submit.click();
+  else await password.press('Enter');
+  return authorizeUrl;
+}
+
+/** After the credentials: approves consent if shown, until the host page is signed in;
+ * returns how many consent buttons it clicked. */
+export async function finishSignIn(page, popup) {
+  const consent = /^(allow|approve|authorize|authorise|accept|consent|continue|grant|yes)\b/i;
+  const deadline = Date.now() + 30_000;
+  let clicked = 0;
+  let lastPopup = '';
+  for (;;) {
+    const signedIn = await page.$eval('#user-label', (e) => e.dataset.signedIn === 'true');
+    if (signedIn) return clicked;
+    const errors = (await hostEvents(page)).filter((e) => e.kind === 'error').map((e) => e.summary);
+    check(!errors.some((e) => /sign-in failed/.test(e)), `sign-in failed in the host page: ${errors.join(' | ')}`);
+    if (!popup.isClosed()) {
+      try {
+        lastPopup = `${popup.url().split('?')[0]}: ${(await popup.locator('body').innerText({ timeout: 1000 })).slice(0, 300)}`;
+        const buttons = popup.locator('button, input[type="submit"]');
+        const n = await buttons.count();
+        for (let i = 0; i < n; i++) {
+          const b = buttons.nth(i);
+          const label = ((await b.innerText().catch(() => '')) || (await b.getAttribute('value')) || '').trim();
+          if (consent.test(label) && await b.isVisible()) {
+            await b.click();
+            clicked++;
+            await popup.waitForLoadState('domcontentloaded').catch(() => {});
+            break;
+          }
+        }
+      } catch (_) { /* navigating or closed */ }
+    }
+    if (Date.now() > deadline) {
+      throw new Failure(`the host page did not get signed in within 30 s; sign-in window: ${popup.isClosed() ? 'closed' : JSON.stringify(lastPopup)}; host log: ${JSON.stringify((await hostEvents(page)).filter((e) => e.kind === 'auth' || e.kind === 'error').map((e) => e.summary).slice(-6))}`);
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
 }
 
 // ------------------------------------------------------------------------ server log

@@ -416,6 +416,11 @@ impl Response {
         }
     }
 
+    /// The URL it answers (for error messages).
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
     /// The body, unread, to stream on (the `widgetry host` proxy).
     pub fn into_body(self) -> Incoming {
         self.body

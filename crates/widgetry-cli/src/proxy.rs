@@ -9,6 +9,10 @@
 //! `widgetry call` does) and retry, within the authorizer's retry limits; the page sees
 //! only the answer after that, or a JSON-RPC error saying why sign-in failed. One
 //! sign-in runs at a time; requests that were waiting for it retry with its token.
+//! A `tools/call` answer is held back only until the server sends something other than
+//! the result (a question for the user, progress, a log line): from then on the tool is
+//! running — no challenge can come — and the answer streams to the page as it arrives,
+//! so the page can answer the server's questions while the call waits.
 //!
 //! The proxy signs requests with the user's token, so it answers only its own page: the
 //! `Host` must be its own loopback address (DNS rebinding) and an `Origin`, when sent,
@@ -249,7 +253,10 @@ async fn forward_signed(
         if !(sent.tool_call && status.is_success()) {
             return Ok(streamed(resp));
         }
-        let (parts, answer) = read_tool_answer(resp).await?;
+        let (parts, answer) = match read_tool_answer(resp, &sent.id).await? {
+            ToolRead::Whole(parts, answer) => (parts, answer),
+            ToolRead::Running(r) => return Ok(r),
+        };
         if !tool_retried {
             if let Some(challenge) = answer.result.as_ref().and_then(tool_challenge) {
                 tool_retried = true;
@@ -271,22 +278,90 @@ struct ToolAnswer {
     result: Option<Value>,
 }
 
-async fn read_tool_answer(
-    resp: crate::http::Response,
-) -> Result<((StatusCode, HeaderMap), ToolAnswer), HttpError> {
+/// How a `tools/call` answer was read.
+enum ToolRead {
+    /// Whole: a JSON answer, or an event stream that carried the result before anything
+    /// else (so a sign-in challenge in it can still be acted on).
+    Whole((StatusCode, HeaderMap), ToolAnswer),
+    /// The server sent a message of its own first — a question for the user
+    /// (`elicitation/create`), progress, a log line: the tool is running and waits on the
+    /// page, so what was read goes on at once and the rest streams as it arrives.
+    Running(Response),
+}
+
+async fn read_tool_answer(resp: crate::http::Response, id: &Value) -> Result<ToolRead, HttpError> {
     let parts = (resp.status, resp.headers.clone());
-    let sse = resp.media_type() == "text/event-stream";
-    let raw = resp.bytes(MAX_TOOL_ANSWER_BYTES).await?;
-    let result = if sse {
-        sse_messages(&raw)
-            .into_iter()
-            .find_map(|m| m.get("result").cloned())
-    } else {
-        serde_json::from_slice::<Value>(&raw)
+    if resp.media_type() != "text/event-stream" {
+        let raw = resp.bytes(MAX_TOOL_ANSWER_BYTES).await?;
+        let result = serde_json::from_slice::<Value>(&raw)
             .ok()
-            .and_then(|m| m.get("result").cloned())
-    };
-    Ok((parts, ToolAnswer { raw, result }))
+            .and_then(|m| m.get("result").cloned());
+        return Ok(ToolRead::Whole(parts, ToolAnswer { raw, result }));
+    }
+    let url = resp.url().to_string();
+    let mut body = resp.into_body();
+    let mut raw = Vec::new();
+    let mut answered = false;
+    while let Some(frame) = http_body_util::BodyExt::frame(&mut body).await {
+        let frame = frame.map_err(|e| HttpError::Body {
+            url: url.clone(),
+            reason: e.to_string(),
+        })?;
+        let Ok(data) = frame.into_data() else { continue };
+        if raw.len() + data.len() > MAX_TOOL_ANSWER_BYTES {
+            return Err(HttpError::TooLarge {
+                url,
+                limit: MAX_TOOL_ANSWER_BYTES,
+            });
+        }
+        raw.extend_from_slice(&data);
+        if answered {
+            continue;
+        }
+        let (own, other) = complete_events(&raw).iter().fold((false, false), |(o, x), m| {
+            let is_answer = m.get("id") == Some(id) && m.get("method").is_none();
+            (o || is_answer, x || !is_answer)
+        });
+        if other && !own {
+            let head = Bytes::from(raw);
+            return Ok(ToolRead::Running(respond(parts, Body::new(Prefixed { head: Some(head), rest: body }))));
+        }
+        answered = own;
+    }
+    let result = sse_messages(&raw)
+        .into_iter()
+        .find(|m| m.get("id") == Some(id))
+        .and_then(|m| m.get("result").cloned());
+    Ok(ToolRead::Whole(parts, ToolAnswer { raw: raw.into(), result }))
+}
+
+/// The messages of the events in `raw` that are complete (ended by a blank line).
+fn complete_events(raw: &[u8]) -> Vec<Value> {
+    let lf = raw.windows(2).rposition(|w| w == b"\n\n").map(|i| i + 2);
+    let crlf = raw.windows(4).rposition(|w| w == b"\r\n\r\n").map(|i| i + 4);
+    let end = lf.max(crlf).unwrap_or(0);
+    sse_messages(&raw[..end])
+}
+
+/// A body that starts with bytes already read and goes on with the rest of another.
+struct Prefixed {
+    head: Option<Bytes>,
+    rest: hyper::body::Incoming,
+}
+
+impl hyper::body::Body for Prefixed {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, hyper::Error>>> {
+        if let Some(head) = self.head.take() {
+            return std::task::Poll::Ready(Some(Ok(hyper::body::Frame::data(head))));
+        }
+        std::pin::Pin::new(&mut self.rest).poll_frame(cx)
+    }
 }
 
 /// The JSON messages in an event stream's `data:` fields (events split on blank lines).
@@ -333,6 +408,20 @@ fn plain(status: StatusCode, text: &str) -> Response {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn only_events_ended_by_a_blank_line_count() {
+        let q = br#"data: {"jsonrpc":"2.0","id":"s1","method":"elicitation/create"}"#;
+        let mut raw = b"id: 1-0\ndata: \n\n".to_vec();
+        assert!(super::complete_events(&raw).is_empty(), "a priming event is no message");
+        raw.extend_from_slice(q);
+        raw.extend_from_slice(b"\n");
+        assert!(super::complete_events(&raw).is_empty(), "half an event");
+        raw.extend_from_slice(b"\n");
+        assert_eq!(super::complete_events(&raw).len(), 1);
+        let crlf = [&q[..], b"\r\n\r\n"].concat();
+        assert_eq!(super::complete_events(&crlf)[0]["method"], "elicitation/create");
+    }
+
     use super::*;
 
     #[test]

@@ -459,3 +459,27 @@ fn host_page_in_chromium_renders_widgets_through_the_proxy_and_the_clis_sign_in(
     assert_eq!(summary["pageSignIn"], false, "{summary}");
     let _ = std::fs::remove_dir_all(&data);
 }
+
+/// The page answers a server's questions (form elicitation) on both revisions: a
+/// server-to-client request inside a 2025-11-25 session and 2026-07-28 `input_required`
+/// rounds; with "Answer elicitation" off it declares nothing and the server refuses.
+#[test]
+fn host_page_in_chromium_answers_elicitation_on_both_revisions() {
+    common::browser::node_dir();
+    let server = start("conformance", &[], &[]);
+    let host = host(&server.url);
+    let mcp = format!("{}/mcp", host.base);
+    let driver =
+        common::browser::start_driver("host_elicit.mjs", &["--url".as_ref(), mcp.as_ref()]);
+    let (summary, success, stderr) = common::browser::driver_summary(driver, "host_elicit.mjs", 140);
+    assert!(success, "{summary}\n{stderr}");
+    assert_eq!(summary["ok"], true, "{summary}");
+    assert_eq!(summary["session"]["text"], "Hello, Ada!", "{summary}");
+    assert_eq!(summary["session"]["serverRequests"], 1, "{summary}");
+    assert_eq!(summary["stateless"]["text"], "Ada likes green", "{summary}");
+    assert_eq!(summary["stateless"]["rounds"], 2, "{summary}");
+    assert_eq!(summary["undeclared"]["asked"], false, "{summary}");
+    let refusal = summary["undeclared"]["error"].as_str().unwrap_or_default();
+    assert!(refusal.contains("elicitation"), "{summary}");
+    assert_eq!(summary["declined"]["sent"], 1, "{summary}");
+}

@@ -1,4 +1,4 @@
-/*! The tool's input: a form generated from its inputSchema (raw JSON as the fallback). */
+/*! Forms generated from a JSON Schema: the tool's input (raw JSON as the fallback) and a server's elicitation. */
 import { $, el, isObj } from './util.js';
 import { S } from './state.js';
 
@@ -46,7 +46,10 @@ function fieldKind(schema, root) {
   }
   if (Array.isArray(s.enum) && s.enum.length && s.enum.every((v) => v === null || ['string', 'number', 'boolean'].includes(typeof v))) {
     const values = s.enum.filter((v) => v !== null);
-    return { kind: 'enum', values, labels: values.map(String), s, nullable: nullable || values.length < s.enum.length };
+    // enumNames: the titles elicitation schemas may give their choices (legacy form).
+    const names = Array.isArray(s.enumNames) && s.enumNames.length === s.enum.length ? s.enumNames : null;
+    const labels = s.enum.map((v, i) => (names ? String(names[i]) : String(v))).filter((_, i) => s.enum[i] !== null);
+    return { kind: 'enum', values, labels, s, nullable: nullable || values.length < s.enum.length };
   }
   if ('const' in s && ['string', 'number', 'boolean'].includes(typeof s.const)) return { kind: 'enum', values: [s.const], labels: [String(s.const)], s, nullable };
   if (['string', 'number', 'integer', 'boolean'].includes(type)) return { kind: type, s, nullable };
@@ -57,30 +60,39 @@ function fieldKind(schema, root) {
   return { kind: 'json', s, nullable };
 }
 
-const form = { fields: [], formable: true };
+/**
+ * Fields for an object schema, appended to `container` (ids `PREFIX-name`): the tool's
+ * input form, and the form of a server's elicitation. `formable` is false when the schema
+ * is not a plain object (no fields are added then).
+ */
+export function buildForm(root, container, prefix) {
+  const form = { fields: [], formable: true };
+  const props = isObj(root.properties) ? root.properties : {};
+  const required = new Set(Array.isArray(root.required) ? root.required : []);
+  form.formable = (root.type === undefined || root.type === 'object') && !root.anyOf && !root.oneOf && !root.allOf;
+  if (!form.formable) return form;
+  for (const [name, schema] of Object.entries(props)) {
+    const f = fieldKind(schema, root);
+    f.name = name;
+    f.required = required.has(name);
+    f.id = `${prefix}-${name.replace(/[^A-Za-z0-9_-]/g, '_')}`;
+    form.fields.push(f);
+    container.append(renderField(f));
+  }
+  return form;
+}
+
+/** The tool's input form. */
+let toolForm = { fields: [], formable: true };
 
 export function renderForm(tool) {
   const fs = $('fields');
   fs.replaceChildren(el('legend', { text: 'Input' }));
-  form.fields = [];
   const root = isObj(tool && tool.inputSchema) ? tool.inputSchema : { type: 'object' };
-  const props = isObj(root.properties) ? root.properties : {};
-  const required = new Set(Array.isArray(root.required) ? root.required : []);
-  form.formable = (root.type === undefined || root.type === 'object') && !root.anyOf && !root.oneOf && !root.allOf;
-  if (form.formable && !Object.keys(props).length) fs.append(el('p', { className: 'hint', text: 'This tool takes no input.' }));
-  if (form.formable) {
-    for (const [name, schema] of Object.entries(props)) {
-      const f = fieldKind(schema, root);
-      f.name = name;
-      f.required = required.has(name);
-      f.id = `f-${name.replace(/[^A-Za-z0-9_-]/g, '_')}`;
-      form.fields.push(f);
-      fs.append(renderField(f));
-    }
-  } else {
-    fs.append(el('p', { className: 'hint', text: 'This input schema is too complex for a form: edit the arguments as JSON.' }));
-  }
-  const forceJson = !form.formable;
+  toolForm = buildForm(root, fs, 'f');
+  if (toolForm.formable && !toolForm.fields.length) fs.append(el('p', { className: 'hint', text: 'This tool takes no input.' }));
+  if (!toolForm.formable) fs.append(el('p', { className: 'hint', text: 'This input schema is too complex for a form: edit the arguments as JSON.' }));
+  const forceJson = !toolForm.formable;
   $('json-mode').checked = forceJson || S.jsonMode;
   $('json-mode').disabled = forceJson;
   $('json-input').value = JSON.stringify(defaultArgs(), null, 2);
@@ -151,15 +163,15 @@ function renderField(f) {
 
 function defaultArgs() {
   const out = {};
-  for (const f of form.fields) {
+  for (const f of toolForm.fields) {
     const s = f.s || {};
     if ('default' in s && s.default !== null) out[f.name] = s.default;
   }
   return out;
 }
 
-/** The form's values as tool arguments; throws with every problem found. */
-function formArgs() {
+/** A form's values as an object; throws with every problem found. */
+export function formValues(form) {
   const out = {};
   const problems = [];
   for (const f of form.fields) {
@@ -209,8 +221,8 @@ function formArgs() {
 }
 
 function setFormValues(args) {
-  const unknown = Object.keys(args).filter((k) => !form.fields.some((f) => f.name === k));
-  for (const f of form.fields) {
+  const unknown = Object.keys(args).filter((k) => !toolForm.fields.some((f) => f.name === k));
+  for (const f of toolForm.fields) {
     const input = f.input;
     const has = Object.prototype.hasOwnProperty.call(args, f.name);
     const v = args[f.name];
@@ -232,7 +244,7 @@ export function applyJsonMode(sync) {
   const on = $('json-mode').checked;
   if (sync) {
     if (on) {
-      try { $('json-input').value = JSON.stringify(formArgs(), null, 2); showFormError(''); } catch (e) { showFormError(e.message); }
+      try { $('json-input').value = JSON.stringify(formValues(toolForm), null, 2); showFormError(''); } catch (e) { showFormError(e.message); }
     } else {
       try {
         const args = JSON.parse($('json-input').value || '{}');
@@ -246,7 +258,7 @@ export function applyJsonMode(sync) {
       }
     }
   }
-  S.jsonMode = $('json-mode').checked && form.formable;
+  S.jsonMode = $('json-mode').checked && toolForm.formable;
   $('json-editor').hidden = !$('json-mode').checked;
   $('fields').hidden = $('json-mode').checked;
 }
@@ -258,7 +270,7 @@ export function currentArgs() {
     if (!isObj(args)) throw new Error('the arguments must be a JSON object');
     return args;
   }
-  return formArgs();
+  return formValues(toolForm);
 }
 
 export function showFormError(text) {

@@ -12,6 +12,7 @@ import { AuthChallengeError, MCP_PROTOCOL, MCP_STATELESS } from './mcp.js';
 import { mcp, requestMeta, serverRequest } from './server.js';
 import { auth, challengeFromResult, hideSignIn, loadProfile, offerSignIn, onCallbackMessage, renderAccount, resumeRedirectSignIn, startSignIn } from './auth.js';
 import { applyJsonMode, currentArgs, renderForm, showFormError } from './form.js';
+import { askUser, bindQuestions, dismissQuestions } from './elicit.js';
 import { PROFILES, profileOf } from './profiles.js';
 import { clearStage, current, forgetWidgets, layout, mount, pushContext, setDisplayMode, teardown } from './stage.js';
 import { MODES } from './bridge.js';
@@ -333,6 +334,7 @@ function cancelRun() {
   run.cancelled = true;
   log('run', 'call cancelled by the user');
   if (w && w.callId === run.callId) w.bridge.sendCancelled('cancelled by the user');
+  dismissQuestions(); // a question the call asked is answered `cancel`
   $('cancel').hidden = true;
 }
 
@@ -350,7 +352,7 @@ try {
 
 // ================================================================== controls and start-up
 function savePrefs() {
-  store.set(KEY.prefs, { profile: S.profile, protocol: S.protocol, theme: S.theme, displayMode: S.displayMode, locale: S.locale, maxHeight: S.maxHeight, tool: S.toolName, jsonMode: S.jsonMode, dropMeta: S.dropMeta, streamInput: S.streamInput });
+  store.set(KEY.prefs, { profile: S.profile, protocol: S.protocol, theme: S.theme, displayMode: S.displayMode, locale: S.locale, maxHeight: S.maxHeight, tool: S.toolName, jsonMode: S.jsonMode, dropMeta: S.dropMeta, streamInput: S.streamInput, elicit: S.elicit });
 }
 
 function loadPrefs() {
@@ -368,6 +370,7 @@ function loadPrefs() {
   S.jsonMode = p.jsonMode === true;
   S.dropMeta = p.dropMeta === true;
   S.streamInput = p.streamInput === true;
+  S.elicit = p.elicit !== false;
 }
 
 function bindControls() {
@@ -379,6 +382,7 @@ function bindControls() {
   $('max-height').value = String(S.maxHeight);
   $('drop-meta').checked = S.dropMeta;
   $('stream-input').checked = S.streamInput;
+  $('elicit').checked = S.elicit;
   $('redirect-uri').textContent = REDIRECT_URI;
   document.documentElement.dataset.theme = S.theme;
   layout();
@@ -403,6 +407,14 @@ function bindControls() {
   });
   $('drop-meta').addEventListener('change', (e) => { S.dropMeta = e.target.checked; savePrefs(); });
   $('stream-input').addEventListener('change', (e) => { S.streamInput = e.target.checked; savePrefs(); });
+  $('elicit').addEventListener('change', (e) => {
+    S.elicit = e.target.checked;
+    savePrefs();
+    log('mcp', `form elicitation ${S.elicit ? 'declared and answered' : 'not declared'} from now on`);
+    mcp.answerElicitation(S.elicit ? askUser : null);
+    connect();
+  });
+  bindQuestions();
   $('cancel').addEventListener('click', cancelRun);
   $('teardown').addEventListener('click', () => teardown('host control'));
   $('theme').addEventListener('change', (e) => {
@@ -452,6 +464,7 @@ async function start() {
   loadProfile(); // a sign-in kept from before this page load: its name, in the background
   log('info', `host page for ${MCP_URL}`);
   mcp.use(S.protocol);
+  mcp.answerElicitation(S.elicit ? askUser : null);
   const resumed = await resumeRedirectSignIn();
   const ok = await connect();
   if (ok && isObj(resumed) && resumed.tool) {

@@ -9,7 +9,9 @@ export const MCP_STATELESS = '2026-07-28';
 export const MIME_MCP_APP = 'text/html;profile=mcp-app';
 
 const CLIENT_INFO = { name: 'widgetry-host', title: 'Widgetry host page', version: VERSION };
-const CLIENT_CAPABILITIES = { extensions: { 'io.modelcontextprotocol/ui': { mimeTypes: [MIME_MCP_APP] } } };
+const UI_EXTENSION = { 'io.modelcontextprotocol/ui': { mimeTypes: [MIME_MCP_APP] } };
+/** Rounds of 2026-07-28 input a request may take before the page gives up. */
+const MAX_INPUT_ROUNDS = 8;
 
 /** A 2026-07-28 routing header value: as is when visible ASCII, else the Base64 sentinel. */
 function headerValue(v) {
@@ -84,6 +86,7 @@ export class RpcError extends Error {
   constructor(err) {
     super(`${err.message || 'error'} (code ${err.code})`);
     this.code = err.code;
+    this.rpcMessage = err.message || 'error';
     this.data = err.data;
   }
 }
@@ -102,6 +105,11 @@ export class McpClient {
     this.url = url;
     this.token = token;
     this.protocol = protocol;
+    /**
+     * Answers a form elicitation (`elicitation/create` params → `{action, content?}`), or
+     * null: then the page declares no elicitation capability and servers do not ask.
+     */
+    this.elicit = null;
     this.session = null;
     this.version = null;
     this.nextId = 1;
@@ -134,6 +142,35 @@ export class McpClient {
 
   get stateless() { return this.protocol === MCP_STATELESS; }
 
+  /** What the page declares: the UI extension, and form elicitation when it answers it. */
+  capabilities() {
+    const caps = { extensions: UI_EXTENSION };
+    if (this.elicit) caps.elicitation = { form: {} };
+    return caps;
+  }
+
+  /** Answers `elicit` on or off from the next request on (a new session: capabilities
+   * are declared at initialize). */
+  answerElicitation(fn) {
+    if (!!fn === !!this.elicit) { this.elicit = fn; return; }
+    this.elicit = fn;
+    this.reset();
+  }
+
+  /**
+   * The answer to a server's question: a 2026-07-28 input request or a server-to-client
+   * request. Form elicitation goes to `elicit` (URL mode and anything undeclared throw).
+   */
+  async answerInput(method, params) {
+    if (method === 'ping') return {};
+    if (method === 'elicitation/create' && this.elicit) {
+      const p = isObj(params) ? params : {};
+      if (p.mode !== undefined && p.mode !== 'form') throw new RpcError({ code: -32602, message: `the host page answers form elicitation only (asked for mode ${p.mode})` });
+      return this.elicit(p);
+    }
+    throw new RpcError({ code: -32601, message: `the Widgetry host page does not support ${method}` });
+  }
+
   async init() {
     if (this.stateless) {
       this.version = MCP_STATELESS;
@@ -146,7 +183,7 @@ export class McpClient {
     }
     const params = {
       protocolVersion: MCP_PROTOCOL,
-      capabilities: CLIENT_CAPABILITIES,
+      capabilities: this.capabilities(),
       clientInfo: CLIENT_INFO,
     };
     log('mcp', `initialize → ${this.url}`, params, { verbose: true });
@@ -163,7 +200,7 @@ export class McpClient {
     const params = Object.assign({}, msg.params);
     params._meta = Object.assign({}, params._meta, {
       'io.modelcontextprotocol/protocolVersion': MCP_STATELESS,
-      'io.modelcontextprotocol/clientCapabilities': CLIENT_CAPABILITIES,
+      'io.modelcontextprotocol/clientCapabilities': this.capabilities(),
       'io.modelcontextprotocol/clientInfo': CLIENT_INFO,
     });
     return Object.assign({}, msg, { params });
@@ -171,13 +208,7 @@ export class McpClient {
 
   async request(method, params) {
     await this.connect();
-    if (this.stateless) {
-      const r = await this.send(this.stateless2026({ jsonrpc: '2.0', id: this.nextId++, method, params }));
-      if (isObj(r) && r.resultType && r.resultType !== 'complete') {
-        throw new Error(`${method}: the server answered resultType ${r.resultType} (a 2026-07-28 input round), which the host page does not answer yet`);
-      }
-      return this.remember(method, r);
-    }
+    if (this.stateless) return this.remember(method, await this.requestWithInput(method, params));
     try {
       return this.remember(method, await this.send({ jsonrpc: '2.0', id: this.nextId++, method, params }));
     } catch (e) {
@@ -189,6 +220,32 @@ export class McpClient {
         return this.remember(method, await this.send({ jsonrpc: '2.0', id: this.nextId++, method, params }));
       }
       throw e;
+    }
+  }
+
+  /**
+   * A 2026-07-28 request and its input rounds: while the server answers `input_required`,
+   * answer its `inputRequests` and send the request again with the `inputResponses` and
+   * the `requestState` it handed out (opaque: sent back unchanged).
+   */
+  async requestWithInput(method, params) {
+    const base = isObj(params) ? params : {};
+    let p = base;
+    for (let round = 0; ; round++) {
+      const r = await this.send(this.stateless2026({ jsonrpc: '2.0', id: this.nextId++, method, params: p }));
+      if (!isObj(r) || r.resultType === undefined || r.resultType === 'complete') return r;
+      if (r.resultType !== 'input_required') throw new Error(`${method}: the server answered an unknown resultType ${JSON.stringify(r.resultType)}`);
+      if (round + 1 >= MAX_INPUT_ROUNDS) throw new Error(`${method}: the server asked for input more than ${MAX_INPUT_ROUNDS} times`);
+      const asked = isObj(r.inputRequests) ? Object.entries(r.inputRequests) : [];
+      if (!asked.length) throw new Error(`${method}: the server answered input_required without inputRequests`);
+      const responses = {};
+      for (const [key, q] of asked) {
+        const m = isObj(q) ? q.method : undefined;
+        log('mcp', `${method}: the server asks for input ${key} (${m})`, q);
+        responses[key] = await this.answerInput(m, isObj(q) ? q.params : undefined);
+      }
+      p = Object.assign({}, base, { inputResponses: responses });
+      if ('requestState' in r) p.requestState = r.requestState;
     }
   }
 
@@ -294,11 +351,15 @@ export class McpClient {
     throw new Error('the SSE stream ended without a response');
   }
 
-  answerServer(req) { // requests from the server (ping, sampling, elicitation…)
-    const reply = req.method === 'ping'
-      ? { jsonrpc: '2.0', id: req.id, result: {} }
-      : { jsonrpc: '2.0', id: req.id, error: { code: -32601, message: `the Widgetry host page does not support ${req.method}` } };
+  /** A request from the server inside a session (ping, elicitation…): answered in its own POST. */
+  async answerServer(req) {
     log('mcp', `server request ${req.method}`, req.params);
-    this.send(reply).catch(() => {});
+    let reply;
+    try {
+      reply = { jsonrpc: '2.0', id: req.id, result: await this.answerInput(req.method, req.params) };
+    } catch (e) {
+      reply = { jsonrpc: '2.0', id: req.id, error: e instanceof RpcError ? { code: e.code, message: e.rpcMessage } : { code: -32603, message: e.message } };
+    }
+    this.send(reply).catch((e) => log('error', `could not answer ${req.method}: ${e.message}`));
   }
 }

@@ -8,7 +8,7 @@ export const REDIRECT_URI = `${location.origin}${BASE}/callback`;
 /** Settings (saved per tab) and the sign-in in progress. */
 export const S = {
   profile: 'chatgpt', protocol: '2025-11-25', theme: 'light', displayMode: 'inline', locale: 'en-US', maxHeight: 500,
-  dropMeta: false, streamInput: false,
+  dropMeta: false, streamInput: false, elicit: true,
   tools: [], toolName: null, jsonMode: false,
   challenge: null, retry: null, resume: null, signingIn: false,
 };

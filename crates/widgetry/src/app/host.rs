@@ -50,6 +50,7 @@ const MODULES: &[(&str, &str)] = &[
     ("server.js", include_str!("../../host/server.js")),
     ("auth.js", include_str!("../../host/auth.js")),
     ("form.js", include_str!("../../host/form.js")),
+    ("elicit.js", include_str!("../../host/elicit.js")),
     ("profiles.js", include_str!("../../host/profiles.js")),
     ("bridge.js", include_str!("../../host/bridge.js")),
     ("stage.js", include_str!("../../host/stage.js")),
