@@ -6,10 +6,11 @@
 #
 #   ./scripts/reliability.sh            the short battery (~1 min; a step of scripts/test.sh)
 #   ./scripts/reliability.sh --full     the recorded one (~7 min after the release build):
-#                                       1,000 clients for 60 s, 5 kill rounds per store,
+#                                       1,000 clients for 60 s on SQLite and again on
+#                                       PostgreSQL + Redis, 5 kill rounds per store,
 #                                       a 3-minute issuer outage, PostgreSQL and Redis
 #                                       restarted under 200 clients
-#   --only mixed,crash,jwks,outage      some parts only
+#   --only mixed,shared,crash,jwks,outage  some parts only
 #   --no-build                          use the binaries already built (debug for the
 #                                       short battery, release for --full)
 #

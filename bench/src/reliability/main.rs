@@ -1,11 +1,12 @@
 //! `widgetry-reliability`: the reliability battery (see RELIABILITY.md).
 //!
 //! ```text
-//! widgetry-reliability --showcase target/release/showcase [--full] [--only mixed,crash,jwks,outage]
+//! widgetry-reliability --showcase target/release/showcase [--full] [--only mixed,shared,crash,jwks,outage]
 //! ```
 //!
 //! Runs real showcase processes on 127.0.0.1 and puts them through, in order: a mixed
-//! load of many concurrent clients ([`mixed`]); `kill -9` in the middle of sign-ins and
+//! load of many concurrent clients ([`mixed`]) on SQLite, then the same with the
+//! database on PostgreSQL and MCP sessions on Redis (`shared`); `kill -9` in the middle of sign-ins and
 //! refresh rotations, then a restart, on SQLite and on PostgreSQL ([`crash`]); the
 //! external issuer's JWKS unreachable while cached keys keep working ([`jwks`]);
 //! PostgreSQL and Redis restarted under load ([`outage`]). PostgreSQL and Redis are the
@@ -90,7 +91,7 @@ usage: widgetry-reliability --showcase PATH [--full] [--only LIST] [--keep-going
 
   --showcase PATH  the showcase binary (release for the recorded figures)
   --full           the recorded battery (about 7 minutes); default: the short one (under 1 min)
-  --only LIST      comma-separated parts: mixed, crash, jwks, outage (default: all)
+  --only LIST      comma-separated parts: mixed, shared, crash, jwks, outage (default: all)
   --clients N      clients of the mixed load (default 1000 full, 100 short)
   --seconds S      seconds of the mixed load (default 60 full, 8 short)";
 
@@ -137,7 +138,7 @@ fn parse_args() -> Result<Args, String> {
         ));
     }
     for p in &a.only {
-        if !["mixed", "crash", "jwks", "outage"].contains(&p.as_str()) {
+        if !PARTS.contains(&p.as_str()) {
             return Err(format!("unknown part {p:?}"));
         }
     }
@@ -182,6 +183,9 @@ fn main() -> ExitCode {
         ExitCode::SUCCESS
     }
 }
+
+/// The parts, in the order they run.
+const PARTS: [&str; 5] = ["mixed", "shared", "crash", "jwks", "outage"];
 
 fn wants(args: &Args, part: &str) -> bool {
     args.only.is_empty() || args.only.iter().any(|p| p == part)
@@ -233,7 +237,7 @@ async fn run(args: Args) -> bool {
         s.print(began.elapsed());
         failed |= !s.failures.is_empty();
     };
-    let needs_services = wants(&args, "crash") || wants(&args, "outage");
+    let needs_services = wants(&args, "shared") || wants(&args, "crash") || wants(&args, "outage");
     let pg = if needs_services {
         let t = tmp.0.clone();
         match tokio::task::spawn_blocking(move || services::Postgres::start(&t)).await {
@@ -257,23 +261,65 @@ async fn run(args: Args) -> bool {
         None
     };
 
+    let clients = args.clients.unwrap_or(if full { 1000 } else { 100 });
+    let seconds = Duration::from_secs(args.seconds.unwrap_or(if full { 60 } else { 8 }));
     if wants(&args, "mixed") {
         let began = Instant::now();
+        let title = "mixed load (SQLite)";
         let s = match launch("mixed", vec![]) {
             Ok(l) => {
                 mixed::run(mixed::MixedConfig {
+                    title: title.into(),
                     launch: l,
                     password: password.clone(),
-                    clients: args.clients.unwrap_or(if full { 1000 } else { 100 }),
-                    duration: Duration::from_secs(args.seconds.unwrap_or(if full {
-                        60
-                    } else {
-                        8
-                    })),
+                    clients,
+                    duration: seconds,
                 })
                 .await
             }
-            Err(e) => Section::new("mixed load").fail(e),
+            Err(e) => Section::new(title).fail(e),
+        };
+        report(s, began);
+    }
+
+    if wants(&args, "shared") {
+        // What several instances share: users, grants, keys and app data in PostgreSQL,
+        // MCP sessions in Redis (each request reads its session through the cache).
+        let began = Instant::now();
+        let title = "mixed load (PostgreSQL + Redis)";
+        let t = tmp.0.clone();
+        let redis = tokio::task::spawn_blocking(move || services::Redis::start(&t))
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|r| r);
+        let started = match (&pg, redis) {
+            (None, _) => Err("no PostgreSQL (see above)".to_string()),
+            (_, Err(e)) => Err(e),
+            (Some(pg), Ok(redis)) => pg
+                .database("mixed")
+                .and_then(|url| {
+                    launch(
+                        "mixed-shared",
+                        vec![
+                            ("WIDGETRY_DATABASE_URL", url),
+                            ("WIDGETRY_SESSION_STORE_URL", redis.url()),
+                        ],
+                    )
+                })
+                .map(|l| (l, redis)),
+        };
+        let s = match started {
+            Ok((l, _redis)) => {
+                mixed::run(mixed::MixedConfig {
+                    title: title.into(),
+                    launch: l,
+                    password: password.clone(),
+                    clients,
+                    duration: seconds,
+                })
+                .await
+            }
+            Err(e) => Section::new(title).fail(e),
         };
         report(s, began);
     }

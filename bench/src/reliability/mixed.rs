@@ -1,7 +1,7 @@
-//! Many concurrent clients for a fixed time against one instance (SQLite, embedded
-//! authorization server), mixing public calls, protected calls and widget actions, with
-//! access tokens from the real OAuth flow: throughput, errors (0 allowed), latency
-//! quantiles and resident memory.
+//! Many concurrent clients for a fixed time against one instance (embedded authorization
+//! server; SQLite, or PostgreSQL and Redis as several instances would share them), mixing
+//! public calls, protected calls and widget actions, with access tokens from the real
+//! OAuth flow: throughput, errors (0 allowed), latency quantiles and resident memory.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -15,6 +15,8 @@ use crate::Section;
 
 /// Settings of the mixed-load part.
 pub struct MixedConfig {
+    /// The part's title (names its stores).
+    pub title: String,
     /// The instance.
     pub launch: Launch,
     /// The demo user's password.
@@ -49,7 +51,7 @@ pub async fn access_tokens(
 
 /// Runs the part.
 pub async fn run(cfg: MixedConfig) -> Section {
-    let mut s = Section::new("mixed load");
+    let mut s = Section::new(&cfg.title);
     let instance = match cfg.launch.start() {
         Ok(i) => i,
         Err(e) => return s.fail(e),
