@@ -15,13 +15,15 @@
 // 3. "Answer elicitation" off: the page no longer declares the capability, so the server
 //    refuses the call (-32021, named capability) and the page shows that error, asking nothing.
 // 4. Decline: the answer reaches the server as `decline` (the tool then says so).
+// 5. Stop (the page's Cancel) while a question is open: the question goes, the server is
+//    told (notifications/cancelled), nothing more is asked; the next call works.
 // Prints one JSON line (the summary); on failure also the reason on stderr, exit status 1.
 import {
   check, cleanups, hostEvents, lastResult, launchChromium, loadDeps, parseArgs, pickTool, poll,
   runDriver, STEP_MS,
 } from './lib.mjs';
 
-const summary = { ok: false, session: null, stateless: null, undeclared: null, declined: null };
+const summary = { ok: false, session: null, stateless: null, undeclared: null, declined: null, stopped: null };
 let current = null; // the page, for the log on failure
 
 /** Waits for the page's question `message`, checks the form refuses an empty required
@@ -125,6 +127,35 @@ async function main() {
   const sent = (await hostEvents(page)).slice(from).filter((e) => e.kind === 'elicit' && e.summary === 'answered decline').length;
   summary.declined = { text: resultText(result), sent };
   check(sent === 1 && /^state-ok/.test(summary.declined.text), `the declined question should have been answered once and the call finished; got ${JSON.stringify(summary.declined)}`);
+
+  // 5. Stop while the server waits for an answer (2025-11-25): the question goes, the
+  //    server hears notifications/cancelled, nothing more is asked, and the session still works.
+  await page.selectOption('#protocol', '2025-11-25');
+  await connected('the page should reconnect with a session', /^connected$/);
+  await pickTool(page, 'test_input_required_result_elicitation');
+  from = (await hostEvents(page)).length;
+  await page.click('#run');
+  await poll('the page should ask again', async () => {
+    const shown = !(await page.$eval('#elicit-banner', (b) => b.hidden));
+    return { ok: shown, got: shown };
+  });
+  await page.click('#cancel');
+  await page.waitForTimeout(1500); // a server that asks again would do it within this
+  const afterStop = (await hostEvents(page)).slice(from);
+  summary.stopped = {
+    notified: afterStop.some((e) => e.summary.includes('notifications/cancelled')),
+    askedAgain: !(await page.$eval('#elicit-banner', (b) => b.hidden)),
+    results: afterStop.filter((e) => e.kind === 'result').length,
+    runReady: await page.$eval('#run', (b) => !b.disabled && b.textContent === 'Run'),
+  };
+  check(summary.stopped.notified && !summary.stopped.askedAgain && summary.stopped.results === 0 && summary.stopped.runReady,
+    `stopping the call should end it on the page and tell the server; got ${JSON.stringify(summary.stopped)}`);
+  from = (await hostEvents(page)).length;
+  await page.click('#run');
+  await answer(page, 'What is your name?', 'Grace');
+  ({ result } = await lastResult(page, 'test_input_required_result_elicitation', from));
+  summary.stopped.next = resultText(result);
+  check(summary.stopped.next === 'Hello, Grace!', `the next call in the session should work; got ${JSON.stringify(result)}`);
 
   check(!problems.length, `the page had errors: ${problems.join(' | ')}`);
   await page.screenshot({ path: `${opts.artifacts}/host-elicit.png`, fullPage: true });

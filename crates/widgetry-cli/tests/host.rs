@@ -462,7 +462,8 @@ fn host_page_in_chromium_renders_widgets_through_the_proxy_and_the_clis_sign_in(
 
 /// The page answers a server's questions (form elicitation) on both revisions: a
 /// server-to-client request inside a 2025-11-25 session and 2026-07-28 `input_required`
-/// rounds; with "Answer elicitation" off it declares nothing and the server refuses.
+/// rounds; with "Answer elicitation" off it declares nothing and the server refuses;
+/// stopping a call that waits on a question ends it and tells the server.
 #[test]
 fn host_page_in_chromium_answers_elicitation_on_both_revisions() {
     common::browser::node_dir();
@@ -482,4 +483,7 @@ fn host_page_in_chromium_answers_elicitation_on_both_revisions() {
     let refusal = summary["undeclared"]["error"].as_str().unwrap_or_default();
     assert!(refusal.contains("elicitation"), "{summary}");
     assert_eq!(summary["declined"]["sent"], 1, "{summary}");
+    assert_eq!(summary["stopped"]["notified"], true, "{summary}");
+    assert_eq!(summary["stopped"]["askedAgain"], false, "{summary}");
+    assert_eq!(summary["stopped"]["next"], "Hello, Grace!", "{summary}");
 }

@@ -250,7 +250,7 @@ async function runTool(tool, args) {
   lastRun = { tool, args };
   const profile = profileOf(S.profile);
   const callId = ++callSeq;
-  const run = { callId, cancelled: false };
+  const run = { callId, cancelled: false, stop: new AbortController() };
   running = run;
   showRunError('');
   showResult(null);
@@ -290,7 +290,7 @@ async function runTool(tool, args) {
     log('run', `tools/call ${tool.name} ${compact(args)}`, { name: tool.name, arguments: args });
     let result;
     try {
-      result = await serverRequest('tools/call', { name: tool.name, arguments: args, _meta: requestMeta(callId) });
+      result = await serverRequest('tools/call', { name: tool.name, arguments: args, _meta: requestMeta(callId) }, { signal: run.stop.signal });
     } catch (e) {
       if (run.cancelled) return;
       if (e instanceof AuthChallengeError) {
@@ -333,6 +333,7 @@ function cancelRun() {
   if (!run) return;
   run.cancelled = true;
   log('run', 'call cancelled by the user');
+  run.stop.abort();
   if (w && w.callId === run.callId) w.bridge.sendCancelled('cancelled by the user');
   dismissQuestions(); // a question the call asked is answered `cancel`
   $('cancel').hidden = true;

@@ -82,6 +82,13 @@ export class AuthChallengeError extends Error {
     this.challenge = parseChallenge(header);
   }
 }
+/** The request was cancelled (its AbortSignal fired) before the answer arrived. */
+export class CancelledError extends Error {
+  constructor(method) {
+    super(`${method} was cancelled`);
+    this.name = 'CancelledError';
+  }
+}
 export class RpcError extends Error {
   constructor(err) {
     super(`${err.message || 'error'} (code ${err.code})`);
@@ -206,20 +213,42 @@ export class McpClient {
     return Object.assign({}, msg, { params });
   }
 
-  async request(method, params) {
+  /**
+   * One request. `signal` (an AbortSignal) cancels it as a host's Stop does: the answer
+   * is no longer awaited (its stream closes, so no further question arrives), a session
+   * tells the server with `notifications/cancelled`, and 2026-07-28 input rounds stop.
+   */
+  async request(method, params, { signal } = {}) {
     await this.connect();
-    if (this.stateless) return this.remember(method, await this.requestWithInput(method, params));
+    if (this.stateless) return this.remember(method, await this.requestWithInput(method, params, signal));
     try {
-      return this.remember(method, await this.send({ jsonrpc: '2.0', id: this.nextId++, method, params }));
+      return this.remember(method, await this.sendCancellable({ jsonrpc: '2.0', id: this.nextId++, method, params }, signal));
     } catch (e) {
       if (e.status === 404 && this.session) { // session expired: start a new one, once
         log('mcp', 'session expired; reconnecting');
         this.session = null;
         this.ready = null;
         await this.connect();
-        return this.remember(method, await this.send({ jsonrpc: '2.0', id: this.nextId++, method, params }));
+        return this.remember(method, await this.sendCancellable({ jsonrpc: '2.0', id: this.nextId++, method, params }, signal));
       }
       throw e;
+    }
+  }
+
+  /** `send`, given up when `signal` aborts (then the server hears of it in a session). */
+  async sendCancellable(msg, signal) {
+    if (!signal) return this.send(msg);
+    if (signal.aborted) throw new CancelledError(msg.method);
+    try {
+      return await this.send(msg, signal);
+    } catch (e) {
+      if (!signal.aborted) throw e;
+      if (this.session && msg.id !== undefined) {
+        const note = { jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: msg.id, reason: 'cancelled by the user' } };
+        log('mcp', `${msg.method} cancelled: notifications/cancelled for request ${msg.id}`, note.params);
+        this.send(note).catch(() => {});
+      }
+      throw new CancelledError(msg.method);
     }
   }
 
@@ -228,11 +257,11 @@ export class McpClient {
    * answer its `inputRequests` and send the request again with the `inputResponses` and
    * the `requestState` it handed out (opaque: sent back unchanged).
    */
-  async requestWithInput(method, params) {
+  async requestWithInput(method, params, signal) {
     const base = isObj(params) ? params : {};
     let p = base;
     for (let round = 0; ; round++) {
-      const r = await this.send(this.stateless2026({ jsonrpc: '2.0', id: this.nextId++, method, params: p }));
+      const r = await this.sendCancellable(this.stateless2026({ jsonrpc: '2.0', id: this.nextId++, method, params: p }), signal);
       if (!isObj(r) || r.resultType === undefined || r.resultType === 'complete') return r;
       if (r.resultType !== 'input_required') throw new Error(`${method}: the server answered an unknown resultType ${JSON.stringify(r.resultType)}`);
       if (round + 1 >= MAX_INPUT_ROUNDS) throw new Error(`${method}: the server asked for input more than ${MAX_INPUT_ROUNDS} times`);
@@ -243,6 +272,7 @@ export class McpClient {
         const m = isObj(q) ? q.method : undefined;
         log('mcp', `${method}: the server asks for input ${key} (${m})`, q);
         responses[key] = await this.answerInput(m, isObj(q) ? q.params : undefined);
+        if (signal && signal.aborted) throw new CancelledError(method);
       }
       p = Object.assign({}, base, { inputResponses: responses });
       if ('requestState' in r) p.requestState = r.requestState;
@@ -257,7 +287,7 @@ export class McpClient {
     return r;
   }
 
-  async send(msg) {
+  async send(msg, signal) {
     const headers = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
     if (this.session) headers['mcp-session-id'] = this.session;
     if (this.version) headers['mcp-protocol-version'] = this.version;
@@ -274,8 +304,9 @@ export class McpClient {
     if (token) headers.authorization = `Bearer ${token}`;
     let res;
     try {
-      res = await fetch(this.url, { method: 'POST', headers, body: JSON.stringify(msg), credentials: 'omit', cache: 'no-store' });
+      res = await fetch(this.url, { method: 'POST', headers, body: JSON.stringify(msg), credentials: 'omit', cache: 'no-store', signal });
     } catch (e) {
+      if (signal && signal.aborted) throw e;
       throw new Error(`could not reach ${this.url}: ${e.message}`);
     }
     if (msg.method === 'initialize') {

@@ -6,13 +6,16 @@ import { MCP_URL, S } from './state.js';
 export const mcp = new McpClient(MCP_URL, () => auth.accessToken());
 auth.onChange = () => mcp.reset();
 
-/** An MCP request with sign-in handling: refreshes an expired token once, else throws. */
-export async function serverRequest(method, params) {
+/**
+ * An MCP request with sign-in handling: refreshes an expired token once, else throws.
+ * `opts.signal` cancels it (see `McpClient.request`).
+ */
+export async function serverRequest(method, params, opts) {
   try {
-    return await mcp.request(method, params);
+    return await mcp.request(method, params, opts);
   } catch (e) {
     if (e instanceof AuthChallengeError && e.status === 401 && auth.tokens && auth.tokens.refresh_token) {
-      if (await auth.refresh()) return mcp.request(method, params);
+      if (await auth.refresh()) return mcp.request(method, params, opts);
     }
     throw e;
   }
