@@ -184,6 +184,29 @@ fn main() -> ExitCode {
     }
 }
 
+/// The mixed load on an instance `launched` (or the reason it could not be).
+async fn mixed_part(
+    title: &str,
+    launched: Result<Launch, String>,
+    password: &str,
+    clients: usize,
+    duration: Duration,
+) -> Section {
+    match launched {
+        Ok(launch) => {
+            mixed::run(mixed::MixedConfig {
+                title: title.into(),
+                launch,
+                password: password.to_string(),
+                clients,
+                duration,
+            })
+            .await
+        }
+        Err(e) => Section::new(title).fail(e),
+    }
+}
+
 /// The parts, in the order they run.
 const PARTS: [&str; 5] = ["mixed", "shared", "crash", "jwks", "outage"];
 
@@ -265,20 +288,14 @@ async fn run(args: Args) -> bool {
     let seconds = Duration::from_secs(args.seconds.unwrap_or(if full { 60 } else { 8 }));
     if wants(&args, "mixed") {
         let began = Instant::now();
-        let title = "mixed load (SQLite)";
-        let s = match launch("mixed", vec![]) {
-            Ok(l) => {
-                mixed::run(mixed::MixedConfig {
-                    title: title.into(),
-                    launch: l,
-                    password: password.clone(),
-                    clients,
-                    duration: seconds,
-                })
-                .await
-            }
-            Err(e) => Section::new(title).fail(e),
-        };
+        let s = mixed_part(
+            "mixed load (SQLite)",
+            launch("mixed", vec![]),
+            &password,
+            clients,
+            seconds,
+        )
+        .await;
         report(s, began);
     }
 
@@ -286,7 +303,6 @@ async fn run(args: Args) -> bool {
         // What several instances share: users, grants, keys and app data in PostgreSQL,
         // MCP sessions in Redis (each request reads its session through the cache).
         let began = Instant::now();
-        let title = "mixed load (PostgreSQL + Redis)";
         let t = tmp.0.clone();
         let redis = tokio::task::spawn_blocking(move || services::Redis::start(&t))
             .await
@@ -308,19 +324,12 @@ async fn run(args: Args) -> bool {
                 })
                 .map(|l| (l, redis)),
         };
-        let s = match started {
-            Ok((l, _redis)) => {
-                mixed::run(mixed::MixedConfig {
-                    title: title.into(),
-                    launch: l,
-                    password: password.clone(),
-                    clients,
-                    duration: seconds,
-                })
-                .await
-            }
-            Err(e) => Section::new(title).fail(e),
+        let (launched, _redis) = match started {
+            Ok((l, redis)) => (Ok(l), Some(redis)),
+            Err(e) => (Err(e), None),
         };
+        let title = "mixed load (PostgreSQL + Redis)";
+        let s = mixed_part(title, launched, &password, clients, seconds).await;
         report(s, began);
     }
 
