@@ -307,7 +307,9 @@ async fn read_tool_answer(resp: crate::http::Response, id: &Value) -> Result<Too
             url: url.clone(),
             reason: e.to_string(),
         })?;
-        let Ok(data) = frame.into_data() else { continue };
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
         if raw.len() + data.len() > MAX_TOOL_ANSWER_BYTES {
             return Err(HttpError::TooLarge {
                 url,
@@ -318,13 +320,21 @@ async fn read_tool_answer(resp: crate::http::Response, id: &Value) -> Result<Too
         if answered {
             continue;
         }
-        let (own, other) = complete_events(&raw).iter().fold((false, false), |(o, x), m| {
-            let is_answer = m.get("id") == Some(id) && m.get("method").is_none();
-            (o || is_answer, x || !is_answer)
-        });
+        let (own, other) = complete_events(&raw)
+            .iter()
+            .fold((false, false), |(o, x), m| {
+                let is_answer = m.get("id") == Some(id) && m.get("method").is_none();
+                (o || is_answer, x || !is_answer)
+            });
         if other && !own {
             let head = Bytes::from(raw);
-            return Ok(ToolRead::Running(respond(parts, Body::new(Prefixed { head: Some(head), rest: body }))));
+            return Ok(ToolRead::Running(respond(
+                parts,
+                Body::new(Prefixed {
+                    head: Some(head),
+                    rest: body,
+                }),
+            )));
         }
         answered = own;
     }
@@ -332,13 +342,22 @@ async fn read_tool_answer(resp: crate::http::Response, id: &Value) -> Result<Too
         .into_iter()
         .find(|m| m.get("id") == Some(id))
         .and_then(|m| m.get("result").cloned());
-    Ok(ToolRead::Whole(parts, ToolAnswer { raw: raw.into(), result }))
+    Ok(ToolRead::Whole(
+        parts,
+        ToolAnswer {
+            raw: raw.into(),
+            result,
+        },
+    ))
 }
 
 /// The messages of the events in `raw` that are complete (ended by a blank line).
 fn complete_events(raw: &[u8]) -> Vec<Value> {
     let lf = raw.windows(2).rposition(|w| w == b"\n\n").map(|i| i + 2);
-    let crlf = raw.windows(4).rposition(|w| w == b"\r\n\r\n").map(|i| i + 4);
+    let crlf = raw
+        .windows(4)
+        .rposition(|w| w == b"\r\n\r\n")
+        .map(|i| i + 4);
     let end = lf.max(crlf).unwrap_or(0);
     sse_messages(&raw[..end])
 }
@@ -412,14 +431,20 @@ mod tests {
     fn only_events_ended_by_a_blank_line_count() {
         let q = br#"data: {"jsonrpc":"2.0","id":"s1","method":"elicitation/create"}"#;
         let mut raw = b"id: 1-0\ndata: \n\n".to_vec();
-        assert!(super::complete_events(&raw).is_empty(), "a priming event is no message");
+        assert!(
+            super::complete_events(&raw).is_empty(),
+            "a priming event is no message"
+        );
         raw.extend_from_slice(q);
         raw.extend_from_slice(b"\n");
         assert!(super::complete_events(&raw).is_empty(), "half an event");
         raw.extend_from_slice(b"\n");
         assert_eq!(super::complete_events(&raw).len(), 1);
         let crlf = [&q[..], b"\r\n\r\n"].concat();
-        assert_eq!(super::complete_events(&crlf)[0]["method"], "elicitation/create");
+        assert_eq!(
+            super::complete_events(&crlf)[0]["method"],
+            "elicitation/create"
+        );
     }
 
     use super::*;

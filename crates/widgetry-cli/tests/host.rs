@@ -472,7 +472,8 @@ fn host_page_in_chromium_answers_elicitation_on_both_revisions() {
     let mcp = format!("{}/mcp", host.base);
     let driver =
         common::browser::start_driver("host_elicit.mjs", &["--url".as_ref(), mcp.as_ref()]);
-    let (summary, success, stderr) = common::browser::driver_summary(driver, "host_elicit.mjs", 140);
+    let (summary, success, stderr) =
+        common::browser::driver_summary(driver, "host_elicit.mjs", 140);
     assert!(success, "{summary}\n{stderr}");
     assert_eq!(summary["ok"], true, "{summary}");
     assert_eq!(summary["session"]["text"], "Hello, Ada!", "{summary}");
