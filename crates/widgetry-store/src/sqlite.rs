@@ -5,7 +5,9 @@
 //! them read concurrently, every write is one statement or an `IMMEDIATE` transaction, and
 //! a 5 s busy timeout makes a writer wait its turn.
 
-use std::path::Path;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
@@ -52,31 +54,84 @@ fn is_busy(e: &rusqlite::Error) -> bool {
 /// A call waiting for the connection.
 type Job = Box<dyn FnOnce(&mut Connection) + Send>;
 
-/// One SQLite connection shared by a store's calls, owned by a thread of its own that
-/// runs them one after another in the order they arrive (a queue): a slow disk never
-/// stalls the request workers, calls waiting their turn hold no thread (they cannot
-/// starve other stores' work on Tokio's blocking pool, as a lock taken inside it did:
-/// one answer in a million took 10 s under the 1,000-client battery), and none is
-/// overtaken by later ones. The thread ends when the store is dropped.
+/// Where a connection's calls queue.
+type Jobs = tokio::sync::mpsc::UnboundedSender<Job>;
+
+/// An open file: its connection's queue, and which file it is (a file deleted and made
+/// again under the same name is another file).
+struct OpenFile {
+    jobs: Weak<Jobs>,
+    identity: Option<(u64, u64)>,
+}
+
+/// The SQLite files this process has open, by path.
+fn open_files() -> &'static std::sync::Mutex<HashMap<PathBuf, OpenFile>> {
+    static OPEN: OnceLock<std::sync::Mutex<HashMap<PathBuf, OpenFile>>> = OnceLock::new();
+    OPEN.get_or_init(Default::default)
+}
+
+/// The device and inode of the file at `path`, where the platform has them.
+fn identity(path: &Path) -> Option<(u64, u64)> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
+    }
+}
+
+/// One SQLite connection per file and process, owned by a thread of its own that runs
+/// the calls of every store on that file one after another, in the order they arrive.
+/// So a slow disk never stalls the request workers; calls waiting their turn hold no
+/// thread (with a lock taken on Tokio's blocking pool they starved other work queued
+/// there: one answer in a million took 10 s under the 1,000-client battery); none is
+/// overtaken by later ones; and the stores of one file (sessions, app data) never wait on
+/// each other's SQLite locks, whose busy handler sleeps and is not fair (it left a public
+/// call waiting 2.4 s behind the widget actions' writes). Other processes on the file
+/// still take turns through the busy timeout. The thread ends when the last store on the
+/// file is dropped.
 #[derive(Clone)]
 struct Db {
-    jobs: tokio::sync::mpsc::UnboundedSender<Job>,
+    jobs: Arc<Jobs>,
 }
 
 impl Db {
-    /// Opens (creating when missing) the database at `path` and brings `component`'s
-    /// tables up to date.
-    fn open(path: &Path, component: &str, migrations: &[Migration]) -> StoreResult<Self> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+    /// Opens (creating when missing) the database at `path`, or joins this process's
+    /// connection to it, and brings `component`'s tables up to date.
+    fn open(path: &Path, component: &str, migrations: &'static [Migration]) -> StoreResult<Self> {
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+        if let Some(dir) = dir {
             std::fs::create_dir_all(dir)
                 .map_err(|e| unavailable(format!("cannot create {}: {e}", dir.display())))?;
+        }
+        let name = path
+            .file_name()
+            .ok_or_else(|| unavailable(format!("{} names no file", path.display())))?;
+        let key = std::fs::canonicalize(dir.unwrap_or(Path::new(".")))
+            .map_err(|e| unavailable(format!("cannot resolve {}: {e}", path.display())))?
+            .join(name);
+        let mut open = open_files().lock().unwrap_or_else(|p| p.into_inner());
+        let same_file = |f: &&OpenFile| f.identity.is_some() && f.identity == identity(&key);
+        if let Some(jobs) = open
+            .get(&key)
+            .filter(same_file)
+            .and_then(|f| f.jobs.upgrade())
+        {
+            let db = Self { jobs };
+            let (path, component) = (path.to_path_buf(), component.to_string());
+            db.wait(move |c| migrate(c, &path, &component, migrations))?;
+            return Ok(db);
         }
         let mut conn = open_sqlite_connection(path)
             .map_err(|e| unavailable(format!("cannot open {}: {e}", path.display())))?;
         migrate(&mut conn, path, component, migrations)?;
         let (jobs, mut queue) = tokio::sync::mpsc::unbounded_channel::<Job>();
         std::thread::Builder::new()
-            .name(format!("widgetry-sqlite-{component}"))
+            .name("widgetry-sqlite".into())
             .spawn(move || {
                 while let Some(job) = queue.blocking_recv() {
                     // A panicking call loses only its own answer (its caller sees the
@@ -86,7 +141,33 @@ impl Db {
                 }
             })
             .map_err(|e| unavailable(format!("cannot start the SQLite thread: {e}")))?;
+        let jobs = Arc::new(jobs);
+        open.retain(|_, f| f.jobs.strong_count() > 0);
+        let identity = identity(&key);
+        open.insert(
+            key,
+            OpenFile {
+                jobs: Arc::downgrade(&jobs),
+                identity,
+            },
+        );
         Ok(Self { jobs })
+    }
+
+    /// Runs `f` on the connection and waits for it, blocking this thread (opening only).
+    fn wait<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        let (answer, answered) = std::sync::mpsc::channel();
+        self.jobs
+            .send(Box::new(move |c: &mut Connection| {
+                let _ = answer.send(f(c));
+            }))
+            .map_err(|_| unavailable("the SQLite thread has stopped"))?;
+        answered
+            .recv()
+            .map_err(|_| unavailable("SQLite worker failed (the call panicked)"))?
     }
 
     fn run<T: Send + 'static>(
@@ -555,7 +636,7 @@ mod tests {
             ));
             std::fs::create_dir_all(&dir).unwrap();
             let path = dir.join("race.db");
-            let barrier = std::sync::Arc::new(std::sync::Barrier::new(6));
+            let barrier = Arc::new(std::sync::Barrier::new(6));
             let openers: Vec<_> = (0..6)
                 .map(|i| {
                     let (path, barrier) = (path.clone(), barrier.clone());
@@ -571,7 +652,10 @@ mod tests {
                                 "CREATE TABLE IF NOT EXISTS other (id TEXT PRIMARY KEY)"
                             },
                         };
-                        Db::open(&path, component, &[step]).map(|_| ())
+                        // What each process does (Db::open shares one connection
+                        // within a process, so the race is between connections).
+                        let mut conn = open_sqlite_connection(&path).map_err(unavailable)?;
+                        migrate(&mut conn, &path, component, &[step])
                     })
                 })
                 .collect();
@@ -703,6 +787,41 @@ mod tests {
         );
         let v = db.run(|c| Ok(version(c))).await.unwrap();
         assert_eq!(v, 1);
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    /// The stores of one file share one connection (however the path is spelled), so
+    /// they never wait on each other's SQLite locks; once they are gone the file opens anew.
+    #[tokio::test]
+    async fn stores_on_one_file_share_one_connection() {
+        let dir = scratch("share");
+        let sessions = SqliteSessionStore::open(dir.join("w.db")).unwrap();
+        let kv = SqliteKvStore::open(dir.join(".").join("w.db")).unwrap();
+        let other = SqliteKvStore::open(dir.join("other.db")).unwrap();
+        assert!(Arc::ptr_eq(&sessions.db.jobs, &kv.db.jobs));
+        assert!(!Arc::ptr_eq(&kv.db.jobs, &other.db.jobs));
+        let ns = Namespace::from_static("share");
+        kv.put(&ns, "k", b"v", None).await.unwrap();
+        assert_eq!(sessions.get("none").await.unwrap(), None);
+        let weak = Arc::downgrade(&kv.db.jobs);
+        drop((sessions, kv));
+        assert!(
+            weak.upgrade().is_none(),
+            "the connection outlived its stores"
+        );
+        let again = SqliteKvStore::open(dir.join("w.db")).unwrap();
+        assert_eq!(
+            again.get(&ns, "k").await.unwrap().as_deref(),
+            Some(&b"v"[..])
+        );
+        // Another file under the same name (the old one deleted while still open): its
+        // own connection, not the one to the deleted file.
+        for f in ["w.db", "w.db-wal", "w.db-shm"] {
+            let _ = std::fs::remove_file(dir.join(f));
+        }
+        let fresh = SqliteKvStore::open(dir.join("w.db")).unwrap();
+        assert!(!Arc::ptr_eq(&again.db.jobs, &fresh.db.jobs));
+        assert_eq!(fresh.get(&ns, "k").await.unwrap(), None);
         std::fs::remove_dir_all(&dir).ok();
     }
 }
