@@ -127,6 +127,35 @@ pub async fn run(cfg: MixedConfig) -> Section {
         );
     }
     s.line(
+        "p99.9 / p99.99, all answers",
+        format!(
+            "{:.1} / {:.1} ms",
+            report.quantile_ms(0.999),
+            report.quantile_ms(0.9999)
+        ),
+    );
+    // Where the tail is: answers over 1 s, by second of the run (a start-up herd, a
+    // checkpoint, a pause of the generator itself…).
+    let mut slow: Vec<(u64, u8)> = report
+        .events
+        .iter()
+        .filter(|e| e.outcome == Outcome::Ok && e.micros > 1_000_000)
+        .map(|e| (e.at_ms / 1000, e.kind))
+        .collect();
+    slow.sort_unstable();
+    s.line(
+        "answers over 1 s (second of the run: kind)",
+        if slow.is_empty() {
+            "none".to_string()
+        } else {
+            slow.iter()
+                .take(12)
+                .map(|(at, k)| format!("{at}: {}", ["public", "protected", "action"][*k as usize]))
+                .collect::<Vec<_>>()
+                .join(", ")
+        },
+    );
+    s.line(
         "RSS fresh → after 8 sign-ins (argon2id) → peak under load → after",
         format!(
             "{} → {} → {} → {} KiB",
