@@ -2,6 +2,8 @@
 //! "browser" that walks the sign-in and consent forms like a user would.
 #![allow(dead_code)]
 
+pub mod sign_in;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 
