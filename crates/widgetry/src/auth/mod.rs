@@ -340,6 +340,9 @@ const REFUSED_FOR: f64 = 10.0;
 /// Verified tokens by SHA-256: the user and the time (epoch seconds) to re-verify.
 type TokenCache = HashMap<[u8; 32], (Arc<User>, f64)>;
 
+/// One verification that requests with the same token share.
+type Verifying = Arc<tokio::sync::OnceCell<Result<Arc<User>, AuthError>>>;
+
 /// Runtime resource-server state: the verifier, the token cache, the challenges.
 pub struct AuthState {
     config: AuthConfig,
@@ -348,6 +351,10 @@ pub struct AuthState {
     /// Tokens found invalid, by SHA-256: the reason and until when it is repeated without
     /// asking the verifier again (a flood of one bad token costs no outbound calls).
     refused: RwLock<HashMap<[u8; 32], (String, f64)>>,
+    /// Verifications under way, by SHA-256: requests with the same token wait for the one
+    /// running instead of asking the verifier again (when a popular token's cache entry
+    /// lapses, a thousand requests make one store lookup, not a thousand).
+    verifying: std::sync::Mutex<HashMap<[u8; 32], Verifying>>,
     all_protected: bool,
     scopes_supported: Vec<String>,
     challenge_scopes: String,
@@ -415,6 +422,7 @@ impl AuthState {
             verifier,
             cache: RwLock::new(HashMap::new()),
             refused: RwLock::new(HashMap::new()),
+            verifying: std::sync::Mutex::new(HashMap::new()),
             all_protected,
             scopes_supported,
         }
@@ -449,12 +457,36 @@ impl AuthState {
         (*until > now_secs()).then(|| u.clone())
     }
 
-    /// Verifies a token through the cache.
+    /// Verifies a token through the cache; concurrent requests with the same token share
+    /// one verification.
     pub async fn verify(&self, token: &str) -> Result<Arc<User>, AuthError> {
         if let Some(u) = self.cached(token) {
             return Ok(u);
         }
         let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let shared = self
+            .verifying
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(key)
+            .or_default()
+            .clone();
+        // The first request runs it (if it is dropped, the next waiting one takes over);
+        // the others get its answer.
+        let answer = shared
+            .get_or_init(|| self.verify_uncached(token, key))
+            .await
+            .clone();
+        let mut verifying = self.verifying.lock().unwrap_or_else(|p| p.into_inner());
+        if verifying.get(&key).is_some_and(|v| Arc::ptr_eq(v, &shared)) {
+            verifying.remove(&key);
+        }
+        answer
+    }
+
+    /// Asks the verifier (unless the token was refused a moment ago) and remembers the
+    /// answer: a user in the cache, an invalid token in `refused`.
+    async fn verify_uncached(&self, token: &str, key: [u8; 32]) -> Result<Arc<User>, AuthError> {
         let now = now_secs();
         if let Some((why, until)) = self
             .refused
@@ -684,6 +716,71 @@ fn challenge_result(text: String, challenge: String) -> CallToolResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Requests that arrive together with a token not in the cache (a new one, or one
+    /// whose entry lapsed) make one verification per token, not one each: the verifier
+    /// (the embedded server's store, an introspection endpoint) sees no herd.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_requests_with_one_token_share_one_verification() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let calls = Arc::new(AtomicUsize::new(0));
+        let gate = Arc::new(tokio::sync::Semaphore::new(0));
+        let (c, g) = (calls.clone(), gate.clone());
+        let verifier = FnVerifier(move |token: String| {
+            let (c, g) = (c.clone(), g.clone());
+            async move {
+                c.fetch_add(1, Ordering::SeqCst);
+                // Held until every request is waiting, so they all overlap this one.
+                let _ = g.acquire().await.map(|p| p.forget());
+                if token == "bad" {
+                    return Err(AuthError::invalid("unknown token"));
+                }
+                let claims = serde_json::json!({"sub": format!("user-of-{token}")});
+                let serde_json::Value::Object(m) = claims else {
+                    unreachable!()
+                };
+                User::from_claims(m, None)
+            }
+        });
+        let config = AuthConfig::new("https://issuer.example", "https://app.example/mcp")
+            .unwrap()
+            .verifier(verifier);
+        let state = Arc::new(AuthState::new(config, []));
+        let mut set = tokio::task::JoinSet::new();
+        for i in 0..300 {
+            let state = state.clone();
+            let token = ["a", "b", "bad"][i % 3];
+            set.spawn(async move { (token, state.verify(token).await) });
+        }
+        while state.verifying.lock().unwrap().len() < 3 {
+            tokio::task::yield_now().await;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await; // the rest join the waits
+        gate.add_permits(1_000);
+        while let Some(r) = set.join_next().await {
+            let (token, answer) = r.unwrap();
+            match token {
+                "bad" => assert!(
+                    matches!(answer, Err(AuthError::InvalidToken(_))),
+                    "{answer:?}"
+                ),
+                t => assert_eq!(answer.unwrap().subject, format!("user-of-{t}")),
+            }
+        }
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            3,
+            "one verification per token"
+        );
+        assert!(
+            state.verifying.lock().unwrap().is_empty(),
+            "nothing left in flight"
+        );
+        // Later requests: from the cache (or the refusals), still no new verification.
+        state.verify("a").await.unwrap();
+        assert!(state.verify("bad").await.is_err());
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+    }
 
     #[test]
     fn config_from_vars_validates_and_defaults() {
