@@ -301,6 +301,8 @@ async fn read_tool_answer(resp: crate::http::Response, id: &Value) -> Result<Too
     let url = resp.url().to_string();
     let mut body = resp.into_body();
     let mut raw = Vec::new();
+    // Bytes of `raw` already looked at: whole events, each parsed once.
+    let mut scanned = 0;
     let mut answered = false;
     while let Some(frame) = http_body_util::BodyExt::frame(&mut body).await {
         let frame = frame.map_err(|e| HttpError::Body {
@@ -320,12 +322,12 @@ async fn read_tool_answer(resp: crate::http::Response, id: &Value) -> Result<Too
         if answered {
             continue;
         }
-        let (own, other) = complete_events(&raw)
-            .iter()
-            .fold((false, false), |(o, x), m| {
-                let is_answer = m.get("id") == Some(id) && m.get("method").is_none();
-                (o || is_answer, x || !is_answer)
-            });
+        let (events, end) = complete_events(&raw[scanned..]);
+        scanned += end;
+        let (own, other) = events.iter().fold((false, false), |(o, x), m| {
+            let is_answer = m.get("id") == Some(id) && m.get("method").is_none();
+            (o || is_answer, x || !is_answer)
+        });
         if other && !own {
             let head = Bytes::from(raw);
             return Ok(ToolRead::Running(respond(
@@ -351,15 +353,16 @@ async fn read_tool_answer(resp: crate::http::Response, id: &Value) -> Result<Too
     ))
 }
 
-/// The messages of the events in `raw` that are complete (ended by a blank line).
-fn complete_events(raw: &[u8]) -> Vec<Value> {
+/// The messages of the events at the start of `raw` that are complete (ended by a blank
+/// line), and how many bytes they take.
+fn complete_events(raw: &[u8]) -> (Vec<Value>, usize) {
     let lf = raw.windows(2).rposition(|w| w == b"\n\n").map(|i| i + 2);
     let crlf = raw
         .windows(4)
         .rposition(|w| w == b"\r\n\r\n")
         .map(|i| i + 4);
     let end = lf.max(crlf).unwrap_or(0);
-    sse_messages(&raw[..end])
+    (sse_messages(&raw[..end]), end)
 }
 
 /// A body that starts with bytes already read and goes on with the rest of another.
@@ -427,27 +430,25 @@ fn plain(status: StatusCode, text: &str) -> Response {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn only_events_ended_by_a_blank_line_count() {
         let q = br#"data: {"jsonrpc":"2.0","id":"s1","method":"elicitation/create"}"#;
         let mut raw = b"id: 1-0\ndata: \n\n".to_vec();
         assert!(
-            super::complete_events(&raw).is_empty(),
+            complete_events(&raw).0.is_empty(),
             "a priming event is no message"
         );
         raw.extend_from_slice(q);
         raw.extend_from_slice(b"\n");
-        assert!(super::complete_events(&raw).is_empty(), "half an event");
+        assert!(complete_events(&raw).0.is_empty(), "half an event");
         raw.extend_from_slice(b"\n");
-        assert_eq!(super::complete_events(&raw).len(), 1);
+        assert_eq!(complete_events(&raw).0.len(), 1);
+        assert_eq!(complete_events(&raw).1, raw.len());
         let crlf = [&q[..], b"\r\n\r\n"].concat();
-        assert_eq!(
-            super::complete_events(&crlf)[0]["method"],
-            "elicitation/create"
-        );
+        assert_eq!(complete_events(&crlf).0[0]["method"], "elicitation/create");
     }
-
-    use super::*;
 
     #[test]
     fn event_stream_messages_are_read_across_events_and_line_ends() {

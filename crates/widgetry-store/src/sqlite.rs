@@ -1,7 +1,8 @@
 //! The SQLite stores: one file, WAL mode, the default for one machine.
 //!
-//! Each store holds one connection on a thread of its own, which runs the store's calls
-//! in the order they arrive, so a slow disk never stalls the request workers. Several processes may open the same file: WAL lets
+//! In one process a file has one connection, on a thread of its own that runs the calls
+//! of the stores on it in the order they arrive, so a slow disk never stalls the request
+//! workers (see `Db`). Several processes may open the same file: WAL lets
 //! them read concurrently, every write is one statement or an `IMMEDIATE` transaction, and
 //! a 5 s busy timeout makes a writer wait its turn.
 
